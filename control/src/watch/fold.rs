@@ -1,0 +1,197 @@
+//! The list+watch tasks and the single folding task that publishes [`ClusterState`] snapshots.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{FutureExt, Stream, StreamExt, stream::BoxStream};
+use imbl::OrdMap;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::state::{ClusterState, ObjectKey};
+
+/// Which kinds to watch besides Services and EndpointSlices (always watched).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WatchConfig {
+    /// Also watch Pods (DNS pod records in `verified` mode, pod hostnames).
+    pub pods: bool,
+    /// Also watch Nodes.
+    pub nodes: bool,
+}
+
+/// The running watch: a receiver of snapshots. Dropping the handle stops the watch tasks.
+#[derive(Debug)]
+pub struct WatchHandle {
+    receiver: watch::Receiver<Arc<ClusterState>>,
+    task: JoinHandle<()>,
+}
+
+impl WatchHandle {
+    /// A new receiver of snapshots; the current value is the newest snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterState>> {
+        self.receiver.clone()
+    }
+
+    /// The newest snapshot.
+    pub fn current(&self) -> Arc<ClusterState> {
+        self.receiver.borrow().clone()
+    }
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts watching through `client` and returns the handle whose receiver gets every new
+/// snapshot. Events that arrive together are folded into one snapshot.
+pub fn spawn(client: Client, config: WatchConfig) -> WatchHandle {
+    let (tx, receiver) = watch::channel(Arc::new(ClusterState::default()));
+    let mut streams: Vec<BoxStream<'static, Change>> = vec![
+        kind_stream::<Service>(&client, Change::Service),
+        kind_stream::<EndpointSlice>(&client, Change::Slice),
+    ];
+    if config.pods {
+        streams.push(kind_stream::<Pod>(&client, Change::Pod));
+    }
+    if config.nodes {
+        streams.push(kind_stream::<Node>(&client, Change::Node));
+    }
+    let expected = streams.len();
+    let task = tokio::spawn(fold_loop(
+        futures::stream::select_all(streams),
+        expected,
+        tx,
+    ));
+    WatchHandle { receiver, task }
+}
+
+/// One event from one kind's watcher. Short-lived, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Change {
+    Service(Event<Service>),
+    Slice(Event<EndpointSlice>),
+    Pod(Event<Pod>),
+    Node(Event<Node>),
+}
+
+fn kind_stream<K>(client: &Client, wrap: fn(Event<K>) -> Change) -> BoxStream<'static, Change>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let config = watcher::Config::default().any_semantic();
+    watcher::watcher(api, config)
+        .default_backoff()
+        .filter_map(move |item| {
+            let out = match item {
+                Ok(event) => Some(wrap(event)),
+                Err(error) => {
+                    tracing::warn!(kind = K::kind(&()).as_ref(), %error, "watch failed; retrying");
+                    None
+                }
+            };
+            futures::future::ready(out)
+        })
+        .boxed()
+}
+
+/// One kind's map plus the relist buffer that replaces it whole on `InitDone`.
+struct KindState<K> {
+    relist: Option<OrdMap<ObjectKey, Arc<K>>>,
+    listed: bool,
+}
+
+impl<K> Default for KindState<K> {
+    fn default() -> Self {
+        KindState {
+            relist: None,
+            listed: false,
+        }
+    }
+}
+
+impl<K: Resource> KindState<K> {
+    /// Applies one event to `map`; returns whether the visible map changed.
+    fn apply(&mut self, map: &mut OrdMap<ObjectKey, Arc<K>>, event: Event<K>) -> bool {
+        match event {
+            Event::Init => {
+                self.relist = Some(OrdMap::new());
+                false
+            }
+            Event::InitApply(obj) => {
+                if let Some(buffer) = self.relist.as_mut() {
+                    buffer.insert(key_of(&obj), Arc::new(obj));
+                }
+                false
+            }
+            Event::InitDone => {
+                *map = self.relist.take().unwrap_or_default();
+                self.listed = true;
+                true
+            }
+            Event::Apply(obj) => {
+                map.insert(key_of(&obj), Arc::new(obj));
+                true
+            }
+            Event::Delete(obj) => map.remove(&key_of(&obj)).is_some(),
+        }
+    }
+}
+
+fn key_of<K: Resource>(obj: &K) -> ObjectKey {
+    ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The most events folded into one snapshot before it is published.
+const MAX_BATCH: usize = 4096;
+
+async fn fold_loop(
+    mut changes: impl Stream<Item = Change> + Unpin,
+    expected_kinds: usize,
+    tx: watch::Sender<Arc<ClusterState>>,
+) {
+    let mut state = ClusterState::default();
+    let mut services = KindState::<Service>::default();
+    let mut slices = KindState::<EndpointSlice>::default();
+    let mut pods = KindState::<Pod>::default();
+    let mut nodes = KindState::<Node>::default();
+    while let Some(first) = changes.next().await {
+        let mut changed = false;
+        let mut next = Some(first);
+        let mut batch = 0;
+        while let Some(change) = next.take() {
+            changed |= match change {
+                Change::Service(e) => services.apply(&mut state.services, e),
+                Change::Slice(e) => slices.apply(&mut state.endpoint_slices, e),
+                Change::Pod(e) => pods.apply(&mut state.pods, e),
+                Change::Node(e) => nodes.apply(&mut state.nodes, e),
+            };
+            batch += 1;
+            if batch < MAX_BATCH {
+                // Fold whatever is already waiting into the same snapshot.
+                next = changes.next().now_or_never().flatten();
+            }
+        }
+        let listed = [services.listed, slices.listed, pods.listed, nodes.listed]
+            .iter()
+            .filter(|l| **l)
+            .count();
+        let synced = listed >= expected_kinds;
+        if changed || synced != state.synced {
+            state.synced = synced;
+            state.revision += 1;
+            state.last_event_at = Some(Instant::now());
+            if tx.send(Arc::new(state.clone())).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Address and port allocators.

@@ -1,0 +1,3 @@
+//! The `switchyard` binary: CLI parsing and wiring of the control store, IPAM, proxy and DNS.
+
+fn main() {}
