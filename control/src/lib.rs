@@ -11,6 +11,7 @@ pub mod controllers;
 pub mod error;
 pub mod object;
 pub mod selector;
+pub mod server;
 pub(crate) mod store;
 pub mod watch;
 

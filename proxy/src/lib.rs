@@ -5,3 +5,4 @@
 //! `nft` (kernel rules through verdict maps). Both obey the same Service semantics.
 
 pub mod model;
+pub mod reflector;
