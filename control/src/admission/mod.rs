@@ -13,6 +13,8 @@
 //!
 //! OWNER: admission/controllers helper. This file is a placeholder with the agreed interface.
 
+pub mod names;
+
 use std::ops::RangeInclusive;
 
 use ipnet::IpNet;
