@@ -130,6 +130,24 @@ impl Kind {
         })
     }
 
+    /// The URL path of the collection: `/api/v1/namespaces/{ns}/services`, or the
+    /// all-namespaces / cluster-scoped form `/api/v1/services` when `namespace` is `None`.
+    pub fn collection_path(self, namespace: Option<&str>) -> String {
+        let base = match self.group() {
+            "" => "/api/v1".to_string(),
+            group => format!("/apis/{group}/v1"),
+        };
+        match namespace {
+            Some(ns) if self.namespaced() => format!("{base}/namespaces/{ns}/{}", self.plural()),
+            _ => format!("{base}/{}", self.plural()),
+        }
+    }
+
+    /// The URL path of one object.
+    pub fn object_path(self, namespace: Option<&str>, name: &str) -> String {
+        format!("{}/{name}", self.collection_path(namespace))
+    }
+
     /// Finds a kind by its `apiVersion` and `kind` fields, as in a manifest.
     pub fn from_type_meta(api_version: &str, kind: &str) -> Option<Kind> {
         Kind::ALL
@@ -262,6 +280,19 @@ mod tests {
         assert_eq!(Kind::parse("endpointslices"), Some(Kind::EndpointSlice));
         assert_eq!(Kind::parse("ep"), Some(Kind::Endpoints));
         assert_eq!(Kind::parse("deployment"), None);
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            Kind::Service.object_path(Some("default"), "web"),
+            "/api/v1/namespaces/default/services/web"
+        );
+        assert_eq!(Kind::Node.collection_path(Some("x")), "/api/v1/nodes");
+        assert_eq!(
+            Kind::EndpointSlice.collection_path(None),
+            "/apis/discovery.k8s.io/v1/endpointslices"
+        );
     }
 
     #[test]

@@ -1,0 +1,362 @@
+//! Command-line flags of every `switchyard` subcommand.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// switchyard: Kubernetes-style service networking — control store, IPAM, service proxy and
+/// cluster DNS in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole data plane: control store + API, DNS, and the proxy for this node.
+    Run(Box<RunArgs>),
+    /// Run everything on the embedded default, start demo backends, apply examples/demo.yaml and
+    /// print what to try.
+    Demo(Box<RunArgs>),
+    /// Create or update objects from manifest files (multi-document YAML or JSON; `-` = stdin).
+    Apply(ApplyArgs),
+    /// Show objects, kubectl-style.
+    Get(GetArgs),
+    /// Delete an object.
+    Delete(DeleteArgs),
+    /// Run only the cluster DNS server against an API server.
+    Dns(DnsOnlyArgs),
+    /// Run only the service proxy for one node against an API server.
+    Proxy(ProxyOnlyArgs),
+    /// Remove every kernel rule and interface switchyard created on this host.
+    Cleanup(CleanupArgs),
+}
+
+/// Where the API server is.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// API server URL; unset = `$KUBECONFIG`/`~/.kube/config`/in-cluster, else the local default.
+    #[arg(long, env = "SWITCHYARD_SERVER")]
+    pub server: Option<String>,
+}
+
+/// Flags of `switchyard run` and `switchyard demo`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Directory for the durable store.
+    #[arg(long, default_value = "switchyard-data")]
+    pub data_dir: PathBuf,
+    /// Address of the Kubernetes-style HTTP API.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub api_listen: SocketAddr,
+    /// Address of the cluster DNS server (UDP and TCP); `none` disables DNS.
+    #[arg(long, default_value = "127.0.0.1:5353", value_parser = parse_optional_addr)]
+    pub dns_listen: OptionalAddr,
+    /// Address for proxy/DNS `/metrics` and `/healthz`; `none` disables it.
+    #[arg(long, default_value = "127.0.0.1:10249", value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
+    /// Proxy data path.
+    #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
+    pub proxy_mode: ProxyMode,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+    /// Service ClusterIP range(s), one per family (`10.96.0.0/12,fd00:10:96::/108`).
+    #[arg(long, default_value = "10.96.0.0/12", value_delimiter = ',')]
+    pub service_cidr: Vec<ipnet::IpNet>,
+    /// Pod network range(s), one per family, split into per-node CIDRs.
+    #[arg(long, default_value = "10.244.0.0/16", value_delimiter = ',')]
+    pub cluster_cidr: Vec<ipnet::IpNet>,
+    /// NodePort range `A-B`.
+    #[arg(long, default_value = "30000-32767", value_parser = parse_port_range)]
+    pub node_port_range: (u16, u16),
+    /// How many past events the store keeps for watch resumption.
+    #[arg(long, default_value_t = 10000)]
+    pub watch_history: usize,
+}
+
+/// This node's identity.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// This node's address(es) (default: 127.0.0.1).
+    #[arg(long, value_delimiter = ',')]
+    pub node_ip: Vec<IpAddr>,
+}
+
+/// DNS flags.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// The cluster domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// TTL of cluster-zone answers, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub dns_ttl: u32,
+    /// Upstream nameserver(s) for names outside the cluster zone (default: /etc/resolv.conf).
+    #[arg(long, value_delimiter = ',')]
+    pub upstream: Vec<SocketAddr>,
+    /// Pod A records `a-b-c-d.<ns>.pod.<zone>`.
+    #[arg(long, value_enum, default_value_t = DnsPods::Disabled)]
+    pub dns_pods: DnsPods,
+    /// Upper bound on cached upstream answers.
+    #[arg(long, default_value_t = 10000)]
+    pub dns_cache_entries: usize,
+}
+
+/// Proxy flags.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// Load-balancing policy of the userspace proxy.
+    #[arg(long, value_enum, default_value_t = LbPolicy::RoundRobin)]
+    pub lb: LbPolicy,
+    /// Node addresses that accept NodePort traffic (CIDRs); empty = every local address.
+    #[arg(long, value_delimiter = ',')]
+    pub nodeport_addresses: Vec<ipnet::IpNet>,
+    /// Shortest interval between two nftables syncs (`0s` = sync at once).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub min_sync_period: Duration,
+    /// Idle timeout of a UDP flow in the userspace proxy.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub udp_idle_timeout: Duration,
+}
+
+/// Proxy data path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyMode {
+    /// tokio listeners, zero-copy splice.
+    Userspace,
+    /// Kernel rules through nftables verdict maps.
+    Nftables,
+    /// No proxy.
+    None,
+}
+
+/// Load-balancing policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LbPolicy {
+    /// Round-robin.
+    RoundRobin,
+    /// Uniform random.
+    Random,
+    /// Fewest active connections.
+    LeastConnections,
+}
+
+/// Pod DNS records mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DnsPods {
+    /// No pod records.
+    Disabled,
+    /// Any well-formed pod name answers its IP.
+    Insecure,
+    /// Only names of existing pods answer.
+    Verified,
+}
+
+/// Flags of `switchyard apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest file, directory, or `-` for stdin (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<String>,
+    /// Namespace for objects that name none.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Flags of `switchyard get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind: services|svc, pods|po, endpoints|ep, endpointslices, nodes|no, namespaces|ns.
+    pub kind: String,
+    /// One object's name.
+    pub name: Option<String>,
+    /// Namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Label selector (`app=web,tier in (a,b)`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<OutputFormat>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `get` output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The table with extra columns.
+    Wide,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+    /// Names only (`service/web`).
+    Name,
+}
+
+/// Flags of `switchyard delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kind.
+    pub kind: String,
+    /// Name(s).
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Succeed when the object does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Flags of `switchyard dns`.
+#[derive(Debug, Args)]
+pub struct DnsOnlyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// DNS listen address.
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    pub dns_listen: SocketAddr,
+    /// Address for `/metrics` and `/healthz`; `none` disables it.
+    #[arg(long, default_value = "none", value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// Flags of `switchyard proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyOnlyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Proxy data path.
+    #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
+    pub mode: ProxyMode,
+    /// Address for `/metrics` and `/healthz`; `none` disables it.
+    #[arg(long, default_value = "127.0.0.1:10249", value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
+    /// Pod network range(s) (for masquerade decisions in nftables mode).
+    #[arg(long, default_value = "10.244.0.0/16", value_delimiter = ',')]
+    pub cluster_cidr: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Flags of `switchyard cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {}
+
+/// A socket address, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(text: &str) -> Result<OptionalAddr, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(OptionalAddr(None));
+    }
+    text.parse()
+        .map(|a| OptionalAddr(Some(a)))
+        .map_err(|e| format!("{text:?} is not an address like 127.0.0.1:5353 or none: {e}"))
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let (a, b) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not a range like 30000-32767"))?;
+    let low: u16 = a.trim().parse().map_err(|e| format!("start {a:?}: {e}"))?;
+    let high: u16 = b.trim().parse().map_err(|e| format!("end {b:?}: {e}"))?;
+    if low == 0 || low > high {
+        return Err(format!("{text:?}: start must be 1..=end"));
+    }
+    Ok((low, high))
+}
+
+/// Parses `500ms`, `1s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number.parse().map_err(|e| format!("duration {text:?}: {e}"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("duration {text:?}: unknown unit {other:?} (ms, s, m, h)")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("duration {text:?} must be zero or positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("30000-32767"), Ok((30000, 32767)));
+        assert!(parse_port_range("5-1").is_err());
+        assert!(parse_port_range("0-10").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        Cli::command_debug_assert();
+    }
+
+    impl Cli {
+        fn command_debug_assert() {
+            use clap::CommandFactory;
+            Cli::command().debug_assert();
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The subcommands, one module each.
+
+pub mod api;
+pub mod apply;
+pub mod delete;
+pub mod get;
+pub mod manifest;
