@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `switchyard` binary, driven over HTTP, the CLI, `kubectl` and `dig`.
+//!
+//! One test binary (`cargo test --test e2e`); each module covers one area.
+
+mod support;
+
+mod apply_get;
+mod durability;
+mod endpoints;
+mod ipam_limits;
