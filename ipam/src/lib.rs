@@ -5,7 +5,7 @@
 //! plane's admission and controllers) wraps it in a lock. Nothing here persists: after a restart
 //! the caller rebuilds each allocator by calling `allocate(value)` for every value found in
 //! stored objects, which is O(1) per value for ranges up to 2^20 values (a bitmap) and
-//! O(log n) beyond (an ordered set of allocated values; see the `offsets` module), and reports
+//! O(log n) beyond (ordered runs of allocated values; see the `offsets` module), and reports
 //! duplicates as [`AllocError::AlreadyAllocated`]. This crate never does I/O, never logs on the
 //! allocation path, and depends on nothing else of switchyard.
 //!

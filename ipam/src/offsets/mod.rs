@@ -3,10 +3,10 @@
 //! Every allocator in this crate maps its values (addresses, ports, subnets) to offsets in
 //! `0..len` and keeps the allocated ones here. Spaces of at most [`DENSE_LIMIT`] values use a
 //! bitmap (one bit per value: 128 KiB at the limit, the size Kubernetes caps its IPv6 service
-//! bitmap at, a /108); larger spaces (IPv6 /64 pod or service ranges) use an ordered set of the
-//! allocated offsets, whose memory grows with the number of allocations, never with the space.
-//! Search for a free offset is "lowest free at or after a start, wrapping", which both support
-//! cheaply. This module never picks values: policy (random start, bands, last-used) belongs to
+//! bitmap at, a /108); larger spaces (IPv6 /64 pod or service ranges) use ordered runs of
+//! consecutive allocated offsets, whose memory grows with the number of allocations, never with
+//! the space. Search for a free offset is "lowest free at or after a start, wrapping": a word
+//! scan in the bitmap, O(log runs) in the run set. This module never picks values: policy (random start, bands, last-used) belongs to
 //! the allocators.
 
 mod bitmap;
@@ -29,7 +29,7 @@ pub(crate) struct OffsetSet(Repr);
 enum Repr {
     /// One bit per value.
     Dense(Bitmap),
-    /// An ordered set of the allocated values.
+    /// Ordered runs of allocated values.
     Sparse(Sparse),
 }
 
@@ -95,6 +95,9 @@ impl OffsetSet {
 
     /// The first free offset of `from..to` at or after `start`, wrapping around to `from`.
     pub(crate) fn first_free_wrapping(&self, from: u128, to: u128, start: u128) -> Option<u128> {
+        if from >= to {
+            return None;
+        }
         let start = start.clamp(from, to);
         self.first_free(start, to)
             .or_else(|| self.first_free(from, start))

@@ -1,3 +1,5 @@
+use proptest::prelude::*;
+
 use super::*;
 
 /// Both representations over the same small space, to run one scenario against each.
@@ -94,4 +96,82 @@ fn sparse_handles_the_top_of_a_huge_space() {
     assert_eq!(set.first_free(last, u128::MAX), None);
     assert_eq!(set.first_free_wrapping(0, u128::MAX, last), Some(0));
     assert!(!set.insert(u128::MAX), "past the end of the space");
+}
+
+#[test]
+fn sparse_runs_merge_and_split() {
+    let mut set = Sparse::new(100);
+    for offset in [10, 12, 11, 9, 13] {
+        assert!(set.insert(offset));
+    }
+    assert_eq!(set.runs(), 1, "9..=13 is one run");
+    assert_eq!(set.first_free(9, 100), Some(14));
+    assert_eq!(set.first_free(0, 100), Some(0));
+    assert!(set.remove(11));
+    assert_eq!(set.runs(), 2);
+    assert_eq!(set.first_free(9, 100), Some(11));
+    assert!(set.remove(9));
+    assert!(set.remove(13));
+    assert_eq!(set.iter().collect::<Vec<_>>(), vec![10, 12]);
+    assert!(set.insert(11));
+    assert_eq!(set.runs(), 1);
+    assert_eq!(set.used(), 3);
+}
+
+#[test]
+fn sparse_fill_stays_one_run() {
+    let mut set = Sparse::new(5000);
+    for offset in (0..5000).rev() {
+        assert!(set.insert(offset));
+    }
+    assert_eq!(set.runs(), 1);
+    assert_eq!(set.first_free(0, 5000), None);
+    assert_eq!(set.used(), 5000);
+}
+
+/// One step of the dense/sparse equivalence property.
+#[derive(Debug, Clone)]
+enum Step {
+    Insert(u128),
+    Remove(u128),
+    FirstFree(u128, u128),
+    Wrapping(u128, u128, u128),
+}
+
+fn step(len: u128) -> impl Strategy<Value = Step> {
+    let value = 0..len + 3;
+    prop_oneof![
+        3 => value.clone().prop_map(Step::Insert),
+        2 => value.clone().prop_map(Step::Remove),
+        1 => (value.clone(), value.clone()).prop_map(|(a, b)| Step::FirstFree(a, b)),
+        1 => (value.clone(), value.clone(), value).prop_map(|(a, b, c)| Step::Wrapping(a, b, c)),
+    ]
+}
+
+proptest! {
+    /// The bitmap and the run set answer every question the same way.
+    #[test]
+    fn dense_and_sparse_agree(
+        (len, steps) in (1u128..300).prop_flat_map(|len| {
+            (Just(len), proptest::collection::vec(step(len), 0..400))
+        })
+    ) {
+        let [mut dense, mut sparse] = both(len);
+        prop_assert!(dense.is_dense());
+        for step in steps {
+            match step {
+                Step::Insert(v) => prop_assert_eq!(dense.insert(v), sparse.insert(v)),
+                Step::Remove(v) => prop_assert_eq!(dense.remove(v), sparse.remove(v)),
+                Step::FirstFree(a, b) => {
+                    prop_assert_eq!(dense.first_free(a, b), sparse.first_free(a, b));
+                }
+                Step::Wrapping(a, b, c) => prop_assert_eq!(
+                    dense.first_free_wrapping(a, b, c),
+                    sparse.first_free_wrapping(a, b, c)
+                ),
+            }
+            prop_assert_eq!(dense.used(), sparse.used());
+        }
+        prop_assert_eq!(dense.iter().collect::<Vec<_>>(), sparse.iter().collect::<Vec<_>>());
+    }
 }
