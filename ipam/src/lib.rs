@@ -9,12 +9,27 @@
 //! duplicates as [`AllocError::AlreadyAllocated`]. This crate never does I/O, never logs on the
 //! allocation path, and depends on nothing else of switchyard.
 //!
-//! | allocator | values | excluded | dynamic order |
+//! | allocator | values | never handed out | dynamic order |
 //! |---|---|---|---|
-//! | [`ServiceIpAllocator`] | service CIDR | network, IPv4 broadcast | random in the upper band, then the static band |
-//! | [`PortAllocator`] | NodePort range | — | random in the upper band, then the static band |
+//! | [`ServiceIpAllocator`] | service CIDR | network, IPv4 broadcast | random, upper band first |
+//! | [`PortAllocator`] | NodePort range | — | random, upper band first |
 //! | [`CidrAllocator`] | node pod CIDRs | — | next after the last handed out |
-//! | [`PodIpAllocator`] | node pod CIDR | network, gateway, IPv4 broadcast | next after the last handed out |
+//! | [`PodIpAllocator`] | node pod CIDR | network, gateway, IPv4 broadcast | next after the last |
+//!
+//! ```
+//! use ipam::{AllocError, ServiceIpAllocator};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut services = ServiceIpAllocator::new("10.96.0.0/16".parse()?)?;
+//! services.allocate(services.kubernetes_ip())?; // 10.96.0.1 for default/kubernetes
+//! services.allocate("10.96.0.10".parse()?)?; // a static request: cluster DNS
+//! let dynamic = services.allocate_next()?; // random, above the 256-address static band
+//! assert!(!services.in_static_band(dynamic));
+//! let again = services.allocate("10.96.0.10".parse()?);
+//! assert!(matches!(again, Err(AllocError::AlreadyAllocated { .. })));
+//! # Ok(())
+//! # }
+//! ```
 
 mod address;
 mod banded;

@@ -6,8 +6,8 @@
 //! bitmap at, a /108); larger spaces (IPv6 /64 pod or service ranges) use ordered runs of
 //! consecutive allocated offsets, whose memory grows with the number of allocations, never with
 //! the space. Search for a free offset is "lowest free at or after a start, wrapping": a word
-//! scan in the bitmap, O(log runs) in the run set. This module never picks values: policy (random start, bands, last-used) belongs to
-//! the allocators.
+//! scan in the bitmap, O(log runs) in the run set. This module never picks values: policy
+//! (random start, bands, last handed out) belongs to the allocators.
 
 mod bitmap;
 mod sparse;

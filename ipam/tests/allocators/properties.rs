@@ -142,7 +142,11 @@ proptest! {
 
     /// Release then allocate of the same value round-trips, and nothing else changes.
     #[test]
-    fn release_allocate_round_trip(seed in any::<u64>(), fill in 0usize..31, pick in any::<Index>()) {
+    fn release_allocate_round_trip(
+        seed in any::<u64>(),
+        fill in 0usize..31,
+        pick in any::<Index>(),
+    ) {
         let case = subjects::service_ipv4();
         let mut alloc = (case.build)(seed);
         let mut taken = Vec::new();
