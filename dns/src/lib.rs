@@ -1,1 +1,25 @@
-//! The cluster nameserver.
+//! The cluster nameserver: the Kubernetes DNS-Based Service Discovery specification (schema
+//! 1.1.0) served from immutable snapshots of the cluster, with forwarding and a cache for every
+//! name outside the cluster zone.
+//!
+//! One writer task folds each [`control::watch::ClusterState`] into a [`NameTable`] (all names,
+//! reverse names, SRV sets and lower-casing done there) and publishes it with
+//! `ArcSwap::store`; the query path does one `load()` and hash lookups and never takes a lock.
+//! Names outside the zone go to the upstream resolvers through a bounded TTL cache.
+//!
+//! This crate never writes to the API and never reads anything of `control` but its watch
+//! snapshots.
+
+mod catalog;
+mod config;
+mod error;
+mod forward;
+mod handler;
+mod metrics;
+mod server;
+
+pub use catalog::{Answer, NameTable, TableOptions};
+pub use config::{DnsConfig, PodRecords, upstreams_from_resolv_conf};
+pub use error::DnsError;
+pub use handler::DnsHandler;
+pub use server::DnsServer;

@@ -1,0 +1,305 @@
+//! The cluster zone as an immutable [`NameTable`]: built whole from one `ClusterState` by the
+//! single writer task, then only read. [`NameTable::answer`] is a pure function from a question
+//! to the response sections; it does hash lookups and never locks, blocks or does I/O.
+//!
+//! All the work (owner names, reverse names, SRV sets, additional records, lower-casing) is done
+//! when the table is built, in `build.rs`; the spelling rules live in `names.rs`.
+
+mod build;
+mod names;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use hickory_proto::op::{Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use crate::{DnsConfig, DnsError, PodRecords};
+
+pub(crate) use names::is_reverse;
+
+/// How many CNAME hops inside the zone are followed before the chain is cut.
+const MAX_CNAME_HOPS: usize = 8;
+
+/// The settings a [`NameTable`] is built with, taken from a [`DnsConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableOptions {
+    zone: Name,
+    ttl: u32,
+    pod_records: PodRecords,
+}
+
+impl TableOptions {
+    /// Checks and takes the zone, TTL and pod mode of a configuration.
+    ///
+    /// # Errors
+    /// `cluster_domain` is not a usable domain name or `ttl` is out of range.
+    pub fn from_config(config: &DnsConfig) -> Result<Self, DnsError> {
+        Ok(TableOptions {
+            zone: config.validate()?,
+            ttl: config.ttl,
+            pod_records: config.pod_records,
+        })
+    }
+
+    /// The cluster zone, lower-cased and fully qualified.
+    pub fn zone(&self) -> &Name {
+        &self.zone
+    }
+}
+
+/// One owner name: its record sets, or none at all for an empty non-terminal.
+#[derive(Debug, Default)]
+struct Node {
+    sets: Vec<RecordSet>,
+}
+
+impl Node {
+    fn set(&self, rtype: RecordType) -> Option<&RecordSet> {
+        self.sets.iter().find(|s| s.rtype == rtype)
+    }
+}
+
+/// The records of one type at one name, with the additional records that go with them (the
+/// addresses of SRV targets).
+#[derive(Debug)]
+struct RecordSet {
+    rtype: RecordType,
+    records: Vec<Record>,
+    additional: Vec<Record>,
+}
+
+/// The response to one question, borrowing the table's records where it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<'t> {
+    /// The response code.
+    pub rcode: ResponseCode,
+    /// The answer section.
+    pub answers: Vec<Cow<'t, Record>>,
+    /// The authority section (the zone SOA on negative answers).
+    pub authority: Vec<Cow<'t, Record>>,
+    /// The additional section (addresses of SRV targets).
+    pub additional: Vec<Cow<'t, Record>>,
+}
+
+impl Answer<'_> {
+    fn empty(rcode: ResponseCode) -> Self {
+        Answer {
+            rcode,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+        }
+    }
+}
+
+/// Every name of the cluster zone (and the reverse names of cluster addresses) at one moment.
+#[derive(Debug)]
+pub struct NameTable {
+    options: TableOptions,
+    synced: bool,
+    revision: u64,
+    soa: Record,
+    nodes: HashMap<Name, Node>,
+    /// `pod.<zone>`, for the insecure pod mode.
+    pod_zone: Option<Name>,
+}
+
+impl NameTable {
+    /// The table of a cluster that has not been listed yet: every in-zone question gets
+    /// SERVFAIL until a synced snapshot arrives.
+    pub fn unsynced(options: TableOptions) -> Self {
+        NameTable::build(&control::watch::ClusterState::default(), options)
+    }
+
+    /// True once built from a snapshot whose first full list is done.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// The snapshot revision the table was built from.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// How many owner names the table holds (including empty non-terminals).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when the table holds no name at all.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The cluster zone.
+    pub fn zone(&self) -> &Name {
+        &self.options.zone
+    }
+
+    /// True when this table, not the upstreams, must answer `name`: it is in the cluster zone,
+    /// or it is a reverse name of a cluster address (before the first sync: any reverse name,
+    /// so that no false NXDOMAIN comes from upstream).
+    pub fn is_authoritative(&self, name: &Name) -> bool {
+        self.options.zone.zone_of(name)
+            || (is_reverse(name) && (!self.synced || self.nodes.contains_key(name)))
+    }
+
+    /// Answers one question from the table. Owner names equal to the question keep its
+    /// spelling (case); every other name is lower-case.
+    pub fn answer(&self, query: &Query) -> Answer<'_> {
+        let qtype = query.query_type();
+        if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
+            return Answer::empty(ResponseCode::Refused);
+        }
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return Answer::empty(ResponseCode::Refused);
+        }
+        if !self.synced {
+            return Answer::empty(ResponseCode::ServFail);
+        }
+        let qname = query.name();
+        let mut answer = Answer::empty(ResponseCode::NoError);
+        let Some(node) = self.nodes.get(qname) else {
+            if let Some(dynamic) = self.pod_answer(qname, qtype) {
+                return dynamic;
+            }
+            return self.negative(answer, ResponseCode::NXDomain);
+        };
+        if qtype == RecordType::ANY {
+            for set in &node.sets {
+                push_spelled(&mut answer.answers, &set.records, qname);
+                answer
+                    .additional
+                    .extend(set.additional.iter().map(Cow::Borrowed));
+            }
+            return self.finish(answer);
+        }
+        if let Some(set) = node.set(qtype) {
+            push_spelled(&mut answer.answers, &set.records, qname);
+            answer
+                .additional
+                .extend(set.additional.iter().map(Cow::Borrowed));
+            return answer;
+        }
+        let Some(cname) = node.set(RecordType::CNAME) else {
+            return self.negative(answer, ResponseCode::NoError);
+        };
+        push_spelled(&mut answer.answers, &cname.records, qname);
+        self.follow_cname(answer, &cname.records, qtype)
+    }
+
+    /// Adds the records an in-zone CNAME target holds, hop by hop; an out-of-zone target ends
+    /// the chain (the client resolves it), a missing in-zone target makes the answer NXDOMAIN.
+    fn follow_cname<'t>(
+        &'t self,
+        mut answer: Answer<'t>,
+        mut records: &'t [Record],
+        qtype: RecordType,
+    ) -> Answer<'t> {
+        for _ in 0..MAX_CNAME_HOPS {
+            let Some(RData::CNAME(target)) = records.first().map(|r| &r.data) else {
+                break;
+            };
+            if !self.options.zone.zone_of(&target.0) {
+                break;
+            }
+            let Some(node) = self.nodes.get(&target.0) else {
+                return self.negative(answer, ResponseCode::NXDomain);
+            };
+            if let Some(set) = node.set(qtype) {
+                answer.answers.extend(set.records.iter().map(Cow::Borrowed));
+                answer
+                    .additional
+                    .extend(set.additional.iter().map(Cow::Borrowed));
+                break;
+            }
+            let Some(next) = node.set(RecordType::CNAME) else {
+                return self.negative(answer, ResponseCode::NoError);
+            };
+            answer
+                .answers
+                .extend(next.records.iter().map(Cow::Borrowed));
+            records = &next.records;
+        }
+        answer
+    }
+
+    /// NODATA (NOERROR) or NXDOMAIN, with the SOA in the authority section.
+    fn negative<'t>(&'t self, mut answer: Answer<'t>, rcode: ResponseCode) -> Answer<'t> {
+        answer.rcode = rcode;
+        answer.authority.push(Cow::Borrowed(&self.soa));
+        answer
+    }
+
+    fn finish<'t>(&'t self, answer: Answer<'t>) -> Answer<'t> {
+        if answer.answers.is_empty() {
+            return self.negative(answer, ResponseCode::NoError);
+        }
+        answer
+    }
+
+    /// Insecure pod names, made up on demand: `<dashed-ip>.<ns>.pod.<zone>` answers the address
+    /// it spells and `<ns>.pod.<zone>` exists without records. `None` when the name is not of
+    /// that shape (the caller answers NXDOMAIN).
+    fn pod_answer(&self, qname: &Name, qtype: RecordType) -> Option<Answer<'_>> {
+        let pod_zone = self.pod_zone.as_ref()?;
+        if self.options.pod_records != PodRecords::Insecure || !pod_zone.zone_of(qname) {
+            return None;
+        }
+        let depth = qname.num_labels().checked_sub(pod_zone.num_labels())?;
+        let mut labels = qname.iter();
+        match depth {
+            1 => {
+                let namespace = labels.next()?;
+                let namespace = std::str::from_utf8(namespace).ok()?;
+                names::is_valid_label(namespace).then(|| {
+                    self.negative(Answer::empty(ResponseCode::NoError), ResponseCode::NoError)
+                })
+            }
+            2 => {
+                let ip = names::parse_dashed(labels.next()?)?;
+                let namespace = std::str::from_utf8(labels.next()?).ok()?;
+                if !names::is_valid_label(namespace) {
+                    return None;
+                }
+                let data = match (ip, qtype) {
+                    (IpAddr::V4(v4), RecordType::A | RecordType::ANY) => RData::A(A(v4)),
+                    (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => RData::AAAA(AAAA(v6)),
+                    _ => {
+                        return Some(self.negative(
+                            Answer::empty(ResponseCode::NoError),
+                            ResponseCode::NoError,
+                        ));
+                    }
+                };
+                let mut answer = Answer::empty(ResponseCode::NoError);
+                answer.answers.push(Cow::Owned(Record::from_rdata(
+                    qname.clone(),
+                    self.options.ttl,
+                    data,
+                )));
+                Some(answer)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Appends `records`, giving those owned by the question name the question's spelling.
+fn push_spelled<'t>(out: &mut Vec<Cow<'t, Record>>, records: &'t [Record], qname: &Name) {
+    out.reserve(records.len());
+    for record in records {
+        if record.name.eq_case(qname) || record.name != *qname {
+            out.push(Cow::Borrowed(record));
+        } else {
+            let mut spelled = record.clone();
+            spelled.name = qname.clone();
+            out.push(Cow::Owned(spelled));
+        }
+    }
+}

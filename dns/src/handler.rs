@@ -1,0 +1,264 @@
+//! The hickory [`RequestHandler`] of the nameserver: it checks the request (opcode, question
+//! count, EDNS version), asks the current [`NameTable`] for in-zone names and the forwarder for
+//! the rest, and writes the response. It holds no lock: one `ArcSwap::load` per request.
+//!
+//! It never builds records itself; answers come from the table or the upstreams.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode,
+};
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::{Time, TokioTime};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
+use tracing::{debug, warn};
+
+use crate::NameTable;
+use crate::forward::Forwarder;
+use crate::metrics::{Metrics, Source};
+
+/// Largest UDP payload we send, whatever the client advertises.
+const MAX_UDP_PAYLOAD: u16 = 4096;
+
+/// Answers DNS requests from the published [`NameTable`] and the upstreams.
+#[derive(Debug, Clone)]
+pub struct DnsHandler {
+    table: Arc<ArcSwap<NameTable>>,
+    forwarder: Option<Arc<Forwarder>>,
+    metrics: Arc<Metrics>,
+}
+
+impl DnsHandler {
+    pub(crate) fn new(
+        table: Arc<ArcSwap<NameTable>>,
+        forwarder: Option<Arc<Forwarder>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        DnsHandler {
+            table,
+            forwarder,
+            metrics,
+        }
+    }
+
+    /// A handler over a fixed table with no upstreams, for fuzzing and tests.
+    pub fn for_table(table: NameTable) -> Self {
+        DnsHandler::new(
+            Arc::new(ArcSwap::from_pointee(table)),
+            None,
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    /// Handles one raw request as if it came over `protocol` from `src` and returns the encoded
+    /// response, or `None` when the request is dropped (shorter than a header, a response
+    /// message) or undecodable (the server answers FORMERR for those itself).
+    pub async fn respond_to_bytes(
+        &self,
+        raw: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+    ) -> Option<Vec<u8>> {
+        let request = Request::from_bytes(raw.to_vec(), src, protocol).ok()?;
+        if request.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        let capture = Capture::default();
+        self.handle_request::<_, TokioTime>(&request, capture.clone())
+            .await;
+        let bytes = capture
+            .bytes
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default();
+        Some(bytes)
+    }
+
+    async fn answer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        edns: Option<&Edns>,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let query = match request.queries.queries() {
+            [query] => query.original(),
+            _ => return error(request, ResponseCode::FormErr, edns, response_handle).await,
+        };
+        let qtype = query.query_type();
+        let table = self.table.load();
+        if table.is_authoritative(query.name()) {
+            let answer = table.answer(query);
+            self.metrics.request(Source::Zone, qtype, answer.rcode);
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = answer.rcode;
+            metadata.authoritative =
+                !matches!(answer.rcode, ResponseCode::ServFail | ResponseCode::Refused);
+            metadata.recursion_available = self.forwarder.is_some();
+            let response = MessageResponseBuilder::new(&request.queries, edns).build(
+                metadata,
+                answer.answers.iter().map(|r| &**r),
+                answer.authority.iter().map(|r| &**r),
+                std::iter::empty(),
+                answer.additional.iter().map(|r| &**r),
+            );
+            return send(response_handle, response, request).await;
+        }
+        let Some(forwarder) = &self.forwarder else {
+            self.metrics
+                .request(Source::Forward, qtype, ResponseCode::Refused);
+            return error(request, ResponseCode::Refused, edns, response_handle).await;
+        };
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            self.metrics
+                .request(Source::Forward, qtype, ResponseCode::Refused);
+            return error(request, ResponseCode::Refused, edns, response_handle).await;
+        }
+        let reply = match forwarder.resolve(query).await {
+            Ok(reply) => reply,
+            Err(err) => {
+                debug!(name = %query.name(), %err, "forwarding failed");
+                self.metrics
+                    .request(Source::Forward, qtype, ResponseCode::ServFail);
+                return error(request, ResponseCode::ServFail, edns, response_handle).await;
+            }
+        };
+        self.metrics.request(Source::Forward, qtype, reply.rcode);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.response_code = reply.rcode;
+        metadata.recursion_available = true;
+        metadata.authentic_data = reply.authentic_data;
+        let answers = spelled(&reply.answers, query);
+        let authority = spelled(&reply.authority, query);
+        let response = MessageResponseBuilder::new(&request.queries, edns).build(
+            metadata,
+            answers.iter().map(|r| &**r),
+            authority.iter().map(|r| &**r),
+            std::iter::empty(),
+            reply.additional.iter(),
+        );
+        send(response_handle, response, request).await
+    }
+}
+
+/// The records with owners equal to the question name given the question's spelling (cached
+/// upstream answers were stored with whatever case the first asker used).
+fn spelled<'r>(records: &'r [Record], query: &Query) -> Vec<Cow<'r, Record>> {
+    let qname: &Name = query.name();
+    records
+        .iter()
+        .map(|r| {
+            if r.name == *qname && !r.name.eq_case(qname) {
+                let mut owned = r.clone();
+                owned.name = qname.clone();
+                Cow::Owned(owned)
+            } else {
+                Cow::Borrowed(r)
+            }
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for DnsHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let mut response_edns = None;
+        if let Some(asked) = request.edns.as_ref() {
+            let mut edns = Edns::new();
+            edns.set_max_payload(asked.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+            edns.set_version(0);
+            response_edns = Some(edns);
+        }
+        if let (Some(asked), Some(edns)) = (request.edns.as_ref(), response_edns.as_ref())
+            && asked.version() > 0
+        {
+            return error(request, ResponseCode::BADVERS, Some(edns), response_handle).await;
+        }
+        let edns = response_edns.as_ref();
+        if request.metadata.message_type != MessageType::Query {
+            return error(request, ResponseCode::FormErr, edns, response_handle).await;
+        }
+        if request.metadata.op_code != OpCode::Query {
+            return error(request, ResponseCode::NotImp, edns, response_handle).await;
+        }
+        self.answer(request, edns, response_handle).await
+    }
+}
+
+async fn error<R: ResponseHandler>(
+    request: &Request,
+    rcode: ResponseCode,
+    edns: Option<&Edns>,
+    response_handle: R,
+) -> ResponseInfo {
+    let response =
+        MessageResponseBuilder::new(&request.queries, edns).error_msg(&request.metadata, rcode);
+    send(response_handle, response, request).await
+}
+
+async fn send<'a, R: ResponseHandler>(
+    mut response_handle: R,
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+    request: &Request,
+) -> ResponseInfo {
+    match response_handle.send_response(response).await {
+        Ok(info) => info,
+        Err(err) => {
+            warn!(src = %request.src(), %err, "cannot send dns response");
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            })
+        }
+    }
+}
+
+/// A response handler that keeps the encoded response instead of sending it.
+#[derive(Clone, Default)]
+struct Capture {
+    bytes: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let max = response.edns().map_or(512, |e| e.max_payload());
+        let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
+        encoder.set_max_size(max);
+        let info = response.destructive_emit(&mut encoder)?;
+        if let Ok(mut out) = self.bytes.lock() {
+            *out = bytes;
+        }
+        Ok(info)
+    }
+}

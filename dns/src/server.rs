@@ -1,0 +1,202 @@
+//! The running nameserver: binds UDP and TCP on one port, runs the single writer task that
+//! turns every published `ClusterState` into a new [`NameTable`], and serves with hickory.
+//!
+//! The writer is the only code that builds tables; the socket tasks only read them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use control::watch::ClusterState;
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::forward::Forwarder;
+use crate::metrics::Metrics;
+use crate::{DnsConfig, DnsError, DnsHandler, NameTable, TableOptions};
+
+/// A TCP connection that sends no request for this long is closed.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Responses queued per TCP connection (pipelined queries).
+const TCP_RESPONSE_BUFFER: usize = 64;
+/// Attempts at finding a port free for both UDP and TCP when port 0 is asked for.
+const PORT_ATTEMPTS: usize = 16;
+
+/// A running cluster nameserver.
+pub struct DnsServer {
+    local_addr: SocketAddr,
+    server: Server<DnsHandler>,
+    table: Arc<ArcSwap<NameTable>>,
+    forwarder: Option<Arc<Forwarder>>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    writer: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for DnsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsServer")
+            .field("local_addr", &self.local_addr)
+            .field("ready", &self.ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DnsServer {
+    /// Validates `config`, binds UDP and TCP on `config.listen` (the same port for both) and
+    /// starts serving the snapshots published on `clusters`. Until a snapshot with `synced`
+    /// arrives, in-zone questions get SERVFAIL.
+    ///
+    /// # Errors
+    /// An invalid configuration field, or a socket that cannot be bound.
+    pub async fn start(
+        config: DnsConfig,
+        mut clusters: watch::Receiver<Arc<ClusterState>>,
+    ) -> Result<DnsServer, DnsError> {
+        let options = TableOptions::from_config(&config)?;
+        let (udp, tcp) = bind(config.listen).await?;
+        let local_addr = udp.local_addr().map_err(|source| DnsError::Bind {
+            protocol: "udp",
+            addr: config.listen,
+            source,
+        })?;
+
+        let metrics = Arc::new(Metrics::default());
+        let first = clusters.borrow_and_update().clone();
+        let table = NameTable::build(&first, options.clone());
+        metrics.table_built(table.len(), table.revision());
+        let table = Arc::new(ArcSwap::from_pointee(table));
+        let forwarder = (!config.upstreams.is_empty()).then(|| {
+            Arc::new(Forwarder::new(
+                config.upstreams.clone(),
+                config.cache_entries,
+                metrics.clone(),
+            ))
+        });
+
+        let stop = CancellationToken::new();
+        let writer = tokio::spawn(write_tables(
+            clusters,
+            options,
+            table.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ));
+        let handler = DnsHandler::new(table.clone(), forwarder.clone(), metrics.clone());
+        let mut server = Server::new(handler);
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        info!(%local_addr, zone = %config.cluster_domain, upstreams = ?config.upstreams, "dns server listening");
+        Ok(DnsServer {
+            local_addr,
+            server,
+            table,
+            forwarder,
+            metrics,
+            stop,
+            writer,
+        })
+    }
+
+    /// The address served (UDP and TCP share the port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// All metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let cached = self.forwarder.as_ref().map_or(0, |f| f.cached());
+        self.metrics.render(cached, self.ready())
+    }
+
+    /// True once a table built from a synced snapshot is being served.
+    pub fn ready(&self) -> bool {
+        self.table.load().synced()
+    }
+
+    /// Stops accepting requests, waits for the socket tasks to end and stops the writer.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Err(err) = self.server.shutdown_gracefully().await {
+            warn!(%err, "dns server stopped with an error");
+        }
+        if let Err(err) = self.writer.await {
+            warn!(%err, "dns table writer ended abnormally");
+        }
+        info!(local_addr = %self.local_addr, "dns server stopped");
+    }
+}
+
+/// Binds UDP on `listen`, then TCP on the same address and port. With port 0 the kernel picks
+/// the UDP port; if TCP cannot have it, another is tried.
+async fn bind(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsError> {
+    let mut last = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let udp = UdpSocket::bind(listen)
+            .await
+            .map_err(|source| DnsError::Bind {
+                protocol: "udp",
+                addr: listen,
+                source,
+            })?;
+        let addr = udp.local_addr().map_err(|source| DnsError::Bind {
+            protocol: "udp",
+            addr: listen,
+            source,
+        })?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(source) if listen.port() == 0 && source.kind() == std::io::ErrorKind::AddrInUse => {
+                last = Some(source);
+            }
+            Err(source) => {
+                return Err(DnsError::Bind {
+                    protocol: "tcp",
+                    addr,
+                    source,
+                });
+            }
+        }
+    }
+    Err(DnsError::Bind {
+        protocol: "tcp",
+        addr: listen,
+        source: last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)),
+    })
+}
+
+/// The single writer: one new table per published snapshot, swapped in whole.
+async fn write_tables(
+    mut clusters: watch::Receiver<Arc<ClusterState>>,
+    options: TableOptions,
+    table: Arc<ArcSwap<NameTable>>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            changed = clusters.changed() => {
+                if changed.is_err() {
+                    info!("cluster watch closed; the dns table stays at its last snapshot");
+                    return;
+                }
+            }
+            () = stop.cancelled() => return,
+        }
+        let state = clusters.borrow_and_update().clone();
+        let built = NameTable::build(&state, options.clone());
+        metrics.table_built(built.len(), built.revision());
+        tracing::debug!(
+            revision = built.revision(),
+            names = built.len(),
+            synced = built.synced(),
+            "dns table published"
+        );
+        table.store(Arc::new(built));
+    }
+}
