@@ -4,7 +4,9 @@
 //! usable one (network + 1) is the `default/kubernetes` ClusterIP, requested explicitly like any
 //! static IP. Dynamic allocation prefers the upper band and falls back to the static band (see
 //! [`crate::service_ip_static_band`]). Any prefix works: a /64 or larger IPv6 range costs memory
-//! only for what is allocated. This module holds no lock and no persistence: the caller wraps it
+//! only for what is allocated (kube-apiserver's bitmap allocator refused IPv4 ranges larger than
+//! /12 and IPv6 ranges larger than /108, 2^20 addresses; up to that size this one also uses a
+//! bitmap). This module holds no lock and no persistence: the caller wraps it
 //! in a lock, and rebuilds it after a restart by calling [`ServiceIpAllocator::allocate`] for
 //! every ClusterIP it has stored.
 

@@ -87,6 +87,11 @@ fn threads_fill_pod_cidrs_without_duplicates() {
 }
 
 #[test]
+fn threads_fill_ipv6_pod_cidrs_without_duplicates() {
+    assert_eq!(fill_concurrently(&subjects::pod_cidrs_ipv6()), 32);
+}
+
+#[test]
 fn threads_fill_pod_ips_without_duplicates() {
     assert_eq!(fill_concurrently(&subjects::pod_ipv4()), 29);
 }

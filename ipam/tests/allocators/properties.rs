@@ -104,6 +104,51 @@ fn check<A: Subject>(case: &Case<A>, seed: u64, ops: &[Op]) -> Result<(), TestCa
     Ok(())
 }
 
+/// For sequential allocators: `allocate_next` returns the first usable, free value of the
+/// (address-ordered) universe after the last one it returned, wrapping round once.
+fn check_sequential<A: Subject>(case: &Case<A>, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut alloc = (case.build)(0);
+    let usable: Vec<A::Value> = case.universe.iter().copied().filter(case.usable).collect();
+    prop_assert_eq!(
+        usable.len() as u128,
+        alloc.capacity(),
+        "universe must cover the range"
+    );
+    let mut model: HashSet<A::Value> = HashSet::new();
+    let mut start = 0usize;
+    for op in ops {
+        match op {
+            Op::Next => {
+                let expected = (0..usable.len())
+                    .map(|i| usable[(start + i) % usable.len()])
+                    .find(|v| !model.contains(v));
+                match (alloc.next(), expected) {
+                    (Ok(got), Some(want)) => {
+                        prop_assert_eq!(got, want, "{}", case.name);
+                        model.insert(got);
+                        let index = usable.iter().position(|v| *v == got);
+                        start = index.map_or(0, |i| i + 1);
+                    }
+                    (Err(err), None) => prop_assert!(err.is_full()),
+                    (got, want) => prop_assert!(false, "{}: got {got:?}, want {want:?}", case.name),
+                }
+            }
+            Op::Allocate(index) => {
+                let value = *index.get(&case.universe);
+                if alloc.take(value).is_ok() {
+                    model.insert(value);
+                }
+            }
+            Op::Release(index) => {
+                let value = *index.get(&case.universe);
+                alloc.give_back(value);
+                model.remove(&value);
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn service_ipv4_matches_model(seed in any::<u64>(), ops in ops()) {
@@ -131,6 +176,11 @@ proptest! {
     }
 
     #[test]
+    fn pod_cidrs_ipv6_match_model(ops in ops()) {
+        check(&subjects::pod_cidrs_ipv6(), 0, &ops)?;
+    }
+
+    #[test]
     fn pod_ipv4_matches_model(ops in ops()) {
         check(&subjects::pod_ipv4(), 0, &ops)?;
     }
@@ -138,6 +188,18 @@ proptest! {
     #[test]
     fn pod_ipv6_slash_64_matches_model(ops in ops()) {
         check(&subjects::pod_ipv6_slash_64(), 0, &ops)?;
+    }
+
+    /// Pod IPs come in address order from just after the last one handed out, wrapping.
+    #[test]
+    fn pod_ips_follow_the_last_handed_out(ops in ops()) {
+        check_sequential(&subjects::pod_ipv4(), &ops)?;
+    }
+
+    /// Pod CIDRs come in address order from just after the last one handed out, wrapping.
+    #[test]
+    fn pod_cidrs_follow_the_last_handed_out(ops in ops()) {
+        check_sequential(&subjects::pod_cidrs(), &ops)?;
     }
 
     /// Release then allocate of the same value round-trips, and nothing else changes.

@@ -87,6 +87,11 @@ fn rebuild_pod_cidrs() -> Result<(), AllocError> {
 }
 
 #[test]
+fn rebuild_pod_cidrs_ipv6() -> Result<(), AllocError> {
+    rebuild_matches(&subjects::pod_cidrs_ipv6(), 30)
+}
+
+#[test]
 fn rebuild_pod_ipv4() -> Result<(), AllocError> {
     rebuild_matches(&subjects::pod_ipv4(), 20)
 }

@@ -294,3 +294,25 @@ pub fn pod_ipv6_slash_64() -> Case<PodIpAllocator> {
         },
     }
 }
+
+pub fn pod_cidrs_ipv6() -> Case<CidrAllocator> {
+    let mut universe: Vec<IpNet> = (0u32..40)
+        .map(|i| net(&format!("fd00:244:0:{:x}::/64", 0xf0 + i)))
+        .collect();
+    universe.extend(
+        [
+            "fd00:244:0:100::/63",
+            "fd00:244:0:1ff::1/64",
+            "10.244.0.0/24",
+        ]
+        .map(net),
+    );
+    Case {
+        name: "/64s of fd00:244:0:100::/59",
+        build: |_| unwrap_built(CidrAllocator::new(net("fd00:244:0:100::/59"), 64)),
+        universe,
+        usable: |n| {
+            n.prefix_len() == 64 && n.trunc() == *n && net("fd00:244:0:100::/59").contains(n)
+        },
+    }
+}
