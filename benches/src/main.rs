@@ -1,0 +1,3 @@
+//! `sybench`: switchyard's benchmark driver (placeholder; see scripts/bench).
+
+fn main() {}
