@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use control::watch::ClusterState;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use tracing::debug;
 
@@ -22,8 +22,7 @@ const SCHEMA_VERSION: &str = "1.1.0";
 impl NameTable {
     /// Builds the table of one snapshot.
     pub fn build(state: &ClusterState, options: TableOptions) -> NameTable {
-        let mut builder = Builder::new(&options);
-        builder.apex(state.revision);
+        let mut builder = Builder::new(&options, state.revision);
         for service in state.services.values() {
             builder.service(state, service);
         }
@@ -69,45 +68,46 @@ struct Builder<'o> {
 }
 
 impl<'o> Builder<'o> {
-    fn new(options: &'o TableOptions) -> Self {
+    /// Starts a table with the apex records: SOA and NS, the NS host, `dns-version` TXT, and
+    /// `svc.<zone>`.
+    fn new(options: &'o TableOptions, revision: u64) -> Self {
         let zone = &options.zone;
-        let soa = Record::from_rdata(zone.clone(), options.ttl, RData::Update0(RecordType::SOA));
-        Builder {
-            options,
-            nodes: HashMap::new(),
-            soa,
-            svc_zone: child(zone, "svc").unwrap_or_else(|| zone.clone()),
-            pod_zone: child(zone, "pod").unwrap_or_else(|| zone.clone()),
-        }
-    }
-
-    /// SOA and NS at the apex, the NS host, and `dns-version` TXT.
-    fn apex(&mut self, revision: u64) {
-        let zone = self.options.zone.clone();
-        let ttl = self.options.ttl;
-        let dns = child(&zone, "dns").unwrap_or_else(|| zone.clone());
-        let ns_host = child(&dns, "ns").unwrap_or_else(|| zone.clone());
-        let hostmaster = child(&zone, "hostmaster").unwrap_or_else(|| zone.clone());
+        let ttl = options.ttl;
+        let named =
+            |parent: &Name, label: &str| child(parent, label).unwrap_or_else(|| parent.clone());
+        let ns_host = named(&named(zone, "dns"), "ns");
         // The serial follows the snapshot revision; 0 is avoided as some tools treat it as unset.
         let serial = u32::try_from(revision % u64::from(u32::MAX))
             .unwrap_or(1)
             .max(1);
-        let soa = SOA::new(ns_host.clone(), hostmaster, serial, 7200, 1800, 86_400, ttl);
-        self.soa = Record::from_rdata(zone.clone(), ttl, RData::SOA(soa));
-        self.add(zone.clone(), self.soa.clone());
-        self.add(
-            zone.clone(),
-            Record::from_rdata(zone.clone(), ttl, RData::NS(NS(ns_host.clone()))),
+        let soa = SOA::new(
+            ns_host.clone(),
+            named(zone, "hostmaster"),
+            serial,
+            7200,
+            1800,
+            86_400,
+            ttl,
         );
-        self.ensure(ns_host);
-        if let Some(version) = child(&zone, "dns-version") {
-            let txt = TXT::new(vec![SCHEMA_VERSION.to_owned()]);
-            self.add(
-                version.clone(),
-                Record::from_rdata(version, ttl, RData::TXT(txt)),
-            );
-        }
-        self.ensure(self.svc_zone.clone());
+        let mut builder = Builder {
+            options,
+            nodes: HashMap::new(),
+            soa: Record::from_rdata(zone.clone(), ttl, RData::SOA(soa)),
+            svc_zone: named(zone, "svc"),
+            pod_zone: named(zone, "pod"),
+        };
+        builder.add(zone.clone(), builder.soa.clone());
+        let ns = Record::from_rdata(zone.clone(), ttl, RData::NS(NS(ns_host.clone())));
+        builder.add(zone.clone(), ns);
+        builder.ensure(ns_host);
+        let version = named(zone, "dns-version");
+        let txt = TXT::new(vec![SCHEMA_VERSION.to_owned()]);
+        builder.add(
+            version.clone(),
+            Record::from_rdata(version, ttl, RData::TXT(txt)),
+        );
+        builder.ensure(builder.svc_zone.clone());
+        builder
     }
 
     /// Makes `name` and every name between it and the zone apex exist.
