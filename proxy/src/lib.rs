@@ -5,4 +5,5 @@
 //! `nft` (kernel rules through verdict maps). Both obey the same Service semantics.
 
 pub mod model;
+pub mod nft;
 pub mod reflector;

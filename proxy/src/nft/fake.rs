@@ -1,0 +1,375 @@
+//! An in-memory [`Runner`] for tests: applies each transaction to a copy of its model and keeps
+//! the copy only if every operation succeeds, enforcing the kernel rules that catch real bugs
+//! (references to missing chains and sets, deleting non-empty or referenced chains, changing a
+//! map element's value with `add`). It records every transaction and dumps its state as a
+//! sorted `nft -f` script, which is what the golden files hold. It never runs a process.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use super::error::{Refusal, SyncError};
+use super::runner::{Listing, Runner};
+use super::transaction::{BaseChain, Family, Object, Op, SetSpec, Transaction, Verb};
+
+#[derive(Debug, Clone, Default)]
+struct FakeChain {
+    base: Option<BaseChain>,
+    rules: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct FakeSet {
+    spec: SetSpec,
+    elements: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FakeTable {
+    chains: BTreeMap<String, FakeChain>,
+    sets: BTreeMap<String, FakeSet>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    tables: BTreeMap<Family, FakeTable>,
+    transactions: Vec<Transaction>,
+}
+
+/// The in-memory nftables model. Cloning shares the model.
+#[derive(Debug, Clone, Default)]
+pub struct FakeRunner {
+    state: Arc<Mutex<State>>,
+}
+
+fn refuse(kind: Refusal, message: String) -> SyncError {
+    SyncError::Refused { kind, message }
+}
+
+/// Names a rule or verdict refers to: `(chains after goto/jump, sets after @)`.
+fn references(text: &str) -> (Vec<&str>, Vec<&str>) {
+    fn trim(w: &str) -> &str {
+        w.trim_end_matches([',', '}', ';'])
+    }
+    let mut chains = Vec::new();
+    let mut sets = Vec::new();
+    let mut words = text.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        if matches!(word, "goto" | "jump") {
+            if let Some(target) = words.peek() {
+                chains.push(trim(target));
+            }
+        } else if let Some(set) = word.strip_prefix('@') {
+            sets.push(trim(set));
+        }
+    }
+    (chains, sets)
+}
+
+impl FakeTable {
+    fn check_refs(&self, text: &str) -> Result<(), SyncError> {
+        let (chains, sets) = references(text);
+        for chain in chains {
+            if !self.chains.contains_key(chain) {
+                return Err(refuse(
+                    Refusal::NotFound,
+                    format!("chain {chain} not found"),
+                ));
+            }
+        }
+        for set in sets {
+            if !self.sets.contains_key(set) {
+                return Err(refuse(Refusal::NotFound, format!("set {set} not found")));
+            }
+        }
+        Ok(())
+    }
+
+    fn referenced(&self, name: &str, as_chain: bool) -> bool {
+        let hit = |text: &str| {
+            let (chains, sets) = references(text);
+            if as_chain {
+                chains.contains(&name)
+            } else {
+                sets.contains(&name)
+            }
+        };
+        self.chains.values().any(|c| c.rules.iter().any(|r| hit(r)))
+            || self
+                .sets
+                .values()
+                .any(|s| s.elements.values().flatten().any(|v| hit(v)))
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), SyncError> {
+        let verb = op.verb;
+        match &op.object {
+            Object::Table { .. } => match verb {
+                Verb::Flush => {
+                    for chain in self.chains.values_mut() {
+                        chain.rules.clear();
+                    }
+                    for set in self.sets.values_mut() {
+                        set.elements.clear();
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+            Object::Chain { name, base, .. } => match (verb, self.chains.get_mut(name)) {
+                (Verb::Create, Some(_)) => {
+                    Err(refuse(Refusal::Exists, format!("chain {name} exists")))
+                }
+                (Verb::Add, Some(chain)) if base.is_some() && chain.base != *base => Err(refuse(
+                    Refusal::Exists,
+                    format!("chain {name} exists with another hook"),
+                )),
+                (Verb::Add, Some(_)) => Ok(()),
+                (Verb::Add | Verb::Create, None) => {
+                    let chain = FakeChain {
+                        base: *base,
+                        rules: Vec::new(),
+                    };
+                    self.chains.insert(name.clone(), chain);
+                    Ok(())
+                }
+                (Verb::Flush, Some(chain)) => {
+                    chain.rules.clear();
+                    Ok(())
+                }
+                (Verb::Delete, Some(chain)) => {
+                    if !chain.rules.is_empty() {
+                        return Err(refuse(Refusal::Busy, format!("chain {name} not empty")));
+                    }
+                    if self.referenced(name, true) {
+                        return Err(refuse(Refusal::Busy, format!("chain {name} in use")));
+                    }
+                    self.chains.remove(name);
+                    Ok(())
+                }
+                (_, None) => Err(refuse(Refusal::NotFound, format!("chain {name} not found"))),
+            },
+            Object::Rule { chain, rule, .. } => {
+                self.check_refs(rule)?;
+                match self.chains.get_mut(chain) {
+                    Some(c) => {
+                        c.rules.push(rule.clone());
+                        Ok(())
+                    }
+                    None => Err(refuse(
+                        Refusal::NotFound,
+                        format!("chain {chain} not found"),
+                    )),
+                }
+            }
+            Object::Set { name, spec, .. } => match (verb, self.sets.get_mut(name)) {
+                (Verb::Create, Some(_)) => {
+                    Err(refuse(Refusal::Exists, format!("set {name} exists")))
+                }
+                (Verb::Add, Some(set))
+                    if set.spec.key_type != spec.key_type
+                        || set.spec.value_type != spec.value_type
+                        || set.spec.flags != spec.flags
+                        || set.spec.timeout != spec.timeout =>
+                {
+                    Err(refuse(
+                        Refusal::Exists,
+                        format!("set {name} exists with other properties"),
+                    ))
+                }
+                (Verb::Add, Some(_)) => Ok(()),
+                (Verb::Add | Verb::Create, None) => {
+                    let set = FakeSet {
+                        spec: spec.clone(),
+                        elements: BTreeMap::new(),
+                    };
+                    self.sets.insert(name.clone(), set);
+                    Ok(())
+                }
+                (Verb::Flush, Some(set)) => {
+                    set.elements.clear();
+                    Ok(())
+                }
+                (Verb::Delete, Some(_)) => {
+                    if self.referenced(name, false) {
+                        return Err(refuse(Refusal::Busy, format!("set {name} in use")));
+                    }
+                    self.sets.remove(name);
+                    Ok(())
+                }
+                (_, None) => Err(refuse(Refusal::NotFound, format!("set {name} not found"))),
+            },
+            Object::Element {
+                set, key, value, ..
+            } => {
+                if let Some(value) = value {
+                    self.check_refs(value)?;
+                }
+                let Some(target) = self.sets.get_mut(set) else {
+                    return Err(refuse(Refusal::NotFound, format!("set {set} not found")));
+                };
+                if target.spec.is_map() != value.is_some() && verb != Verb::Delete {
+                    return Err(refuse(
+                        Refusal::Other,
+                        format!(
+                            "element {key} of {set}: value given for a set or missing for a map"
+                        ),
+                    ));
+                }
+                match (verb, target.elements.get(key)) {
+                    (Verb::Create, Some(_)) => Err(refuse(
+                        Refusal::Exists,
+                        format!("element {key} of {set} exists"),
+                    )),
+                    (Verb::Add, Some(existing)) if existing != value => Err(refuse(
+                        Refusal::Exists,
+                        format!("element {key} of {set} exists with another value"),
+                    )),
+                    (Verb::Add | Verb::Create, _) => {
+                        target.elements.insert(key.clone(), value.clone());
+                        Ok(())
+                    }
+                    (Verb::Delete, Some(_)) => {
+                        target.elements.remove(key);
+                        Ok(())
+                    }
+                    (Verb::Delete, None) => Err(refuse(
+                        Refusal::NotFound,
+                        format!("element {key} of {set} not found"),
+                    )),
+                    (Verb::Flush, _) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    fn apply(&self, tx: &Transaction) -> Result<BTreeMap<Family, FakeTable>, SyncError> {
+        if let Some(err) = tx.error() {
+            return Err(err.clone().into());
+        }
+        let mut tables = self.tables.clone();
+        for (i, op) in tx.ops().iter().enumerate() {
+            let family = op.object.family();
+            let fail = |err: SyncError| match err {
+                SyncError::Refused { kind, message } => refuse(
+                    kind,
+                    format!("operation {} ({:?} {family}): {message}", i + 1, op.verb),
+                ),
+                other => other,
+            };
+            match (&op.object, op.verb) {
+                (Object::Table { .. }, Verb::Add | Verb::Create) => {
+                    tables.entry(family).or_default();
+                }
+                (Object::Table { .. }, Verb::Delete) => {
+                    if tables.remove(&family).is_none() {
+                        return Err(fail(refuse(Refusal::NotFound, "table not found".into())));
+                    }
+                }
+                _ => match tables.get_mut(&family) {
+                    Some(table) => table.apply(op).map_err(fail)?,
+                    None => return Err(fail(refuse(Refusal::NotFound, "table not found".into()))),
+                },
+            }
+        }
+        Ok(tables)
+    }
+}
+
+impl FakeRunner {
+    /// An empty model (no tables).
+    pub fn new() -> FakeRunner {
+        FakeRunner::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves a consistent model (changes are committed by
+        // one assignment), so a poisoned lock is safe to reuse.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every transaction applied so far (failed ones are not recorded).
+    pub fn transactions(&self) -> Vec<Transaction> {
+        self.lock().transactions.clone()
+    }
+
+    /// The most recent successful transaction.
+    pub fn last_transaction(&self) -> Option<Transaction> {
+        self.lock().transactions.last().cloned()
+    }
+
+    /// The rules of `chain` in `family`'s table, if it exists.
+    pub fn chain_rules(&self, family: Family, chain: &str) -> Option<Vec<String>> {
+        let state = self.lock();
+        Some(state.tables.get(&family)?.chains.get(chain)?.rules.clone())
+    }
+
+    /// The elements of `set` in `family`'s table, if it exists.
+    pub fn elements(&self, family: Family, set: &str) -> Option<BTreeMap<String, Option<String>>> {
+        let state = self.lock();
+        Some(state.tables.get(&family)?.sets.get(set)?.elements.clone())
+    }
+
+    /// The whole model as a sorted `nft -f` script: tables, sets and maps, chain declarations,
+    /// rules, elements. Loading it into an empty ruleset recreates the model.
+    pub fn dump(&self) -> String {
+        let state = self.lock();
+        let mut tx = Transaction::new();
+        for (family, table) in &state.tables {
+            let family = *family;
+            tx.add_table(family);
+            for (name, set) in &table.sets {
+                tx.set(Verb::Add, family, name, &set.spec);
+            }
+            for (name, chain) in &table.chains {
+                tx.add_chain(family, name, chain.base);
+            }
+            for (name, chain) in &table.chains {
+                for rule in &chain.rules {
+                    tx.add_rule(family, name, rule);
+                }
+            }
+            for (name, set) in &table.sets {
+                for (key, value) in &set.elements {
+                    tx.element(Verb::Add, family, name, key, value.as_deref());
+                }
+            }
+        }
+        let mut out = String::new();
+        let _ = write!(out, "{tx}");
+        out
+    }
+}
+
+impl Runner for FakeRunner {
+    fn run(&self, tx: &Transaction) -> Result<(), SyncError> {
+        let mut state = self.lock();
+        let tables = state.apply(tx)?;
+        state.tables = tables;
+        state.transactions.push(tx.clone());
+        Ok(())
+    }
+
+    fn check(&self, tx: &Transaction) -> Result<(), SyncError> {
+        self.lock().apply(tx).map(drop)
+    }
+
+    fn list(&self, family: Family) -> Result<Listing, SyncError> {
+        let state = self.lock();
+        let Some(table) = state.tables.get(&family) else {
+            return Ok(Listing::default());
+        };
+        let (maps, sets): (Vec<_>, Vec<_>) = table.sets.iter().partition(|(_, s)| s.spec.is_map());
+        Ok(Listing {
+            table_exists: true,
+            chains: table.chains.keys().cloned().collect(),
+            sets: sets.into_iter().map(|(n, _)| n.clone()).collect(),
+            maps: maps.into_iter().map(|(n, _)| n.clone()).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+use super::*;
+
+fn map() -> SetSpec {
+    SetSpec {
+        key_type: "inet_proto . inet_service".into(),
+        value_type: Some("verdict".into()),
+        flags: Vec::new(),
+        timeout: None,
+        comment: None,
+    }
+}
+
+fn base_tx() -> Transaction {
+    let mut tx = Transaction::new();
+    tx.add_table(Family::Ip);
+    tx.add_chain(Family::Ip, "a", None);
+    tx.add_chain(Family::Ip, "b", None);
+    tx.add_rule(Family::Ip, "a", "goto b");
+    tx.set(Verb::Add, Family::Ip, "m", &map());
+    tx.element(Verb::Add, Family::Ip, "m", "tcp . 80", Some("goto b"));
+    tx
+}
+
+#[test]
+fn applies_and_dumps_sorted_script() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    fake.run(&base_tx())?;
+    let dump = fake.dump();
+    assert_eq!(
+        dump,
+        "add table ip switchyard\n\
+         add map ip switchyard m { type inet_proto . inet_service : verdict ; }\n\
+         add chain ip switchyard a\n\
+         add chain ip switchyard b\n\
+         add rule ip switchyard a goto b\n\
+         add element ip switchyard m { tcp . 80 : goto b }\n"
+    );
+    assert_eq!(fake.transactions().len(), 1);
+    Ok(())
+}
+
+#[test]
+fn failed_transaction_changes_nothing() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    fake.run(&base_tx())?;
+    let before = fake.dump();
+    let mut tx = Transaction::new();
+    tx.add_chain(Family::Ip, "c", None);
+    tx.add_rule(Family::Ip, "c", "goto missing");
+    let err = fake.run(&tx).err();
+    assert!(matches!(&err, Some(e) if e.is_not_found()), "{err:?}");
+    assert_eq!(fake.dump(), before);
+    assert_eq!(
+        fake.transactions().len(),
+        1,
+        "failed transactions are not recorded"
+    );
+    Ok(())
+}
+
+#[test]
+fn enforces_kernel_rules_for_delete_and_elements() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    fake.run(&base_tx())?;
+    // b is referenced by a's rule and by the map element.
+    let mut tx = Transaction::new();
+    tx.chain(Verb::Delete, Family::Ip, "b");
+    assert!(fake.run(&tx).is_err_and(|e| e.is_busy()));
+    // a has rules.
+    let mut tx = Transaction::new();
+    tx.chain(Verb::Delete, Family::Ip, "a");
+    assert!(fake.run(&tx).is_err_and(|e| e.is_busy()));
+    // Changing a map element's value with add.
+    let mut tx = Transaction::new();
+    tx.element(Verb::Add, Family::Ip, "m", "tcp . 80", Some("goto a"));
+    assert!(fake.run(&tx).is_err_and(|e| e.is_exists()));
+    // Flush then delete in order works.
+    let mut tx = Transaction::new();
+    tx.chain(Verb::Flush, Family::Ip, "a");
+    tx.element(Verb::Delete, Family::Ip, "m", "tcp . 80", None);
+    tx.chain(Verb::Delete, Family::Ip, "b");
+    tx.chain(Verb::Delete, Family::Ip, "a");
+    fake.run(&tx)?;
+    assert_eq!(fake.list(Family::Ip)?.chains, Vec::<String>::new());
+    assert_eq!(fake.list(Family::Ip)?.maps, ["m"]);
+    assert!(!fake.list(Family::Ip6)?.table_exists);
+    Ok(())
+}

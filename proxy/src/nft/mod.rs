@@ -1,0 +1,115 @@
+//! The nftables data path: programs the kernel so that traffic to service addresses is
+//! load-balanced to endpoints without passing through userspace.
+//!
+//! Rules are data: [`rules`] computes the desired chains, sets and verdict-map elements of
+//! switchyard's own tables (`ip switchyard`, `ip6 switchyard`) from a [`crate::model::ServiceTable`],
+//! [`Syncer`] diffs them against what it last applied into one [`Transaction`], and a [`Runner`]
+//! applies it atomically (`nft -f -`, or [`FakeRunner`] in tests). [`NftProxy`] is the task that
+//! follows the table snapshots, coalesces bursts and exposes health and metrics.
+//!
+//! It never touches tables other than its own, never flushes them wholesale (a restart adopts
+//! them) and never calls the API.
+
+mod conntrack;
+mod error;
+mod fake;
+#[cfg(test)]
+mod fixture;
+mod metrics;
+mod names;
+mod proxy;
+pub mod rules;
+mod runner;
+mod sync;
+mod transaction;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use conntrack::{StaleFlow, stale_udp_flows};
+pub use error::{Refusal, SyncError};
+pub use fake::FakeRunner;
+pub use proxy::{NftProxy, cleanup, preflight};
+pub use runner::{Listing, NftRunner, Runner};
+pub use sync::{SyncOutcome, Syncer};
+pub use transaction::{
+    BaseChain, ChainType, Family, Hook, InvalidOp, Object, Op, SetSpec, TABLE, Transaction, Verb,
+};
+
+/// Settings of the nftables proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftConfig {
+    /// Pod CIDRs: traffic from outside them to a ClusterIP is masqueraded. Empty: none is.
+    pub cluster_cidrs: Vec<IpNet>,
+    /// Service CIDRs: traffic to an address in them that is no ClusterIP is dropped. Empty:
+    /// only unused ports of existing ClusterIPs are rejected.
+    pub service_cidrs: Vec<IpNet>,
+    /// Addresses NodePorts are served on. Empty: every local address except loopback.
+    pub node_ips: Vec<IpAddr>,
+    /// Least time between two syncs; changes arriving meanwhile are applied together.
+    /// Zero syncs on every change.
+    pub min_sync_period: Duration,
+    /// The packet-mark bit meaning "masquerade this" (kube-proxy uses 0x4000).
+    pub masquerade_mark: u32,
+    /// Run `nft` and `conntrack` inside this network namespace (`ip netns exec`); for tests.
+    pub netns: Option<String>,
+    /// Health turns stale when a queued change waits longer than this.
+    pub stale_after: Duration,
+}
+
+impl Default for NftConfig {
+    fn default() -> NftConfig {
+        NftConfig {
+            cluster_cidrs: Vec::new(),
+            service_cidrs: Vec::new(),
+            node_ips: Vec::new(),
+            min_sync_period: Duration::from_secs(1),
+            masquerade_mark: 0x4000,
+            netns: None,
+            stale_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl NftConfig {
+    /// The part of the configuration rule generation needs.
+    pub fn rule_config(&self) -> rules::RuleConfig {
+        rules::RuleConfig {
+            cluster_cidrs: self.cluster_cidrs.clone(),
+            service_cidrs: self.service_cidrs.clone(),
+            node_ips: self.node_ips.clone(),
+            masquerade_mark: self.masquerade_mark,
+        }
+    }
+}
+
+/// Whether the proxy keeps up with the service table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Every change seen has been applied (or is younger than `stale_after`).
+    Healthy,
+    /// No sync has succeeded yet, for less than `stale_after`.
+    Starting,
+    /// A change has waited longer than `stale_after`.
+    Stale {
+        /// How long the oldest unapplied change has waited.
+        pending_for: Duration,
+    },
+}
+
+impl Health {
+    /// The HTTP status a health endpoint answers: 503 when stale, 200 otherwise.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Health::Stale { .. } => 503,
+            Health::Healthy | Health::Starting => 200,
+        }
+    }
+
+    /// Whether the rules reflect the table (not starting, not stale).
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Health::Healthy)
+    }
+}

@@ -1,0 +1,247 @@
+//! The static part of each table: base chains on the standard hooks, the dispatch verdict maps
+//! and the helper chains every service jumps to. Depends only on the node configuration.
+//!
+//! Packet path:
+//! - `nat-prerouting` / `nat-output` (dstnat) jump to `services`, which looks the packet up in
+//!   `service-ips` (`daddr . l4proto . dport`) and, for local destinations, `service-nodeports`
+//!   (`l4proto . dport`); a hit goes to the service port's own chain, which DNATs.
+//! - `nat-postrouting` (srcnat) masquerades packets carrying the masquerade mark.
+//! - `filter-input` / `filter-forward` / `filter-output` run on new connections after DNAT:
+//!   a service without endpoints is still addressed to its service IP (it is not in
+//!   `service-ips`), so `no-endpoint-services` / `no-endpoint-nodeports` reject it at once
+//!   (the client sees "connection refused", not a timeout). In forward and output,
+//!   `check-cluster-ips` then rejects what is still addressed to a ClusterIP, which can only be
+//!   a port the service does not have, and drops traffic to unallocated addresses of the
+//!   service CIDRs, as kube-proxy does, so such packets neither leave the node nor time out
+//!   somewhere upstream. `reject` is only valid on input, forward and output, hence those hooks.
+
+use super::{ChainSpec, FamilyRules, RuleConfig};
+use crate::nft::transaction::{BaseChain, ChainType, Family, Hook, SetSpec, priority};
+
+use std::sync::Arc;
+
+/// Map `daddr . l4proto . dport : verdict` for ClusterIPs, externalIPs and LB IPs.
+pub const SERVICE_IPS: &str = "service-ips";
+/// Map `l4proto . dport : verdict` for NodePorts on local addresses.
+pub const SERVICE_NODEPORTS: &str = "service-nodeports";
+/// Map `daddr . l4proto . dport : verdict` of service addresses without endpoints.
+pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
+/// Map `l4proto . dport : verdict` of NodePorts without endpoints.
+pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
+/// Set of every ClusterIP.
+pub const CLUSTER_IPS: &str = "cluster-ips";
+/// Set of the addresses NodePorts are served on (only when node IPs are configured).
+const NODEPORT_IPS: &str = "nodeport-ips";
+/// Chain that sets the masquerade mark.
+pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
+/// Chain that rejects.
+pub const REJECT_CHAIN: &str = "reject-chain";
+
+const SERVICES: &str = "services";
+const MASQUERADING: &str = "masquerading";
+const SERVICE_ENDPOINTS_CHECK: &str = "check-service-endpoints";
+const NODEPORT_ENDPOINTS_CHECK: &str = "check-nodeport-endpoints";
+const CLUSTER_IPS_CHECK: &str = "check-cluster-ips";
+
+fn base(kind: ChainType, hook: Hook, priority: i32) -> Option<BaseChain> {
+    Some(BaseChain {
+        kind,
+        hook,
+        priority,
+    })
+}
+
+fn set_spec(key_type: String, value_type: Option<&str>, comment: &str) -> SetSpec {
+    SetSpec {
+        key_type,
+        value_type: value_type.map(str::to_owned),
+        flags: Vec::new(),
+        timeout: None,
+        comment: Some(comment.to_owned()),
+    }
+}
+
+/// Renders a CIDR list as an anonymous set: `{ 10.0.0.0/8, 10.1.0.0/16 }`.
+fn anonymous_set(nets: &[ipnet::IpNet]) -> String {
+    let items: Vec<String> = nets.iter().map(|n| n.trunc().to_string()).collect();
+    format!("{{ {} }}", items.join(", "))
+}
+
+/// The static chains, sets and maps of `family`'s table.
+pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
+    let f = family.as_str();
+    let addr = family.addr_type();
+    let mut rules = FamilyRules::default();
+    let sets = &mut rules.sets;
+    sets.insert(
+        SERVICE_IPS.into(),
+        set_spec(
+            format!("{addr} . inet_proto . inet_service"),
+            Some("verdict"),
+            "ClusterIP, externalIP and LoadBalancer IP dispatch",
+        ),
+    );
+    sets.insert(
+        SERVICE_NODEPORTS.into(),
+        set_spec(
+            "inet_proto . inet_service".into(),
+            Some("verdict"),
+            "NodePort dispatch",
+        ),
+    );
+    sets.insert(
+        NO_ENDPOINT_SERVICES.into(),
+        set_spec(
+            format!("{addr} . inet_proto . inet_service"),
+            Some("verdict"),
+            "service addresses without endpoints",
+        ),
+    );
+    sets.insert(
+        NO_ENDPOINT_NODEPORTS.into(),
+        set_spec(
+            "inet_proto . inet_service".into(),
+            Some("verdict"),
+            "NodePorts without endpoints",
+        ),
+    );
+    sets.insert(
+        CLUSTER_IPS.into(),
+        set_spec(addr.into(), None, "every ClusterIP"),
+    );
+
+    let node_ips: Vec<String> = config
+        .node_ips
+        .iter()
+        .filter(|ip| Family::of(**ip) == family)
+        .map(|ip| ip.to_string())
+        .collect();
+    let local_dst = if node_ips.is_empty() {
+        let loopback = match family {
+            Family::Ip => "127.0.0.0/8",
+            Family::Ip6 => "::1",
+        };
+        format!("fib daddr type local {f} daddr != {loopback}")
+    } else {
+        sets.insert(
+            NODEPORT_IPS.into(),
+            set_spec(addr.into(), None, "addresses NodePorts are served on"),
+        );
+        let elements = rules.elements.entry(NODEPORT_IPS.into()).or_default();
+        for ip in &node_ips {
+            elements.insert(ip.clone(), None);
+        }
+        format!("{f} daddr @{NODEPORT_IPS}")
+    };
+    for map in [
+        SERVICE_IPS,
+        SERVICE_NODEPORTS,
+        NO_ENDPOINT_SERVICES,
+        NO_ENDPOINT_NODEPORTS,
+        CLUSTER_IPS,
+    ] {
+        rules.elements.entry(map.into()).or_default();
+    }
+
+    let mut chain = |name: &str, base: Option<BaseChain>, body: Vec<String>| {
+        rules
+            .chains
+            .insert(name.to_owned(), Arc::new(ChainSpec { base, rules: body }));
+    };
+    let new = "ct state new";
+    chain(
+        "nat-prerouting",
+        base(ChainType::Nat, Hook::Prerouting, priority::DSTNAT),
+        vec![format!("jump {SERVICES}")],
+    );
+    chain(
+        "nat-output",
+        base(ChainType::Nat, Hook::Output, priority::DSTNAT),
+        vec![format!("jump {SERVICES}")],
+    );
+    chain(
+        "nat-postrouting",
+        base(ChainType::Nat, Hook::Postrouting, priority::SRCNAT),
+        vec![format!("jump {MASQUERADING}")],
+    );
+    chain(
+        "filter-input",
+        base(ChainType::Filter, Hook::Input, priority::FILTER),
+        vec![
+            format!("{new} jump {NODEPORT_ENDPOINTS_CHECK}"),
+            format!("{new} jump {SERVICE_ENDPOINTS_CHECK}"),
+        ],
+    );
+    chain(
+        "filter-forward",
+        base(ChainType::Filter, Hook::Forward, priority::FILTER),
+        vec![
+            format!("{new} jump {SERVICE_ENDPOINTS_CHECK}"),
+            format!("{new} jump {CLUSTER_IPS_CHECK}"),
+        ],
+    );
+    chain(
+        "filter-output",
+        base(ChainType::Filter, Hook::Output, priority::FILTER),
+        vec![
+            format!("{new} jump {SERVICE_ENDPOINTS_CHECK}"),
+            format!("{new} jump {CLUSTER_IPS_CHECK}"),
+        ],
+    );
+    chain(
+        SERVICES,
+        None,
+        vec![
+            format!("{f} daddr . meta l4proto . th dport vmap @{SERVICE_IPS}"),
+            format!("{local_dst} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}"),
+        ],
+    );
+    let mark = config.masquerade_mark;
+    chain(
+        MASQUERADING,
+        None,
+        vec![
+            format!("meta mark & {mark:#010x} == 0x00000000 return"),
+            format!("meta mark set meta mark ^ {mark:#010x}"),
+            "masquerade fully-random".into(),
+        ],
+    );
+    chain(
+        MARK_FOR_MASQUERADE,
+        None,
+        vec![format!("meta mark set meta mark | {mark:#010x}")],
+    );
+    chain(
+        SERVICE_ENDPOINTS_CHECK,
+        None,
+        vec![format!(
+            "{f} daddr . meta l4proto . th dport vmap @{NO_ENDPOINT_SERVICES}"
+        )],
+    );
+    chain(
+        NODEPORT_ENDPOINTS_CHECK,
+        None,
+        vec![format!(
+            "{local_dst} meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}"
+        )],
+    );
+    let mut check = vec![format!(
+        "{f} daddr @{CLUSTER_IPS} reject comment \"no such port on this ClusterIP\""
+    )];
+    let service_cidrs = RuleConfig::cidrs(&config.service_cidrs, family);
+    if !service_cidrs.is_empty() {
+        check.push(format!(
+            "{f} daddr {} drop comment \"unallocated ClusterIP\"",
+            anonymous_set(&service_cidrs)
+        ));
+    }
+    chain(CLUSTER_IPS_CHECK, None, check);
+    chain(REJECT_CHAIN, None, vec!["reject".into()]);
+    rules
+}
+
+/// `{ cidr, ... }` for the pod CIDRs of `family`, or `None` when there are none.
+pub(super) fn cluster_cidr_set(config: &RuleConfig, family: Family) -> Option<String> {
+    let cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
+    (!cidrs.is_empty()).then(|| anonymous_set(&cidrs))
+}

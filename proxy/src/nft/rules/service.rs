@@ -1,0 +1,267 @@
+//! What one service port adds to a family's table.
+//!
+//! - No usable endpoint in the family at all: every address and NodePort of the port goes to
+//!   the no-endpoint maps (rejected in the filter chains); no chains.
+//! - Otherwise a `service-…` chain for ClusterIP traffic (masquerade from outside the pod CIDRs,
+//!   then pick among [`ServicePort::cluster_endpoints`]), an `external-…` chain for NodePort,
+//!   externalIP and LB traffic (pick among [`ServicePort::external_endpoints`]), and one
+//!   `endpoint-…` chain per endpoint that DNATs (masquerading hairpin traffic). With a Local
+//!   policy and no local endpoint the chain drops: the service has endpoints, just none here.
+//! - ClientIP affinity: one dynamic set per endpoint, checked before the random pick and
+//!   refreshed with `update` on every new connection through that endpoint.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::base::{self, CLUSTER_IPS, MARK_FOR_MASQUERADE, REJECT_CHAIN};
+use super::{ChainSpec, Fragment, RuleConfig};
+use crate::model::{Endpoint, ServicePort};
+use crate::nft::names;
+use crate::nft::transaction::{Family, SetSpec};
+
+/// The service port's contribution to each family it has addresses in.
+pub(super) fn fragments(config: &RuleConfig, port: &ServicePort) -> Vec<(Family, Fragment)> {
+    Family::ALL
+        .iter()
+        .filter_map(|family| family_fragment(config, port, *family).map(|f| (*family, f)))
+        .collect()
+}
+
+fn probe(family: Family) -> IpAddr {
+    match family {
+        Family::Ip => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ip6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Whether any endpoint of the family could take traffic if locality did not matter.
+fn has_any_endpoint(port: &ServicePort, family: Family) -> bool {
+    let ip = probe(family);
+    if !port.cluster_endpoints(ip).is_empty() || !port.external_endpoints(ip).is_empty() {
+        return true;
+    }
+    if !port.internal_policy_local && !port.external_policy_local {
+        return false;
+    }
+    let mut cluster_wide = port.clone();
+    cluster_wide.internal_policy_local = false;
+    !cluster_wide.cluster_endpoints(ip).is_empty()
+}
+
+fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> Option<Fragment> {
+    let of_family = |ips: &[IpAddr]| -> Vec<IpAddr> {
+        ips.iter()
+            .copied()
+            .filter(|ip| Family::of(*ip) == family)
+            .collect()
+    };
+    let cluster_ips = of_family(&port.cluster_ips);
+    let mut external_ips = of_family(&port.external_ips);
+    external_ips.extend(of_family(&port.load_balancer_ips));
+    external_ips.sort();
+    external_ips.dedup();
+    // NodePorts follow the service's ClusterIP families.
+    let node_port = port.node_port.filter(|_| !cluster_ips.is_empty());
+    if cluster_ips.is_empty() && external_ips.is_empty() {
+        return None;
+    }
+    let proto = port.id.protocol.as_str();
+    let identity = names::port_identity(&port.id, port.port);
+    let mut fragment = Fragment::default();
+    let service_key = |ip: &IpAddr| format!("{ip} . {proto} . {}", port.port);
+    for ip in &cluster_ips {
+        fragment.elements.push((CLUSTER_IPS, ip.to_string(), None));
+    }
+
+    if !has_any_endpoint(port, family) {
+        let reject = Some(format!("goto {REJECT_CHAIN}"));
+        for ip in cluster_ips.iter().chain(&external_ips) {
+            fragment
+                .elements
+                .push((base::NO_ENDPOINT_SERVICES, service_key(ip), reject.clone()));
+        }
+        if let Some(node_port) = node_port {
+            fragment.elements.push((
+                base::NO_ENDPOINT_NODEPORTS,
+                format!("{proto} . {node_port}"),
+                reject,
+            ));
+        }
+        return Some(fragment);
+    }
+
+    let ip = probe(family);
+    let cluster_eps = port.cluster_endpoints(ip);
+    let external_eps = port.external_endpoints(ip);
+    let mut generator = Generator {
+        family,
+        identity: &identity,
+        proto,
+        affinity: port.affinity_timeout,
+        endpoints: BTreeMap::new(),
+        fragment: &mut fragment,
+    };
+
+    let service_chain = names::service_chain(&identity);
+    let has_service_chain = !cluster_ips.is_empty();
+    if has_service_chain {
+        let mut rules = Vec::new();
+        if let Some(cidrs) = base::cluster_cidr_set(config, family) {
+            rules.push(format!(
+                "{family} saddr != {cidrs} jump {MARK_FOR_MASQUERADE}"
+            ));
+        }
+        generator.pick(
+            &mut rules,
+            &cluster_eps,
+            "no local endpoints for internalTrafficPolicy Local",
+        );
+        generator.chain(&service_chain, rules);
+        let verdict = Some(format!("goto {service_chain}"));
+        for ip in &cluster_ips {
+            generator
+                .fragment
+                .elements
+                .push((base::SERVICE_IPS, service_key(ip), verdict.clone()));
+        }
+    }
+
+    if !external_ips.is_empty() || node_port.is_some() {
+        let external_chain = names::external_chain(&identity);
+        let mut rules = Vec::new();
+        if !port.external_policy_local {
+            rules.push(format!("jump {MARK_FOR_MASQUERADE}"));
+        } else if has_service_chain {
+            // Pods and the node itself reach external addresses like a ClusterIP: any
+            // endpoint may answer, and node-originated traffic is masqueraded.
+            if let Some(cidrs) = base::cluster_cidr_set(config, family) {
+                rules.push(format!("{family} saddr {cidrs} goto {service_chain}"));
+            }
+            rules.push(format!("fib saddr type local jump {MARK_FOR_MASQUERADE}"));
+            rules.push(format!("fib saddr type local goto {service_chain}"));
+        }
+        if has_service_chain && endpoints_equal(&cluster_eps, &external_eps) {
+            rules.push(format!("goto {service_chain}"));
+        } else {
+            generator.pick(
+                &mut rules,
+                &external_eps,
+                "no local endpoints for externalTrafficPolicy Local",
+            );
+        }
+        generator.chain(&external_chain, rules);
+        let verdict = Some(format!("goto {external_chain}"));
+        for ip in &external_ips {
+            generator
+                .fragment
+                .elements
+                .push((base::SERVICE_IPS, service_key(ip), verdict.clone()));
+        }
+        if let Some(node_port) = node_port {
+            generator.fragment.elements.push((
+                base::SERVICE_NODEPORTS,
+                format!("{proto} . {node_port}"),
+                verdict,
+            ));
+        }
+    }
+    generator.finish();
+    Some(fragment)
+}
+
+fn endpoints_equal(a: &[&Endpoint], b: &[&Endpoint]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.addr() == y.addr())
+}
+
+/// Accumulates chains and the endpoint chains they jump to.
+struct Generator<'a> {
+    family: Family,
+    identity: &'a str,
+    proto: &'static str,
+    affinity: Option<Duration>,
+    /// Endpoint chains needed so far, by address: (chain name, affinity set name, endpoint).
+    endpoints: BTreeMap<std::net::SocketAddr, (String, Option<String>)>,
+    fragment: &'a mut Fragment,
+}
+
+impl Generator<'_> {
+    fn chain(&mut self, name: &str, rules: Vec<String>) {
+        self.fragment
+            .chains
+            .push((name.to_owned(), Arc::new(ChainSpec { base: None, rules })));
+    }
+
+    /// Names of the endpoint chain and affinity set, registering the endpoint.
+    fn endpoint(&mut self, endpoint: &Endpoint) -> (String, Option<String>) {
+        let (identity, affinity) = (self.identity, self.affinity);
+        self.endpoints
+            .entry(endpoint.addr())
+            .or_insert_with(|| {
+                let chain = names::endpoint_chain(identity, endpoint);
+                let set = affinity.map(|t| names::affinity_set(identity, endpoint, t));
+                (chain, set)
+            })
+            .clone()
+    }
+
+    /// Appends the rules that choose one of `endpoints` (or drop when there is none).
+    fn pick(&mut self, rules: &mut Vec<String>, endpoints: &[&Endpoint], empty_reason: &str) {
+        if endpoints.is_empty() {
+            rules.push(format!("drop comment \"{empty_reason}\""));
+            return;
+        }
+        let family = self.family;
+        let chosen: Vec<(String, Option<String>)> =
+            endpoints.iter().map(|e| self.endpoint(e)).collect();
+        for (chain, set) in &chosen {
+            if let Some(set) = set {
+                rules.push(format!("{family} saddr @{set} goto {chain}"));
+            }
+        }
+        if let [(chain, _)] = chosen.as_slice() {
+            rules.push(format!("goto {chain}"));
+            return;
+        }
+        let mut rule = format!("numgen random mod {} vmap {{ ", chosen.len());
+        for (i, (chain, _)) in chosen.iter().enumerate() {
+            if i > 0 {
+                rule.push_str(", ");
+            }
+            rule.push_str(&format!("{i} : goto {chain}"));
+        }
+        rule.push_str(" }");
+        rules.push(rule);
+    }
+
+    /// Emits the endpoint chains and affinity sets registered by [`Generator::pick`].
+    fn finish(self) {
+        let family = self.family;
+        for (addr, (chain, set)) in &self.endpoints {
+            let ip = addr.ip();
+            let mut rules = vec![format!("{family} saddr {ip} jump {MARK_FOR_MASQUERADE}")];
+            if let (Some(set), Some(timeout)) = (set, self.affinity) {
+                rules.push(format!("update @{set} {{ {family} saddr }}"));
+                self.fragment.sets.push((
+                    set.clone(),
+                    SetSpec {
+                        key_type: family.addr_type().into(),
+                        value_type: None,
+                        flags: vec!["dynamic", "timeout"],
+                        timeout: Some(timeout),
+                        comment: None,
+                    },
+                ));
+            }
+            let target = match ip {
+                IpAddr::V4(v4) => format!("{v4}:{}", addr.port()),
+                IpAddr::V6(v6) => format!("[{v6}]:{}", addr.port()),
+            };
+            rules.push(format!("meta l4proto {} dnat to {target}", self.proto));
+            self.fragment
+                .chains
+                .push((chain.clone(), Arc::new(ChainSpec { base: None, rules })));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+use super::*;
+use crate::model::Protocol;
+use crate::nft::fixture::{ep, sticky, svc, table};
+
+fn config() -> RuleConfig {
+    RuleConfig {
+        cluster_cidrs: vec!["10.244.0.0/16".parse().unwrap_or_else(|_| IpNet::default())],
+        service_cidrs: vec!["10.96.0.0/16".parse().unwrap_or_else(|_| IpNet::default())],
+        node_ips: Vec::new(),
+        masquerade_mark: 0x4000,
+    }
+}
+
+fn chain_with_prefix<'a>(rules: &'a FamilyRules, prefix: &str) -> Vec<(&'a String, &'a ChainSpec)> {
+    rules
+        .chains
+        .iter()
+        .filter(|(n, _)| n.starts_with(prefix))
+        .map(|(n, c)| (n, c.as_ref()))
+        .collect()
+}
+
+#[test]
+fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
+    let port = svc(
+        "web",
+        Protocol::Tcp,
+        80,
+        &["10.96.0.10"],
+        vec![ep("10.244.1.1", 8080, false), ep("10.244.1.2", 8080, true)],
+    );
+    let rules = RuleBuilder::new(config()).build(&table(vec![port]));
+    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let services = chain_with_prefix(&v4, "service-");
+    let (name, chain) = services
+        .iter()
+        .find(|(n, _)| n.ends_with("default/web/tcp/80"))
+        .copied()
+        .unwrap_or_else(|| panic!("no service chain in {:?}", v4.chains.keys()));
+    assert_eq!(
+        chain.rules[0],
+        "ip saddr != { 10.244.0.0/16 } jump mark-for-masquerade"
+    );
+    assert!(chain.rules[1].starts_with("numgen random mod 2 vmap { 0 : goto endpoint-"));
+    assert_eq!(chain_with_prefix(&v4, "endpoint-").len(), 2);
+    assert_eq!(
+        v4.elements[SERVICE_IPS].get("10.96.0.10 . tcp . 80"),
+        Some(&Some(format!("goto {name}")))
+    );
+    assert!(v4.elements[CLUSTER_IPS].contains_key("10.96.0.10"));
+    let v6 = rules.family(Family::Ip6).cloned().unwrap_or_default();
+    assert!(
+        chain_with_prefix(&v6, "service-").is_empty(),
+        "single-stack"
+    );
+}
+
+#[test]
+fn no_endpoints_go_to_the_reject_maps() {
+    let mut port = svc("empty", Protocol::Tcp, 80, &["10.96.0.12"], vec![]);
+    port.node_port = Some(30081);
+    let rules = RuleBuilder::new(config()).build(&table(vec![port]));
+    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    assert!(chain_with_prefix(&v4, "service-").is_empty());
+    let verdict = Some(format!("goto {REJECT_CHAIN}"));
+    assert_eq!(
+        v4.elements[NO_ENDPOINT_SERVICES].get("10.96.0.12 . tcp . 80"),
+        Some(&verdict)
+    );
+    assert_eq!(
+        v4.elements[NO_ENDPOINT_NODEPORTS].get("tcp . 30081"),
+        Some(&verdict)
+    );
+    assert!(v4.elements[SERVICE_IPS].is_empty());
+}
+
+#[test]
+fn affinity_checks_sets_before_random_pick() {
+    let port = sticky(
+        svc(
+            "sticky",
+            Protocol::Tcp,
+            80,
+            &["10.96.0.11"],
+            vec![ep("10.244.1.1", 80, false), ep("10.244.1.2", 80, false)],
+        ),
+        600,
+    );
+    let rules = RuleBuilder::new(config()).build(&table(vec![port]));
+    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let (_, chain) = chain_with_prefix(&v4, "service-")[0];
+    assert!(chain.rules[1].starts_with("ip saddr @affinity-"));
+    assert!(chain.rules[2].starts_with("ip saddr @affinity-"));
+    assert!(chain.rules[3].starts_with("numgen random mod 2"));
+    let sets: Vec<_> = v4
+        .sets
+        .iter()
+        .filter(|(n, _)| n.starts_with("affinity-"))
+        .collect();
+    assert_eq!(sets.len(), 2);
+    assert!(
+        sets.iter()
+            .all(|(_, s)| s.is_dynamic() && s.timeout == Some(std::time::Duration::from_secs(600)))
+    );
+    for (_, endpoint) in chain_with_prefix(&v4, "endpoint-") {
+        assert!(endpoint.rules[1].starts_with("update @affinity-"));
+    }
+}
+
+#[test]
+fn external_traffic_policy_local_keeps_only_local_endpoints() {
+    let mut port = svc(
+        "local",
+        Protocol::Tcp,
+        443,
+        &["10.96.0.20"],
+        vec![ep("10.244.1.1", 443, true), ep("10.244.2.1", 443, false)],
+    );
+    port.external_policy_local = true;
+    port.node_port = Some(30443);
+    port.external_ips = vec![crate::nft::fixture::ip("192.0.2.10")];
+    let rules = RuleBuilder::new(config()).build(&table(vec![port.clone()]));
+    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let (_, external) = chain_with_prefix(&v4, "external-")[0];
+    assert!(
+        !external
+            .rules
+            .iter()
+            .any(|r| r == "jump mark-for-masquerade"),
+        "source kept"
+    );
+    let last = external.rules.last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("goto endpoint-") && last.contains("10.244.1.1"),
+        "{last}"
+    );
+    // No local endpoint: external traffic is dropped, ClusterIP still served.
+    port.endpoints = vec![ep("10.244.2.1", 443, false)];
+    let rules = RuleBuilder::new(config()).build(&table(vec![port]));
+    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let (_, external) = chain_with_prefix(&v4, "external-")[0];
+    assert!(external.rules.last().is_some_and(|r| r.starts_with("drop")));
+    assert!(v4.elements[NO_ENDPOINT_SERVICES].is_empty());
+}
+
+#[test]
+fn unchanged_services_are_not_regenerated() {
+    let port = svc(
+        "web",
+        Protocol::Tcp,
+        80,
+        &["10.96.0.10"],
+        vec![ep("10.244.1.1", 80, false)],
+    );
+    let t = table(vec![port]);
+    let mut builder = RuleBuilder::new(config());
+    let a = builder.build(&t);
+    let b = builder.build(&t);
+    let chain = |r: &Ruleset| {
+        r.family(Family::Ip).and_then(|f| {
+            f.chains
+                .iter()
+                .find(|(n, _)| n.starts_with("service-"))
+                .map(|(_, c)| c.clone())
+        })
+    };
+    match (chain(&a), chain(&b)) {
+        (Some(x), Some(y)) => assert!(Arc::ptr_eq(&x, &y), "cached chain reused"),
+        other => panic!("missing chains: {other:?}"),
+    }
+}

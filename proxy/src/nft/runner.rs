@@ -1,0 +1,195 @@
+//! The one seam between rule generation and the kernel: the [`Runner`] trait. [`NftRunner`]
+//! pipes a whole transaction to `nft -f -` (one atomic kernel transaction), optionally inside a
+//! network namespace via `ip netns exec`; `FakeRunner` (in `fake.rs`) models it in memory.
+//!
+//! Runners are blocking (they wait on a child process); async callers use `spawn_blocking`.
+//! A runner only ever lists or changes switchyard's own tables.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use super::error::{Refusal, SyncError};
+use super::transaction::{Family, TABLE, Transaction};
+
+/// Names of the objects that exist in one of switchyard's tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Whether the table exists at all.
+    pub table_exists: bool,
+    /// Chain names.
+    pub chains: Vec<String>,
+    /// Set names.
+    pub sets: Vec<String>,
+    /// Map names.
+    pub maps: Vec<String>,
+}
+
+/// Applies transactions to switchyard's tables and lists what they hold.
+pub trait Runner: Send + Sync + std::fmt::Debug {
+    /// Applies `tx` atomically: all of it or, on error, none of it.
+    fn run(&self, tx: &Transaction) -> Result<(), SyncError>;
+    /// Checks `tx` without applying it (`nft -c`).
+    fn check(&self, tx: &Transaction) -> Result<(), SyncError>;
+    /// Lists the chains, sets and maps of `family`'s table.
+    fn list(&self, family: Family) -> Result<Listing, SyncError>;
+}
+
+/// Runs the real `nft` binary.
+#[derive(Debug, Clone, Default)]
+pub struct NftRunner {
+    netns: Option<String>,
+}
+
+impl NftRunner {
+    /// A runner for the current network namespace, or for the named one (`ip netns exec`).
+    pub fn new(netns: Option<String>) -> NftRunner {
+        NftRunner { netns }
+    }
+
+    /// `nft ARGS`, wrapped in `ip netns exec NAME` when a namespace is set.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns.as_str(), "nft"]);
+                cmd
+            }
+            None => Command::new("nft"),
+        };
+        cmd.args(args);
+        cmd
+    }
+
+    fn program(&self) -> String {
+        match &self.netns {
+            Some(ns) => format!("ip netns exec {ns} nft"),
+            None => "nft".into(),
+        }
+    }
+
+    /// Runs `nft ARGS` with `stdin` and returns stdout.
+    fn exec(&self, args: &[&str], stdin: Option<&str>) -> Result<String, SyncError> {
+        let spawn_error = |source| SyncError::Spawn {
+            program: self.program(),
+            source,
+        };
+        let mut child = self
+            .command(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes()).map_err(spawn_error)?;
+            // Dropping the pipe closes it, so nft sees the end of the script.
+        }
+        let output = child.wait_with_output().map_err(spawn_error)?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        Err(SyncError::Refused {
+            kind: Refusal::classify(&message),
+            message: if message.is_empty() {
+                format!("{} exited with {}", self.program(), output.status)
+            } else {
+                message
+            },
+        })
+    }
+
+    fn apply(&self, tx: &Transaction, check_only: bool) -> Result<(), SyncError> {
+        if let Some(err) = tx.error() {
+            return Err(err.clone().into());
+        }
+        if tx.is_empty() {
+            return Ok(());
+        }
+        let args: &[&str] = if check_only {
+            &["-c", "-f", "-"]
+        } else {
+            &["-f", "-"]
+        };
+        self.exec(args, Some(&tx.render())).map(drop)
+    }
+
+    fn list_kind(&self, family: Family, kind: &str) -> Result<Vec<String>, SyncError> {
+        let what = format!("{kind}s {family}");
+        let out = self.exec(&["-j", "list", &format!("{kind}s"), family.as_str()], None)?;
+        names_in_listing(&out, kind).map_err(|reason| SyncError::Listing { what, reason })
+    }
+}
+
+/// The names of `kind` objects (`chain`, `set`, `map`) of switchyard's table in `nft -j` output.
+fn names_in_listing(json: &str, kind: &str) -> Result<Vec<String>, String> {
+    let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let items = doc
+        .get("nftables")
+        .and_then(|v| v.as_array())
+        .ok_or("no \"nftables\" array")?;
+    let mut names: Vec<String> = items
+        .iter()
+        .filter_map(|item| item.get(kind))
+        .filter(|obj| {
+            // Tables name themselves; everything else names the table it lives in.
+            let owner = if kind == "table" { "name" } else { "table" };
+            obj.get(owner).and_then(|t| t.as_str()) == Some(TABLE)
+        })
+        .filter_map(|obj| obj.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+impl Runner for NftRunner {
+    fn run(&self, tx: &Transaction) -> Result<(), SyncError> {
+        self.apply(tx, false)
+    }
+
+    fn check(&self, tx: &Transaction) -> Result<(), SyncError> {
+        self.apply(tx, true)
+    }
+
+    fn list(&self, family: Family) -> Result<Listing, SyncError> {
+        let tables = self.exec(&["-j", "list", "tables", family.as_str()], None)?;
+        let table_exists = !names_in_listing(&tables, "table")
+            .map_err(|reason| SyncError::Listing {
+                what: format!("tables {family}"),
+                reason,
+            })?
+            .is_empty();
+        if !table_exists {
+            return Ok(Listing::default());
+        }
+        Ok(Listing {
+            table_exists,
+            chains: self.list_kind(family, "chain")?,
+            sets: self.list_kind(family, "set")?,
+            maps: self.list_kind(family, "map")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_keeps_only_our_table() -> Result<(), String> {
+        let json = r#"{"nftables":[{"metainfo":{"version":"1.0.6"}},
+            {"chain":{"family":"ip","table":"switchyard","name":"services","handle":1}},
+            {"chain":{"family":"ip","table":"filter","name":"INPUT","handle":2}},
+            {"chain":{"family":"ip","table":"switchyard","name":"masquerading","handle":3}}]}"#;
+        assert_eq!(
+            names_in_listing(json, "chain")?,
+            ["masquerading", "services"]
+        );
+        assert!(names_in_listing("{}", "chain").is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,572 @@
+//! nft as data: a [`Transaction`] is an ordered list of [`Op`]s, each a [`Verb`] applied to an
+//! [`Object`] in switchyard's own table (`ip switchyard` or `ip6 switchyard`).
+//!
+//! Builders never fail at the call site: the first invalid operation is remembered and reported
+//! when the transaction is run, so rule generation reads straight through. [`fmt::Display`]
+//! renders the script `nft -f -` loads as one atomic batch.
+//!
+//! Why text and not the `nftables` crate's JSON: the text script is what an operator reads in
+//! `nft list ruleset` and in our golden files, the kernel accepts it as one transaction all the
+//! same, and rule expressions stay one readable line instead of a deep JSON tree. This module
+//! never runs anything and never names a table other than [`TABLE`].
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+/// The only table switchyard creates or touches, in each family.
+pub const TABLE: &str = "switchyard";
+
+/// Longest chain, set or map name we emit. The kernel allows 255 bytes (`NFT_NAME_MAXLEN`);
+/// we stay well below so generated names never hit the limit.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// An nftables address family switchyard uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (`ip`).
+    Ip,
+    /// IPv6 (`ip6`).
+    Ip6,
+}
+
+impl Family {
+    /// The family for an address.
+    pub fn of(ip: std::net::IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::Ip
+        } else {
+            Family::Ip6
+        }
+    }
+
+    /// nft's keyword: `ip` or `ip6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+        }
+    }
+
+    /// The address type keyword for set and map keys.
+    pub fn addr_type(self) -> &'static str {
+        match self {
+            Family::Ip => "ipv4_addr",
+            Family::Ip6 => "ipv6_addr",
+        }
+    }
+
+    /// Both families, IPv4 first.
+    pub const ALL: [Family; 2] = [Family::Ip, Family::Ip6];
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Create if missing; no error if it exists (with the same properties).
+    Add,
+    /// Create; error if it exists.
+    Create,
+    /// Remove the contents (rules of a chain, elements of a set or map, everything in a table).
+    Flush,
+    /// Remove the object; it must exist (and, for chains and sets, be unreferenced).
+    Delete,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Add => "add",
+            Verb::Create => "create",
+            Verb::Flush => "flush",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// The kind of a base chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChainType {
+    /// `type filter`.
+    Filter,
+    /// `type nat`.
+    Nat,
+}
+
+/// A netfilter hook a base chain attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// `prerouting`.
+    Prerouting,
+    /// `input`.
+    Input,
+    /// `forward`.
+    Forward,
+    /// `output`.
+    Output,
+    /// `postrouting`.
+    Postrouting,
+}
+
+impl Hook {
+    fn as_str(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        }
+    }
+}
+
+/// Standard priorities (numeric, as `nft` prints them).
+pub mod priority {
+    /// `dstnat`: destination NAT in prerouting and output.
+    pub const DSTNAT: i32 = -100;
+    /// `srcnat`: source NAT in postrouting.
+    pub const SRCNAT: i32 = 100;
+    /// `filter`.
+    pub const FILTER: i32 = 0;
+}
+
+/// The hook attachment of a base chain (regular chains have none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BaseChain {
+    /// Chain type.
+    pub kind: ChainType,
+    /// Hook.
+    pub hook: Hook,
+    /// Priority; lower runs first.
+    pub priority: i32,
+}
+
+/// Properties of a set (no `value_type`) or map (with one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SetSpec {
+    /// Key type, e.g. `ipv4_addr . inet_proto . inet_service`.
+    pub key_type: String,
+    /// Value type of a map, e.g. `verdict`; `None` for a set.
+    pub value_type: Option<String>,
+    /// `flags dynamic,timeout` and the like.
+    pub flags: Vec<&'static str>,
+    /// Default element timeout.
+    pub timeout: Option<Duration>,
+    /// A comment shown by `nft list`.
+    pub comment: Option<String>,
+}
+
+impl SetSpec {
+    /// Whether this is a map.
+    pub fn is_map(&self) -> bool {
+        self.value_type.is_some()
+    }
+
+    /// Whether elements come and go from the data path (`flags dynamic`); such sets are never
+    /// flushed by a resync, so affinity survives it.
+    pub fn is_dynamic(&self) -> bool {
+        self.flags.contains(&"dynamic")
+    }
+
+    fn keyword(&self) -> &'static str {
+        if self.is_map() { "map" } else { "set" }
+    }
+}
+
+/// The thing an operation applies to. Everything lives in [`TABLE`] of its family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    /// The table itself.
+    Table {
+        /// Family.
+        family: Family,
+    },
+    /// A chain, regular or base.
+    Chain {
+        /// Family.
+        family: Family,
+        /// Chain name.
+        name: String,
+        /// Hook attachment, for base chains (used by `add`/`create`).
+        base: Option<BaseChain>,
+    },
+    /// A rule appended to a chain (only `add`).
+    Rule {
+        /// Family.
+        family: Family,
+        /// Chain name.
+        chain: String,
+        /// The rule's expression, as nft text.
+        rule: String,
+    },
+    /// A set or map.
+    Set {
+        /// Family.
+        family: Family,
+        /// Set or map name.
+        name: String,
+        /// Properties (used by `add`/`create`; the keyword `set`/`map` for all verbs).
+        spec: SetSpec,
+    },
+    /// An element of a set or map (`add`, `create`, `delete`).
+    Element {
+        /// Family.
+        family: Family,
+        /// Set or map name.
+        set: String,
+        /// The key, as nft text (`10.0.0.1 . tcp . 80`).
+        key: String,
+        /// Value for map elements.
+        value: Option<String>,
+    },
+}
+
+impl Object {
+    /// The family of the object.
+    pub fn family(&self) -> Family {
+        match self {
+            Object::Table { family }
+            | Object::Chain { family, .. }
+            | Object::Rule { family, .. }
+            | Object::Set { family, .. }
+            | Object::Element { family, .. } => *family,
+        }
+    }
+}
+
+/// One operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// What to do.
+    pub verb: Verb,
+    /// To what.
+    pub object: Object,
+}
+
+/// Why a transaction could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOp {
+    /// A name is empty, too long, or has a character nft would not parse.
+    #[error("invalid {kind} name {name:?}: {reason}")]
+    Name {
+        /// chain, set, map.
+        kind: &'static str,
+        /// The offending name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The verb does not apply to this object (e.g. `flush rule`).
+    #[error("`{verb}` is not valid for a {kind}")]
+    Verb {
+        /// The verb.
+        verb: &'static str,
+        /// The object kind.
+        kind: &'static str,
+    },
+    /// A rule, key or value is empty or spans lines.
+    #[error("invalid {field} {text:?}: {reason}")]
+    Text {
+        /// rule, key, value.
+        field: &'static str,
+        /// The offending text.
+        text: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// An ordered batch of operations, applied all-or-nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Transaction {
+    ops: Vec<Op>,
+    error: Option<InvalidOp>,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Transaction {
+        Transaction::default()
+    }
+
+    /// Appends an operation; an invalid one is remembered (the first error sticks).
+    pub fn push(&mut self, verb: Verb, object: Object) {
+        if self.error.is_some() {
+            return;
+        }
+        match validate(verb, &object) {
+            Ok(()) => self.ops.push(Op { verb, object }),
+            Err(err) => self.error = Some(err),
+        }
+    }
+
+    /// `add table`.
+    pub fn add_table(&mut self, family: Family) {
+        self.push(Verb::Add, Object::Table { family });
+    }
+
+    /// `add chain`, with a hook for base chains.
+    pub fn add_chain(&mut self, family: Family, name: &str, base: Option<BaseChain>) {
+        let name = name.to_owned();
+        self.push(Verb::Add, Object::Chain { family, name, base });
+    }
+
+    /// `flush chain` or `delete chain`.
+    pub fn chain(&mut self, verb: Verb, family: Family, name: &str) {
+        let name = name.to_owned();
+        self.push(
+            verb,
+            Object::Chain {
+                family,
+                name,
+                base: None,
+            },
+        );
+    }
+
+    /// `add rule` at the end of `chain`.
+    pub fn add_rule(&mut self, family: Family, chain: &str, rule: &str) {
+        let (chain, rule) = (chain.to_owned(), rule.to_owned());
+        self.push(
+            Verb::Add,
+            Object::Rule {
+                family,
+                chain,
+                rule,
+            },
+        );
+    }
+
+    /// Any verb on a set or map.
+    pub fn set(&mut self, verb: Verb, family: Family, name: &str, spec: &SetSpec) {
+        let (name, spec) = (name.to_owned(), spec.clone());
+        self.push(verb, Object::Set { family, name, spec });
+    }
+
+    /// `add element` (or `delete element` with `Verb::Delete`).
+    pub fn element(
+        &mut self,
+        verb: Verb,
+        family: Family,
+        set: &str,
+        key: &str,
+        value: Option<&str>,
+    ) {
+        self.push(
+            verb,
+            Object::Element {
+                family,
+                set: set.to_owned(),
+                key: key.to_owned(),
+                value: value.map(str::to_owned),
+            },
+        );
+    }
+
+    /// The operations, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The first validation error, if any operation was invalid.
+    pub fn error(&self) -> Option<&InvalidOp> {
+        self.error.as_ref()
+    }
+}
+
+fn validate(verb: Verb, object: &Object) -> Result<(), InvalidOp> {
+    let bad_verb = |kind| InvalidOp::Verb {
+        verb: verb.as_str(),
+        kind,
+    };
+    match object {
+        Object::Table { .. } => Ok(()),
+        Object::Chain { name, .. } => validate_name("chain", name),
+        Object::Set { name, spec, .. } => {
+            validate_name(spec.keyword(), name)?;
+            validate_text("key type", &spec.key_type)?;
+            if let Some(value) = &spec.value_type {
+                validate_text("value type", value)?;
+            }
+            Ok(())
+        }
+        Object::Rule { chain, rule, .. } => {
+            if verb != Verb::Add {
+                return Err(bad_verb("rule"));
+            }
+            validate_name("chain", chain)?;
+            validate_text("rule", rule)
+        }
+        Object::Element {
+            set, key, value, ..
+        } => {
+            if verb == Verb::Flush {
+                return Err(bad_verb("element"));
+            }
+            validate_name("set", set)?;
+            validate_text("key", key)?;
+            match value {
+                Some(value) => validate_text("value", value),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+fn validate_name(kind: &'static str, name: &str) -> Result<(), InvalidOp> {
+    let fail = |reason| {
+        Err(InvalidOp::Name {
+            kind,
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    let Some(first) = name.chars().next() else {
+        return fail("empty");
+    };
+    if name.len() > MAX_NAME_LEN {
+        return fail("longer than 200 bytes");
+    }
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return fail("must start with a letter or '_'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    {
+        return fail("only letters, digits and '-', '_', '.', '/' are allowed");
+    }
+    Ok(())
+}
+
+fn validate_text(field: &'static str, text: &str) -> Result<(), InvalidOp> {
+    let fail = |reason| {
+        Err(InvalidOp::Text {
+            field,
+            text: text.to_owned(),
+            reason,
+        })
+    };
+    if text.trim().is_empty() {
+        return fail("empty");
+    }
+    if text.contains(['\n', '\r', ';', '#']) {
+        return fail("must be one statement on one line");
+    }
+    Ok(())
+}
+
+/// Renders a duration the way nft reads timeouts (`10800s`).
+pub fn render_timeout(timeout: Duration) -> String {
+    format!("{}s", timeout.as_secs().max(1))
+}
+
+fn write_op(out: &mut String, op: &Op) -> fmt::Result {
+    let verb = op.verb.as_str();
+    match &op.object {
+        Object::Table { family } => writeln!(out, "{verb} table {family} {TABLE}"),
+        Object::Chain { family, name, base } => {
+            write!(out, "{verb} chain {family} {TABLE} {name}")?;
+            if let (Verb::Add | Verb::Create, Some(base)) = (op.verb, base) {
+                let kind = match base.kind {
+                    ChainType::Filter => "filter",
+                    ChainType::Nat => "nat",
+                };
+                write!(
+                    out,
+                    " {{ type {kind} hook {} priority {} ; policy accept ; }}",
+                    base.hook.as_str(),
+                    base.priority
+                )?;
+            }
+            out.push('\n');
+            Ok(())
+        }
+        Object::Rule {
+            family,
+            chain,
+            rule,
+        } => writeln!(out, "add rule {family} {TABLE} {chain} {rule}"),
+        Object::Set { family, name, spec } => {
+            write!(out, "{verb} {} {family} {TABLE} {name}", spec.keyword())?;
+            if matches!(op.verb, Verb::Add | Verb::Create) {
+                write!(out, " {{ type {}", spec.key_type)?;
+                if let Some(value) = &spec.value_type {
+                    write!(out, " : {value}")?;
+                }
+                out.push_str(" ;");
+                if !spec.flags.is_empty() {
+                    write!(out, " flags {} ;", spec.flags.join(","))?;
+                }
+                if let Some(timeout) = spec.timeout {
+                    write!(out, " timeout {} ;", render_timeout(timeout))?;
+                }
+                if let Some(comment) = &spec.comment {
+                    write!(out, " comment \"{comment}\" ;")?;
+                }
+                out.push_str(" }");
+            }
+            out.push('\n');
+            Ok(())
+        }
+        Object::Element {
+            family,
+            set,
+            key,
+            value,
+        } => {
+            let verb = if op.verb == Verb::Delete {
+                "delete"
+            } else {
+                verb
+            };
+            match (op.verb, value) {
+                (Verb::Delete, _) | (_, None) => {
+                    writeln!(out, "{verb} element {family} {TABLE} {set} {{ {key} }}")
+                }
+                (_, Some(value)) => {
+                    writeln!(
+                        out,
+                        "{verb} element {family} {TABLE} {set} {{ {key} : {value} }}"
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl Transaction {
+    /// Renders the script into one buffer (what `Display` prints), sized up front.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.ops.len() * 96);
+        for op in &self.ops {
+            // Writing into a String cannot fail.
+            let _ = write_op(&mut out, op);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+use super::*;
+
+fn map_spec() -> SetSpec {
+    SetSpec {
+        key_type: "ipv4_addr . inet_proto . inet_service".into(),
+        value_type: Some("verdict".into()),
+        flags: Vec::new(),
+        timeout: None,
+        comment: Some("dispatch".into()),
+    }
+}
+
+#[test]
+fn renders_one_line_per_operation() {
+    let mut tx = Transaction::new();
+    tx.add_table(Family::Ip);
+    tx.add_chain(
+        Family::Ip,
+        "nat-prerouting",
+        Some(BaseChain {
+            kind: ChainType::Nat,
+            hook: Hook::Prerouting,
+            priority: priority::DSTNAT,
+        }),
+    );
+    tx.add_chain(Family::Ip, "services", None);
+    tx.add_rule(Family::Ip, "nat-prerouting", "jump services");
+    tx.set(Verb::Add, Family::Ip, "service-ips", &map_spec());
+    tx.element(
+        Verb::Add,
+        Family::Ip,
+        "service-ips",
+        "10.0.0.1 . tcp . 80",
+        Some("goto services"),
+    );
+    tx.element(
+        Verb::Delete,
+        Family::Ip,
+        "service-ips",
+        "10.0.0.2 . tcp . 80",
+        None,
+    );
+    tx.chain(Verb::Flush, Family::Ip, "services");
+    tx.set(Verb::Delete, Family::Ip, "service-ips", &map_spec());
+    assert_eq!(tx.error(), None);
+    assert_eq!(tx.len(), 9);
+    let expected = "\
+add table ip switchyard
+add chain ip switchyard nat-prerouting { type nat hook prerouting priority -100 ; policy accept ; }
+add chain ip switchyard services
+add rule ip switchyard nat-prerouting jump services
+add map ip switchyard service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment \"dispatch\" ; }
+add element ip switchyard service-ips { 10.0.0.1 . tcp . 80 : goto services }
+delete element ip switchyard service-ips { 10.0.0.2 . tcp . 80 }
+flush chain ip switchyard services
+delete map ip switchyard service-ips
+";
+    assert_eq!(tx.to_string(), expected);
+    assert_eq!(tx.render(), expected);
+}
+
+#[test]
+fn dynamic_sets_render_flags_and_timeout() {
+    let mut tx = Transaction::new();
+    let spec = SetSpec {
+        key_type: "ipv6_addr".into(),
+        value_type: None,
+        flags: vec!["dynamic", "timeout"],
+        timeout: Some(Duration::from_secs(10800)),
+        comment: None,
+    };
+    tx.set(Verb::Add, Family::Ip6, "affinity-X", &spec);
+    assert_eq!(
+        tx.render(),
+        "add set ip6 switchyard affinity-X { type ipv6_addr ; flags dynamic,timeout ; timeout 10800s ; }\n"
+    );
+}
+
+#[test]
+fn first_error_sticks_and_later_ops_are_ignored() {
+    let mut tx = Transaction::new();
+    tx.add_chain(Family::Ip, "ok", None);
+    tx.add_chain(Family::Ip, "bad name", None);
+    tx.add_rule(Family::Ip, "ok", "accept; drop");
+    assert_eq!(tx.len(), 1);
+    match tx.error() {
+        Some(InvalidOp::Name { kind, name, .. }) => {
+            assert_eq!(*kind, "chain");
+            assert_eq!(name, "bad name");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn rejects_invalid_verbs_text_and_names() {
+    let cases: Vec<(Verb, Object)> = vec![
+        (
+            Verb::Flush,
+            Object::Rule {
+                family: Family::Ip,
+                chain: "c".into(),
+                rule: "accept".into(),
+            },
+        ),
+        (
+            Verb::Add,
+            Object::Rule {
+                family: Family::Ip,
+                chain: "c".into(),
+                rule: "accept\ndrop".into(),
+            },
+        ),
+        (
+            Verb::Add,
+            Object::Chain {
+                family: Family::Ip,
+                name: "x".repeat(MAX_NAME_LEN + 1),
+                base: None,
+            },
+        ),
+        (
+            Verb::Add,
+            Object::Chain {
+                family: Family::Ip,
+                name: "9lives".into(),
+                base: None,
+            },
+        ),
+        (
+            Verb::Flush,
+            Object::Element {
+                family: Family::Ip,
+                set: "s".into(),
+                key: "1".into(),
+                value: None,
+            },
+        ),
+        (
+            Verb::Add,
+            Object::Element {
+                family: Family::Ip,
+                set: "s".into(),
+                key: " ".into(),
+                value: None,
+            },
+        ),
+    ];
+    for (verb, object) in cases {
+        let mut tx = Transaction::new();
+        tx.push(verb, object.clone());
+        assert!(
+            tx.error().is_some(),
+            "{verb:?} {object:?} should be invalid"
+        );
+        assert!(tx.is_empty());
+    }
+}
