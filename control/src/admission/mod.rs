@@ -1,26 +1,46 @@
 //! Admission: kind-specific validation, defaulting and address allocation, run by the store's
 //! single writer for every create, update and delete, before the write is committed.
 //!
-//! - Services: ports 1–65535, protocols TCP/UDP/SCTP, type, sessionAffinity ClientIP timeout
-//!   1–86400 (default 10800); ClusterIP(s) and NodePorts allocated through `ipam` (requested
-//!   values honoured, dual-stack `ipFamilyPolicy`), released when no longer used.
+//! - Services ([`service`]): type, ports, protocols, targetPorts, session affinity, traffic
+//!   policies and IP families validated and defaulted as kube-apiserver does for v1 Services;
+//!   ClusterIP(s) and NodePorts allocated through `ipam` (requested values honoured).
 //! - Nodes: `spec.podCIDR(s)` allocated from the cluster CIDR(s).
-//! - Pods: bound to a node (`spec.nodeName`) without `status.podIP` get one from the node's CIDR.
+//! - Pods: ports and hostnames validated; bound to a known node without `status.podIP`, they get
+//!   one from the node's CIDR(s); requested pod IPs are recorded.
+//! - Endpoints, EndpointSlices, Namespaces: validated only.
 //!
-//! Allocations are derived from objects ([`claims`]), so the store can release exactly what a
-//! committed change stopped using, undo what an aborted change took, and rebuild all allocator
-//! state from the stored objects after a restart.
-//!
-//! OWNER: admission/controllers helper. This file is a placeholder with the agreed interface.
+//! Allocations are derived from objects ([`allocations::claims`]), so the store can release
+//! exactly what a committed change stopped using, undo what an aborted change took, and rebuild
+//! all allocator state from the stored objects after a restart. Everything is validated before
+//! anything is allocated, and a failed admission leaves nothing allocated. This module never
+//! reads or writes the store itself.
 
+pub mod allocations;
+mod endpoint_slice;
+mod endpoints;
+mod field;
 pub mod names;
+mod namespace;
+mod node;
+mod pod;
+mod reservation;
+mod service;
 
+use std::collections::HashSet;
 use std::ops::RangeInclusive;
+use std::sync::{Mutex, MutexGuard};
 
 use ipnet::IpNet;
 
 use crate::error::ApiError;
-use crate::object::Object;
+use crate::object::{Kind, Object};
+
+use allocations::Allocators;
+pub use allocations::{Claim, Family, claims};
+use reservation::Reservation;
+
+/// The longest EndpointSlice Kubernetes accepts (`endpoints` entries).
+pub const MAX_SLICE_ENDPOINTS: usize = 1000;
 
 /// What the writer is doing with the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +88,16 @@ impl Default for AdmissionConfig {
     }
 }
 
+impl AdmissionConfig {
+    /// The families of the service CIDRs, primary first.
+    pub fn service_families(&self) -> Vec<Family> {
+        self.service_cidrs
+            .iter()
+            .map(|n| Family::of_net(*n))
+            .collect()
+    }
+}
+
 /// What the startup repair pass found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RepairReport {
@@ -81,17 +111,37 @@ pub struct RepairReport {
 #[derive(Debug)]
 pub struct Admission {
     config: AdmissionConfig,
+    allocators: Mutex<Allocators>,
+}
+
+/// The allocator a kind's admission may use, and the address plan.
+pub(crate) struct Context<'a> {
+    pub(crate) config: &'a AdmissionConfig,
+    pub(crate) reservation: Reservation<'a>,
 }
 
 impl Admission {
     /// Builds the allocators for `config`; fails on an unusable address plan.
     pub fn new(config: AdmissionConfig) -> Result<Admission, ApiError> {
-        Ok(Admission { config })
+        let allocators = Allocators::new(&config)
+            .map_err(|why| ApiError::internal(format!("address plan: {why}")))?;
+        Ok(Admission {
+            config,
+            allocators: Mutex::new(allocators),
+        })
     }
 
     /// The address plan in force.
     pub fn config(&self) -> &AdmissionConfig {
         &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Allocators> {
+        // A panic while holding the lock cannot leave the allocators half-updated in a way that
+        // matters more than refusing every later write would; keep serving.
+        self.allocators
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Validates and defaults `obj` (for Create/Update; `old` is the stored object on Update) and
@@ -102,24 +152,140 @@ impl Admission {
         obj: &mut Object,
         old: Option<&Object>,
     ) -> Result<(), ApiError> {
-        let _ = (op, obj, old);
+        if op == Operation::Delete {
+            return Ok(());
+        }
+        if let Some(old) = old
+            && old.kind() != obj.kind()
+        {
+            return Err(ApiError::internal(format!(
+                "admission: update of a {} with a stored {}",
+                obj.kind(),
+                old.kind()
+            )));
+        }
+        let mut ctx = Context {
+            config: &self.config,
+            reservation: Reservation::new(self.lock()),
+        };
+        match obj {
+            Object::Service(svc) => {
+                let old = match old {
+                    Some(Object::Service(o)) => Some(o),
+                    _ => None,
+                };
+                service::admit(&mut ctx, svc, old)?;
+            }
+            Object::Node(node) => {
+                let old = match old {
+                    Some(Object::Node(o)) => Some(o),
+                    _ => None,
+                };
+                node::admit(&mut ctx, node, old)?;
+            }
+            Object::Pod(pod) => {
+                let old = match old {
+                    Some(Object::Pod(o)) => Some(o),
+                    _ => None,
+                };
+                pod::admit(&mut ctx, pod, old)?;
+            }
+            Object::Endpoints(ep) => endpoints::admit(ep)?,
+            Object::EndpointSlice(slice) => {
+                let old = match old {
+                    Some(Object::EndpointSlice(o)) => Some(o),
+                    _ => None,
+                };
+                endpoint_slice::admit(slice, old)?;
+            }
+            Object::Namespace(ns) => namespace::admit(ns),
+        }
+        ctx.reservation.keep();
         Ok(())
     }
 
     /// The store committed the change `old -> new` (either may be `None`): release what `old`
     /// claimed and `new` does not.
     pub fn committed(&self, old: Option<&Object>, new: Option<&Object>) {
-        let _ = (old, new);
+        let mut alloc = self.lock();
+        let keep: HashSet<Claim> = new.map(claims).unwrap_or_default().into_iter().collect();
+        for claim in old.map(claims).unwrap_or_default() {
+            if !keep.contains(&claim) && alloc.release(&claim) {
+                tracing::debug!(%claim, "released");
+            }
+        }
+        if let Some(obj) = new.or(old)
+            && obj.kind() == Kind::Node
+        {
+            let cidrs = new.map(node_cidrs);
+            alloc.set_node(obj.name(), cidrs);
+        }
     }
 
     /// The store failed to commit `old -> new`: release what `new` claimed and `old` did not.
     pub fn aborted(&self, old: Option<&Object>, new: Option<&Object>) {
-        let _ = (old, new);
+        let mut alloc = self.lock();
+        let keep: HashSet<Claim> = old.map(claims).unwrap_or_default().into_iter().collect();
+        for claim in new.map(claims).unwrap_or_default() {
+            if !keep.contains(&claim) {
+                alloc.release(&claim);
+            }
+        }
     }
 
-    /// Rebuilds every allocator from the stored objects (startup repair pass).
+    /// Rebuilds every allocator from the stored objects (startup repair pass). Every object is
+    /// kept; values that cannot be held (duplicates, outside the ranges) are reported.
     pub fn rebuild<'a>(&self, objects: impl Iterator<Item = &'a Object>) -> RepairReport {
-        let _ = objects.count();
-        RepairReport::default()
+        let mut report = RepairReport::default();
+        let mut alloc = self.lock();
+        match Allocators::new(&self.config) {
+            Ok(fresh) => *alloc = fresh,
+            Err(why) => {
+                report.problems.push(format!("address plan: {why}"));
+                return report;
+            }
+        }
+        let mut objects: Vec<&Object> = objects.collect();
+        // Nodes first, so pods' IPs land in known node CIDRs.
+        objects.sort_by_key(|o| match o.kind() {
+            Kind::Node => 0,
+            Kind::Service => 1,
+            _ => 2,
+        });
+        for obj in objects {
+            if obj.kind() == Kind::Node {
+                alloc.set_node(obj.name(), Some(node_cidrs(obj)));
+            }
+            for claim in claims(obj) {
+                match alloc.take(&claim) {
+                    Ok(true) => report.restored += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        let who = match obj.namespace() {
+                            Some(ns) => format!("{} {ns}/{}", obj.kind(), obj.name()),
+                            None => format!("{} {}", obj.kind(), obj.name()),
+                        };
+                        let problem = format!("{who}: {claim}: {e}");
+                        tracing::warn!(%problem, "allocation repair");
+                        report.problems.push(problem);
+                    }
+                }
+            }
+        }
+        report
     }
 }
+
+/// A Node object's pod CIDRs (`spec.podCIDRs`, else `spec.podCIDR`).
+fn node_cidrs(obj: &Object) -> Vec<IpNet> {
+    claims(obj)
+        .into_iter()
+        .filter_map(|c| match c {
+            Claim::PodCidr(net) => Some(net),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

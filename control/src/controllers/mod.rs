@@ -2,7 +2,17 @@
 //! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, and the
 //! bootstrap of built-in objects (`default`, `kube-system`, `default/kubernetes`).
 //!
-//! OWNER: admission/controllers helper. This file is a placeholder with the agreed interface.
+//! They use only `kube` clients, so they work against our API or a real kube-apiserver. Desired
+//! state is computed by pure functions ([`endpoint_slices::desired_slices`],
+//! [`endpoint_slices::plan`], [`endpoints_mirror::endpoints_for`],
+//! [`endpoints_mirror::mirror_slices`]); the runner only watches, queues and writes the
+//! differences. They never touch the store directly.
+
+pub mod bootstrap;
+pub mod endpoint_slices;
+pub mod endpoints_mirror;
+mod queue;
+mod reconcile;
 
 use std::net::SocketAddr;
 
@@ -15,6 +25,17 @@ pub struct ControllerConfig {
 
 /// Starts every controller against `client`; they run until the returned handle is aborted.
 pub fn spawn(client: kube::Client, config: ControllerConfig) -> tokio::task::JoinHandle<()> {
-    let _ = (client, config);
-    tokio::spawn(async {})
+    tokio::spawn(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(bootstrap::run(client.clone(), config));
+        tasks.spawn(reconcile::run(client));
+        // Dropping the set (when this task is aborted) aborts both.
+        while let Some(result) = tasks.join_next().await {
+            if let Err(error) = result
+                && error.is_panic()
+            {
+                tracing::error!(%error, "controller task panicked");
+            }
+        }
+    })
 }

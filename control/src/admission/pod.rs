@@ -1,0 +1,186 @@
+//! Pod admission: container ports (1–65535, IANA service names unique in the pod, protocol
+//! defaulted to TCP), `spec.hostname`/`spec.subdomain` as DNS labels, and pod IPs: a Pod bound
+//! to a known node (`spec.nodeName`) without `status.podIP` gets one address per node CIDR; a
+//! requested pod IP inside the cluster CIDR is recorded so it is never handed out twice. Pods on
+//! unknown nodes, and host-network pods, are left without an allocated IP.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use ipam::AllocError;
+use k8s_openapi::api::core::v1::{Pod, PodIP, PodStatus};
+
+use super::Context;
+use super::allocations::{Allocators, Claim};
+use super::field::{Causes, invalid_error};
+use super::names;
+use crate::error::ApiError;
+
+const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+
+/// Admits a Pod create (`old` is `None`) or update.
+pub(super) fn admit(
+    ctx: &mut Context<'_>,
+    pod: &mut Pod,
+    old: Option<&Pod>,
+) -> Result<(), ApiError> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let mut causes = Causes::default();
+    validate_spec(pod, &mut causes);
+    // A client that omits status (kubectl apply) keeps the addresses already assigned.
+    let old_ips = old.map(pod_ips).unwrap_or_default();
+    if pod_ips(pod).is_empty() && !old_ips.is_empty() {
+        let status = pod.status.get_or_insert_with(PodStatus::default);
+        set_ips(status, &old_ips);
+    }
+    let requested = pod_ips(pod);
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for (i, text) in requested.iter().enumerate() {
+        match text.parse::<IpAddr>() {
+            Ok(ip) if ips.iter().any(|x| x.is_ipv4() == ip.is_ipv4()) => causes.invalid(
+                &format!("status.podIPs[{i}]"),
+                text,
+                "may specify no more than one IP for each IP family",
+            ),
+            Ok(ip) => ips.push(ip),
+            Err(_) => causes.invalid(
+                &format!("status.podIPs[{i}]"),
+                text,
+                "must be a valid IP address",
+            ),
+        }
+    }
+    causes.finish("Pod", &name)?;
+    let held: HashSet<&String> = old_ips.iter().collect();
+    for (i, ip) in ips.iter().enumerate() {
+        if held.contains(&requested[i]) {
+            continue;
+        }
+        ctx.reservation.take(Claim::PodIp(*ip)).map_err(|e| {
+            let why = match e {
+                AllocError::AlreadyAllocated { .. } => {
+                    "provided IP is already allocated".to_string()
+                }
+                other => other.to_string(),
+            };
+            invalid_error(
+                "Pod",
+                &name,
+                &format!("status.podIPs[{i}]"),
+                &requested[i],
+                why,
+            )
+        })?;
+    }
+    let spec = pod.spec.as_ref();
+    let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+    let node = spec
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty());
+    if ips.is_empty()
+        && !host_network
+        && let Some(node) = node
+    {
+        let cidrs = ctx
+            .reservation
+            .node_cidrs(&node)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        for cidr in cidrs {
+            match ctx
+                .reservation
+                .next(|a: &mut Allocators| a.next_pod_ip(cidr))
+            {
+                Ok(Claim::PodIp(ip)) => ips.push(ip),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(ApiError::internal(format!(
+                        "failed to allocate a pod IP on node {node} from {cidr}: {e}"
+                    )));
+                }
+            }
+        }
+        if !ips.is_empty() {
+            let text: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+            set_ips(pod.status.get_or_insert_with(PodStatus::default), &text);
+        }
+    }
+    Ok(())
+}
+
+fn validate_spec(pod: &mut Pod, c: &mut Causes) {
+    let Some(spec) = pod.spec.as_mut() else {
+        return;
+    };
+    for (field, value) in [
+        ("spec.hostname", &spec.hostname),
+        ("spec.subdomain", &spec.subdomain),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty())
+            && let Err(why) = names::validate_dns_label(v)
+        {
+            c.invalid(field, &v, why);
+        }
+    }
+    let mut port_names = HashSet::new();
+    for (i, container) in spec.containers.iter_mut().enumerate() {
+        let mut seen = HashSet::new();
+        for (j, port) in container.ports.iter_mut().flatten().enumerate() {
+            let path = format!("spec.containers[{i}].ports[{j}]");
+            let protocol = port
+                .protocol
+                .get_or_insert_with(|| "TCP".to_string())
+                .clone();
+            if !(1..=65535).contains(&port.container_port) {
+                c.invalid(
+                    &format!("{path}.containerPort"),
+                    &port.container_port,
+                    "must be between 1 and 65535, inclusive",
+                );
+            }
+            if let Some(hp) = port.host_port
+                && !(0..=65535).contains(&hp)
+            {
+                c.invalid(
+                    &format!("{path}.hostPort"),
+                    &hp,
+                    "must be between 0 and 65535, inclusive",
+                );
+            }
+            if !PROTOCOLS.contains(&protocol.as_str()) {
+                c.not_supported(&format!("{path}.protocol"), &protocol, &PROTOCOLS);
+            }
+            if let Some(n) = port.name.as_deref().filter(|n| !n.is_empty()) {
+                if let Err(why) = names::validate_iana_svc_name(n) {
+                    c.invalid(&format!("{path}.name"), &n, why);
+                } else if !port_names.insert(n.to_string()) {
+                    c.duplicate(&format!("{path}.name"), &n);
+                }
+            }
+            if !seen.insert((port.container_port, protocol.clone(), port.host_ip.clone())) {
+                c.duplicate(&path, &format!("{}/{protocol}", port.container_port));
+            }
+        }
+    }
+}
+
+/// `status.podIPs`, else `[status.podIP]`, else empty.
+fn pod_ips(pod: &Pod) -> Vec<String> {
+    let Some(status) = &pod.status else {
+        return Vec::new();
+    };
+    match &status.pod_ips {
+        Some(v) if !v.is_empty() => v.iter().map(|p| p.ip.clone()).collect(),
+        _ => status
+            .pod_ip
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
+    }
+}
+
+fn set_ips(status: &mut PodStatus, ips: &[String]) {
+    status.pod_ip = ips.first().cloned();
+    status.pod_ips = Some(ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect());
+}

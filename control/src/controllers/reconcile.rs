@@ -1,0 +1,412 @@
+//! The running EndpointSlice / Endpoints controller: reflectors over Services, Pods,
+//! EndpointSlices and Endpoints feed a [`WorkQueue`] of Service keys; each key is reconciled by
+//! computing the desired state with the pure functions of [`super::endpoint_slices`] and
+//! [`super::endpoints_mirror`] and writing only the differences through the API. Conflicts and
+//! failures requeue the key. Slices not labelled as managed by these controllers are never
+//! touched.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource, ResourceExt};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+
+use super::endpoint_slices::{
+    CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, SlicePlan, desired_slices, plan,
+    selects_pods,
+};
+use super::endpoints_mirror::{
+    MIRROR_CONTROLLER_NAME, SKIP_MIRROR_LABEL, endpoints_differ, endpoints_for, mirror_slices,
+};
+use super::queue::{ServiceKey, WorkQueue};
+
+/// The reflector caches the controller reads.
+#[derive(Clone)]
+struct Caches {
+    services: Store<Service>,
+    pods: Store<Pod>,
+    slices: Store<EndpointSlice>,
+    endpoints: Store<Endpoints>,
+}
+
+/// Why one reconcile failed; the key is retried.
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error("{verb} {kind} {namespace}/{name}: {source}")]
+    Write {
+        verb: &'static str,
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn is_code(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
+/// Starts one reflector for `K`; `keys` maps each event to the Service keys it affects.
+fn reflect<K>(
+    client: &Client,
+    queue: WorkQueue,
+    keys: impl Fn(&K) -> Vec<ServiceKey> + Send + 'static,
+    on_relist: impl Fn() + Send + 'static,
+) -> (Store<K>, impl Stream<Item = ()> + Send + 'static)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let api: Api<K> = Api::all(client.clone());
+    let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .map(move |item| match item {
+            Ok(Event::Apply(obj) | Event::Delete(obj)) => {
+                for key in keys(&obj) {
+                    queue.add(key);
+                }
+            }
+            Ok(Event::InitDone) => on_relist(),
+            Ok(Event::Init | Event::InitApply(_)) => {}
+            Err(error) => {
+                tracing::warn!(kind = K::kind(&()).as_ref(), %error, "watch failed; retrying");
+            }
+        });
+    (store, stream)
+}
+
+fn key_of(namespace: Option<String>, name: String) -> ServiceKey {
+    ServiceKey {
+        namespace: namespace.unwrap_or_default(),
+        name,
+    }
+}
+
+fn label<'a, K: Resource>(obj: &'a K, key: &str) -> Option<&'a str> {
+    obj.meta().labels.as_ref()?.get(key).map(String::as_str)
+}
+
+fn enqueue_all(caches: &Caches, queue: &WorkQueue) {
+    for svc in caches.services.state() {
+        queue.add(key_of(svc.namespace(), svc.name_any()));
+    }
+    for ep in caches.endpoints.state() {
+        queue.add(key_of(ep.namespace(), ep.name_any()));
+    }
+    for slice in caches.slices.state() {
+        if let Some(name) = label(slice.as_ref(), SERVICE_NAME_LABEL) {
+            queue.add(key_of(slice.namespace(), name.to_string()));
+        }
+    }
+}
+
+/// Runs the controller until aborted.
+pub(super) async fn run(client: Client) {
+    let queue = WorkQueue::default();
+    let (services, service_events) = reflect::<Service>(
+        &client,
+        queue.clone(),
+        |svc| vec![key_of(svc.namespace(), svc.name_any())],
+        || {},
+    );
+    let services_for_pods = services.clone();
+    let (pods, pod_events) = reflect::<Pod>(
+        &client,
+        queue.clone(),
+        move |pod| {
+            // Every Service with a selector in the Pod's namespace: the Pod may have stopped
+            // matching one it matched before.
+            let ns = pod.namespace();
+            services_for_pods
+                .state()
+                .iter()
+                .filter(|s| s.namespace() == ns && selects_pods(s))
+                .map(|s| key_of(s.namespace(), s.name_any()))
+                .collect()
+        },
+        || {},
+    );
+    let (slices, slice_events) = reflect::<EndpointSlice>(
+        &client,
+        queue.clone(),
+        |slice| {
+            let managed = matches!(
+                label(slice, MANAGED_BY_LABEL),
+                Some(CONTROLLER_NAME | MIRROR_CONTROLLER_NAME)
+            );
+            match label(slice, SERVICE_NAME_LABEL) {
+                Some(name) if managed => vec![key_of(slice.namespace(), name.to_string())],
+                _ => Vec::new(),
+            }
+        },
+        || {},
+    );
+    let (endpoints, endpoint_events) = reflect::<Endpoints>(
+        &client,
+        queue.clone(),
+        |ep| vec![key_of(ep.namespace(), ep.name_any())],
+        || {},
+    );
+    let caches = Caches {
+        services,
+        pods,
+        slices,
+        endpoints,
+    };
+    let events = futures::stream::select_all([
+        service_events.boxed(),
+        pod_events.boxed(),
+        slice_events.boxed(),
+        endpoint_events.boxed(),
+    ]);
+    let drive = tokio::spawn(events.for_each(|()| futures::future::ready(())));
+    let ready = async {
+        caches.services.wait_until_ready().await?;
+        caches.pods.wait_until_ready().await?;
+        caches.slices.wait_until_ready().await?;
+        caches.endpoints.wait_until_ready().await
+    };
+    if ready.await.is_err() {
+        tracing::error!("endpointslice controller: reflectors stopped before the first list");
+        return;
+    }
+    tracing::info!("endpointslice controller: caches synced");
+    enqueue_all(&caches, &queue);
+    let client = Arc::new(client);
+    loop {
+        for key in queue.next_batch().await {
+            match reconcile(&client, &caches, &key).await {
+                Ok(()) => queue.done(&key),
+                Err(error) => {
+                    tracing::warn!(service = %key, %error, "reconcile failed; will retry");
+                    queue.retry(key);
+                }
+            }
+        }
+        if drive.is_finished() {
+            tracing::error!("endpointslice controller: event streams ended");
+            return;
+        }
+    }
+}
+
+/// Brings one Service's slices and Endpoints in line with its selector and Pods, or mirrors its
+/// Endpoints when it has no selector.
+async fn reconcile(
+    client: &Client,
+    caches: &Caches,
+    key: &ServiceKey,
+) -> Result<(), ReconcileError> {
+    let svc = caches
+        .services
+        .get(&ObjectRef::new(&key.name).within(&key.namespace));
+    let managed: Vec<Arc<EndpointSlice>> = caches
+        .slices
+        .state()
+        .into_iter()
+        .filter(|s| {
+            s.namespace().as_deref() == Some(key.namespace.as_str())
+                && label(s.as_ref(), SERVICE_NAME_LABEL) == Some(key.name.as_str())
+        })
+        .collect();
+    let by = |who: &str| -> Vec<EndpointSlice> {
+        managed
+            .iter()
+            .filter(|s| label(s.as_ref(), MANAGED_BY_LABEL) == Some(who))
+            .map(|s| (**s).clone())
+            .collect()
+    };
+    let ours = by(CONTROLLER_NAME);
+    let mirrored = by(MIRROR_CONTROLLER_NAME);
+    let stored_ep = caches
+        .endpoints
+        .get(&ObjectRef::new(&key.name).within(&key.namespace));
+    let slices_api: Api<EndpointSlice> = Api::namespaced(client.clone(), &key.namespace);
+    let endpoints_api: Api<Endpoints> = Api::namespaced(client.clone(), &key.namespace);
+    let Some(svc) = svc else {
+        // Service deleted: its slices go (there is no garbage collector), and so does the
+        // Endpoints object a controller wrote for it.
+        let delete_all = SlicePlan {
+            delete: ours
+                .iter()
+                .chain(&mirrored)
+                .filter_map(|s| s.metadata.name.clone())
+                .collect(),
+            ..SlicePlan::default()
+        };
+        apply(&slices_api, key, delete_all).await?;
+        if let Some(ep) = stored_ep
+            && label(ep.as_ref(), SKIP_MIRROR_LABEL) == Some("true")
+            && key.name != "kubernetes"
+        {
+            delete(&endpoints_api, "Endpoints", key, &key.name).await?;
+        }
+        return Ok(());
+    };
+    if selects_pods(&svc) {
+        let pods: Vec<Pod> = caches
+            .pods
+            .state()
+            .iter()
+            .filter(|p| p.namespace().as_deref() == Some(key.namespace.as_str()))
+            .map(|p| (**p).clone())
+            .collect();
+        let desired = desired_slices(&svc, &pods);
+        let mut changes = plan(&desired, &ours);
+        changes
+            .delete
+            .extend(mirrored.iter().filter_map(|s| s.metadata.name.clone()));
+        apply(&slices_api, key, changes).await?;
+        let want = endpoints_for(&svc, &desired);
+        match stored_ep {
+            None => {
+                create_named(&endpoints_api, key, want).await?;
+            }
+            Some(stored) if endpoints_differ(&want, &stored) => {
+                let mut next = (*stored).clone();
+                next.subsets = want.subsets;
+                let labels = next.metadata.labels.get_or_insert_with(Default::default);
+                labels.extend(want.metadata.labels.into_iter().flatten());
+                replace(&endpoints_api, "Endpoints", key, next).await?;
+            }
+            Some(_) => {}
+        }
+    } else {
+        let desired = match &stored_ep {
+            Some(ep) => mirror_slices(&svc, ep),
+            None => Vec::new(),
+        };
+        let mut changes = plan(&desired, &mirrored);
+        changes
+            .delete
+            .extend(ours.iter().filter_map(|s| s.metadata.name.clone()));
+        apply(&slices_api, key, changes).await?;
+    }
+    Ok(())
+}
+
+fn write_error(
+    verb: &'static str,
+    kind: &'static str,
+    key: &ServiceKey,
+    name: &str,
+    source: kube::Error,
+) -> ReconcileError {
+    ReconcileError::Write {
+        verb,
+        kind,
+        namespace: key.namespace.clone(),
+        name: name.to_string(),
+        source,
+    }
+}
+
+/// A random 5-character suffix, as generateName uses.
+fn suffix() -> String {
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+async fn apply(
+    api: &Api<EndpointSlice>,
+    key: &ServiceKey,
+    changes: SlicePlan,
+) -> Result<(), ReconcileError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    tracing::debug!(
+        service = %key,
+        create = changes.create.len(),
+        update = changes.update.len(),
+        delete = changes.delete.len(),
+        "endpointslice writes"
+    );
+    for slice in changes.update {
+        replace(api, "EndpointSlice", key, slice).await?;
+    }
+    for mut slice in changes.create {
+        let base = slice
+            .metadata
+            .generate_name
+            .clone()
+            .unwrap_or_else(|| format!("{}-", key.name));
+        // Name it ourselves (generateName semantics), retrying on the rare clash.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let name = format!("{base}{}", suffix());
+            slice.metadata.name = Some(name.clone());
+            match api.create(&PostParams::default(), &slice).await {
+                Ok(_) => break,
+                Err(e) if is_code(&e, 409) && attempt < 5 => continue,
+                Err(e) => return Err(write_error("create", "EndpointSlice", key, &name, e)),
+            }
+        }
+    }
+    for name in changes.delete {
+        delete(api, "EndpointSlice", key, &name).await?;
+    }
+    Ok(())
+}
+
+async fn replace<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    key: &ServiceKey,
+    obj: K,
+) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + serde::Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.replace(&name, &PostParams::default(), &obj)
+        .await
+        .map(|_| ())
+        .map_err(|e| write_error("update", kind, key, &name, e))
+}
+
+async fn create_named<K>(api: &Api<K>, key: &ServiceKey, obj: K) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + serde::Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    match api.create(&PostParams::default(), &obj).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(write_error("create", "Endpoints", key, &name, e)),
+    }
+}
+
+async fn delete<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    key: &ServiceKey,
+    name: &str,
+) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_code(&e, 404) => Ok(()),
+        Err(e) => Err(write_error("delete", kind, key, name, e)),
+    }
+}
