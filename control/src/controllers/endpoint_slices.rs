@@ -407,3 +407,6 @@ pub fn plan(desired: &[EndpointSlice], existing: &[EndpointSlice]) -> SlicePlan 
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

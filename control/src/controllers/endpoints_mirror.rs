@@ -200,3 +200,6 @@ pub fn mirror_slices(svc: &Service, ep: &Endpoints) -> Vec<EndpointSlice> {
             .map(|((ty, _), (ports, eps))| (ty, ports, eps)),
     )
 }
+
+#[cfg(test)]
+mod tests;
