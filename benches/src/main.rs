@@ -1,3 +1,119 @@
-//! `sybench`: switchyard's benchmark driver (placeholder; see scripts/bench).
+//! `sybench`: switchyard's benchmark driver. Each subcommand measures one area against its
+//! reference in the same run, writes `target/bench-results/<area>.json`, and `report` turns
+//! those files into `docs/benchmarks.md` with plots under `docs/bench/`.
+//!
+//! Run it through `scripts/bench`, which installs the peers and builds release binaries. Peer
+//! daemons only ever listen on loopback and are killed when the area ends, even on error.
 
-fn main() {}
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use bench::mode::Mode;
+use bench::results::AreaResult;
+use bench::{Ctx, ipam_area, report};
+
+/// switchyard's benchmark suite.
+#[derive(Debug, Parser)]
+#[command(name = "sybench", about)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Flags shared by every area.
+#[derive(Debug, Clone, Args)]
+struct CommonArgs {
+    /// Run size: smoke (seconds, proves the harness), quick (default), full.
+    #[arg(long, global = true, value_enum, default_value_t = Mode::Quick)]
+    mode: Mode,
+    /// Where each area writes its JSON.
+    #[arg(long, global = true, default_value = "target/bench-results")]
+    results_dir: PathBuf,
+    /// Where `report` writes benchmarks.md and bench/*.svg.
+    #[arg(long, global = true, default_value = "docs")]
+    docs_dir: PathBuf,
+    /// The switchyard binary under test.
+    #[arg(long, global = true, default_value = "target/release/switchyard")]
+    switchyard: PathBuf,
+    /// CPU list (taskset syntax) for servers: switchyard and every peer.
+    #[arg(long, global = true, default_value = "1")]
+    server_cpus: String,
+    /// CPU list for load generators (dnsperf, wrk, iperf3); sybench itself is pinned here by
+    /// scripts/bench.
+    #[arg(long, global = true, default_value = "0")]
+    client_cpus: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Every area, then the report.
+    All,
+    /// IPAM allocation speed vs a naive allocator.
+    Ipam,
+    /// Regenerate docs/benchmarks.md from the JSON results.
+    Report,
+}
+
+type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
+
+const AREAS: [(&str, AreaFn); 1] = [("ipam", ipam_area::run)];
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sybench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let c = &cli.common;
+    let ctx = Ctx {
+        mode: c.mode,
+        switchyard: c.switchyard.clone(),
+        server_cpus: c.server_cpus.clone(),
+        client_cpus: c.client_cpus.clone(),
+    };
+    let selected: Vec<&str> = match &cli.command {
+        Cmd::All => AREAS.iter().map(|(n, _)| *n).collect(),
+        Cmd::Ipam => vec!["ipam"],
+        Cmd::Report => vec![],
+    };
+    let mut failed = Vec::new();
+    for name in &selected {
+        let Some((_, f)) = AREAS.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        tracing::info!(area = name, mode = %ctx.mode, "running");
+        match f(&ctx) {
+            Ok(result) => {
+                let path = result.write(&c.results_dir)?;
+                tracing::info!(area = name, path = %path.display(), "results written");
+            }
+            Err(e) => {
+                tracing::error!(area = name, error = format!("{e:#}"), "area failed");
+                failed.push(*name);
+            }
+        }
+    }
+    if matches!(cli.command, Cmd::All | Cmd::Report) {
+        let page = report::write(&c.results_dir, &c.docs_dir).context("writing the report")?;
+        tracing::info!(page = %page.display(), "report written");
+    }
+    anyhow::ensure!(failed.is_empty(), "areas failed: {}", failed.join(", "));
+    Ok(())
+}
