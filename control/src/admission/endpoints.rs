@@ -59,7 +59,7 @@ pub(super) fn admit(ep: &mut Endpoints) -> Result<(), ApiError> {
 
 fn address(path: &str, a: &EndpointAddress, c: &mut Causes) {
     match a.ip.parse::<IpAddr>() {
-        Ok(ip) if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() => c.invalid(
+        Ok(ip) if ip.is_unspecified() || ip.is_multicast() => c.invalid(
             &format!("{path}.ip"),
             &a.ip,
             "may not be unspecified or multicast",
