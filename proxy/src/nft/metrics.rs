@@ -48,6 +48,8 @@ pub struct SyncMetrics {
     pub changes_pending: AtomicU64,
     /// Table changes seen since start.
     pub changes_total: AtomicU64,
+    /// Successful syncs since start.
+    pub syncs_total: AtomicU64,
     /// Failed syncs since start.
     pub sync_failures: AtomicU64,
     /// Operations in the last applied transaction.
@@ -82,7 +84,13 @@ impl SyncMetrics {
             snapshot.render(&mut out, name, &format!("kind=\"{kind}\""));
         }
         let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
-        let simple: [(&str, &str, &str, u64); 6] = [
+        let simple: [(&str, &str, &str, u64); 7] = [
+            (
+                "switchyard_nft_syncs_total",
+                "counter",
+                "nftables syncs that succeeded (including ones with nothing to change).",
+                load(&self.syncs_total),
+            ),
             (
                 "switchyard_nft_changes_pending",
                 "gauge",

@@ -137,6 +137,11 @@ impl NftProxy {
         self.shared.synced_once.load(Ordering::Acquire)
     }
 
+    /// How many syncs have succeeded so far (tests wait for it to move).
+    pub fn sync_count(&self) -> u64 {
+        self.shared.metrics.syncs_total.load(Ordering::Acquire)
+    }
+
     /// Stops the sync task. The rules stay, so traffic keeps flowing until a new proxy adopts
     /// them (or `cleanup` removes them).
     pub async fn shutdown(self) {
@@ -251,6 +256,8 @@ async fn run(
                         .conntrack_failures
                         .fetch_add(failures as u64, Ordering::Relaxed);
                 }
+                // Counted last, so a caller that saw the count move sees conntrack cleared.
+                shared.metrics.syncs_total.fetch_add(1, Ordering::AcqRel);
             }
             Err(err) => {
                 shared.metrics.sync_failures.fetch_add(1, Ordering::Relaxed);
