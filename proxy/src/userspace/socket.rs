@@ -1,0 +1,41 @@
+//! Listening sockets for service addresses, built with `socket2`: `SO_REUSEADDR`, free-bind (so
+//! a ClusterIP can be bound before its address is on the interface), `IPV6_V6ONLY`, a deep
+//! accept backlog. It never accepts or forwards anything.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// Accept queue length of each TCP listener.
+const BACKLOG: i32 = 1024;
+
+fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+        #[cfg(target_os = "linux")]
+        socket.set_freebind_v6(true)?;
+    } else {
+        #[cfg(target_os = "linux")]
+        socket.set_freebind_v4(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// A TCP listener on `addr`. Must be called inside a tokio runtime.
+pub(crate) fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket(addr, Type::STREAM, Protocol::TCP)?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A UDP socket on `addr`. Must be called inside a tokio runtime.
+pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    UdpSocket::from_std(socket.into())
+}

@@ -1,0 +1,120 @@
+//! The TCP path: accept on a service address, pick an endpoint (retrying others on connect
+//! failure), then forward bytes both ways until both sides are done. A connection holds its own
+//! `Route`, so table updates and listener closes never cut it. It never changes listeners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use socket2::SockRef;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::copy::{self, Counters};
+use super::route::{Ctx, Route};
+use super::stats::Held;
+
+/// Pause after an accept error (e.g. out of descriptors) before accepting again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts until `stop` fires, serving each connection on its own task.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    route: Arc<ArcSwap<Route>>,
+    ctx: Arc<Ctx>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let route = route.load_full();
+                ctx.tracker.spawn(serve(stream, peer, route, ctx.clone()));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Serves one accepted connection to the end.
+async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<Ctx>) {
+    let metrics = &route.port.metrics;
+    metrics.total.fetch_add(1, Ordering::Relaxed);
+    let _open = Held::new(&metrics.active);
+    let mut tried = Vec::new();
+    let mut connected = None;
+    for attempt in 0..ctx.connect_attempts {
+        let Some(backend) = route.pick(ctx.policy, peer.ip(), &tried) else {
+            break;
+        };
+        if attempt > 0 {
+            metrics.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        match connect(backend.addr, ctx.connect_timeout).await {
+            Ok(stream) => {
+                connected = Some((stream, backend));
+                break;
+            }
+            Err(err) => {
+                metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(service = %route.port.id, endpoint = %backend.addr, error = %err,
+                    "endpoint connect failed");
+                tried.push(backend.addr);
+            }
+        }
+    }
+    let Some((upstream, backend)) = connected else {
+        metrics.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(service = %route.port.id, client = %peer, tried = tried.len(),
+            "no endpoint took the connection; resetting");
+        reset(&client);
+        return;
+    };
+    let _on_endpoint = Held::new(&backend.active);
+    if let Err(err) = client.set_nodelay(true).and(upstream.set_nodelay(true)) {
+        tracing::debug!(error = %err, "TCP_NODELAY failed");
+    }
+    let counters = Counters {
+        upstream: &metrics.bytes_to_endpoint,
+        downstream: &metrics.bytes_to_client,
+    };
+    tokio::select! {
+        result = copy::forward(&client, &upstream, ctx.copy_mode, counters) => {
+            if let Err(err) = result {
+                tracing::debug!(service = %route.port.id, client = %peer, endpoint = %backend.addr,
+                    error = %err, "connection ended with an error");
+                reset(&client);
+            }
+        }
+        _ = ctx.drain.cancelled() => {
+            tracing::debug!(client = %peer, "closing connection at shutdown");
+        }
+    }
+}
+
+/// Connects to `addr` within `timeout`.
+async fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    match tokio::time::timeout(timeout, socket.connect(addr)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Makes the coming close an RST (`SO_LINGER` 0), as a refused service connection should look.
+fn reset(stream: &TcpStream) {
+    if let Err(err) = SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!(error = %err, "SO_LINGER 0 failed");
+    }
+}

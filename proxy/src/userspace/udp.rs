@@ -1,0 +1,213 @@
+//! The UDP path: one flow per client address. The first datagram of a flow picks an endpoint
+//! and opens a connected upstream socket; replies are sent back through the listening socket,
+//! so they come from the service address. A flow idle for `udp_idle_timeout` is forgotten.
+//! Datagrams up to 64 KiB pass whole. It never changes listeners.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::UdpSocket;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::route::{Ctx, Route};
+use super::stats::{Held, PortMetrics};
+
+/// Receive buffer: larger than any UDP payload, so nothing is ever truncated.
+const DATAGRAM_MAX: usize = 65536;
+
+/// One client's flow as the receive loop sees it.
+#[derive(Debug)]
+struct Flow {
+    upstream: Arc<UdpSocket>,
+    state: Arc<FlowState>,
+    metrics: Arc<PortMetrics>,
+}
+
+/// What the receive loop and the flow's reply task share.
+#[derive(Debug, Default)]
+struct FlowState {
+    /// Set by the reply task when the flow ends (idle or stop).
+    done: AtomicBool,
+    /// Datagrams from the client so far (activity for the idle timeout).
+    datagrams: AtomicU64,
+}
+
+/// Relays datagrams for one listening socket until `stop` fires.
+pub(crate) async fn serve(
+    socket: UdpSocket,
+    route: Arc<ArcSwap<Route>>,
+    ctx: Arc<Ctx>,
+    stop: CancellationToken,
+) {
+    let socket = Arc::new(socket);
+    let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
+    let mut prune_at = 64;
+    let mut buf = vec![0u8; DATAGRAM_MAX];
+    loop {
+        let received = tokio::select! {
+            _ = stop.cancelled() => break,
+            received = socket.recv_from(&mut buf) => received,
+        };
+        let (len, client) = match received {
+            Ok(received) => received,
+            Err(err) => {
+                // ICMP errors for earlier replies surface here on some kernels; keep serving.
+                tracing::debug!(error = %err, "udp receive failed");
+                continue;
+            }
+        };
+        if flows.len() >= prune_at {
+            flows.retain(|_, flow| !flow.state.done.load(Ordering::Relaxed));
+            prune_at = (flows.len() * 2).max(64);
+        }
+        let live = flows
+            .get(&client)
+            .is_some_and(|flow| !flow.state.done.load(Ordering::Relaxed));
+        if !live {
+            match open_flow(&socket, client, &route, &ctx, &stop).await {
+                Some(flow) => flows.insert(client, flow),
+                None => continue,
+            };
+        }
+        let Some(flow) = flows.get(&client) else {
+            continue;
+        };
+        flow.state.datagrams.fetch_add(1, Ordering::Relaxed);
+        match flow.upstream.try_send(&buf[..len]) {
+            Ok(_) => {
+                flow.metrics
+                    .bytes_to_endpoint
+                    .fetch_add(len as u64, Ordering::Relaxed);
+            }
+            Err(err) => {
+                flow.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = %client, error = %err, "udp send to endpoint failed");
+            }
+        }
+    }
+}
+
+/// Picks an endpoint for a new client and starts the flow's reply task; `None` (counted) when
+/// there is no endpoint or the upstream socket cannot be opened.
+async fn open_flow(
+    listener: &Arc<UdpSocket>,
+    client: SocketAddr,
+    route: &ArcSwap<Route>,
+    ctx: &Arc<Ctx>,
+    stop: &CancellationToken,
+) -> Option<Flow> {
+    let route = route.load_full();
+    let metrics = &route.port.metrics;
+    let Some(backend) = route.pick(ctx.policy, client.ip(), &[]) else {
+        metrics.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(service = %route.port.id, client = %client, "no endpoint; datagram dropped");
+        return None;
+    };
+    let local: IpAddr = match backend.addr {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let upstream = match UdpSocket::bind((local, 0)).await {
+        Ok(upstream) => upstream,
+        Err(err) => {
+            metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %err, "udp upstream socket failed");
+            return None;
+        }
+    };
+    if let Err(err) = upstream.connect(backend.addr).await {
+        metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(endpoint = %backend.addr, error = %err, "udp connect failed");
+        return None;
+    }
+    let upstream = Arc::new(upstream);
+    let state = Arc::new(FlowState::default());
+    let metrics = route.port.metrics.clone();
+    let task = {
+        let (listener, upstream, state) = (listener.clone(), upstream.clone(), state.clone());
+        let (idle, stop) = (ctx.udp_idle_timeout, stop.clone());
+        async move {
+            let _flow = Held::new(&route.port.metrics.udp_flows);
+            let _on_endpoint = Held::new(&backend.active);
+            let flow = FlowIo {
+                listener: &listener,
+                upstream: &upstream,
+                client,
+                state: &state,
+            };
+            replies(flow, &route.port.metrics, idle, &stop).await;
+            state.done.store(true, Ordering::Relaxed);
+        }
+    };
+    ctx.tracker.spawn(task);
+    Some(Flow {
+        upstream,
+        state,
+        metrics,
+    })
+}
+
+/// The sockets and shared state one reply task works with.
+struct FlowIo<'a> {
+    listener: &'a UdpSocket,
+    upstream: &'a UdpSocket,
+    client: SocketAddr,
+    state: &'a FlowState,
+}
+
+/// Sends the endpoint's replies to the client through the listening socket until the flow saw
+/// no datagram either way for `idle`, or the listener stops.
+async fn replies(
+    flow: FlowIo<'_>,
+    metrics: &PortMetrics,
+    idle: Duration,
+    stop: &CancellationToken,
+) {
+    let FlowIo {
+        listener,
+        upstream,
+        client,
+        state,
+    } = flow;
+    let mut buf = vec![0u8; DATAGRAM_MAX];
+    let mut seen = state.datagrams.load(Ordering::Relaxed);
+    let mut deadline = Instant::now() + idle;
+    loop {
+        let received = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(deadline) => {
+                let now_seen = state.datagrams.load(Ordering::Relaxed);
+                if now_seen == seen {
+                    return;
+                }
+                seen = now_seen;
+                deadline = Instant::now() + idle;
+                continue;
+            }
+            received = upstream.recv(&mut buf) => received,
+        };
+        match received {
+            Ok(len) => {
+                deadline = Instant::now() + idle;
+                match listener.send_to(&buf[..len], client).await {
+                    Ok(_) => {
+                        metrics
+                            .bytes_to_client
+                            .fetch_add(len as u64, Ordering::Relaxed);
+                    }
+                    Err(err) => tracing::debug!(client = %client, error = %err, "udp reply failed"),
+                }
+            }
+            Err(err) => {
+                // ECONNREFUSED from an ICMP port unreachable: the endpoint is not listening.
+                metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = %client, error = %err, "udp endpoint error");
+            }
+        }
+    }
+}
