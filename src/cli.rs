@@ -139,6 +139,10 @@ pub struct ProxyArgs {
     /// Shortest interval between two nftables syncs (`0s` = sync at once).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub min_sync_period: Duration,
+    /// Interface the userspace proxy creates and owns for ClusterIPs (root only); `none` = leave
+    /// addresses alone.
+    #[arg(long, default_value = "switchyard0")]
+    pub proxy_interface: String,
     /// Idle timeout of a UDP flow in the userspace proxy.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub udp_idle_timeout: Duration,
@@ -273,6 +277,9 @@ pub struct ProxyOnlyArgs {
     /// Pod network range(s) (for masquerade decisions in nftables mode).
     #[arg(long, default_value = "10.244.0.0/16", value_delimiter = ',')]
     pub cluster_cidr: Vec<ipnet::IpNet>,
+    /// Service ClusterIP range(s) (nftables mode drops traffic to unallocated ClusterIPs).
+    #[arg(long, default_value = "10.96.0.0/12", value_delimiter = ',')]
+    pub service_cidr: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub node: NodeArgs,
     #[command(flatten)]
@@ -315,13 +322,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let value: f64 = number.parse().map_err(|e| format!("duration {text:?}: {e}"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|e| format!("duration {text:?}: {e}"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("duration {text:?}: unknown unit {other:?} (ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "duration {text:?}: unknown unit {other:?} (ms, s, m, h)"
+            ));
+        }
     };
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("duration {text:?} must be zero or positive"));

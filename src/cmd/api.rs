@@ -18,9 +18,9 @@ pub async fn send(
         builder = builder.header(http::header::ACCEPT, accept);
     }
     let request = match body {
-        Some((content_type, bytes)) => {
-            builder.header(http::header::CONTENT_TYPE, content_type).body(bytes)
-        }
+        Some((content_type, bytes)) => builder
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(bytes),
         None => builder.body(Vec::new()),
     }
     .map_err(kube::Error::HttpError)?;

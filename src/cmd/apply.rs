@@ -49,8 +49,14 @@ pub struct Target {
 
 /// Works out where a manifest goes, with errors naming the field.
 pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> {
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind_name = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind_name = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if api_version.is_empty() {
         bail!("apiVersion: Required value");
     }
@@ -58,15 +64,20 @@ pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> 
         bail!("kind: Required value");
     }
     let kind = Kind::from_type_meta(api_version, kind_name).ok_or_else(|| {
-        let known: Vec<String> =
-            Kind::ALL.iter().map(|k| format!("{} {}", k.api_version(), k.name())).collect();
+        let known: Vec<String> = Kind::ALL
+            .iter()
+            .map(|k| format!("{} {}", k.api_version(), k.name()))
+            .collect();
         anyhow!(
             "kind: unsupported {kind_name} (apiVersion {api_version}); switchyard serves {}",
             known.join(", ")
         )
     })?;
     let meta = value.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default();
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if name.is_empty() {
         bail!("metadata.name: Required value (apply needs a name)");
     }
@@ -79,7 +90,8 @@ pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> 
     });
     if let (Some(flag), Some(written)) = (
         default_namespace,
-        meta.and_then(|m| m.get("namespace")).and_then(Value::as_str),
+        meta.and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str),
     ) && kind.namespaced()
         && flag != written
     {
@@ -87,19 +99,33 @@ pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> 
             "metadata.namespace: {written:?} does not match the namespace given with -n ({flag:?})"
         );
     }
-    Ok(Target { kind, namespace, name: name.to_string() })
+    Ok(Target {
+        kind,
+        namespace,
+        name: name.to_string(),
+    })
 }
 
 async fn apply_one(client: &kube::Client, m: &Manifest, namespace: Option<&str>) -> Result<String> {
     let target = target(&m.value, namespace)?;
     let label = format!("{}/{}", target.kind.singular(), target.name);
-    let path = target.kind.object_path(target.namespace.as_deref(), &target.name);
+    let path = target
+        .kind
+        .object_path(target.namespace.as_deref(), &target.name);
     let mut desired = m.value.clone();
     if let Some(ns) = &target.namespace {
-        set_path(&mut desired, &["metadata", "namespace"], Value::String(ns.clone()));
+        set_path(
+            &mut desired,
+            &["metadata", "namespace"],
+            Value::String(ns.clone()),
+        );
     }
     let recorded = serde_json::to_string(&without_last_applied(&desired))?;
-    set_path(&mut desired, &["metadata", "annotations", LAST_APPLIED], Value::String(recorded));
+    set_path(
+        &mut desired,
+        &["metadata", "annotations", LAST_APPLIED],
+        Value::String(recorded),
+    );
 
     let live = match api::send(client, Method::GET, &path, None, None).await {
         Ok(live) => Some(live),
@@ -109,13 +135,22 @@ async fn apply_one(client: &kube::Client, m: &Manifest, namespace: Option<&str>)
     let Some(live) = live else {
         let body = serde_json::to_vec(&desired)?;
         let collection = target.kind.collection_path(target.namespace.as_deref());
-        api::send(client, Method::POST, &collection, Some(("application/json", body)), None)
-            .await
-            .map_err(api::describe)?;
+        api::send(
+            client,
+            Method::POST,
+            &collection,
+            Some(("application/json", body)),
+            None,
+        )
+        .await
+        .map_err(api::describe)?;
         return Ok(format!("{label} created"));
     };
     let previous: Option<Value> = live
-        .pointer(&format!("/metadata/annotations/{}", LAST_APPLIED.replace('/', "~1")))
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            LAST_APPLIED.replace('/', "~1")
+        ))
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok());
     let mut patch = desired.clone();
@@ -126,16 +161,23 @@ async fn apply_one(client: &kube::Client, m: &Manifest, namespace: Option<&str>)
         return Ok(format!("{label} unchanged"));
     }
     let body = serde_json::to_vec(&patch)?;
-    api::send(client, Method::PATCH, &path, Some(("application/merge-patch+json", body)), None)
-        .await
-        .map_err(api::describe)?;
+    api::send(
+        client,
+        Method::PATCH,
+        &path,
+        Some(("application/merge-patch+json", body)),
+        None,
+    )
+    .await
+    .map_err(api::describe)?;
     Ok(format!("{label} configured"))
 }
 
 fn without_last_applied(value: &Value) -> Value {
     let mut copy = value.clone();
-    if let Some(annotations) =
-        copy.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut)
+    if let Some(annotations) = copy
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
     {
         annotations.remove(LAST_APPLIED);
         if annotations.is_empty()
@@ -153,19 +195,24 @@ fn set_path(value: &mut Value, path: &[&str], leaf: Value) {
         if !cursor.is_object() {
             *cursor = Value::Object(Map::new());
         }
-        let Some(map) = cursor.as_object_mut() else { return };
+        let Some(map) = cursor.as_object_mut() else {
+            return;
+        };
         if i + 1 == path.len() {
             map.insert((*key).to_string(), leaf);
             return;
         }
-        cursor = map.entry((*key).to_string()).or_insert_with(|| Value::Object(Map::new()));
+        cursor = map
+            .entry((*key).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
 /// Adds `null` to the merge patch for every field the previous apply set and this one does not,
 /// so the server removes it (three-way apply).
 pub fn add_removals(patch: &mut Value, previous: &Value) {
-    let (Some(patch_map), Some(previous_map)) = (patch.as_object_mut(), previous.as_object()) else {
+    let (Some(patch_map), Some(previous_map)) = (patch.as_object_mut(), previous.as_object())
+    else {
         return;
     };
     for (key, old) in previous_map {
@@ -182,9 +229,9 @@ pub fn add_removals(patch: &mut Value, previous: &Value) {
 /// Whether every field of `desired` has the same value in `live` (lists element-wise).
 pub fn is_subset(desired: &Value, live: &Value) -> bool {
     match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => {
-            d.iter().all(|(k, v)| l.get(k).is_some_and(|lv| is_subset(v, lv)))
-        }
+        (Value::Object(d), Value::Object(l)) => d
+            .iter()
+            .all(|(k, v)| l.get(k).is_some_and(|lv| is_subset(v, lv))),
         (Value::Array(d), Value::Array(l)) => {
             d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b))
         }
@@ -220,20 +267,36 @@ mod tests {
     #[test]
     fn subset_ignores_server_filled_fields() {
         let desired = json!({"spec": {"ports": [{"port": 80}]}});
-        let live = json!({"spec": {"clusterIP": "10.96.0.5", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let live =
+            json!({"spec": {"clusterIP": "10.96.0.5", "ports": [{"port": 80, "protocol": "TCP"}]}});
         assert!(is_subset(&desired, &live));
-        assert!(!is_subset(&json!({"spec": {"ports": [{"port": 81}]}}), &live));
+        assert!(!is_subset(
+            &json!({"spec": {"ports": [{"port": 81}]}}),
+            &live
+        ));
     }
 
     #[test]
     fn target_errors_name_the_field() {
-        let e = |v: Value| target(&v, None).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = |v: Value| {
+            target(&v, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
         assert!(e(json!({"kind": "Service"})).starts_with("apiVersion"));
-        assert!(e(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}))
-            .contains("unsupported Deployment"));
-        assert!(e(json!({"apiVersion": "v1", "kind": "Service", "metadata": {}}))
-            .starts_with("metadata.name"));
-        let t = target(&json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}), Some("x"));
+        assert!(
+            e(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}))
+                .contains("unsupported Deployment")
+        );
+        assert!(
+            e(json!({"apiVersion": "v1", "kind": "Service", "metadata": {}}))
+                .starts_with("metadata.name")
+        );
+        let t = target(
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}),
+            Some("x"),
+        );
         assert!(t.is_ok_and(|t| t.namespace.is_none()));
     }
 }

@@ -11,9 +11,11 @@ use crate::cli::DeleteArgs;
 pub async fn run(args: DeleteArgs) -> Result<()> {
     let kind = Kind::parse(&args.kind)
         .ok_or_else(|| anyhow!("the server doesn't have a resource type {:?}", args.kind))?;
-    let namespace = kind
-        .namespaced()
-        .then(|| args.namespace.clone().unwrap_or_else(|| "default".to_string()));
+    let namespace = kind.namespaced().then(|| {
+        args.namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string())
+    });
     let client = api::client(args.server.server.as_deref()).await?;
     let mut failures = 0;
     for name in &args.names {

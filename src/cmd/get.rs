@@ -33,7 +33,9 @@ pub async fn run(args: GetArgs) -> Result<()> {
     let client = api::client(args.server.server.as_deref()).await?;
     let table_wanted = matches!(args.output, None | Some(OutputFormat::Wide));
     let accept = table_wanted.then_some(TABLE_ACCEPT);
-    let answer = api::send(&client, Method::GET, &path, None, accept).await.map_err(api::describe)?;
+    let answer = api::send(&client, Method::GET, &path, None, accept)
+        .await
+        .map_err(api::describe)?;
     match args.output {
         None | Some(OutputFormat::Wide) => {
             let wide = args.output == Some(OutputFormat::Wide);
@@ -43,11 +45,17 @@ pub async fn run(args: GetArgs) -> Result<()> {
                 None => eprintln!("{}", no_resources(namespace.as_deref())),
             }
         }
-        Some(OutputFormat::Json) => println!("{}", serde_json::to_string_pretty(&for_output(answer, kind))?),
+        Some(OutputFormat::Json) => println!(
+            "{}",
+            serde_json::to_string_pretty(&for_output(answer, kind))?
+        ),
         Some(OutputFormat::Yaml) => print!("{}", serde_yaml::to_string(&for_output(answer, kind))?),
         Some(OutputFormat::Name) => {
             for item in items(&answer) {
-                let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                let name = item
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 println!("{}/{name}", kind.singular());
             }
         }
@@ -82,7 +90,9 @@ fn items(answer: &Value) -> Vec<&Value> {
 
 /// A list becomes a `v1 List` whose items carry apiVersion and kind, as kubectl prints it.
 fn for_output(answer: Value, kind: Kind) -> Value {
-    let Some(items) = answer.get("items").and_then(Value::as_array) else { return answer };
+    let Some(items) = answer.get("items").and_then(Value::as_array) else {
+        return answer;
+    };
     let items: Vec<Value> = items
         .iter()
         .map(|item| {
@@ -104,13 +114,27 @@ pub fn render_table(answer: &Value, wide: bool, with_namespace: bool) -> Option<
         let names: Vec<Vec<String>> = items(answer)
             .iter()
             .map(|i| {
-                let ns = i.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
-                let name = i.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-                if with_namespace { vec![ns.into(), name.into()] } else { vec![name.into()] }
+                let ns = i
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let name = i
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if with_namespace {
+                    vec![ns.into(), name.into()]
+                } else {
+                    vec![name.into()]
+                }
             })
-            .filter(|r| r.last().is_some_and(|n| !n.is_empty()))
+            .filter(|r: &Vec<String>| r.last().is_some_and(|n| !n.is_empty()))
             .collect();
-        let header = if with_namespace { vec!["NAMESPACE", "NAME"] } else { vec!["NAME"] };
+        let header = if with_namespace {
+            vec!["NAMESPACE", "NAME"]
+        } else {
+            vec!["NAME"]
+        };
         return align(header.into_iter().map(String::from).collect(), names);
     }
     let columns = answer.get("columnDefinitions").and_then(Value::as_array)?;
@@ -122,7 +146,13 @@ pub fn render_table(answer: &Value, wide: bool, with_namespace: bool) -> Option<
         .collect();
     let mut header: Vec<String> = shown
         .iter()
-        .map(|i| columns[*i].get("name").and_then(Value::as_str).unwrap_or("").to_uppercase())
+        .map(|i| {
+            columns[*i]
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_uppercase()
+        })
         .collect();
     if with_namespace {
         header.insert(0, "NAMESPACE".into());
@@ -134,10 +164,17 @@ pub fn render_table(answer: &Value, wide: bool, with_namespace: bool) -> Option<
             let cells = row.get("cells").and_then(Value::as_array);
             let mut line: Vec<String> = shown
                 .iter()
-                .map(|i| cells.and_then(|c| c.get(*i)).map(cell_text).unwrap_or_default())
+                .map(|i| {
+                    cells
+                        .and_then(|c| c.get(*i))
+                        .map(cell_text)
+                        .unwrap_or_default()
+                })
                 .collect();
             if with_namespace {
-                let ns = row.pointer("/object/metadata/namespace").and_then(Value::as_str);
+                let ns = row
+                    .pointer("/object/metadata/namespace")
+                    .and_then(Value::as_str);
                 line.insert(0, ns.unwrap_or("").to_string());
             }
             line
@@ -203,7 +240,10 @@ mod tests {
     #[test]
     fn narrow_table_hides_priority_columns() {
         let text = render_table(&table(), false, false).unwrap_or_default();
-        assert_eq!(text, "NAME         TYPE\nweb          NodePort\nkubernetes   ClusterIP\n");
+        assert_eq!(
+            text,
+            "NAME         TYPE\nweb          NodePort\nkubernetes   ClusterIP\n"
+        );
     }
 
     #[test]

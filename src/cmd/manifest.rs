@@ -23,7 +23,9 @@ pub fn read_all(inputs: &[String]) -> Result<Vec<Manifest>> {
     for input in inputs {
         if input == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading manifests from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading manifests from stdin")?;
             out.extend(parse("<stdin>", &text)?);
             continue;
         }
@@ -45,7 +47,10 @@ fn expand(path: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("listing {}", path.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            )
         })
         .collect();
     files.sort();
@@ -62,7 +67,10 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Manifest>> {
         match value {
             serde_json::Value::Null => continue,
             serde_json::Value::Object(ref map) => {
-                if map.get("kind").and_then(|k| k.as_str()).is_some_and(|k| k.ends_with("List"))
+                if map
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .is_some_and(|k| k.ends_with("List"))
                     && map.get("items").is_some()
                 {
                     let Some(items) = map.get("items").and_then(|i| i.as_array()) else {
@@ -95,7 +103,11 @@ mod tests {
         let got = parse("f.yaml", text)?;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].value["kind"], "Pod");
-        assert!(got[1].source.contains("document 3 item 1"), "{}", got[1].source);
+        assert!(
+            got[1].source.contains("document 3 item 1"),
+            "{}",
+            got[1].source
+        );
         Ok(())
     }
 
@@ -103,7 +115,10 @@ mod tests {
     fn malformed_yaml_names_document_and_position() {
         let err = parse("bad.yaml", "kind: Service\n---\nmetadata: [unclosed\n").err();
         let text = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(text.contains("bad.yaml: document 2: invalid YAML"), "{text}");
+        assert!(
+            text.contains("bad.yaml: document 2: invalid YAML"),
+            "{text}"
+        );
     }
 
     #[test]

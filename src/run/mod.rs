@@ -2,6 +2,7 @@
 //! metrics), wait for SIGINT/SIGTERM, and stop them in reverse order.
 
 mod demo;
+mod metrics;
 mod node;
 mod parts;
 mod signal;

@@ -50,7 +50,9 @@ pub async fn register(client: kube::Client, node: &NodeIdentity) -> Result<()> {
         .ips
         .iter()
         .map(|ip| serde_json::json!({"type": "InternalIP", "address": ip.to_string()}))
-        .chain(std::iter::once(serde_json::json!({"type": "Hostname", "address": node.name})))
+        .chain(std::iter::once(
+            serde_json::json!({"type": "Hostname", "address": node.name}),
+        ))
         .collect();
     let object: Node = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",

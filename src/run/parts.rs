@@ -1,23 +1,86 @@
-//! The running parts of a switchyard process and their start/stop order.
+//! The running parts of a switchyard process and their start/stop order:
+//! control plane → node registration → watch → DNS → proxy → metrics; stopped in reverse.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use control::admission::AdmissionConfig;
 use control::server::{ControlPlane, ControlPlaneConfig};
 use control::watch::{self, WatchConfig, WatchHandle};
+use proxy::model::NodeContext;
+use proxy::nft::{NftConfig, NftProxy};
+use proxy::userspace::{UserspaceConfig, UserspaceProxy};
 
+use super::metrics::MetricsServer;
 use super::node::{self, NodeIdentity};
-use crate::cli::{DnsOnlyArgs, ProxyOnlyArgs, RunArgs};
+use crate::cli::{DnsArgs, DnsOnlyArgs, LbPolicy, ProxyArgs, ProxyMode, ProxyOnlyArgs, RunArgs};
 
-/// Everything one process runs; stopped in reverse start order.
+/// The interface the userspace proxy owns for ClusterIPs.
+const PROXY_INTERFACE: &str = "switchyard0";
+
+/// Everything one process runs.
 pub struct Running {
     control: Option<ControlPlane>,
-    watch: Option<Arc<WatchHandle>>,
+    watch: Option<WatchHandle>,
+    dns: Option<Arc<dns::DnsServer>>,
+    proxy: Option<Arc<ProxyPart>>,
+    metrics: Option<MetricsServer>,
+}
+
+/// The proxy in its chosen mode.
+pub enum ProxyPart {
+    /// tokio listeners.
+    Userspace(UserspaceProxy),
+    /// Kernel rules.
+    Nft(NftProxy),
+}
+
+impl ProxyPart {
+    /// Prometheus text of the proxy.
+    pub fn metrics_text(&self) -> String {
+        match self {
+            ProxyPart::Userspace(p) => p.metrics_text(),
+            ProxyPart::Nft(p) => p.metrics_text(),
+        }
+    }
+
+    /// `/healthz` status and body.
+    pub fn health(&self) -> (u16, String) {
+        match self {
+            ProxyPart::Userspace(p) => {
+                let h = p.health();
+                let code = if h.stale { 503 } else { 200 };
+                let last = h
+                    .last_applied
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs().to_string())
+                    .unwrap_or_else(|| "never".into());
+                (
+                    code,
+                    format!(
+                        "lastUpdated={last} synced={} listeners={}\n",
+                        h.synced, h.listeners
+                    ),
+                )
+            }
+            ProxyPart::Nft(p) => {
+                let h = p.health();
+                (h.status_code(), format!("{h:?}\n"))
+            }
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            ProxyPart::Userspace(p) => p.shutdown().await,
+            ProxyPart::Nft(p) => p.shutdown().await,
+        }
+    }
 }
 
 impl Running {
-    /// Starts the control plane, registers the node, then DNS and the proxy.
+    /// `switchyard run`: everything on this host.
     pub async fn start(args: &RunArgs) -> Result<Running> {
         let config = ControlPlaneConfig {
             data_dir: args.data_dir.clone(),
@@ -30,40 +93,251 @@ impl Running {
             },
             watch_history: args.watch_history,
         };
-        let control = ControlPlane::start(config).await.context("starting the control plane")?;
+        let control = ControlPlane::start(config)
+            .await
+            .context("starting the control plane")?;
         let url = format!("http://{}", control.local_addr());
         tracing::info!(api = %url, data_dir = %args.data_dir.display(), "control plane serving");
         let client = watch::client_for(Some(&url)).await?;
         let identity = NodeIdentity::from_args(&args.node);
-        node::register(client.clone(), &identity).await.context("registering this node")?;
-        let watch = Arc::new(watch::spawn(client, WatchConfig { pods: false, nodes: false }));
-        Ok(Running { control: Some(control), watch: Some(watch) })
+        node::register(client.clone(), &identity)
+            .await
+            .context("registering this node")?;
+
+        let mut running = Running {
+            control: Some(control),
+            watch: None,
+            dns: None,
+            proxy: None,
+            metrics: None,
+        };
+        let dns_config = args
+            .dns_listen
+            .0
+            .map(|listen| dns_config(listen, &args.dns));
+        let pods = dns_config.as_ref().is_some_and(|c| c.needs_pods());
+        let watch = watch::spawn(client, WatchConfig { pods, nodes: false });
+        if let Some(config) = dns_config {
+            running.dns = Some(Arc::new(start_dns(config, &watch).await?));
+        }
+        let proxy_settings = ProxySettings {
+            mode: args.proxy_mode,
+            identity,
+            proxy: args.proxy.clone(),
+            cluster_cidrs: args.cluster_cidr.clone(),
+            service_cidrs: args.service_cidr.clone(),
+        };
+        running.proxy = start_proxy(&proxy_settings, &watch).await?.map(Arc::new);
+        running.watch = Some(watch);
+        running.start_metrics(args.metrics_listen.0).await?;
+        Ok(running)
     }
 
-    /// Starts only DNS against a remote API.
+    /// `switchyard dns`: only the nameserver, fed by `client`.
     pub async fn start_dns_only(client: kube::Client, args: &DnsOnlyArgs) -> Result<Running> {
-        let _ = args;
-        let watch = Arc::new(watch::spawn(client, WatchConfig::default()));
-        Ok(Running { control: None, watch: Some(watch) })
+        let config = dns_config(args.dns_listen, &args.dns);
+        let watch = watch::spawn(
+            client,
+            WatchConfig {
+                pods: config.needs_pods(),
+                nodes: false,
+            },
+        );
+        let dns = start_dns(config, &watch).await?;
+        let mut running = Running {
+            control: None,
+            watch: Some(watch),
+            dns: Some(Arc::new(dns)),
+            proxy: None,
+            metrics: None,
+        };
+        running.start_metrics(args.metrics_listen.0).await?;
+        Ok(running)
     }
 
-    /// Starts only the proxy against a remote API.
+    /// `switchyard proxy`: only the proxy for one node, fed by `client`.
     pub async fn start_proxy_only(client: kube::Client, args: &ProxyOnlyArgs) -> Result<Running> {
-        let _ = args;
-        let watch = Arc::new(watch::spawn(client, WatchConfig::default()));
-        Ok(Running { control: None, watch: Some(watch) })
+        let watch = watch::spawn(client, WatchConfig::default());
+        let settings = ProxySettings {
+            mode: args.mode,
+            identity: NodeIdentity::from_args(&args.node),
+            proxy: args.proxy.clone(),
+            cluster_cidrs: args.cluster_cidr.clone(),
+            service_cidrs: args.service_cidr.clone(),
+        };
+        let proxy = start_proxy(&settings, &watch).await?.map(Arc::new);
+        let mut running = Running {
+            control: None,
+            watch: Some(watch),
+            dns: None,
+            proxy,
+            metrics: None,
+        };
+        running.start_metrics(args.metrics_listen.0).await?;
+        Ok(running)
     }
 
-    /// Stops every part in reverse order.
+    async fn start_metrics(&mut self, listen: Option<SocketAddr>) -> Result<()> {
+        if let Some(addr) = listen {
+            let server = MetricsServer::start(addr, self.dns.clone(), self.proxy.clone())
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(addr = %server.local_addr(), "metrics and health serving");
+            self.metrics = Some(server);
+        }
+        Ok(())
+    }
+
+    /// Stops every part in reverse start order.
     pub async fn shutdown(mut self) {
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown().await;
+        }
+        if let Some(proxy) = self.proxy.take().and_then(|p| Arc::try_unwrap(p).ok()) {
+            proxy.shutdown().await;
+        }
+        if let Some(dns) = self.dns.take().and_then(|d| Arc::try_unwrap(d).ok()) {
+            dns.shutdown().await;
+        }
         self.watch.take();
         if let Some(control) = self.control.take() {
             control.shutdown().await;
         }
+        tracing::info!("stopped");
     }
 }
 
-/// Removes kernel state switchyard created.
+fn dns_config(listen: SocketAddr, args: &DnsArgs) -> dns::DnsConfig {
+    let upstreams = if args.upstream.is_empty() {
+        match dns::upstreams_from_resolv_conf(std::path::Path::new("/etc/resolv.conf")) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "no upstream nameserver; names outside the cluster zone will be refused");
+                Vec::new()
+            }
+        }
+    } else {
+        args.upstream.clone()
+    };
+    // Never forward to ourselves.
+    let upstreams = upstreams.into_iter().filter(|u| *u != listen).collect();
+    dns::DnsConfig {
+        listen,
+        cluster_domain: args.cluster_domain.clone(),
+        ttl: args.dns_ttl,
+        upstreams,
+        pod_records: match args.dns_pods {
+            crate::cli::DnsPods::Disabled => dns::PodRecords::Disabled,
+            crate::cli::DnsPods::Insecure => dns::PodRecords::Insecure,
+            crate::cli::DnsPods::Verified => dns::PodRecords::Verified,
+        },
+        cache_entries: args.dns_cache_entries,
+    }
+}
+
+async fn start_dns(config: dns::DnsConfig, watch: &WatchHandle) -> Result<dns::DnsServer> {
+    let listen = config.listen;
+    let server = dns::DnsServer::start(config, watch.subscribe())
+        .await
+        .with_context(|| format!("starting DNS on {listen}"))?;
+    tracing::info!(addr = %server.local_addr(), "DNS serving");
+    Ok(server)
+}
+
+/// What the proxy needs, from either `run` or `proxy`.
+struct ProxySettings {
+    mode: ProxyMode,
+    identity: NodeIdentity,
+    proxy: ProxyArgs,
+    cluster_cidrs: Vec<ipnet::IpNet>,
+    service_cidrs: Vec<ipnet::IpNet>,
+}
+
+async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Option<ProxyPart>> {
+    if settings.mode == ProxyMode::None {
+        return Ok(None);
+    }
+    let node = NodeContext {
+        node_name: settings.identity.name.clone(),
+    };
+    let tables = proxy::reflector::spawn_table(watch.subscribe(), node);
+    let args = &settings.proxy;
+    let part = match settings.mode {
+        ProxyMode::None => return Ok(None),
+        ProxyMode::Userspace => {
+            let manage_interface = match args.proxy_interface.as_str() {
+                "none" => None,
+                name if is_root() => Some(name.to_string()),
+                _ => {
+                    tracing::warn!(
+                        "not root: ClusterIPs are not added to an interface; NodePorts still work"
+                    );
+                    None
+                }
+            };
+            let config = UserspaceConfig {
+                node_ips: settings.identity.ips.clone(),
+                nodeport_addresses: args.nodeport_addresses.clone(),
+                lb: match args.lb {
+                    LbPolicy::RoundRobin => proxy::userspace::LbPolicy::RoundRobin,
+                    LbPolicy::Random => proxy::userspace::LbPolicy::Random,
+                    LbPolicy::LeastConnections => proxy::userspace::LbPolicy::LeastConnections,
+                },
+                manage_interface,
+                udp_idle_timeout: args.udp_idle_timeout,
+                ..UserspaceConfig::default()
+            };
+            let proxy = UserspaceProxy::start(config, tables)
+                .await
+                .context("starting the userspace proxy")?;
+            ProxyPart::Userspace(proxy)
+        }
+        ProxyMode::Nftables => {
+            let node_ips: Vec<IpAddr> = args.nodeport_addresses.iter().map(|n| n.addr()).collect();
+            let config = NftConfig {
+                cluster_cidrs: settings.cluster_cidrs.clone(),
+                service_cidrs: settings.service_cidrs.clone(),
+                node_ips,
+                min_sync_period: args.min_sync_period,
+                ..NftConfig::default()
+            };
+            let proxy = NftProxy::start(config, tables)
+                .await
+                .context("starting the nftables proxy")?;
+            ProxyPart::Nft(proxy)
+        }
+    };
+    tracing::info!(mode = ?settings.mode, node = %settings.identity.name, "proxy running");
+    Ok(Some(part))
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Removes the nftables tables and the proxy interface switchyard created on this host.
 pub async fn cleanup() -> Result<()> {
+    proxy::nft::cleanup(None)
+        .await
+        .context("removing the nftables tables")?;
+    let link = tokio::process::Command::new("ip")
+        .args(["link", "del", PROXY_INTERFACE])
+        .output()
+        .await;
+    match link {
+        Ok(out) if out.status.success() => println!("removed interface {PROXY_INTERFACE}"),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot run `ip`; interface {PROXY_INTERFACE} not checked")
+        }
+    }
+    println!("removed switchyard's nftables tables");
     Ok(())
 }

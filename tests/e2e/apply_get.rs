@@ -20,7 +20,11 @@ async fn demo_manifest_applies_then_is_unchanged_and_gets_like_kubectl() -> Test
     let out = sy.cli(&["apply", "-f", &example("demo.yaml")])?;
     assert!(out.status.success(), "apply failed: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for line in ["service/web created", "service/web-headless created", "pod/web-1 created"] {
+    for line in [
+        "service/web created",
+        "service/web-headless created",
+        "pod/web-1 created",
+    ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
     let again = sy.cli(&["apply", "-f", &example("demo.yaml")])?;
@@ -32,17 +36,44 @@ async fn demo_manifest_applies_then_is_unchanged_and_gets_like_kubectl() -> Test
     let get = sy.cli(&["get", "svc"])?;
     assert!(get.status.success(), "{}", text(&get.stderr));
     let table = text(&get.stdout);
-    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
-    let web = table.lines().find(|l| l.starts_with("web ")).unwrap_or_default();
-    assert!(web.contains("NodePort") && web.contains("80:30080/TCP"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("kubernetes ")), "built-in service missing:\n{table}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    let web = table
+        .lines()
+        .find(|l| l.starts_with("web "))
+        .unwrap_or_default();
+    assert!(
+        web.contains("NodePort") && web.contains("80:30080/TCP"),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("kubernetes ")),
+        "built-in service missing:\n{table}"
+    );
 
     let json = sy.cli(&["get", "svc", "web", "-o", "json"])?;
     let object: Value = serde_json::from_slice(&json.stdout)?;
     assert_eq!(object["spec"]["ports"][0]["nodePort"], 30080);
     let cluster_ip = object["spec"]["clusterIP"].as_str().unwrap_or_default();
-    assert!(cluster_ip.starts_with("10."), "no ClusterIP allocated: {object}");
+    assert!(
+        cluster_ip.starts_with("10."),
+        "no ClusterIP allocated: {object}"
+    );
 
     let all = text(&sy.cli(&["get", "pods", "-A", "-o", "wide"])?.stdout);
     assert!(all.starts_with("NAMESPACE"), "{all}");
@@ -53,22 +84,35 @@ async fn demo_manifest_applies_then_is_unchanged_and_gets_like_kubectl() -> Test
     assert!(text(&deleted.stdout).contains("service \"web\" deleted"));
     let missing = sy.cli(&["get", "svc", "web"])?;
     assert!(!missing.status.success());
-    assert!(text(&missing.stderr).contains("not found"), "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("not found"),
+        "{}",
+        text(&missing.stderr)
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_manifests_apply_unchanged() -> TestResult {
     let sy = Switchyard::start(SwitchyardOptions::default()).await?;
-    for file in ["seeds/namespace.yaml", "seeds/pod-initcontainer.yaml", "seeds/static-web.yaml", "seeds/tomcat-server.yaml"] {
+    for file in [
+        "seeds/namespace.yaml",
+        "seeds/pod-initcontainer.yaml",
+        "seeds/static-web.yaml",
+        "seeds/tomcat-server.yaml",
+    ] {
         let out = sy.cli(&["apply", "-f", &example(file)])?;
         assert!(out.status.success(), "{file}: {}", text(&out.stderr));
     }
-    let (status, svc) = sy.get("/api/v1/namespaces/default/services/tomcat-server").await?;
+    let (status, svc) = sy
+        .get("/api/v1/namespaces/default/services/tomcat-server")
+        .await?;
     assert_eq!(status, 200);
     assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30001);
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
-    let (status, _) = sy.get("/api/v1/namespaces/mayikt-sit/pods/mayikt-pod-initcontainer").await?;
+    let (status, _) = sy
+        .get("/api/v1/namespaces/mayikt-sit/pods/mayikt-pod-initcontainer")
+        .await?;
     assert_eq!(status, 200);
     Ok(())
 }
@@ -78,24 +122,59 @@ async fn bad_manifests_are_refused_with_a_named_reason_and_store_nothing() -> Te
     let sy = Switchyard::start(SwitchyardOptions::default()).await?;
     let (_, before) = sy.get("/api/v1/services").await?;
     let cases = [
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: [broken\n", "invalid YAML"),
-        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n", "unsupported Deployment"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\nspec: {ports: [{port: 80}]}\n", "metadata.name"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: p}\nspec: {ports: [{port: 70000}]}\n", "spec.ports[0].port"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec: {type: NodePort, ports: [{port: 80, nodePort: 80}]}\n", "spec.ports[0].nodePort"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: ip}\nspec: {clusterIP: 192.0.2.1, ports: [{port: 80}]}\n", "spec.clusterIP"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: sel}\nspec: {selector: {\"bad key!\": x}, ports: [{port: 80}]}\n", "spec.selector"),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: [broken\n",
+            "invalid YAML",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+            "unsupported Deployment",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\nspec: {ports: [{port: 80}]}\n",
+            "metadata.name",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: p}\nspec: {ports: [{port: 70000}]}\n",
+            "spec.ports[0].port",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec: {type: NodePort, ports: [{port: 80, nodePort: 80}]}\n",
+            "spec.ports[0].nodePort",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: ip}\nspec: {clusterIP: 192.0.2.1, ports: [{port: 80}]}\n",
+            "spec.clusterIP",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: sel}\nspec: {selector: {\"bad key!\": x}, ports: [{port: 80}]}\n",
+            "spec.selector",
+        ),
     ];
     for (manifest, expected) in cases {
         let out = sy.apply_text(manifest)?;
         assert!(!out.status.success(), "accepted bad manifest:\n{manifest}");
         let stderr = text(&out.stderr);
-        assert!(stderr.contains(expected), "error for\n{manifest}\nshould mention {expected:?}, got:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "error for\n{manifest}\nshould mention {expected:?}, got:\n{stderr}"
+        );
     }
     let (_, after) = sy.get("/api/v1/services").await?;
     let names = |v: &Value| -> Vec<String> {
-        v["items"].as_array().map(|i| i.iter().map(|o| o["metadata"]["name"].to_string()).collect()).unwrap_or_default()
+        v["items"]
+            .as_array()
+            .map(|i| {
+                i.iter()
+                    .map(|o| o["metadata"]["name"].to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    assert_eq!(names(&before), names(&after), "a refused manifest changed the store");
+    assert_eq!(
+        names(&before),
+        names(&after),
+        "a refused manifest changed the store"
+    );
     Ok(())
 }

@@ -22,7 +22,10 @@ async fn endpoints(sy: &Switchyard, service: &str) -> TestResult<Vec<(String, bo
     let mut out = Vec::new();
     for slice in list["items"].as_array().into_iter().flatten() {
         for ep in slice["endpoints"].as_array().into_iter().flatten() {
-            let ready = ep.pointer("/conditions/ready").and_then(Value::as_bool).unwrap_or(true);
+            let ready = ep
+                .pointer("/conditions/ready")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             for a in ep["addresses"].as_array().into_iter().flatten() {
                 out.push((a.as_str().unwrap_or_default().to_string(), ready));
             }
@@ -39,36 +42,93 @@ async fn slices_follow_selector_and_readiness_changes() -> TestResult {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
     });
-    assert_eq!(sy.post("/api/v1/namespaces/default/services", &service).await?.0, 201);
-    for (name, ip, ready) in [("a", "10.244.9.1", "True"), ("b", "10.244.9.2", "True"), ("c", "10.244.9.3", "False")] {
-        let (status, body) = sy.post("/api/v1/namespaces/default/pods", &pod(name, ip, json!({"app": "web"}), ready)).await?;
+    assert_eq!(
+        sy.post("/api/v1/namespaces/default/services", &service)
+            .await?
+            .0,
+        201
+    );
+    for (name, ip, ready) in [
+        ("a", "10.244.9.1", "True"),
+        ("b", "10.244.9.2", "True"),
+        ("c", "10.244.9.3", "False"),
+    ] {
+        let (status, body) = sy
+            .post(
+                "/api/v1/namespaces/default/pods",
+                &pod(name, ip, json!({"app": "web"}), ready),
+            )
+            .await?;
         assert_eq!(status, 201, "{body}");
     }
     let other = pod("other", "10.244.9.9", json!({"app": "db"}), "True");
-    assert_eq!(sy.post("/api/v1/namespaces/default/pods", &other).await?.0, 201);
+    assert_eq!(
+        sy.post("/api/v1/namespaces/default/pods", &other).await?.0,
+        201
+    );
 
-    let want = vec![("10.244.9.1".to_string(), true), ("10.244.9.2".to_string(), true), ("10.244.9.3".to_string(), false)];
-    let got = eventually(200, || async { endpoints(&sy, "web").await.ok().filter(|e| *e == want) }).await;
-    assert!(got.is_some(), "slices never matched {want:?}: now {:?}", endpoints(&sy, "web").await?);
+    let want = vec![
+        ("10.244.9.1".to_string(), true),
+        ("10.244.9.2".to_string(), true),
+        ("10.244.9.3".to_string(), false),
+    ];
+    let got = eventually(200, || async {
+        endpoints(&sy, "web").await.ok().filter(|e| *e == want)
+    })
+    .await;
+    assert!(
+        got.is_some(),
+        "slices never matched {want:?}: now {:?}",
+        endpoints(&sy, "web").await?
+    );
 
     // Pod b becomes unready, pod c ready; pod a leaves the selector.
     let (_, mut b) = sy.get("/api/v1/namespaces/default/pods/b").await?;
     b["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
-    assert_eq!(sy.put("/api/v1/namespaces/default/pods/b/status", &b).await?.0, 200);
+    assert_eq!(
+        sy.put("/api/v1/namespaces/default/pods/b/status", &b)
+            .await?
+            .0,
+        200
+    );
     let (_, mut c) = sy.get("/api/v1/namespaces/default/pods/c").await?;
     c["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
-    assert_eq!(sy.put("/api/v1/namespaces/default/pods/c/status", &c).await?.0, 200);
+    assert_eq!(
+        sy.put("/api/v1/namespaces/default/pods/c/status", &c)
+            .await?
+            .0,
+        200
+    );
     let (_, mut a) = sy.get("/api/v1/namespaces/default/pods/a").await?;
     a["metadata"]["labels"] = json!({"app": "other"});
-    assert_eq!(sy.put("/api/v1/namespaces/default/pods/a", &a).await?.0, 200);
+    assert_eq!(
+        sy.put("/api/v1/namespaces/default/pods/a", &a).await?.0,
+        200
+    );
 
-    let want = vec![("10.244.9.2".to_string(), false), ("10.244.9.3".to_string(), true)];
-    let got = eventually(200, || async { endpoints(&sy, "web").await.ok().filter(|e| *e == want) }).await;
-    assert!(got.is_some(), "slices never matched {want:?}: now {:?}", endpoints(&sy, "web").await?);
+    let want = vec![
+        ("10.244.9.2".to_string(), false),
+        ("10.244.9.3".to_string(), true),
+    ];
+    let got = eventually(200, || async {
+        endpoints(&sy, "web").await.ok().filter(|e| *e == want)
+    })
+    .await;
+    assert!(
+        got.is_some(),
+        "slices never matched {want:?}: now {:?}",
+        endpoints(&sy, "web").await?
+    );
 
     // Deleting the service removes its slices.
-    assert_eq!(sy.delete("/api/v1/namespaces/default/services/web").await?, 200);
-    let gone = eventually(200, || async { endpoints(&sy, "web").await.ok().filter(|e| e.is_empty()) }).await;
+    assert_eq!(
+        sy.delete("/api/v1/namespaces/default/services/web").await?,
+        200
+    );
+    let gone = eventually(200, || async {
+        endpoints(&sy, "web").await.ok().filter(|e| e.is_empty())
+    })
+    .await;
     assert!(gone.is_some(), "slices outlived their service");
     Ok(())
 }

@@ -30,9 +30,17 @@ async fn full_service_range_and_taken_node_port_are_clear_errors() -> TestResult
     let mut ips = BTreeSet::new();
     let mut refused = None;
     for i in 0..20 {
-        let (status, body) = sy.post("/api/v1/namespaces/default/services", &service(&format!("s{i}"), None)).await?;
+        let (status, body) = sy
+            .post(
+                "/api/v1/namespaces/default/services",
+                &service(&format!("s{i}"), None),
+            )
+            .await?;
         if status == 201 {
-            let ip = body["spec"]["clusterIP"].as_str().unwrap_or_default().to_string();
+            let ip = body["spec"]["clusterIP"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             assert!(ips.insert(ip.clone()), "{ip} handed out twice");
         } else {
             refused = Some((i, status, body));
@@ -40,7 +48,10 @@ async fn full_service_range_and_taken_node_port_are_clear_errors() -> TestResult
         }
     }
     let (index, status, body) = refused.ok_or("the range never filled up")?;
-    assert_eq!(index, 13, "a /28 should take 13 services besides kubernetes");
+    assert_eq!(
+        index, 13,
+        "a /28 should take 13 services besides kubernetes"
+    );
     assert_eq!(status, 422, "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains("spec.clusterIP"), "{message}");
@@ -49,26 +60,62 @@ async fn full_service_range_and_taken_node_port_are_clear_errors() -> TestResult
     assert_eq!(status, 404, "the refused service was stored");
 
     // Free one address, restart, and make sure the rebuilt allocator neither loses nor repeats.
-    assert_eq!(sy.delete("/api/v1/namespaces/default/services/s3").await?, 200);
+    assert_eq!(
+        sy.delete("/api/v1/namespaces/default/services/s3").await?,
+        200
+    );
     sy.restart().await?;
-    let (status, body) = sy.post("/api/v1/namespaces/default/services", &service("again", None)).await?;
+    let (status, body) = sy
+        .post(
+            "/api/v1/namespaces/default/services",
+            &service("again", None),
+        )
+        .await?;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = sy.post("/api/v1/namespaces/default/services", &service("again2", None)).await?;
-    assert_eq!(status, 422, "a full range accepted another service after restart");
+    let (status, _) = sy
+        .post(
+            "/api/v1/namespaces/default/services",
+            &service("again2", None),
+        )
+        .await?;
+    assert_eq!(
+        status, 422,
+        "a full range accepted another service after restart"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_node_port_is_refused_naming_the_field() -> TestResult {
     let sy = Switchyard::start(SwitchyardOptions::default()).await?;
-    let (status, body) = sy.post("/api/v1/namespaces/default/services", &service("first", Some(30555))).await?;
+    let (status, body) = sy
+        .post(
+            "/api/v1/namespaces/default/services",
+            &service("first", Some(30555)),
+        )
+        .await?;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = sy.post("/api/v1/namespaces/default/services", &service("second", Some(30555))).await?;
+    let (status, body) = sy
+        .post(
+            "/api/v1/namespaces/default/services",
+            &service("second", Some(30555)),
+        )
+        .await?;
     assert_eq!(status, 422, "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains("spec.ports[0].nodePort"), "{message}");
-    let (status, body) = sy.post("/api/v1/namespaces/default/services", &service("third", Some(40000))).await?;
+    let (status, body) = sy
+        .post(
+            "/api/v1/namespaces/default/services",
+            &service("third", Some(40000)),
+        )
+        .await?;
     assert_eq!(status, 422, "{body}");
-    assert!(body["message"].as_str().unwrap_or_default().contains("spec.ports[0].nodePort"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spec.ports[0].nodePort")
+    );
     Ok(())
 }

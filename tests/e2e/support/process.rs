@@ -56,9 +56,13 @@ impl Switchyard {
             data_dir,
             _tmp: Some(tmp),
             api: SocketAddr::from(([127, 0, 0, 1], free_port())),
-            dns: options.dns.then(|| SocketAddr::from(([127, 0, 0, 1], free_port()))),
+            dns: options
+                .dns
+                .then(|| SocketAddr::from(([127, 0, 0, 1], free_port()))),
             options,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()?,
         };
         s.spawn().await?;
         Ok(s)
@@ -72,7 +76,11 @@ impl Switchyard {
             .arg("--api-listen")
             .arg(self.api.to_string())
             .arg("--dns-listen")
-            .arg(self.dns.map(|a| a.to_string()).unwrap_or_else(|| "none".into()))
+            .arg(
+                self.dns
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            )
             .arg("--metrics-listen")
             .arg("none")
             .arg("--proxy-mode")
@@ -121,8 +129,13 @@ impl Switchyard {
 
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         for _ in 0..200 {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.success();
@@ -158,14 +171,22 @@ impl Switchyard {
     }
 
     /// POST JSON to `path`; returns (status, body).
-    pub async fn post(&self, path: &str, body: &serde_json::Value) -> TestResult<(u16, serde_json::Value)> {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> TestResult<(u16, serde_json::Value)> {
         let r = self.http.post(self.url(path)).json(body).send().await?;
         let status = r.status().as_u16();
         Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
     }
 
     /// PUT JSON to `path`; returns (status, body).
-    pub async fn put(&self, path: &str, body: &serde_json::Value) -> TestResult<(u16, serde_json::Value)> {
+    pub async fn put(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> TestResult<(u16, serde_json::Value)> {
         let r = self.http.put(self.url(path)).json(body).send().await?;
         let status = r.status().as_u16();
         Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
@@ -173,12 +194,22 @@ impl Switchyard {
 
     /// DELETE `path`; returns the status.
     pub async fn delete(&self, path: &str) -> TestResult<u16> {
-        Ok(self.http.delete(self.url(path)).send().await?.status().as_u16())
+        Ok(self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await?
+            .status()
+            .as_u16())
     }
 
     /// Runs `switchyard ARGS --server URL` and returns its output.
     pub fn cli(&self, args: &[&str]) -> TestResult<Output> {
-        Ok(Command::new(switchyard_bin()).args(args).arg("--server").arg(self.server()).output()?)
+        Ok(Command::new(switchyard_bin())
+            .args(args)
+            .arg("--server")
+            .arg(self.server())
+            .output()?)
     }
 
     /// Runs `switchyard apply -f -` with `manifest` on stdin.
