@@ -46,7 +46,8 @@ pub struct SyncMetrics {
     partial: Mutex<Histogram>,
     /// Table changes seen but not yet applied.
     pub changes_pending: AtomicU64,
-    /// Table changes seen since start.
+    /// Table changes the loop woke up for since start (changes arriving while it waits out
+    /// `min_sync_period` are folded into the same one).
     pub changes_total: AtomicU64,
     /// Successful syncs since start.
     pub syncs_total: AtomicU64,
@@ -100,7 +101,7 @@ impl SyncMetrics {
             (
                 "switchyard_nft_changes_total",
                 "counter",
-                "Service table changes seen.",
+                "Service table changes the sync loop woke up for (bursts count once).",
                 load(&self.changes_total),
             ),
             (

@@ -360,15 +360,4 @@ pub async fn cleanup(netns: Option<&str>) -> Result<(), SyncError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kernel_versions() {
-        assert!(check_kernel("6.18.44-fc-v657").is_ok());
-        assert!(check_kernel("5.13.0").is_ok());
-        assert!(check_kernel("5.10.0-28-amd64").is_err());
-        assert!(check_kernel("4.19").is_err());
-        assert!(check_kernel("garbage").is_err());
-    }
-}
+mod tests;
