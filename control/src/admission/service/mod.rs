@@ -98,6 +98,27 @@ fn carry_over(spec: &mut ServiceSpec, old: &ServiceSpec) {
         }
     }
     carry_node_ports(spec, old);
+    // Fields only some types use, left as they were by a client that changed the type.
+    let external = |s: &ServiceSpec| matches!(ty(s), "NodePort" | "LoadBalancer");
+    if !external(spec) && spec.external_traffic_policy == old.external_traffic_policy {
+        spec.external_traffic_policy = None;
+    }
+    if ty(spec) != "LoadBalancer"
+        && spec.allocate_load_balancer_node_ports == old.allocate_load_balancer_node_ports
+    {
+        spec.allocate_load_balancer_node_ports = None;
+    }
+    if ty(spec) == "ExternalName" {
+        if spec.internal_traffic_policy == old.internal_traffic_policy {
+            spec.internal_traffic_policy = None;
+        }
+        if spec.session_affinity == old.session_affinity
+            && spec.session_affinity_config == old.session_affinity_config
+        {
+            spec.session_affinity = None;
+            spec.session_affinity_config = None;
+        }
+    }
 }
 
 fn carry_node_ports(spec: &mut ServiceSpec, old: &ServiceSpec) {
