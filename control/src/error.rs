@@ -94,6 +94,23 @@ impl ApiError {
         e
     }
 
+    /// 403 Forbidden: the request is understood but not allowed, e.g. deleting a protected
+    /// namespace or creating in one that is being deleted.
+    pub fn forbidden(resource: &str, name: &str, why: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            403,
+            "Forbidden",
+            format!("{resource} \"{name}\" is forbidden: {}", why.into()),
+        );
+        e.details = Some((resource.to_string(), name.to_string()));
+        e
+    }
+
+    /// 415 UnsupportedMediaType: the request body's content type is not accepted here.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
     /// 410 Expired: a watch or list asked for a resourceVersion older than the kept history.
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)

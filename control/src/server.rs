@@ -1,12 +1,18 @@
-//! Starts the whole control plane: opens the store, runs the repair pass, serves the HTTP API,
-//! and starts the in-process controllers against it.
-//!
-//! OWNER: store/API helper. This file is a placeholder with the agreed interface.
+//! Starts the whole control plane: opens the store (which runs the admission repair pass),
+//! serves the HTTP API, and starts the in-process controllers against it; shuts it all down
+//! in order (stop accepting, end watches, drain, stop controllers, close the database).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::admission::AdmissionConfig;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::{Admission, AdmissionConfig};
+use crate::api::{self, ApiState};
+use crate::controllers::{self, ControllerConfig};
+use crate::store::{Store, StoreConfig};
 
 /// Everything the control plane needs to start.
 #[derive(Debug, Clone)]
@@ -45,17 +51,94 @@ pub enum StartError {
     Plan(String),
 }
 
+/// How long shutdown waits for in-flight requests before dropping them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A running control plane.
 #[derive(Debug)]
 pub struct ControlPlane {
     local_addr: SocketAddr,
+    store: Store,
+    api: ApiState,
+    stop_serving: CancellationToken,
+    server: JoinHandle<()>,
+    controllers: JoinHandle<()>,
 }
 
 impl ControlPlane {
     /// Opens the store, serves the API and starts the controllers.
     pub async fn start(config: ControlPlaneConfig) -> Result<ControlPlane, StartError> {
+        let store_error = |reason: String| StartError::Store {
+            path: config.data_dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| store_error(e.to_string()))?;
+        let admission =
+            Admission::new(config.admission.clone()).map_err(|e| StartError::Plan(e.message))?;
+        let store_config = StoreConfig {
+            watch_history: config.watch_history,
+            ..StoreConfig::default()
+        };
+        let data_dir = config.data_dir.clone();
+        // Opening reads the whole database: keep it off the async workers.
+        let store =
+            tokio::task::spawn_blocking(move || Store::open(&data_dir, admission, store_config))
+                .await
+                .map_err(|e| store_error(e.to_string()))?
+                .map_err(|e| store_error(e.to_string()))?;
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(source) => {
+                store.close().await;
+                return Err(StartError::Listen {
+                    addr: config.listen,
+                    source,
+                });
+            }
+        };
+        let local_addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(source) => {
+                store.close().await;
+                return Err(StartError::Listen {
+                    addr: config.listen,
+                    source,
+                });
+            }
+        };
+        let api = ApiState::new(store.clone(), local_addr);
+        let app = api::router(api.clone());
+        let stop_serving = CancellationToken::new();
+        let stop = stop_serving.clone();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the API server failed");
+            }
+        });
+        tracing::info!(address = %local_addr, "control plane API listening");
+        let url = format!("http://{local_addr}");
+        let controllers = match crate::watch::client_for(Some(&url)).await {
+            Ok(client) => controllers::spawn(
+                client,
+                ControllerConfig {
+                    api_address: local_addr,
+                },
+            ),
+            Err(error) => {
+                tracing::error!(%error, "cannot build the controllers' API client; controllers not started");
+                tokio::spawn(async {})
+            }
+        };
         Ok(ControlPlane {
-            local_addr: config.listen,
+            local_addr,
+            store,
+            api,
+            stop_serving,
+            server,
+            controllers,
         })
     }
 
@@ -64,6 +147,38 @@ impl ControlPlane {
         self.local_addr
     }
 
+    /// The API state, to serve the same API elsewhere ([`api::router`]).
+    pub fn api_state(&self) -> ApiState {
+        self.api.clone()
+    }
+
+    /// Every metric of the API and the store in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.api.metrics_text()
+    }
+
     /// Stops serving, lets in-flight requests finish, and closes the store cleanly.
-    pub async fn shutdown(self) {}
+    pub async fn shutdown(self) {
+        let ControlPlane {
+            store,
+            stop_serving,
+            mut server,
+            controllers,
+            ..
+        } = self;
+        controllers.abort();
+        // Stop accepting; watch streams end on the store's closing signal so the drain ends.
+        stop_serving.cancel();
+        store.begin_close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish in time; dropping them");
+            server.abort();
+        }
+        let _ = controllers.await;
+        store.close().await;
+        tracing::info!("control plane stopped");
+    }
 }

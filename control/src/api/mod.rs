@@ -1,3 +1,284 @@
-//! The Kubernetes-style HTTP API (axum): discovery, CRUD, list+watch, Status errors, Tables.
+//! The Kubernetes-style HTTP API (axum): discovery, CRUD with `Status` errors, list with
+//! selectors and paging, watch, patch (JSON, merge, strategic merge), Tables for `kubectl get`,
+//! health endpoints and Prometheus metrics. `kubectl` and `kube-rs` work against it.
 //!
-//! OWNER: store/API helper. This file is a placeholder.
+//! Handlers translate HTTP to store calls and back; they never write the database directly and
+//! never hold a lock across an `.await`.
+
+mod body;
+mod discovery;
+mod list;
+mod metrics;
+mod objects;
+mod openapi;
+mod patch;
+mod query;
+mod response;
+mod route;
+pub mod table;
+mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+
+use crate::error::ApiError;
+use crate::store::Store;
+use objects::Call;
+use query::Params;
+use route::{Resource, Route, Target};
+
+/// The state every handler shares: the store handle and the API's counters. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    metrics: metrics::Metrics,
+    bookmark_interval: Duration,
+    server_address: String,
+}
+
+impl ApiState {
+    /// State over an open store; `server_address` is what `/api` advertises.
+    pub(crate) fn new(store: Store, server_address: SocketAddr) -> ApiState {
+        ApiState {
+            inner: Arc::new(Inner {
+                store,
+                metrics: metrics::Metrics::default(),
+                bookmark_interval: Duration::from_secs(5),
+                server_address: server_address.to_string(),
+            }),
+        }
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.render(&self.inner.store)
+    }
+}
+
+/// The API as an axum router, ready to serve (e.g. on `127.0.0.1:0` in tests).
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/version", get(|| async { ok_json(&discovery::version()) }))
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_handler))
+        .route("/openapi/v3", get(|| async { ok_json(&openapi::index()) }))
+        .route("/openapi/v3/{*segment}", get(openapi_document))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+fn ok_json(value: &serde_json::Value) -> Response {
+    response::json(StatusCode::OK, value, &[])
+}
+
+fn plain(code: StatusCode, text: String, content_type: &'static str) -> Response {
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn health() -> Response {
+    plain(
+        StatusCode::OK,
+        "ok".to_string(),
+        "text/plain; charset=utf-8",
+    )
+}
+
+async fn ready(State(state): State<ApiState>) -> Response {
+    if state.inner.store.closing().is_cancelled() {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down".to_string(),
+            "text/plain; charset=utf-8",
+        );
+    }
+    plain(
+        StatusCode::OK,
+        "ok".to_string(),
+        "text/plain; charset=utf-8",
+    )
+}
+
+async fn openapi_document(axum::extract::Path(segment): axum::extract::Path<String>) -> Response {
+    match openapi::document(segment.trim_matches('/')) {
+        Some(doc) => ok_json(&doc),
+        None => response::error(&ApiError::no_route(&format!("/openapi/v3/{segment}"))),
+    }
+}
+
+async fn metrics_handler(State(state): State<ApiState>) -> Response {
+    plain(
+        StatusCode::OK,
+        state.metrics_text(),
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+}
+
+/// The verb label of a request, as kube-apiserver names them.
+fn verb(method: &Method, target: Option<&Target>, watch: bool) -> &'static str {
+    let collection = target.is_some_and(|t| t.name.is_none());
+    match *method {
+        Method::GET if watch => "watch",
+        Method::GET if collection => "list",
+        Method::GET => "get",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+fn resource_label(target: Option<&Target>) -> String {
+    match target.map(|t| (t.resource, t.status)) {
+        Some((Resource::Stored(kind), status)) => {
+            let mut s = kind.plural().to_string();
+            if status {
+                s.push_str("/status");
+            }
+            s
+        }
+        Some((Resource::Events { .. }, _)) => "events".to_string(),
+        None => "".to_string(),
+    }
+}
+
+async fn dispatch(
+    State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = route::resolve(uri.path());
+    let target = match &route {
+        Ok(Route::Objects(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let mut query: HashMap<String, String> = Query::try_from_uri(&uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    if matches!(&target, Some(t) if matches!(t.resource, Resource::Events { .. })) {
+        // Events are always empty here; kubectl describe filters them by involvedObject.*.
+        query.remove("fieldSelector");
+    }
+    let params = Params::parse(&query);
+    let watching = params.as_ref().is_ok_and(|p| p.watch);
+    let response = match (route, params) {
+        (Err(e), _) | (_, Err(e)) => response::error(&e),
+        (Ok(route), Ok(params)) => {
+            match handle(&state, &method, route, params, &headers, body).await {
+                Ok(r) => r,
+                Err(e) => response::error(&e),
+            }
+        }
+    };
+    state.inner.metrics.request(
+        verb(&method, target.as_ref(), watching),
+        &resource_label(target.as_ref()),
+        response.status().as_u16(),
+    );
+    if response.status().is_server_error() {
+        tracing::warn!(%method, path = uri.path(), code = response.status().as_u16(), "request failed");
+    } else {
+        tracing::debug!(%method, path = uri.path(), code = response.status().as_u16(), "request");
+    }
+    response
+}
+
+async fn handle(
+    state: &ApiState,
+    method: &Method,
+    route: Route,
+    params: Params,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let discovery = match &route {
+        Route::CoreVersions => Some(discovery::core_versions(&state.inner.server_address)),
+        Route::Groups => Some(discovery::groups()),
+        Route::Group(g) => Some(discovery::group(g)),
+        Route::Resources(g) => Some(discovery::resources(g)),
+        Route::Objects(_) => None,
+    };
+    if let Some(doc) = discovery {
+        if *method != Method::GET {
+            return Err(ApiError::method_not_allowed(format!(
+                "{method} is not supported on discovery documents"
+            )));
+        }
+        return Ok(ok_json(&doc));
+    }
+    let Route::Objects(target) = route else {
+        return Err(ApiError::internal("unroutable request"));
+    };
+    let store = &state.inner.store;
+    let kind = match target.resource {
+        Resource::Stored(kind) => kind,
+        Resource::Events { events_group } => {
+            return match (method, &target.name) {
+                (&Method::GET, None) => {
+                    Ok(ok_json(&list::empty_events(events_group, store.revision())))
+                }
+                (&Method::GET, Some(name)) => Err(ApiError::not_found("events", name)),
+                _ => Err(ApiError::method_not_allowed(
+                    "events are read-only on this server",
+                )),
+            };
+        }
+    };
+    let call = Call {
+        store,
+        kind,
+        target: &target,
+        params: &params,
+        headers,
+    };
+    match (method, target.name.is_some()) {
+        (&Method::GET, false) if params.watch => Ok(watch::respond(
+            state,
+            watch::WatchRequest {
+                kind,
+                namespace: target.namespace.clone(),
+                params: params.clone(),
+                table: response::wants_table(headers),
+            },
+        )),
+        (&Method::GET, false) => {
+            list::respond(store, kind, target.namespace.as_deref(), &params, headers)
+        }
+        (&Method::GET, true) => call.get(),
+        (&Method::POST, false) => call.create(&body).await,
+        (&Method::PUT, true) => call.update(&body).await,
+        (&Method::PATCH, true) => call.patch(body).await,
+        (&Method::DELETE, true) => call.delete(&body).await,
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{method} is not supported on {}",
+            if target.name.is_some() {
+                format!("a single {}", kind.singular())
+            } else {
+                format!("the {} collection", kind.plural())
+            }
+        ))),
+    }
+}

@@ -1,0 +1,177 @@
+//! Request bodies: JSON or YAML in, a typed object out, with decoding errors that name the
+//! field (`spec.ports[0].port: invalid type ...`) and unknown fields reported the way
+//! `fieldValidation` asks (400 when Strict, a `Warning` otherwise).
+//!
+//! Decoding never touches the store.
+
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::query::FieldValidation;
+use crate::error::ApiError;
+use crate::object::{Kind, Object};
+
+/// The media type of a request body, from `Content-Type`.
+pub(crate) fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Parses a JSON or YAML body into a JSON value.
+pub(crate) fn parse(media_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    match media_type {
+        "" | "application/json" | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
+        other => Err(ApiError::unsupported_media_type(format!(
+            "the body's media type {other:?} is not supported: use application/json or \
+             application/yaml"
+        ))),
+    }
+}
+
+fn typed<T: DeserializeOwned>(kind: Kind, value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::bad_request(format!("invalid {} object: {inner}", kind.name()))
+        } else {
+            ApiError::bad_request(format!("invalid {} object: {path}: {inner}", kind.name()))
+        }
+    })
+}
+
+/// Decodes `value` as an object of `kind`. `apiVersion` and `kind`, when present, must be
+/// the expected ones. Returns the object and the warnings about ignored unknown fields.
+pub(crate) fn decode(
+    kind: Kind,
+    value: Value,
+    validation: FieldValidation,
+) -> Result<(Object, Vec<String>), ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the request body must be a {} object",
+            kind.name()
+        )));
+    }
+    if let Some(k) = value.get("kind").and_then(Value::as_str)
+        && k != kind.name()
+    {
+        return Err(ApiError::bad_request(format!(
+            "kind: the body is a {k:?}, but this path serves {}",
+            kind.name()
+        )));
+    }
+    if let Some(v) = value.get("apiVersion").and_then(Value::as_str)
+        && v != kind.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "apiVersion: {v:?} is not served here: expected {:?}",
+            kind.api_version()
+        )));
+    }
+    let obj = match kind {
+        Kind::Namespace => Object::Namespace(typed(kind, value.clone())?),
+        Kind::Node => Object::Node(typed(kind, value.clone())?),
+        Kind::Pod => Object::Pod(typed(kind, value.clone())?),
+        Kind::Service => Object::Service(typed(kind, value.clone())?),
+        Kind::Endpoints => Object::Endpoints(typed(kind, value.clone())?),
+        Kind::EndpointSlice => Object::EndpointSlice(typed(kind, value.clone())?),
+    };
+    let mut unknown = Vec::new();
+    unknown_fields(&value, &obj.to_json(), "", &mut unknown);
+    let warnings = match validation {
+        FieldValidation::Strict if !unknown.is_empty() => {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field {f:?}"))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        FieldValidation::Ignore => Vec::new(),
+        _ => unknown
+            .into_iter()
+            .map(|f| format!("unknown field {f:?}"))
+            .collect(),
+    };
+    Ok((obj, warnings))
+}
+
+/// Collects the paths present in `input` but absent from `known` (the typed object
+/// re-encoded): those are fields the type does not have.
+fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, known) {
+        (Value::Object(given), Value::Object(kept)) => {
+            for (key, value) in given {
+                if value.is_null() {
+                    continue;
+                }
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match kept.get(key) {
+                    Some(k) => unknown_fields(value, k, &here, out),
+                    None => out.push(here),
+                }
+            }
+        }
+        (Value::Array(given), Value::Array(kept)) => {
+            for (i, (value, k)) in given.iter().zip(kept).enumerate() {
+                unknown_fields(value, k, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_named_and_rejected_when_strict() {
+        let body = json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80, "bogus": 1}], "colour": "red"}});
+        let err = decode(Kind::Service, body.clone(), FieldValidation::Strict).err();
+        let msg = err.map(|e| e.message).unwrap_or_default();
+        assert!(
+            msg.contains("spec.ports[0].bogus") && msg.contains("spec.colour"),
+            "{msg}"
+        );
+        let (_, warnings) =
+            decode(Kind::Service, body, FieldValidation::Warn).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let body = json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": "eighty"}]}});
+        let msg = decode(Kind::Service, body, FieldValidation::Strict)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(msg.contains("spec.ports[0].port"), "{msg}");
+    }
+
+    #[test]
+    fn yaml_bodies_parse() {
+        let v = parse("application/yaml", b"metadata:\n  name: a\n").unwrap_or_default();
+        assert_eq!(v["metadata"]["name"], "a");
+        assert!(parse("application/vnd.kubernetes.protobuf", b"x").is_err());
+    }
+}

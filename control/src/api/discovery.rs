@@ -1,0 +1,102 @@
+//! Discovery documents: `/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/v1` and
+//! `/version`, enough for kubectl and kube-rs to find every resource with its verbs, short
+//! names and scope. Aggregated discovery is not offered: clients asking for it get the plain
+//! documents, which they accept as a fallback.
+
+use serde_json::{Value, json};
+
+use super::route::GROUPS;
+use crate::object::Kind;
+use crate::store::has_status;
+
+const VERBS: [&str; 7] = [
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
+/// `/api`.
+pub(crate) fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+fn group_json(group: &str) -> Value {
+    let version = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    json!({"name": group, "versions": [version.clone()], "preferredVersion": version})
+}
+
+/// `/apis`.
+pub(crate) fn groups() -> Value {
+    let groups: Vec<Value> = GROUPS.iter().map(|g| group_json(g)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/<group>`.
+pub(crate) fn group(group: &str) -> Value {
+    let mut g = group_json(group);
+    g["kind"] = "APIGroup".into();
+    g["apiVersion"] = "v1".into();
+    g
+}
+
+/// `/api/v1` (group `""`) or `/apis/<group>/v1`.
+pub(crate) fn resources(group: &str) -> Value {
+    let group_version = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
+    let mut list = Vec::new();
+    for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
+        list.push(json!({
+            "name": kind.plural(),
+            "singularName": kind.singular(),
+            "namespaced": kind.namespaced(),
+            "kind": kind.name(),
+            "verbs": VERBS,
+            "shortNames": kind.short_names(),
+        }));
+        if has_status(kind) {
+            list.push(json!({
+                "name": format!("{}/status", kind.plural()),
+                "singularName": "",
+                "namespaced": kind.namespaced(),
+                "kind": kind.name(),
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    if group.is_empty() || group == "events.k8s.io" {
+        list.push(json!({
+            "name": "events",
+            "singularName": "event",
+            "namespaced": true,
+            "kind": "Event",
+            "verbs": ["get", "list"],
+            "shortNames": if group.is_empty() { json!(["ev"]) } else { json!([]) },
+        }));
+    }
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": list,
+    })
+}
+
+/// `/version`.
+pub(crate) fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": format!("v1.32.0+switchyard-{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}

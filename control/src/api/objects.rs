@@ -1,0 +1,178 @@
+//! Single-object verbs: get, create (POST), update (PUT), patch and delete, turned into store
+//! writes. Bodies are decoded and checked here; the writer applies them against the newest
+//! state, so a PATCH never fails on a concurrent unrelated change.
+
+use std::sync::{Arc, Mutex};
+
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::body;
+use super::patch::{self, PatchType};
+use super::query::Params;
+use super::response;
+use super::route::Target;
+use super::table::{self, Include};
+use crate::error::ApiError;
+use crate::object::{Kind, Object};
+use crate::store::{Store, Write, resource_name};
+
+/// Everything a single-object verb needs.
+pub(crate) struct Call<'a> {
+    pub store: &'a Store,
+    pub kind: Kind,
+    pub target: &'a Target,
+    pub params: &'a Params,
+    pub headers: &'a HeaderMap,
+}
+
+impl Call<'_> {
+    fn name(&self) -> &str {
+        self.target.name.as_deref().unwrap_or_default()
+    }
+
+    /// Renders `obj` as JSON, or as a one-row Table when the client asked for one.
+    fn render(&self, obj: &Object, code: StatusCode, warnings: &[String]) -> Response {
+        if response::wants_table(self.headers) {
+            let include = Include::parse(&self.params.include_object).unwrap_or(Include::Metadata);
+            let mut t = table::build(
+                self.kind,
+                std::iter::once(obj),
+                jiff::Timestamp::now(),
+                include,
+            );
+            t["metadata"]["resourceVersion"] = obj.meta().resource_version.clone().into();
+            return response::json(code, &t, warnings);
+        }
+        response::json(code, &obj.to_json(), warnings)
+    }
+
+    /// Fills or checks the body's namespace against the path's.
+    fn place(&self, obj: &mut Object) -> Result<(), ApiError> {
+        if !self.kind.namespaced() {
+            obj.meta_mut().namespace = None;
+            return Ok(());
+        }
+        let Some(ns) = self.target.namespace.as_deref() else {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} must be written under /namespaces/<namespace>/",
+                self.kind.plural()
+            )));
+        };
+        match obj.namespace() {
+            Some(given) if !given.is_empty() && given != ns => Err(ApiError::bad_request(format!(
+                "metadata.namespace: the namespace of the provided object ({given}) does not \
+                 match the namespace sent on the request ({ns})"
+            ))),
+            _ => {
+                obj.meta_mut().namespace = Some(ns.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    fn refuse_dry_run(&self) -> Result<(), ApiError> {
+        if self.params.dry_run {
+            return Err(ApiError::bad_request(
+                "dryRun: server-side dry run is not supported by this server",
+            ));
+        }
+        Ok(())
+    }
+
+    /// GET of one object.
+    pub(crate) fn get(&self) -> Result<Response, ApiError> {
+        let obj = self
+            .store
+            .get(self.kind, self.target.namespace.as_deref(), self.name())
+            .ok_or_else(|| ApiError::not_found(&resource_name(self.kind), self.name()))?;
+        Ok(self.render(&obj, StatusCode::OK, &[]))
+    }
+
+    /// POST to a collection.
+    pub(crate) async fn create(&self, body: &Bytes) -> Result<Response, ApiError> {
+        self.refuse_dry_run()?;
+        let value = body::parse(&body::content_type(self.headers), body)?;
+        let (mut obj, warnings) = body::decode(self.kind, value, self.params.field_validation)?;
+        self.place(&mut obj)?;
+        let stored = self.store.write(Write::Create(Box::new(obj))).await?;
+        Ok(self.render(&stored, StatusCode::CREATED, &warnings))
+    }
+
+    /// PUT of one object (or its status).
+    pub(crate) async fn update(&self, body: &Bytes) -> Result<Response, ApiError> {
+        self.refuse_dry_run()?;
+        let value = body::parse(&body::content_type(self.headers), body)?;
+        let (mut obj, warnings) = body::decode(self.kind, value, self.params.field_validation)?;
+        self.place(&mut obj)?;
+        let stored = self
+            .store
+            .write(Write::Update {
+                kind: self.kind,
+                namespace: self.target.namespace.clone(),
+                name: self.name().to_string(),
+                status: self.target.status,
+                change: Box::new(move |_| Ok(obj)),
+            })
+            .await?;
+        Ok(self.render(&stored, StatusCode::OK, &warnings))
+    }
+
+    /// PATCH of one object (or its status).
+    pub(crate) async fn patch(&self, body: Bytes) -> Result<Response, ApiError> {
+        self.refuse_dry_run()?;
+        let kind_of_patch = PatchType::from_media_type(&body::content_type(self.headers))?;
+        let kind = self.kind;
+        let validation = self.params.field_validation;
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let found = Arc::clone(&warnings);
+        let stored = self
+            .store
+            .write(Write::Update {
+                kind,
+                namespace: self.target.namespace.clone(),
+                name: self.name().to_string(),
+                status: self.target.status,
+                change: Box::new(move |old| {
+                    let patched = patch::apply(kind, kind_of_patch, old.to_json(), &body)?;
+                    let (obj, warned) = body::decode(kind, patched, validation)?;
+                    if let Ok(mut w) = found.lock() {
+                        *w = warned;
+                    }
+                    Ok(obj)
+                }),
+            })
+            .await?;
+        let warnings = warnings.lock().map(|w| w.clone()).unwrap_or_default();
+        Ok(self.render(&stored, StatusCode::OK, &warnings))
+    }
+
+    /// DELETE of one object; the body may carry DeleteOptions with preconditions.
+    pub(crate) async fn delete(&self, body: &Bytes) -> Result<Response, ApiError> {
+        self.refuse_dry_run()?;
+        let (uid, resource_version) = if body.iter().all(u8::is_ascii_whitespace) {
+            (None, None)
+        } else {
+            let options = body::parse(&body::content_type(self.headers), body)?;
+            let pre = options.get("preconditions");
+            let text = |field: &str| {
+                pre.and_then(|p| p.get(field))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            (text("uid"), text("resourceVersion"))
+        };
+        let stored = self
+            .store
+            .write(Write::Delete {
+                kind: self.kind,
+                namespace: self.target.namespace.clone(),
+                name: self.name().to_string(),
+                uid,
+                resource_version,
+            })
+            .await?;
+        Ok(self.render(&stored, StatusCode::OK, &[]))
+    }
+}

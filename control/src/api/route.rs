@@ -1,0 +1,183 @@
+//! Maps a request path onto what it names: a discovery document, a collection, one object or
+//! its `/status` subresource. Pure string work; no state, no I/O.
+
+use crate::error::ApiError;
+use crate::object::Kind;
+
+/// A resource the API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// One of the stored kinds.
+    Stored(Kind),
+    /// `events` (core and `events.k8s.io`): always empty, read-only, so `kubectl describe`
+    /// works.
+    Events {
+        /// Whether the path was `events.k8s.io/v1` (else core `v1`).
+        events_group: bool,
+    },
+}
+
+/// The object or collection a path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The resource.
+    pub resource: Resource,
+    /// The namespace in the path (`None`: cluster-scoped, or all namespaces).
+    pub namespace: Option<String>,
+    /// The object name (`None`: the collection).
+    pub name: Option<String>,
+    /// Whether the path ends in `/status`.
+    pub status: bool,
+}
+
+/// What a path is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `/api`: the core APIVersions.
+    CoreVersions,
+    /// `/apis`: the APIGroupList.
+    Groups,
+    /// `/apis/<group>`: one APIGroup.
+    Group(&'static str),
+    /// `/api/v1` or `/apis/<group>/v1`: the APIResourceList of a group (`""` for core).
+    Resources(&'static str),
+    /// A collection or object.
+    Objects(Target),
+}
+
+/// The groups served besides the core group, with their one version.
+pub(crate) const GROUPS: [&str; 2] = ["discovery.k8s.io", "events.k8s.io"];
+
+/// Resolves a path below `/api` or `/apis`.
+pub(crate) fn resolve(path: &str) -> Result<Route, ApiError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api"] => Ok(Route::CoreVersions),
+        ["apis"] => Ok(Route::Groups),
+        ["api", "v1"] => Ok(Route::Resources("")),
+        ["api", "v1", rest @ ..] => objects("", rest, path),
+        ["apis", group] => known_group(group, path).map(Route::Group),
+        ["apis", group, "v1"] => known_group(group, path).map(Route::Resources),
+        ["apis", group, "v1", rest @ ..] => objects(known_group(group, path)?, rest, path),
+        _ => Err(ApiError::no_route(path)),
+    }
+}
+
+fn known_group(group: &str, path: &str) -> Result<&'static str, ApiError> {
+    GROUPS
+        .into_iter()
+        .find(|g| *g == group)
+        .ok_or_else(|| ApiError::no_route(path))
+}
+
+/// Finds the resource named `plural` in `group`.
+fn resource(group: &str, plural: &str, path: &str) -> Result<Resource, ApiError> {
+    if plural == "events" && (group.is_empty() || group == "events.k8s.io") {
+        return Ok(Resource::Events {
+            events_group: !group.is_empty(),
+        });
+    }
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.plural() == plural && k.group() == group)
+        .map(Resource::Stored)
+        .ok_or_else(|| ApiError::no_route(path))
+}
+
+fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiError> {
+    // `namespaces/<ns>/status` is the Namespace's own status, not a resource called "status".
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, sub] if group.is_empty() && (*sub == "status" || *sub == "finalize") => {
+            return Ok(Route::Objects(Target {
+                resource: Resource::Stored(Kind::Namespace),
+                namespace: None,
+                name: Some(ns.to_string()),
+                status: *sub == "status",
+            }));
+        }
+        ["namespaces", ns, plural, more @ ..] => (Some(ns.to_string()), {
+            let mut v = vec![*plural];
+            v.extend_from_slice(more);
+            v
+        }),
+        other => (None, other.to_vec()),
+    };
+    let (plural, name, status) = match rest.as_slice() {
+        [plural] => (*plural, None, false),
+        [plural, name] => (*plural, Some(name.to_string()), false),
+        [plural, name, "status"] => (*plural, Some(name.to_string()), true),
+        _ => return Err(ApiError::no_route(path)),
+    };
+    let resource = resource(group, plural, path)?;
+    if let Some(name) = &name
+        && name.is_empty()
+    {
+        return Err(ApiError::no_route(path));
+    }
+    let namespaced = match resource {
+        Resource::Stored(kind) => kind.namespaced(),
+        Resource::Events { .. } => true,
+    };
+    if namespace.is_some() && !namespaced {
+        return Err(ApiError::no_route(path));
+    }
+    if namespace.is_none() && namespaced && name.is_some() {
+        return Err(ApiError::no_route(path));
+    }
+    if status && !matches!(resource, Resource::Stored(k) if crate::store::has_status(k)) {
+        return Err(ApiError::no_route(path));
+    }
+    Ok(Route::Objects(Target {
+        resource,
+        namespace,
+        name,
+        status,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(path: &str) -> Target {
+        match resolve(path) {
+            Ok(Route::Objects(t)) => t,
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolves_namespaced_cluster_and_all_namespace_paths() {
+        let t = target("/api/v1/namespaces/default/services/web");
+        assert_eq!(t.resource, Resource::Stored(Kind::Service));
+        assert_eq!(t.namespace.as_deref(), Some("default"));
+        assert_eq!(t.name.as_deref(), Some("web"));
+        let t = target("/api/v1/services");
+        assert_eq!((t.namespace, t.name), (None, None));
+        let t = target("/api/v1/namespaces/default");
+        assert_eq!(t.resource, Resource::Stored(Kind::Namespace));
+        assert_eq!(t.name.as_deref(), Some("default"));
+        let t = target("/api/v1/namespaces/default/status");
+        assert!(t.status && t.name.as_deref() == Some("default"));
+        let t = target("/api/v1/nodes/n1/status");
+        assert!(t.status);
+        let t = target("/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s");
+        assert_eq!(t.resource, Resource::Stored(Kind::EndpointSlice));
+        let t = target("/apis/events.k8s.io/v1/namespaces/a/events");
+        assert_eq!(t.resource, Resource::Events { events_group: true });
+    }
+
+    #[test]
+    fn rejects_paths_that_name_nothing() {
+        for path in [
+            "/api/v1/services/web",
+            "/api/v1/namespaces/a/nodes",
+            "/api/v1/endpointslices",
+            "/apis/apps/v1/deployments",
+            "/api/v1/namespaces/a/services/web/scale",
+            "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s/status",
+        ] {
+            assert!(resolve(path).is_err(), "{path}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Unit tests of the store against a real database in a temporary directory.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+use crate::admission::{Admission, AdmissionConfig};
+
+fn open(dir: &Path, history: usize) -> Store {
+    let admission = Admission::new(AdmissionConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    let config = StoreConfig {
+        watch_history: history,
+        ..StoreConfig::default()
+    };
+    Store::open(dir, admission, config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn object(kind: Kind, value: serde_json::Value) -> Object {
+    Object::from_json(kind, value).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn create(
+    store: &Store,
+    kind: Kind,
+    value: serde_json::Value,
+) -> Result<Arc<Object>, ApiError> {
+    store
+        .write(Write::Create(Box::new(object(kind, value))))
+        .await
+}
+
+#[tokio::test]
+async fn create_update_delete_round_trip_with_revisions() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "team"}}),
+    )
+    .await?;
+    let svc = create(
+        &store,
+        Kind::Service,
+        json!({"metadata": {"name": "web", "namespace": "team"}, "spec": {"ports": [{"port": 80}]}}),
+    )
+    .await?;
+    assert_eq!(svc.resource_version(), Some(2));
+    assert_eq!(svc.meta().generation, Some(1));
+    assert!(svc.meta().uid.is_some());
+
+    let stale = svc.meta().resource_version.clone();
+    let update = |port: i32, rv: Option<String>| Write::Update {
+        kind: Kind::Service,
+        namespace: Some("team".into()),
+        name: "web".into(),
+        status: false,
+        change: Box::new(move |old: &Object| {
+            let mut json = old.to_json();
+            json["spec"]["ports"][0]["port"] = port.into();
+            json["metadata"]["resourceVersion"] = rv.map(Into::into).unwrap_or_default();
+            Object::from_json(Kind::Service, json)
+        }),
+    };
+    let updated = store.write(update(81, stale.clone())).await?;
+    assert_eq!(updated.resource_version(), Some(3));
+    assert_eq!(updated.meta().generation, Some(2));
+    let conflict = store.write(update(82, stale)).await.err();
+    assert!(
+        conflict.as_ref().is_some_and(ApiError::is_conflict),
+        "{conflict:?}"
+    );
+
+    let deleted = store
+        .write(Write::Delete {
+            kind: Kind::Service,
+            namespace: Some("team".into()),
+            name: "web".into(),
+            uid: None,
+            resource_version: None,
+        })
+        .await?;
+    assert_eq!(deleted.resource_version(), Some(4));
+    assert!(store.get(Kind::Service, Some("team"), "web").is_none());
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn reopen_restores_objects_revision_and_history() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 5);
+    create(&store, Kind::Namespace, json!({"metadata": {"name": "a"}})).await?;
+    for i in 0..20 {
+        create(
+            &store,
+            Kind::Pod,
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "a"}}),
+        )
+        .await?;
+    }
+    let before = store.snapshot();
+    store.close().await;
+    let store = open(dir.path(), 5);
+    let after = store.snapshot();
+    assert_eq!(after.revision, 21);
+    assert_eq!(after.len(), before.len());
+    assert_eq!(store.oldest_event(), Some(17));
+    assert!(store.feed_from(10).is_err());
+    let mut feed = store.feed_from(18)?;
+    let next = feed.next().await.map_err(|e| e.to_api_error())?;
+    assert_eq!(next.revision, 19);
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn namespace_delete_cascades_in_one_batch() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "gone"}}),
+    )
+    .await?;
+    create(
+        &store,
+        Kind::Pod,
+        json!({"metadata": {"name": "p", "namespace": "gone"}}),
+    )
+    .await?;
+    create(
+        &store,
+        Kind::Service,
+        json!({"metadata": {"name": "s", "namespace": "gone"}, "spec": {"ports": [{"port": 80}]}}),
+    )
+    .await?;
+    let mut feed = store.feed_from(store.revision())?;
+    store
+        .write(Write::Delete {
+            kind: Kind::Namespace,
+            namespace: None,
+            name: "gone".into(),
+            uid: None,
+            resource_version: None,
+        })
+        .await?;
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let event = feed.next().await.map_err(|e| e.to_api_error())?;
+        assert_eq!(event.kind_of_change, EventType::Deleted);
+        kinds.push(event.kind());
+    }
+    assert_eq!(kinds, vec![Kind::Pod, Kind::Service, Kind::Namespace]);
+    assert_eq!(store.snapshot().len(), 0);
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,507 @@
+//! The single writer: the only code that changes the store. It takes every queued request,
+//! applies them one by one to a working copy of the newest snapshot (admission sees the
+//! earlier requests of the batch), commits the whole batch in one durable transaction, and only
+//! then publishes the new snapshot and events and answers the callers (group commit).
+//!
+//! It runs on its own thread because redb commits block on fsync. It never answers a caller
+//! before the commit returned, and never publishes state that was not committed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::db::Database;
+use super::log::{EventType, WatchEvent};
+use super::snapshot::{Snapshot, key_of};
+use super::{Change, Message, Request, Shared, StoreError, Write, meta, resource_name, validate};
+use crate::admission::{Admission, Operation};
+use crate::error::{ApiError, FieldCause};
+use crate::object::{Kind, Object};
+
+/// Namespaces kube-apiserver refuses to delete.
+const PROTECTED_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+/// The wording kube-apiserver uses for a stale resourceVersion.
+const MODIFIED: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// Starts the writer thread.
+pub(super) fn spawn(
+    db: Database,
+    admission: Admission,
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Message>,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name("store-writer".to_string())
+        .spawn(move || run(db, admission, shared, rx))
+        .map_err(|e| StoreError::db("start writer", e))
+}
+
+fn run(db: Database, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
+    let max = shared.config.max_batch;
+    let mut stopping = false;
+    loop {
+        let mut batch = Vec::new();
+        if !stopping {
+            match rx.blocking_recv() {
+                Some(Message::Write(r)) => batch.push(r),
+                Some(Message::Stop) | None => stopping = true,
+            }
+        }
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(Message::Write(r)) => batch.push(r),
+                Ok(Message::Stop) => stopping = true,
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() && stopping {
+            break;
+        }
+        process(&db, &admission, &shared, batch);
+    }
+    rx.close();
+    tracing::info!("store writer stopped; database closed");
+}
+
+/// A change `old -> new` handed to admission's `committed` / `aborted`.
+type Transition = (Option<Arc<Object>>, Option<Arc<Object>>);
+
+/// The working state of one batch.
+struct Batch<'a> {
+    admission: &'a Admission,
+    state: Snapshot,
+    events: Vec<Arc<WatchEvent>>,
+    /// `(old, new)` of every admitted change, for `committed` / `aborted`.
+    changes: Vec<Transition>,
+}
+
+fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<Request>) {
+    let base = match shared.snapshot.read() {
+        Ok(s) => Snapshot::clone(&s),
+        Err(poisoned) => Snapshot::clone(&poisoned.into_inner()),
+    };
+    let mut batch = Batch {
+        admission,
+        state: base,
+        events: Vec::new(),
+        changes: Vec::new(),
+    };
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for Request { write, reply } in requests {
+        let mark = (batch.state.clone(), batch.events.len(), batch.changes.len());
+        let outcome = match write {
+            Write::Create(obj) => create(&mut batch, *obj),
+            Write::Update {
+                kind,
+                namespace,
+                name,
+                status,
+                change,
+            } => update(
+                &mut batch,
+                kind,
+                namespace.as_deref(),
+                &name,
+                status,
+                change,
+            ),
+            Write::Delete {
+                kind,
+                namespace,
+                name,
+                uid,
+                resource_version,
+            } => delete(
+                &mut batch,
+                kind,
+                namespace.as_deref(),
+                &name,
+                uid.as_deref(),
+                resource_version.as_deref(),
+            ),
+        };
+        if outcome.is_err() {
+            // Undo whatever this request did before failing (a cascade may fail midway).
+            let (state, events, changes) = mark;
+            batch.state = state;
+            batch.events.truncate(events);
+            for (old, new) in batch.changes.drain(changes..).rev() {
+                admission.aborted(old.as_deref(), new.as_deref());
+            }
+        }
+        outcomes.push((reply, outcome));
+    }
+    let Batch {
+        mut state,
+        events,
+        changes,
+        ..
+    } = batch;
+    if !events.is_empty() {
+        let revision = events.last().map(|e| e.revision).unwrap_or(state.revision);
+        let started = Instant::now();
+        let committed = db.commit(&events, revision);
+        shared.metrics.observe(outcomes.len(), started.elapsed());
+        if let Err(error) = committed {
+            tracing::error!(%error, requests = outcomes.len(), "commit failed; batch rejected");
+            shared
+                .metrics
+                .commit_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for (old, new) in changes.iter().rev() {
+                admission.aborted(old.as_deref(), new.as_deref());
+            }
+            for (reply, outcome) in outcomes {
+                let answer = match outcome {
+                    Ok(_) => Err(ApiError::internal(format!(
+                        "committing to the store: {error}"
+                    ))),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(answer);
+            }
+            return;
+        }
+        state.revision = revision;
+        publish(shared, state, &events);
+        for (old, new) in &changes {
+            admission.committed(old.as_deref(), new.as_deref());
+        }
+    }
+    for (reply, outcome) in outcomes {
+        // A caller that went away does not undo a committed write.
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Makes a committed batch visible: history first, then the snapshot, then live events.
+fn publish(shared: &Shared, state: Snapshot, events: &[Arc<WatchEvent>]) {
+    {
+        let mut log = match shared.log.write() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for event in events {
+            log.push(Arc::clone(event));
+        }
+    }
+    {
+        let mut snapshot = match shared.snapshot.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *snapshot = Arc::new(state);
+    }
+    for event in events {
+        // No receivers is fine: nobody is watching.
+        let _ = shared.events.send(Arc::clone(event));
+    }
+}
+
+impl Batch<'_> {
+    fn next_revision(&self) -> u64 {
+        self.events
+            .last()
+            .map(|e| e.revision)
+            .unwrap_or(self.state.revision)
+            + 1
+    }
+
+    /// Records a change under the next revision and returns the stored object.
+    fn record(
+        &mut self,
+        change: EventType,
+        mut obj: Object,
+        previous: Option<Arc<Object>>,
+    ) -> Arc<Object> {
+        let revision = self.next_revision();
+        obj.meta_mut().resource_version = Some(revision.to_string());
+        let obj = Arc::new(obj);
+        match change {
+            EventType::Deleted => {
+                self.state.remove(obj.kind(), &key_of(&obj));
+            }
+            EventType::Added | EventType::Modified => {
+                self.state.put(Arc::clone(&obj));
+            }
+        }
+        self.events.push(Arc::new(WatchEvent {
+            revision,
+            kind_of_change: change,
+            object: Arc::clone(&obj),
+            previous,
+        }));
+        obj
+    }
+}
+
+fn invalid(obj: &Object, causes: Vec<FieldCause>) -> ApiError {
+    ApiError::invalid_many(obj.kind().name(), obj.name(), causes)
+}
+
+fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
+    let kind = obj.kind();
+    let namespace = obj.namespace().unwrap_or_default().to_string();
+    if kind.namespaced() {
+        if namespace.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "metadata.namespace: a namespace is required to create a {}",
+                kind.name()
+            )));
+        }
+        let ns = b
+            .state
+            .get(Kind::Namespace, "", &namespace)
+            .ok_or_else(|| ApiError::not_found("namespaces", &namespace))?;
+        if ns.meta().deletion_timestamp.is_some() {
+            return Err(ApiError::forbidden(
+                &resource_name(kind),
+                obj.name(),
+                format!(
+                    "unable to create new content in namespace {namespace} because it is being \
+                     terminated"
+                ),
+            ));
+        }
+    }
+    if obj.name().is_empty() {
+        let prefix = obj.meta().generate_name.clone().unwrap_or_default();
+        if prefix.is_empty() {
+            return Err(ApiError::invalid_many(
+                kind.name(),
+                "",
+                vec![FieldCause {
+                    field: "metadata.name".to_string(),
+                    reason: "FieldValueRequired",
+                    message: "Required value: name or generateName is required".to_string(),
+                }],
+            ));
+        }
+        let mut name = meta::generated_name(&prefix);
+        for _ in 0..8 {
+            if b.state.get(kind, &namespace, &name).is_none() {
+                break;
+            }
+            name = meta::generated_name(&prefix);
+        }
+        obj.meta_mut().name = Some(name);
+    }
+    if let Err(cause) = validate::name(kind, obj.name()) {
+        return Err(invalid(&obj, vec![cause]));
+    }
+    if let Some(rv) = obj.meta().resource_version.as_deref()
+        && !rv.is_empty()
+    {
+        return Err(invalid(
+            &obj,
+            vec![FieldCause::invalid(
+                "metadata.resourceVersion",
+                "must not be set on objects to be created",
+            )],
+        ));
+    }
+    if b.state.get(kind, &namespace, obj.name()).is_some() {
+        return Err(ApiError::already_exists(&resource_name(kind), obj.name()));
+    }
+    meta::fill_on_create(&mut obj);
+    let causes = validate::metadata(&obj);
+    if !causes.is_empty() {
+        return Err(invalid(&obj, causes));
+    }
+    b.admission.admit(Operation::Create, &mut obj, None)?;
+    let stored = b.record(EventType::Added, obj, None);
+    b.changes.push((None, Some(Arc::clone(&stored))));
+    Ok(stored)
+}
+
+fn current(
+    b: &Batch<'_>,
+    kind: Kind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Arc<Object>, ApiError> {
+    b.state
+        .get(kind, namespace.unwrap_or_default(), name)
+        .ok_or_else(|| ApiError::not_found(&resource_name(kind), name))
+}
+
+/// Checks a client's `resourceVersion` precondition against the stored object.
+fn check_resource_version(old: &Object, wanted: Option<&str>) -> Result<(), ApiError> {
+    let Some(wanted) = wanted.filter(|w| !w.is_empty()) else {
+        return Ok(());
+    };
+    let wanted: u64 = wanted.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "metadata.resourceVersion: invalid value {wanted:?}: must be a resourceVersion \
+             returned by this server"
+        ))
+    })?;
+    if Some(wanted) != old.resource_version() {
+        return Err(ApiError::conflict(
+            &resource_name(old.kind()),
+            old.name(),
+            MODIFIED,
+        ));
+    }
+    Ok(())
+}
+
+fn update(
+    b: &mut Batch<'_>,
+    kind: Kind,
+    namespace: Option<&str>,
+    name: &str,
+    status: bool,
+    change: Change,
+) -> Result<Arc<Object>, ApiError> {
+    let old = current(b, kind, namespace, name)?;
+    let mut proposed = change(&old)?;
+    if proposed.kind() != kind {
+        return Err(ApiError::bad_request(format!(
+            "kind: the object is a {}, not a {}",
+            proposed.kind(),
+            kind
+        )));
+    }
+    if proposed.name().is_empty() {
+        proposed.meta_mut().name = Some(name.to_string());
+    }
+    if proposed.name() != name {
+        return Err(ApiError::bad_request(format!(
+            "metadata.name: the name of the object ({}) does not match the name on the URL \
+             ({name})",
+            proposed.name()
+        )));
+    }
+    if let Some(ns) = proposed.namespace()
+        && !ns.is_empty()
+        && Some(ns) != namespace
+    {
+        return Err(ApiError::bad_request(format!(
+            "metadata.namespace: the namespace of the object ({ns}) does not match the \
+             namespace on the request ({})",
+            namespace.unwrap_or_default()
+        )));
+    }
+    check_resource_version(&old, proposed.meta().resource_version.as_deref())?;
+    let mut new = meta::carry_over(&old, proposed, status)?;
+    if old.meta().deletion_timestamp.is_some() {
+        let before = old.meta().finalizers.clone().unwrap_or_default();
+        if let Some(added) = new
+            .meta()
+            .finalizers
+            .iter()
+            .flatten()
+            .find(|f| !before.contains(f))
+        {
+            return Err(invalid(
+                &new,
+                vec![FieldCause::invalid(
+                    "metadata.finalizers",
+                    format!(
+                        "Forbidden: no new finalizers can be added if the object is being \
+                         deleted, found new finalizers [{added}]"
+                    ),
+                )],
+            ));
+        }
+    }
+    let causes = validate::metadata(&new);
+    if !causes.is_empty() {
+        return Err(invalid(&new, causes));
+    }
+    let finalized = new.meta().deletion_timestamp.is_some()
+        && new.meta().finalizers.as_ref().is_none_or(|f| f.is_empty());
+    if finalized {
+        return remove(b, old, new);
+    }
+    b.admission.admit(Operation::Update, &mut new, Some(&old))?;
+    if meta::same_content(&new, &old) {
+        // Nothing changed: no new revision, no event (as kube-apiserver does).
+        b.admission.aborted(Some(&old), Some(&new));
+        return Ok(old);
+    }
+    let stored = b.record(EventType::Modified, new, Some(Arc::clone(&old)));
+    b.changes.push((Some(old), Some(Arc::clone(&stored))));
+    Ok(stored)
+}
+
+fn delete(
+    b: &mut Batch<'_>,
+    kind: Kind,
+    namespace: Option<&str>,
+    name: &str,
+    uid: Option<&str>,
+    resource_version: Option<&str>,
+) -> Result<Arc<Object>, ApiError> {
+    let old = current(b, kind, namespace, name)?;
+    if let Some(uid) = uid
+        && old.meta().uid.as_deref() != Some(uid)
+    {
+        return Err(ApiError::conflict(
+            &resource_name(kind),
+            name,
+            format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                old.meta().uid.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    check_resource_version(&old, resource_version)?;
+    if kind == Kind::Namespace && PROTECTED_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(
+            "namespaces",
+            name,
+            "this namespace may not be deleted",
+        ));
+    }
+    if old
+        .meta()
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| !f.is_empty())
+    {
+        if old.meta().deletion_timestamp.is_some() {
+            return Ok(old);
+        }
+        let mut marked = Object::clone(&old);
+        let meta = marked.meta_mut();
+        meta.deletion_timestamp = Some(meta::now());
+        meta.deletion_grace_period_seconds = Some(0);
+        if let Object::Namespace(ns) = &mut marked {
+            ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".to_string());
+        }
+        let stored = b.record(EventType::Modified, marked, Some(Arc::clone(&old)));
+        b.changes.push((Some(old), Some(Arc::clone(&stored))));
+        return Ok(stored);
+    }
+    let gone = Object::clone(&old);
+    remove(b, old, gone)
+}
+
+/// Removes `old` (recorded in its final form `gone`); a Namespace takes everything in it along,
+/// in the same transaction.
+fn remove(b: &mut Batch<'_>, old: Arc<Object>, mut gone: Object) -> Result<Arc<Object>, ApiError> {
+    if old.kind() == Kind::Namespace {
+        let namespace = old.name().to_string();
+        for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {
+            let inside: Vec<Arc<Object>> = b
+                .state
+                .scan(kind, Some(&namespace), None)
+                .map(|(_, o)| Arc::clone(o))
+                .collect();
+            for child in inside {
+                let child_gone = Object::clone(&child);
+                remove(b, child, child_gone)?;
+            }
+        }
+    }
+    b.admission
+        .admit(Operation::Delete, &mut gone, Some(&old))?;
+    let stored = b.record(EventType::Deleted, gone, Some(Arc::clone(&old)));
+    b.changes.push((Some(old), None));
+    Ok(stored)
+}

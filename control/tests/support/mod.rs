@@ -1,0 +1,162 @@
+//! Shared helpers of the control-plane integration tests: a control plane on 127.0.0.1:0 over a
+//! temporary data directory, and a small HTTP client for its API.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use control::admission::AdmissionConfig;
+use control::server::{ControlPlane, ControlPlaneConfig};
+use serde_json::Value;
+
+/// A boxed error for tests returning `Result`.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Starts a control plane on an ephemeral loopback port over `data_dir`.
+pub async fn start(data_dir: &Path, watch_history: usize) -> TestResult<ControlPlane> {
+    let config = ControlPlaneConfig {
+        data_dir: data_dir.to_path_buf(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admission: AdmissionConfig::default(),
+        watch_history,
+    };
+    Ok(ControlPlane::start(config).await?)
+}
+
+/// A JSON client for one server.
+pub struct Api {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    http: reqwest::Client,
+}
+
+/// A response: status code, body as JSON (Null when not JSON) and the raw headers.
+pub struct Reply {
+    /// HTTP status code.
+    pub code: u16,
+    /// Body as JSON.
+    pub body: Value,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Api {
+    /// A client for `addr`.
+    pub fn new(addr: SocketAddr) -> Api {
+        Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends `method path` with an optional body of `content_type`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Option<String>,
+    ) -> TestResult<Reply> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let response = request.send().await?;
+        let code = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Reply {
+            code,
+            body,
+            headers,
+        })
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> TestResult<Reply> {
+        self.send(reqwest::Method::GET, path, "", None).await
+    }
+
+    /// POST JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> TestResult<Reply> {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            "application/json",
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    /// PUT JSON.
+    pub async fn put(&self, path: &str, body: &Value) -> TestResult<Reply> {
+        self.send(
+            reqwest::Method::PUT,
+            path,
+            "application/json",
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    /// PATCH with a patch content type.
+    pub async fn patch(&self, path: &str, content_type: &str, body: &Value) -> TestResult<Reply> {
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            content_type,
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> TestResult<Reply> {
+        self.send(reqwest::Method::DELETE, path, "", None).await
+    }
+
+    /// Creates a namespace and fails the test unless it was created.
+    pub async fn namespace(&self, name: &str) -> TestResult {
+        let r = self
+            .post(
+                "/api/v1/namespaces",
+                &serde_json::json!({"metadata": {"name": name}}),
+            )
+            .await?;
+        if r.code != 201 && r.code != 409 {
+            return Err(format!("creating namespace {name}: {} {}", r.code, r.body).into());
+        }
+        Ok(())
+    }
+}
+
+/// Reads a watch stream (newline-delimited JSON) until `count` events arrived or `limit`
+/// passed; returns what arrived.
+pub async fn read_events(
+    response: reqwest::Response,
+    count: usize,
+    limit: std::time::Duration,
+) -> TestResult<Vec<Value>> {
+    use futures::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut buffer = Vec::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while events.len() < count {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(chunk)) => chunk?,
+            Ok(None) | Err(_) => break,
+        };
+        buffer.extend_from_slice(&chunk);
+        while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=pos).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            events.push(serde_json::from_slice(&line)?);
+        }
+    }
+    Ok(events)
+}
