@@ -7,11 +7,13 @@
 
 pub mod ipam_area;
 pub mod mode;
+pub mod peers;
 pub mod plot;
 pub mod report;
 pub mod results;
 pub mod run_info;
 pub mod stats;
+pub mod store_area;
 
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use bench::mode::Mode;
 use bench::results::AreaResult;
-use bench::{Ctx, ipam_area, report};
+use bench::{Ctx, ipam_area, report, store_area};
 
 /// switchyard's benchmark suite.
 #[derive(Debug, Parser)]
@@ -54,13 +54,15 @@ enum Cmd {
     All,
     /// IPAM allocation speed vs a naive allocator.
     Ipam,
+    /// Control store vs etcd 3.4.
+    Store,
     /// Regenerate docs/benchmarks.md from the JSON results.
     Report,
 }
 
 type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
 
-const AREAS: [(&str, AreaFn); 1] = [("ipam", ipam_area::run)];
+const AREAS: [(&str, AreaFn); 2] = [("ipam", ipam_area::run), ("store", store_area::run)];
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let selected: Vec<&str> = match &cli.command {
         Cmd::All => AREAS.iter().map(|(n, _)| *n).collect(),
         Cmd::Ipam => vec!["ipam"],
+        Cmd::Store => vec!["store"],
         Cmd::Report => vec![],
     };
     let mut failed = Vec::new();

@@ -1,0 +1,419 @@
+//! Area 2, the control store vs etcd 3.4: durable conditional create/update throughput with 1
+//! and 64 clients, watch delivery latency to 100 watchers, RSS per stored object and restart
+//! time with 10k (quick) / 100k (full) objects.
+//!
+//! Both sides are real processes on loopback pinned to the server CPUs, driven by the same
+//! Rust HTTP client (reqwest, HTTP/1.1, one connection per concurrent client) writing the same
+//! Pod JSON: switchyard through its Kubernetes-style API, etcd through its gRPC-gateway JSON
+//! API. Never talks to anything but the daemons it started.
+
+mod target;
+mod workload;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::Ctx;
+use crate::peers::{Daemon, etcd, switchyard};
+use crate::results::{AreaResult, Better, Row, Section, Series};
+use target::Target;
+use workload::Write;
+
+/// Sizes for one run.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    ops_one: usize,
+    ops_many: usize,
+    clients: usize,
+    watchers: usize,
+    watch_writes: usize,
+    objects: usize,
+}
+
+/// The samples of one system, one entry per metric (an error stops only that metric).
+#[derive(Debug)]
+struct Figures {
+    create_one: Samples,
+    create_many: Samples,
+    update_one: Samples,
+    update_many: Samples,
+    watch_p50: Samples,
+    watch_p99: Samples,
+    rss_per_object: Samples,
+    restart: Samples,
+}
+
+type Samples = Result<Vec<f64>, String>;
+
+impl Default for Figures {
+    fn default() -> Self {
+        Figures {
+            create_one: Ok(vec![]),
+            create_many: Ok(vec![]),
+            update_one: Ok(vec![]),
+            update_many: Ok(vec![]),
+            watch_p50: Ok(vec![]),
+            watch_p99: Ok(vec![]),
+            rss_per_object: Ok(vec![]),
+            restart: Ok(vec![]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Switchyard,
+    Etcd,
+}
+
+/// Runs the store area.
+pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
+    let sizes = Sizes {
+        ops_one: ctx.mode.pick(50, 500, 2000),
+        ops_many: ctx.mode.pick(200, 4000, 20_000),
+        clients: 64,
+        watchers: 100,
+        watch_writes: ctx.mode.pick(10, 100, 500),
+        objects: ctx.mode.pick(500, 10_000, 100_000),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the client runtime")?;
+    let sy = rt.block_on(measure(ctx, Kind::Switchyard, sizes));
+    let et = rt.block_on(measure(ctx, Kind::Etcd, sizes));
+    let etcd_name = etcd::version()
+        .split_whitespace()
+        .nth(2)
+        .map_or_else(|| "etcd".to_string(), |v| format!("etcd {v}"));
+    let row = |case: String, metric: &str, better, s: &Samples, e: &Samples| Row {
+        case,
+        metric: metric.into(),
+        better,
+        subject: series("switchyard", s),
+        references: vec![series(&etcd_name, e)],
+    };
+    let c = sizes.clients;
+    let writes = Section {
+        title: "Durable conditional writes".into(),
+        method: format!(
+            "switchyard: `{} run --proxy-mode none --dns-listen none --metrics-listen none \
+             --data-dir <tmp> --api-listen 127.0.0.1:<port>`, POST/PUT \
+             `/api/v1/namespaces/default/pods`. Reference: `{etcd_name}` (Debian etcd-server), one \
+             member, temp data dir, default fsync, `--quota-backend-bytes 8GiB`, driven through its \
+             gRPC-gateway JSON API: `/v3/kv/txn` with compare `create_revision == 0` (create) or \
+             `mod_revision == read revision` (update), as kube-apiserver does. Both servers pinned \
+             with `taskset -c {}`; the client (`sybench`, tokio current-thread, reqwest HTTP/1.1, \
+             one keep-alive connection per client) on `{}`. Body: the same ~1.3 KB Pod JSON \
+             (base64 inside etcd's JSON, as the gateway requires). 1 client: {} writes; {c} \
+             clients: {} writes, split evenly; updates rewrite objects owned by one client. {} \
+             repetitions; switchyard measured first, then etcd.",
+            ctx.switchyard.display(),
+            ctx.server_cpus,
+            ctx.client_cpus,
+            sizes.ops_one,
+            sizes.ops_many,
+            ctx.mode.reps()
+        ),
+        rows: vec![
+            row(
+                "create, 1 client".into(),
+                "writes/s",
+                Better::Higher,
+                &sy.create_one,
+                &et.create_one,
+            ),
+            row(
+                format!("create, {c} clients"),
+                "writes/s",
+                Better::Higher,
+                &sy.create_many,
+                &et.create_many,
+            ),
+            row(
+                "update, 1 client".into(),
+                "writes/s",
+                Better::Higher,
+                &sy.update_one,
+                &et.update_one,
+            ),
+            row(
+                format!("update, {c} clients"),
+                "writes/s",
+                Better::Higher,
+                &sy.update_many,
+                &et.update_many,
+            ),
+        ],
+        notes: vec![],
+    };
+    let watch = Section {
+        title: format!("Watch delivery to {} watchers", sizes.watchers),
+        method: format!(
+            "{} watches of the default namespace's pods (switchyard: `?watch=true&resourceVersion=N`; \
+             etcd: `/v3/watch` on the pod prefix from revision N+1), each on its own connection, \
+             all read by the client process; then {} sequential creates. Latency = event arrival \
+             at a watcher − the moment its create request was sent, over all (watcher, write) \
+             pairs; p50 and p99 per repetition, median of {} repetitions.",
+            sizes.watchers,
+            sizes.watch_writes,
+            ctx.mode.reps()
+        ),
+        rows: vec![
+            row("watch p50".into(), "ms", Better::Lower, &sy.watch_p50, &et.watch_p50),
+            row("watch p99".into(), "ms", Better::Lower, &sy.watch_p99, &et.watch_p99),
+        ],
+        notes: vec![
+            "The client reads all watch streams on one CPU, so client-side queueing is part of both figures.".into(),
+        ],
+    };
+    let size = Section {
+        title: format!("Memory and restart with {} objects", sizes.objects),
+        method: format!(
+            "A fresh server loaded with {} Pods by {c} clients. RSS per object = (VmRSS after the \
+             load − VmRSS before) ÷ objects, one load per system. Restart = SIGKILL, start again \
+             on the same data dir, time until a one-item list (etcd: range) of pods returns an \
+             item; {} restarts.",
+            sizes.objects,
+            ctx.mode.reps()
+        ),
+        rows: vec![
+            row(
+                "RSS per stored Pod".into(),
+                "bytes",
+                Better::Lower,
+                &sy.rss_per_object,
+                &et.rss_per_object,
+            ),
+            row(
+                format!("restart with {} Pods", sizes.objects),
+                "ms to serve data",
+                Better::Lower,
+                &sy.restart,
+                &et.restart,
+            ),
+        ],
+        notes: vec![],
+    };
+    Ok(AreaResult {
+        area: "store".into(),
+        title: "Control store vs etcd".into(),
+        run: ctx.run_info(),
+        sections: vec![writes, watch, size],
+    })
+}
+
+fn series(name: &str, samples: &Samples) -> Series {
+    match samples {
+        Ok(v) => Series::measured(name, v),
+        Err(e) => Series::failed(name, e),
+    }
+}
+
+async fn start(
+    ctx: &Ctx,
+    kind: Kind,
+    data: &Path,
+    logs: &Path,
+) -> anyhow::Result<(Daemon, Target)> {
+    match kind {
+        Kind::Switchyard => {
+            let s = switchyard::start(
+                &ctx.switchyard,
+                &ctx.server_cpus,
+                data,
+                logs,
+                &Default::default(),
+            )?;
+            Ok((
+                s.daemon,
+                Target::Switchyard {
+                    base: format!("http://{}", s.api),
+                },
+            ))
+        }
+        Kind::Etcd => {
+            let e = etcd::start(&ctx.server_cpus, data, logs)?;
+            Ok((
+                e.daemon,
+                Target::Etcd {
+                    base: format!("http://{}", e.client),
+                },
+            ))
+        }
+    }
+}
+
+fn client(clients: usize) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .pool_max_idle_per_host(clients + 128)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")
+}
+
+async fn measure(ctx: &Ctx, kind: Kind, sizes: Sizes) -> Figures {
+    let mut f = Figures::default();
+    if let Err(e) = measure_into(ctx, kind, sizes, &mut f).await {
+        let msg = format!("{e:#}");
+        tracing::warn!(?kind, error = %msg, "store measurement failed");
+        for slot in [
+            &mut f.create_one,
+            &mut f.create_many,
+            &mut f.update_one,
+            &mut f.update_many,
+            &mut f.watch_p50,
+            &mut f.watch_p99,
+            &mut f.rss_per_object,
+            &mut f.restart,
+        ] {
+            if slot.as_ref().is_ok_and(Vec::is_empty) {
+                *slot = Err(msg.clone());
+            }
+        }
+    }
+    f
+}
+
+async fn measure_into(ctx: &Ctx, kind: Kind, sizes: Sizes, f: &mut Figures) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir().context("temp dir")?;
+    let logs = tmp.path();
+    let http = client(sizes.clients.max(sizes.watchers))?;
+    let tag = match kind {
+        Kind::Switchyard => "sy",
+        Kind::Etcd => "et",
+    };
+    {
+        let data = tmp.path().join("writes");
+        let (mut daemon, target) = start(ctx, kind, &data, logs).await?;
+        for rep in 0..ctx.mode.reps() {
+            let t = format!("{tag}-r{rep}");
+            push(
+                &mut f.create_one,
+                workload::throughput(
+                    &target,
+                    &http,
+                    Write::Create,
+                    1,
+                    sizes.ops_one,
+                    &format!("{t}-c1"),
+                    &[],
+                )
+                .await,
+            );
+            push(
+                &mut f.create_many,
+                workload::throughput(
+                    &target,
+                    &http,
+                    Write::Create,
+                    sizes.clients,
+                    sizes.ops_many,
+                    &format!("{t}-cn"),
+                    &[],
+                )
+                .await,
+            );
+            // One object for the 1-client updates, one per client for the others.
+            let names: Vec<String> = (0..=sizes.clients).map(|i| format!("{t}-u-{i}")).collect();
+            match workload::load(&target, &http, &names, sizes.clients).await {
+                Ok(objects) => {
+                    push(
+                        &mut f.update_one,
+                        workload::throughput(
+                            &target,
+                            &http,
+                            Write::Update,
+                            1,
+                            sizes.ops_one,
+                            &t,
+                            objects.get(..1).unwrap_or_default(),
+                        )
+                        .await,
+                    );
+                    push(
+                        &mut f.update_many,
+                        workload::throughput(
+                            &target,
+                            &http,
+                            Write::Update,
+                            sizes.clients,
+                            sizes.ops_many,
+                            &t,
+                            objects.get(1..).unwrap_or_default(),
+                        )
+                        .await,
+                    );
+                }
+                Err(e) => {
+                    let e = format!("loading update targets: {e:#}");
+                    f.update_one = Err(e.clone());
+                    f.update_many = Err(e);
+                }
+            }
+            match workload::watch_latency(
+                &target,
+                &http,
+                sizes.watchers,
+                sizes.watch_writes,
+                &format!("{t}-w"),
+            )
+            .await
+            {
+                Ok((p50, p99)) => {
+                    push(&mut f.watch_p50, Ok(p50));
+                    push(&mut f.watch_p99, Ok(p99));
+                }
+                Err(e) => {
+                    f.watch_p50 = Err(format!("{e:#}"));
+                    f.watch_p99 = Err(format!("{e:#}"));
+                }
+            }
+            daemon.check_alive()?;
+        }
+    }
+    // Memory and restart on a fresh data dir.
+    let data = tmp.path().join("size");
+    let (daemon, target) = start(ctx, kind, &data, logs).await?;
+    let before = daemon.rss_bytes()?;
+    let names: Vec<String> = (0..sizes.objects)
+        .map(|i| format!("{tag}-obj-{i}"))
+        .collect();
+    workload::load(&target, &http, &names, sizes.clients)
+        .await
+        .context("bulk load")?;
+    let after = daemon.rss_bytes()?;
+    f.rss_per_object = Ok(vec![(after as f64 - before as f64) / sizes.objects as f64]);
+    let mut daemon = Some(daemon);
+    for _ in 0..ctx.mode.reps() {
+        if let Some(d) = daemon.take() {
+            d.stop();
+        }
+        let started = Instant::now();
+        let (d, target) = start(ctx, kind, &data, logs).await?;
+        let deadline = started + Duration::from_secs(300);
+        while !target.serves_data(&http).await {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} did not serve data within 300s of a restart",
+                target.name()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        push(&mut f.restart, Ok(started.elapsed().as_secs_f64() * 1e3));
+        daemon = Some(d);
+    }
+    Ok(())
+}
+
+fn push(slot: &mut Samples, value: anyhow::Result<f64>) {
+    match (slot.as_mut(), value) {
+        (Ok(v), Ok(x)) => v.push(x),
+        (Ok(_), Err(e)) => *slot = Err(format!("{e:#}")),
+        (Err(_), _) => {}
+    }
+}
