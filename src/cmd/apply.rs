@@ -21,9 +21,18 @@ pub async fn run(args: ApplyArgs) -> Result<()> {
         bail!("no objects found in {}", args.files.join(", "));
     }
     let client = api::client(args.server.server.as_deref()).await?;
+    apply_all(&client, &manifests, args.namespace.as_deref()).await
+}
+
+/// Applies every manifest in order, printing one line per object; fails if any failed.
+pub async fn apply_all(
+    client: &kube::Client,
+    manifests: &[Manifest],
+    namespace: Option<&str>,
+) -> Result<()> {
     let mut failures = 0;
     for m in manifests {
-        match apply_one(&client, &m, args.namespace.as_deref()).await {
+        match apply_one(client, m, namespace).await {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 failures += 1;
