@@ -5,6 +5,8 @@
 mod support;
 
 mod apply_get;
+mod dns_live;
 mod durability;
 mod endpoints;
 mod ipam_limits;
+mod proxy_userspace;
