@@ -13,6 +13,7 @@ pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod queue;
 mod reconcile;
+mod tracker;
 
 use std::net::SocketAddr;
 

@@ -26,6 +26,7 @@ use super::endpoints_mirror::{
     MIRROR_CONTROLLER_NAME, SKIP_MIRROR_LABEL, endpoints_differ, endpoints_for, mirror_slices,
 };
 use super::queue::{ServiceKey, WorkQueue};
+use super::tracker::SliceTracker;
 
 /// The reflector caches the controller reads.
 #[derive(Clone)]
@@ -34,11 +35,15 @@ struct Caches {
     pods: Store<Pod>,
     slices: Store<EndpointSlice>,
     endpoints: Store<Endpoints>,
+    /// The controller's own slice writes the caches may not show yet.
+    tracker: Arc<SliceTracker>,
 }
 
 /// Why one reconcile failed; the key is retried.
 #[derive(Debug, thiserror::Error)]
 enum ReconcileError {
+    #[error("the cache does not show this controller's last EndpointSlice writes yet")]
+    StaleCache,
     #[error("{verb} {kind} {namespace}/{name}: {source}")]
     Write {
         verb: &'static str,
@@ -167,6 +172,7 @@ pub(super) async fn run(client: Client) {
         pods,
         slices,
         endpoints,
+        tracker: Arc::new(SliceTracker::default()),
     };
     let events = futures::stream::select_all([
         service_events.boxed(),
@@ -192,6 +198,10 @@ pub(super) async fn run(client: Client) {
         for key in queue.next_batch().await {
             match reconcile(&client, &caches, &key).await {
                 Ok(()) => queue.done(&key),
+                Err(ReconcileError::StaleCache) => {
+                    tracing::debug!(service = %key, "cache behind own writes; retrying");
+                    queue.retry(key);
+                }
                 Err(error) => {
                     tracing::warn!(service = %key, %error, "reconcile failed; will retry");
                     queue.retry(key);
@@ -224,6 +234,9 @@ async fn reconcile(
                 && label(s.as_ref(), SERVICE_NAME_LABEL) == Some(key.name.as_str())
         })
         .collect();
+    if caches.tracker.is_stale(key, &managed) {
+        return Err(ReconcileError::StaleCache);
+    }
     let by = |who: &str| -> Vec<EndpointSlice> {
         managed
             .iter()
@@ -249,7 +262,7 @@ async fn reconcile(
                 .collect(),
             ..SlicePlan::default()
         };
-        apply(&slices_api, key, delete_all).await?;
+        apply(&slices_api, &caches.tracker, key, delete_all).await?;
         if let Some(ep) = stored_ep
             && label(ep.as_ref(), SKIP_MIRROR_LABEL) == Some("true")
             && key.name != "kubernetes"
@@ -271,7 +284,7 @@ async fn reconcile(
         changes
             .delete
             .extend(mirrored.iter().filter_map(|s| s.metadata.name.clone()));
-        apply(&slices_api, key, changes).await?;
+        apply(&slices_api, &caches.tracker, key, changes).await?;
         let want = endpoints_for(&svc, &desired);
         match stored_ep {
             None => {
@@ -295,7 +308,7 @@ async fn reconcile(
         changes
             .delete
             .extend(ours.iter().filter_map(|s| s.metadata.name.clone()));
-        apply(&slices_api, key, changes).await?;
+        apply(&slices_api, &caches.tracker, key, changes).await?;
     }
     Ok(())
 }
@@ -327,6 +340,7 @@ fn suffix() -> String {
 
 async fn apply(
     api: &Api<EndpointSlice>,
+    tracker: &SliceTracker,
     key: &ServiceKey,
     changes: SlicePlan,
 ) -> Result<(), ReconcileError> {
@@ -341,7 +355,10 @@ async fn apply(
         "endpointslice writes"
     );
     for slice in changes.update {
-        replace(api, "EndpointSlice", key, slice).await?;
+        let written = replace(api, "EndpointSlice", key, slice).await?;
+        if let Some(name) = &written.metadata.name {
+            tracker.wrote(key, name, written.metadata.resource_version.clone());
+        }
     }
     for mut slice in changes.create {
         let base = slice
@@ -356,7 +373,10 @@ async fn apply(
             let name = format!("{base}{}", suffix());
             slice.metadata.name = Some(name.clone());
             match api.create(&PostParams::default(), &slice).await {
-                Ok(_) => break,
+                Ok(created) => {
+                    tracker.wrote(key, &name, created.metadata.resource_version);
+                    break;
+                }
                 Err(e) if is_code(&e, 409) && attempt < 5 => continue,
                 Err(e) => return Err(write_error("create", "EndpointSlice", key, &name, e)),
             }
@@ -364,6 +384,7 @@ async fn apply(
     }
     for name in changes.delete {
         delete(api, "EndpointSlice", key, &name).await?;
+        tracker.deleted(key, &name);
     }
     Ok(())
 }
@@ -373,14 +394,13 @@ async fn replace<K>(
     kind: &'static str,
     key: &ServiceKey,
     obj: K,
-) -> Result<(), ReconcileError>
+) -> Result<K, ReconcileError>
 where
     K: Resource + Clone + serde::Serialize + DeserializeOwned + std::fmt::Debug,
 {
     let name = obj.meta().name.clone().unwrap_or_default();
     api.replace(&name, &PostParams::default(), &obj)
         .await
-        .map(|_| ())
         .map_err(|e| write_error("update", kind, key, &name, e))
 }
 
@@ -391,6 +411,8 @@ where
     let name = obj.meta().name.clone().unwrap_or_default();
     match api.create(&PostParams::default(), &obj).await {
         Ok(_) => Ok(()),
+        // It exists already: the cache has not caught up; the retry will update it.
+        Err(e) if is_code(&e, 409) => Err(ReconcileError::StaleCache),
         Err(e) => Err(write_error("create", "Endpoints", key, &name, e)),
     }
 }
