@@ -1,0 +1,202 @@
+//! kubectl 1.32 against the API: create, apply (create, then update of the same file), get
+//! (plain, `-l`, `-A`, `-o wide|json|yaml`), label, describe service, delete. Each call uses an
+//! empty kubeconfig so the host's configuration is never read or written.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use support::{Api, TestResult};
+
+/// Whether kubectl can run here; prints why not, and fails under CI.
+fn kubectl_available() -> bool {
+    let found = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is required under CI but was not found"
+        );
+        eprintln!("skipping: kubectl is not installed");
+    }
+    found
+}
+
+struct Kubectl {
+    server: String,
+    kubeconfig: tempfile::NamedTempFile,
+}
+
+impl Kubectl {
+    fn new(api: &Api) -> TestResult<Kubectl> {
+        Ok(Kubectl {
+            server: api.base.clone(),
+            kubeconfig: tempfile::NamedTempFile::new()?,
+        })
+    }
+
+    /// Runs kubectl; returns stdout, failing with stderr when kubectl fails.
+    async fn run(&self, args: &[&str]) -> TestResult<String> {
+        let mut command = tokio::process::Command::new("kubectl");
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig.path().display()))
+            .arg(format!("--server={}", self.server))
+            .args(args)
+            .env_remove("KUBECONFIG");
+        let output =
+            tokio::time::timeout(std::time::Duration::from_secs(60), command.output()).await??;
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        if !output.status.success() {
+            return Err(format!("kubectl {args:?} failed: {stderr}{stdout}").into());
+        }
+        Ok(stdout)
+    }
+}
+
+fn write(path: &Path, text: &str) -> TestResult {
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+fn service_yaml(ns: &str, target_port: u16) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\n  labels:\n    app: web\nspec:\n  type: NodePort\n  selector:\n    app: web\n  ports:\n  - name: http\n    port: 80\n    targetPort: {target_port}\n"
+    )
+}
+
+#[tokio::test]
+async fn kubectl_workflow() -> TestResult {
+    if !kubectl_available() {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let cp = support::start(&dir.path().join("data"), 1000).await?;
+    let api = Api::new(cp.local_addr());
+    let kubectl = Kubectl::new(&api)?;
+    let ns = format!("kubectl-{}", std::process::id());
+
+    api.namespace(&ns).await?;
+
+    let manifest = dir.path().join("svc.yaml");
+    write(&manifest, &service_yaml(&ns, 8080))?;
+    let manifest_arg = manifest.display().to_string();
+    let out = kubectl.run(&["apply", "-f", &manifest_arg]).await?;
+    assert!(out.contains("service/web created"), "{out}");
+    write(&manifest, &service_yaml(&ns, 9090))?;
+    let out = kubectl.run(&["apply", "-f", &manifest_arg]).await?;
+    assert!(out.contains("service/web configured"), "{out}");
+    let stored = api
+        .get(&format!("/api/v1/namespaces/{ns}/services/web"))
+        .await?
+        .body;
+    assert_eq!(stored["spec"]["ports"][0]["targetPort"], 9090, "{stored}");
+    let node_port = stored["spec"]["ports"][0]["nodePort"].as_i64().unwrap_or(0);
+    let out = kubectl.run(&["apply", "-f", &manifest_arg]).await?;
+    assert!(out.contains("service/web unchanged"), "{out}");
+
+    let pod = dir.path().join("pod.yaml");
+    write(
+        &pod,
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-1\n  namespace: {ns}\n  labels:\n    app: web\nspec:\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - containerPort: 9090\n"
+        ),
+    )?;
+    let out = kubectl
+        .run(&["create", "-f", &pod.display().to_string()])
+        .await?;
+    assert!(out.contains("pod/web-1 created"), "{out}");
+
+    let out = kubectl.run(&["get", "services", "-n", &ns]).await?;
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ],
+        "{out}"
+    );
+    assert!(out.contains(&format!("80:{node_port}/TCP")), "{out}");
+    let out = kubectl
+        .run(&["get", "svc", "-n", &ns, "-o", "wide"])
+        .await?;
+    assert!(out.contains("SELECTOR") && out.contains("app=web"), "{out}");
+    let out = kubectl.run(&["get", "svc", "-A"]).await?;
+    assert!(out.starts_with("NAMESPACE") && out.contains(&ns), "{out}");
+    let out = kubectl
+        .run(&["get", "pods", "-n", &ns, "-o", "wide"])
+        .await?;
+    assert!(out.contains("web-1") && out.contains("NODE"), "{out}");
+
+    let out = kubectl
+        .run(&["label", "svc", "web", "-n", &ns, "tier=frontend"])
+        .await?;
+    assert!(out.contains("service/web labeled"), "{out}");
+    let out = kubectl
+        .run(&["get", "svc", "-n", &ns, "-l", "tier=frontend", "-o", "json"])
+        .await?;
+    let list: Value = serde_json::from_str(&out)?;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(list["items"][0]["metadata"]["labels"]["tier"], "frontend");
+    let out = kubectl
+        .run(&["get", "svc", "-n", &ns, "-l", "tier=backend"])
+        .await;
+    // kubectl prints "No resources found" on stderr and succeeds.
+    assert!(out.is_ok_and(|o| !o.contains("web")));
+    let out = kubectl
+        .run(&["get", "svc", "web", "-n", &ns, "-o", "yaml"])
+        .await?;
+    assert!(
+        out.contains("kind: Service") && out.contains("tier: frontend"),
+        "{out}"
+    );
+
+    let out = kubectl
+        .run(&["describe", "service", "web", "-n", &ns])
+        .await?;
+    for needle in [
+        "Name:",
+        "web",
+        "Selector:",
+        "app=web",
+        "TargetPort:",
+        "9090/TCP",
+        "Events:",
+    ] {
+        assert!(out.contains(needle), "describe lacks {needle:?}:\n{out}");
+    }
+
+    let out = kubectl.run(&["delete", "svc", "web", "-n", &ns]).await?;
+    assert!(out.contains("service \"web\" deleted"), "{out}");
+    assert_eq!(
+        api.get(&format!("/api/v1/namespaces/{ns}/services/web"))
+            .await?
+            .code,
+        404
+    );
+    let out = kubectl.run(&["delete", "namespace", &ns]).await?;
+    assert!(out.contains("deleted"), "{out}");
+    assert_eq!(
+        api.get(&format!("/api/v1/namespaces/{ns}/pods/web-1"))
+            .await?
+            .code,
+        404
+    );
+    cp.shutdown().await;
+    Ok(())
+}
