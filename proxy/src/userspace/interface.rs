@@ -1,4 +1,4 @@
-//! The dummy interface switchyard owns for service addresses (e.g. `switchyard0`): created at
+//! The dummy interface (a port-less bridge where the kernel lacks dummy devices) switchyard owns for service addresses (e.g. `switchyard0`): created at
 //! start, given each ClusterIP / externalIP as a /32 or /128 so the node accepts traffic for
 //! them, and deleted (with every address) at shutdown. Uses the `ip` command. It never touches
 //! any other interface.
@@ -71,9 +71,14 @@ impl ManagedInterface {
             tracing::info!(interface = name, "deleting leftover interface");
             ip(&["link", "del", "dev", name]).await.map_err(fail)?;
         }
-        ip(&["link", "add", name, "type", "dummy"])
-            .await
-            .map_err(fail)?;
+        // A dummy device is the natural holder; kernels built without it still have bridges, and
+        // a bridge without ports holds local addresses just as well.
+        if let Err(dummy) = ip(&["link", "add", name, "type", "dummy"]).await {
+            tracing::info!(interface = name, error = %dummy, "no dummy devices; using a bridge");
+            ip(&["link", "add", name, "type", "bridge"])
+                .await
+                .map_err(|bridge| fail(format!("{dummy}; fallback: {bridge}")))?;
+        }
         ip(&["link", "set", "dev", name, "up"])
             .await
             .map_err(fail)?;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use socket2::SockRef;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -78,7 +79,9 @@ pub(crate) async fn serve(
             continue;
         };
         flow.state.datagrams.fetch_add(1, Ordering::Relaxed);
-        match flow.upstream.try_send(&buf[..len]) {
+        // A direct non-blocking send: tokio's `try_send` would refuse until the reactor has
+        // seen the new socket writable, and awaiting here would stall every other client.
+        match SockRef::from(&*flow.upstream).send(&buf[..len]) {
             Ok(_) => {
                 flow.metrics
                     .bytes_to_endpoint

@@ -2,11 +2,13 @@
 //! and then echoes, and a UDP server that echoes or identifies itself. Each stops on drop.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Netns;
 
@@ -102,7 +104,24 @@ fn serve_tcp(mut stream: TcpStream, me: SocketAddr) -> io::Result<()> {
 /// Connects to `addr` (from the calling thread's namespace) and returns the greeting line: the
 /// address of the backend that served, as a string, plus the open stream for further use.
 pub fn tcp_identify(addr: SocketAddr, timeout: Duration) -> io::Result<(String, TcpStream)> {
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    tcp_identify_from(None, addr, timeout)
+}
+
+/// [`tcp_identify`] from a chosen source address (e.g. the second client IP of a `Chain`).
+pub fn tcp_identify_from(
+    source: Option<IpAddr>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> io::Result<(String, TcpStream)> {
+    let stream = match source {
+        None => TcpStream::connect_timeout(&addr, timeout)?,
+        Some(ip) => {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.bind(&SocketAddr::new(ip, 0).into())?;
+            socket.connect_timeout(&addr.into(), timeout)?;
+            socket.into()
+        }
+    };
     stream.set_read_timeout(Some(timeout))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();

@@ -24,7 +24,9 @@ use std::io;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub use backends::{TcpBackend, UdpBackend, UdpMode, tcp_identify, udp_exchange};
+pub use backends::{
+    TcpBackend, UdpBackend, UdpMode, tcp_identify, tcp_identify_from, udp_exchange,
+};
 pub use netns::{Netns, veth};
 pub use topology::Chain;
 
