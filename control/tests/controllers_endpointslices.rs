@@ -338,17 +338,48 @@ async fn more_than_a_hundred_pods_make_two_slices() -> TestResult {
         make_pod(&c, &format!("big-{i}"), json!({"app": "big"}), 80).await?;
     }
     let sizes = eventually("110 endpoints in 2 slices", || async {
-        let mut sizes: Vec<usize> = slices_of(&c, "big")
-            .await?
-            .iter()
-            .map(|s| s.endpoints.len())
-            .collect();
+        let slices = slices_of(&c, "big").await?;
+        // Never the same address twice, even while the controller catches up.
+        let mut seen = BTreeSet::new();
+        for e in slices.iter().flat_map(|s| &s.endpoints) {
+            let addr = e.addresses.first().cloned().unwrap_or_default();
+            assert!(seen.insert(addr.clone()), "{addr} listed twice");
+        }
+        let mut sizes: Vec<usize> = slices.iter().map(|s| s.endpoints.len()).collect();
         sizes.sort();
         Ok((sizes.iter().sum::<usize>() == 110).then_some(sizes))
     })
     .await?;
     assert_eq!(sizes.len(), 2, "{sizes:?}");
     assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
+    // Writes are minimal: a pod the service does not select changes no slice.
+    let versions = |slices: Vec<EndpointSlice>| -> BTreeSet<(String, String)> {
+        slices
+            .into_iter()
+            .map(|s| {
+                (
+                    s.metadata.name.unwrap_or_default(),
+                    s.metadata.resource_version.unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let before = versions(slices_of(&c, "big").await?);
+    make_pod(&c, "unrelated", json!({"app": "other"}), 80).await?;
+    // A selected pod created afterwards is a fence: once it shows, the unrelated one was seen.
+    make_pod(&c, "fence", json!({"app": "big"}), 80).await?;
+    let after = eventually("the fence pod", || async {
+        let slices = slices_of(&c, "big").await?;
+        let total: usize = slices.iter().map(|s| s.endpoints.len()).sum();
+        Ok((total == 111).then_some(versions(slices)))
+    })
+    .await?;
+    let changed: Vec<_> = after.difference(&before).collect();
+    assert_eq!(
+        changed.len(),
+        1,
+        "only the slice that got the fence pod is rewritten: {changed:?}"
+    );
     c.stop().await;
     Ok(())
 }

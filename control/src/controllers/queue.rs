@@ -67,6 +67,15 @@ impl WorkQueue {
         self.lock().failures.remove(key);
     }
 
+    /// Queues `key` again after `delay`, without counting a failure (the cache is catching up).
+    pub(crate) fn requeue_after(&self, key: ServiceKey, delay: Duration) {
+        let queue = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.add(key);
+        });
+    }
+
     /// The key failed: queue it again after a backoff that doubles per failure (100 ms up to
     /// [`MAX_BACKOFF`]).
     pub(crate) fn retry(&self, key: ServiceKey) {

@@ -28,6 +28,10 @@ use super::endpoints_mirror::{
 use super::queue::{ServiceKey, WorkQueue};
 use super::tracker::SliceTracker;
 
+/// How soon a key whose cache lags the controller's own writes is looked at again (the watch
+/// event that catches the cache up also queues it).
+const STALE_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The reflector caches the controller reads.
 #[derive(Clone)]
 struct Caches {
@@ -200,7 +204,7 @@ pub(super) async fn run(client: Client) {
                 Ok(()) => queue.done(&key),
                 Err(ReconcileError::StaleCache) => {
                     tracing::debug!(service = %key, "cache behind own writes; retrying");
-                    queue.retry(key);
+                    queue.requeue_after(key, STALE_RETRY);
                 }
                 Err(error) => {
                     tracing::warn!(service = %key, %error, "reconcile failed; will retry");
