@@ -6,6 +6,7 @@
 //! bench_fixture dnsmasq <services>   dnsmasq host-record lines on stdout
 //! bench_fixture queries <services>   a dnsperf query file on stdout (90% hits, 10% NXDOMAIN)
 //! bench_fixture serve   <services> <listen>   serve them with DnsServer until SIGTERM
+//! bench_fixture build   <services>   time NameTable::build for that many services
 //! ```
 //!
 //! Service `i` is `svc-<i>.bench.svc.cluster.local` with ClusterIP `10.96.<i/250>.<i%250+1>`
@@ -17,7 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use control::watch::{ClusterState, ObjectKey};
-use dns::{DnsConfig, DnsServer};
+use dns::{DnsConfig, DnsServer, NameTable, TableOptions};
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::signal::unix::{SignalKind, signal};
@@ -64,7 +65,7 @@ fn state(services: usize) -> ClusterState {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: bench_fixture zone|unbound|dnsmasq|queries|serve <services> [listen]";
+    let usage = "usage: bench_fixture zone|unbound|dnsmasq|queries|build|serve <services> [listen]";
     let (Some(command), Some(count)) = (args.first(), args.get(1)) else {
         return Err(usage.into());
     };
@@ -107,6 +108,21 @@ fn main() -> Result<(), Box<dyn Error>> {
                     writeln!(out, "{} A", name(q.wrapping_mul(7919) % services))?;
                 }
             }
+        }
+        "build" => {
+            let state = state(services);
+            let options = TableOptions::from_config(&DnsConfig::default())?;
+            let runs = 20u32;
+            let started = std::time::Instant::now();
+            let mut names = 0;
+            for _ in 0..runs {
+                names = NameTable::build(&state, options.clone()).len();
+            }
+            let each = started.elapsed() / runs;
+            writeln!(
+                out,
+                "{services} services: {names} names, {each:?} per build"
+            )?;
         }
         "serve" => {
             let listen: SocketAddr = args

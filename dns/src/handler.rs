@@ -13,11 +13,12 @@ use hickory_proto::op::{
     Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
 use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::BinDecoder;
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::{Time, TokioTime};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tracing::{debug, warn};
 
 use crate::NameTable;
@@ -147,6 +148,22 @@ impl DnsHandler {
     }
 }
 
+/// True when the question section's names are written out label by label. A first question
+/// can only be compressed by pointing into the header or forward, both malformed.
+fn question_is_plain(mut bytes: &[u8]) -> bool {
+    while let Some((&length, rest)) = bytes.split_first() {
+        match length {
+            0 => {
+                // End of a name; skip QTYPE and QCLASS to the next question, if any.
+                bytes = rest.get(4..).unwrap_or_default();
+            }
+            1..=63 => bytes = rest.get(usize::from(length)..).unwrap_or_default(),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// The records with owners equal to the question name given the question's spelling (cached
 /// upstream answers were stored with whatever case the first asker used).
 fn spelled<'r>(records: &'r [Record], query: &Query) -> Vec<Cow<'r, Record>> {
@@ -185,6 +202,17 @@ impl RequestHandler for DnsHandler {
             return error(request, ResponseCode::BADVERS, Some(edns), response_handle).await;
         }
         let edns = response_edns.as_ref();
+        if !question_is_plain(request.queries.as_bytes()) {
+            // The question section is echoed byte for byte, so a compression pointer in it
+            // would point at different bytes of our response (the header): refuse to parse it.
+            debug!(src = %request.src(), "compression pointer in the question section");
+            let Ok(no_question) = Queries::read(&mut BinDecoder::new(&[]), 0) else {
+                return error(request, ResponseCode::FormErr, edns, response_handle).await;
+            };
+            let response = MessageResponseBuilder::new(&no_question, edns)
+                .error_msg(&request.metadata, ResponseCode::FormErr);
+            return send(response_handle, response, request).await;
+        }
         if request.metadata.message_type != MessageType::Query {
             return error(request, ResponseCode::FormErr, edns, response_handle).await;
         }

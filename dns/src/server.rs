@@ -189,7 +189,20 @@ async fn write_tables(
             () = stop.cancelled() => return,
         }
         let state = clusters.borrow_and_update().clone();
-        let built = NameTable::build(&state, options.clone());
+        // Building is CPU work proportional to the cluster (tens of ms at 10k services): it
+        // runs on the blocking pool so the socket tasks keep answering from the old table.
+        let build_options = options.clone();
+        let built = match tokio::task::spawn_blocking(move || {
+            NameTable::build(&state, build_options)
+        })
+        .await
+        {
+            Ok(built) => built,
+            Err(err) => {
+                warn!(%err, "building the dns table failed; keeping the previous one");
+                continue;
+            }
+        };
         metrics.table_built(built.len(), built.revision());
         tracing::debug!(
             revision = built.revision(),

@@ -96,6 +96,21 @@ fn dashed_forms_round_trip() {
     }
 }
 
+proptest::proptest! {
+    /// Every address survives the trip through its dashed label.
+    #[test]
+    fn every_address_round_trips_through_its_label(bits in proptest::prelude::any::<u128>(), v4 in proptest::prelude::any::<bool>()) {
+        let ip = if v4 {
+            IpAddr::from(std::net::Ipv4Addr::from((bits & 0xffff_ffff) as u32))
+        } else {
+            IpAddr::from(std::net::Ipv6Addr::from(bits))
+        };
+        let label = dashed(ip);
+        proptest::prop_assert!(label.len() <= 63);
+        proptest::prop_assert_eq!(parse_dashed(label.as_bytes()), Some(ip));
+    }
+}
+
 #[test]
 fn reverse_names_are_nibbles_and_octets() -> TestResult {
     let v4 = reverse_name("10.96.0.10".parse()?).map(|n| n.to_ascii());

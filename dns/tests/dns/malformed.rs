@@ -39,6 +39,10 @@ async fn malformed_packets_get_formerr_or_nothing() -> TestResult {
             packet(&[0x40, b'a', b'b', 0, 0, 1, 0, 1]),
         ),
         ("reserved label type", packet(&[0x80, b'a', 0, 0, 1, 0, 1])),
+        (
+            "compression pointer into the header",
+            packet(&[0xC0, 2, 0, 1, 0, 1]),
+        ),
     ];
     let mut formerr = 0;
     for (what, bytes) in formerr_cases {
@@ -58,7 +62,7 @@ async fn malformed_packets_get_formerr_or_nothing() -> TestResult {
         }
     }
     // With a readable header, the server explains itself rather than staying silent.
-    assert_eq!(formerr, 5);
+    assert_eq!(formerr, 6);
     // Two questions in one message.
     let mut two = query(3, "web.default.svc.cluster.local.", RecordType::A, None)?;
     two.add_query(hickory_proto::op::Query::query(
@@ -94,7 +98,7 @@ fn handler() -> Result<DnsHandler, crate::support::Error> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
     /// Arbitrary bytes after a valid header never panic the handler, and any reply decodes.
     #[test]
@@ -107,6 +111,26 @@ proptest! {
         if let Some(reply) = runtime.block_on(handler.respond_to_bytes(&raw, src, Protocol::Udp)) {
             let message = Message::from_vec(&reply).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(message.metadata.id, 0xABCD);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Whole arbitrary messages, as UDP and TCP would deliver them: no panic, and a reply, if
+    /// any, decodes and keeps the request's ID.
+    #[test]
+    fn arbitrary_messages_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let handler = handler().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let src = "127.0.0.1:5353".parse().map_err(|_| TestCaseError::fail("addr"))?;
+        for protocol in [Protocol::Udp, Protocol::Tcp] {
+            if let Some(reply) = runtime.block_on(handler.respond_to_bytes(&raw, src, protocol)) {
+                let message = Message::from_vec(&reply).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(message.metadata.id, u16::from_be_bytes([raw[0], raw[1]]));
+            }
         }
     }
 }
