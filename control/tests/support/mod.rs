@@ -15,9 +15,23 @@ pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>
 
 /// Starts a control plane on an ephemeral loopback port over `data_dir`.
 pub async fn start(data_dir: &Path, watch_history: usize) -> TestResult<ControlPlane> {
+    start_on(
+        data_dir,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        watch_history,
+    )
+    .await
+}
+
+/// Starts a control plane on `listen` over `data_dir`.
+pub async fn start_on(
+    data_dir: &Path,
+    listen: SocketAddr,
+    watch_history: usize,
+) -> TestResult<ControlPlane> {
     let config = ControlPlaneConfig {
         data_dir: data_dir.to_path_buf(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen,
         admission: AdmissionConfig::default(),
         watch_history,
     };
