@@ -9,6 +9,29 @@
 //!
 //! This crate never writes to the API and never reads anything of `control` but its watch
 //! snapshots.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
+//!
+//! let client = control::watch::client_for(Some("http://127.0.0.1:6443")).await?;
+//! let config = dns::DnsConfig {
+//!     listen: "127.0.0.1:5353".parse()?,
+//!     upstreams: dns::upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"))?,
+//!     ..dns::DnsConfig::default()
+//! };
+//! let watch_config = control::watch::WatchConfig {
+//!     pods: config.needs_pods(),
+//!     ..Default::default()
+//! };
+//! let watch = control::watch::spawn(client, watch_config);
+//! let server = dns::DnsServer::start(config, watch.subscribe()).await?;
+//! // ... serve until told to stop; `server.ready()` backs /readyz and
+//! // `server.metrics_text()` the metrics endpoint.
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod catalog;
 mod config;
