@@ -1,3 +1,5 @@
+//! Tests of admission: Service/Node/Pod/EndpointSlice validation, defaulting, allocation, commit/abort bookkeeping and the repair pass.
+
 use serde_json::{Value, json};
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Tests of label selector parsing, rendering and matching, including round-trip and model-agreement properties.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};

@@ -17,7 +17,7 @@ pub(super) fn apply(spec: &mut ServiceSpec) {
         .clone();
     for port in spec.ports.iter_mut().flatten() {
         port.protocol.get_or_insert_with(|| "TCP".to_string());
-        if port.target_port.is_none() {
+        if port.target_port.is_none() && (1..=65535).contains(&port.port) {
             port.target_port = Some(IntOrString::Int(port.port));
         }
     }

@@ -1,3 +1,5 @@
+//! Tests of the EndpointSlice controller's pure decisions: desired slices and the minimal write plan.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Pod, Service};

@@ -1,3 +1,5 @@
+//! Tests of Endpoints derivation and Endpoints-to-EndpointSlice mirroring.
+
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use serde_json::{Value, json};
 
