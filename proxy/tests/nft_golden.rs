@@ -76,11 +76,11 @@ fn one_service_change_transaction_matches_golden() -> Result<(), SyncError> {
     let outcome = s.sync(&table(ports))?;
     assert!(!outcome.full);
     let tx = fake.last_transaction().unwrap_or_default();
-    golden("fixture-add-endpoint.nft", &tx.render());
+    golden("fixture-add-endpoint.nft", &tx.to_string());
     assert_only_touches(&tx, "default/sticky/");
-    // Service chain: flush + masquerade + 3 affinity checks + numgen; new endpoint: set +
-    // chain + 3 rules.
-    assert_eq!(outcome.ops, 11, "{tx}");
+    // Service chain: flush + masquerade + 3 affinity checks + 3 pick rules; new endpoint:
+    // set + chain + 3 rules.
+    assert_eq!(outcome.ops, 13, "{tx}");
     Ok(())
 }
 
@@ -95,7 +95,7 @@ fn removing_a_service_touches_only_its_objects() -> Result<(), SyncError> {
         .collect();
     s.sync(&table(ports.clone()))?;
     let tx = fake.last_transaction().unwrap_or_default();
-    golden("fixture-remove-service.nft", &tx.render());
+    golden("fixture-remove-service.nft", &tx.to_string());
     assert_only_touches(&tx, "kube-system/kube-dns/");
     // Next sync deletes the flushed chains and nothing else.
     s.sync(&table(ports))?;

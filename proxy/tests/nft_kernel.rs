@@ -65,7 +65,10 @@ fn kernel_accepts_generated_and_golden_scripts() -> TestResult {
         assert_eq!(runner.list(family)?, fake.list(family)?, "{family}");
     }
     let listing = nft(&ns, &["list", "table", "ip", "switchyard"])?;
-    assert!(listing.contains("numgen random mod 2 vmap"), "{listing}");
+    assert!(
+        listing.contains("numgen random mod 2 0 goto endpoint-"),
+        "{listing}"
+    );
     assert!(
         listing.contains("10.96.0.12 . tcp . 80 : goto reject-chain"),
         "{listing}"

@@ -25,6 +25,8 @@ use crate::reflector::TableSnapshot;
 
 /// Oldest kernel with everything the rules use.
 const MIN_KERNEL: (u32, u32) = (5, 13);
+/// Wait after a sync that flushed stale chains before the sync that deletes them.
+const STALE_DELETE_AFTER: Duration = Duration::from_secs(1);
 /// Wait after a failed sync before the full resync that follows it.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -214,6 +216,7 @@ async fn run(
             tracing::error!("nftables sync panicked; stopping, rules stay as they are");
             return;
         };
+        let deletes_due = current.has_pending_deletes();
         syncer = Some(current);
         last_sync = Some(Instant::now());
         match result {
@@ -236,7 +239,10 @@ async fn run(
                     *shared.pending_since() = None;
                 }
                 shared.synced_once.store(true, Ordering::Release);
-                retry_at = None;
+                // Objects flushed by this sync are deleted by the next one; make sure there is
+                // a next one even if the table stays quiet.
+                retry_at = deletes_due
+                    .then(|| Instant::now() + config.min_sync_period.max(STALE_DELETE_AFTER));
                 tracing::debug!(
                     full = outcome.full,
                     ops = outcome.ops,

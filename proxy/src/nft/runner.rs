@@ -84,11 +84,29 @@ impl NftRunner {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(spawn_error)?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes()).map_err(spawn_error)?;
-            // Dropping the pipe closes it, so nft sees the end of the script.
-        }
+        // Feed stdin from another thread while this one drains stdout and stderr: a large
+        // script that makes nft print a lot must not deadlock on full pipes.
+        let writer = match (stdin, child.stdin.take()) {
+            (Some(text), Some(mut pipe)) => {
+                let text = text.to_owned();
+                // Dropping the pipe at the end of the thread closes it: nft sees the end.
+                Some(std::thread::spawn(move || pipe.write_all(text.as_bytes())))
+            }
+            _ => None,
+        };
         let output = child.wait_with_output().map_err(spawn_error)?;
+        if let Some(writer) = writer {
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("stdin writer panicked")));
+            // nft exiting early (it reads everything first, so only on a crash) closes the
+            // pipe; its exit status below says more than the write error.
+            if let Err(err) = written
+                && output.status.success()
+            {
+                return Err(spawn_error(err));
+            }
+        }
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }

@@ -70,6 +70,13 @@ impl Syncer {
         self.applied = None;
     }
 
+    /// Whether the last sync flushed objects that the next sync will delete.
+    pub fn has_pending_deletes(&self) -> bool {
+        self.stale
+            .values()
+            .any(|s| !s.chains.is_empty() || !s.sets.is_empty())
+    }
+
     /// Whether the next sync will be a full one.
     pub fn needs_full(&self) -> bool {
         self.applied.is_none()

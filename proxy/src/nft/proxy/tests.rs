@@ -103,7 +103,7 @@ async fn bursts_are_coalesced_into_one_sync() {
     let applied = fake.transactions();
     assert_eq!(applied.len(), 2);
     assert!(
-        applied[1].render().contains("mod 20 vmap"),
+        applied[1].render().contains("numgen random mod 20 == 0"),
         "{}",
         applied[1]
     );
@@ -186,4 +186,24 @@ fn kernel_versions() {
     assert!(check_kernel("5.10.0-28-amd64").is_err());
     assert!(check_kernel("4.19").is_err());
     assert!(check_kernel("garbage").is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_chains_are_deleted_without_further_changes() {
+    let fake = FakeRunner::new();
+    let (tx, rx) = watch::channel(snapshot(web(2), true));
+    let proxy = NftProxy::start_with_runner(config(Duration::ZERO), rx, Arc::new(fake.clone()));
+    assert!(until(|| proxy.sync_count() == 1).await);
+    tx.send_replace(snapshot(web(1), true));
+    let gone = || {
+        fake.list(Family::Ip)
+            .is_ok_and(|l| !l.chains.iter().any(|c| c.contains("10.244.1.2")))
+    };
+    assert!(until(gone).await, "{}", fake.dump());
+    assert_eq!(
+        fake.transactions().len(),
+        3,
+        "apply, then delete the leftovers"
+    );
+    proxy.shutdown().await;
 }

@@ -41,7 +41,8 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         chain.rules[0],
         "ip saddr != { 10.244.0.0/16 } jump mark-for-masquerade"
     );
-    assert!(chain.rules[1].starts_with("numgen random mod 2 vmap { 0 : goto endpoint-"));
+    assert!(chain.rules[1].starts_with("numgen random mod 2 == 0 goto endpoint-"));
+    assert!(chain.rules[2].starts_with("goto endpoint-"));
     assert_eq!(chain_with_prefix(&v4, "endpoint-").len(), 2);
     assert_eq!(
         v4.elements[SERVICE_IPS].get("10.96.0.10 . tcp . 80"),
@@ -91,7 +92,7 @@ fn affinity_checks_sets_before_random_pick() {
     let (_, chain) = chain_with_prefix(&v4, "service-")[0];
     assert!(chain.rules[1].starts_with("ip saddr @affinity-"));
     assert!(chain.rules[2].starts_with("ip saddr @affinity-"));
-    assert!(chain.rules[3].starts_with("numgen random mod 2"));
+    assert!(chain.rules[3].starts_with("numgen random mod 2 == 0 goto endpoint-"));
     let sets: Vec<_> = v4
         .sets
         .iter()

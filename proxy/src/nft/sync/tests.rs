@@ -61,8 +61,8 @@ fn endpoint_change_touches_only_that_service() -> Result<(), SyncError> {
         ep("10.244.1.2", 80, false),
     ]))?;
     let tx = fake.last_transaction().unwrap_or_default();
-    // flush + 1 rule for the service chain; add chain + 2 rules for the new endpoint.
-    assert_eq!(out.ops, 5, "{tx}");
+    // flush + 2 pick rules for the service chain; add chain + 2 rules for the new endpoint.
+    assert_eq!(out.ops, 6, "{tx}");
     assert!(touches(&tx, "default/web/"));
     assert!(!touches(&tx, "default/api/"), "{tx}");
     assert!(!touches(&tx, "10.96.0.11"), "{tx}");

@@ -56,7 +56,7 @@ flush chain ip switchyard services
 delete map ip switchyard service-ips
 ";
     assert_eq!(tx.to_string(), expected);
-    assert_eq!(tx.render(), expected);
+    assert_eq!(tx.render(), expected, "nothing to merge");
 }
 
 #[test]
@@ -155,4 +155,53 @@ fn rejects_invalid_verbs_text_and_names() {
         );
         assert!(tx.is_empty());
     }
+}
+
+#[test]
+fn render_merges_runs_of_element_operations() {
+    let mut tx = Transaction::new();
+    let spec = map_spec();
+    for (key, chain) in [("10.0.0.1 . tcp . 80", "a"), ("10.0.0.2 . tcp . 80", "b")] {
+        tx.element(
+            Verb::Add,
+            Family::Ip,
+            "service-ips",
+            key,
+            Some(&format!("goto {chain}")),
+        );
+    }
+    tx.element(
+        Verb::Delete,
+        Family::Ip,
+        "service-ips",
+        "10.0.0.3 . tcp . 80",
+        None,
+    );
+    tx.element(
+        Verb::Delete,
+        Family::Ip,
+        "service-ips",
+        "10.0.0.4 . tcp . 80",
+        None,
+    );
+    tx.element(
+        Verb::Add,
+        Family::Ip6,
+        "service-ips",
+        "fd00::1 . tcp . 80",
+        Some("goto a"),
+    );
+    tx.set(Verb::Flush, Family::Ip, "service-ips", &spec);
+    tx.element(Verb::Add, Family::Ip, "cluster-ips", "10.0.0.1", None);
+    assert_eq!(tx.to_string().lines().count(), 7);
+    assert_eq!(
+        tx.render(),
+        "\
+add element ip switchyard service-ips { 10.0.0.1 . tcp . 80 : goto a, 10.0.0.2 . tcp . 80 : goto b }
+delete element ip switchyard service-ips { 10.0.0.3 . tcp . 80, 10.0.0.4 . tcp . 80 }
+add element ip6 switchyard service-ips { fd00::1 . tcp . 80 : goto a }
+flush map ip switchyard service-ips
+add element ip switchyard cluster-ips { 10.0.0.1 }
+"
+    );
 }
