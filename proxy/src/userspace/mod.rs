@@ -287,3 +287,6 @@ impl UserspaceProxy {
         tracing::info!("userspace proxy stopped");
     }
 }
+
+#[cfg(test)]
+mod tests;

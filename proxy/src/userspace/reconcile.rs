@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::affinity::AffinityTable;
@@ -49,9 +50,20 @@ struct Want {
 
 #[derive(Debug)]
 struct OpenListener {
-    id: ServicePortId,
     route: Arc<ArcSwap<Route>>,
     stop: CancellationToken,
+    /// The accept / receive task; it owns the socket, so awaiting it means the port is free.
+    task: JoinHandle<()>,
+}
+
+impl OpenListener {
+    /// Stops the task and waits until it dropped its socket.
+    async fn close(self) {
+        self.stop.cancel();
+        if let Err(err) = self.task.await {
+            tracing::warn!(error = %err, "listener task ended abnormally");
+        }
+    }
 }
 
 /// Per service port state kept across tables.
@@ -156,7 +168,7 @@ impl Reconciler {
         self.update_ports(table);
         self.update_pools(&wanted);
         self.needs_retry = false;
-        self.update_listeners(&wanted);
+        self.update_listeners(&wanted).await;
         if let Some(interface) = self.interface.as_mut() {
             let addrs = managed_addrs(table);
             let failures = interface.sync(&addrs).await;
@@ -309,16 +321,22 @@ impl Reconciler {
         self.pools = pools;
     }
 
-    /// Closes listeners no longer wanted, re-points changed ones, opens new ones.
-    fn update_listeners(&mut self, wanted: &BTreeMap<ListenKey, Want>) {
-        self.listeners.retain(|key, open| {
-            let keep = wanted.get(key).is_some_and(|w| w.port.id == open.id);
-            if !keep {
+    /// Closes listeners no longer wanted (waiting until their sockets are gone), re-points the
+    /// others at their current route (also when another service port took the address over),
+    /// opens new ones.
+    async fn update_listeners(&mut self, wanted: &BTreeMap<ListenKey, Want>) {
+        let gone: Vec<ListenKey> = self
+            .listeners
+            .keys()
+            .filter(|key| !wanted.contains_key(key))
+            .copied()
+            .collect();
+        for key in gone {
+            if let Some(open) = self.listeners.remove(&key) {
                 tracing::debug!(address = %key.addr, protocol = %key.protocol, "closing listener");
-                open.stop.cancel();
+                open.close().await;
             }
-            keep
-        });
+        }
         for (key, want) in wanted {
             let pool_key = (want.port.id.clone(), want.scope, key.addr.is_ipv4());
             let (Some(entry), Some(pool)) =
@@ -361,29 +379,19 @@ impl Reconciler {
     fn open(&self, key: ListenKey, route: Route) -> std::io::Result<OpenListener> {
         let route = Arc::new(ArcSwap::from_pointee(route));
         let stop = self.stop.child_token();
-        let id = route.load().port.id.clone();
-        match key.protocol {
+        let (ctx, serving, stopped) = (self.ctx.clone(), route.clone(), stop.clone());
+        let task = match key.protocol {
             Protocol::Tcp => {
                 let listener = socket::bind_tcp(key.addr)?;
-                tokio::spawn(tcp::accept_loop(
-                    listener,
-                    route.clone(),
-                    self.ctx.clone(),
-                    stop.clone(),
-                ));
+                tokio::spawn(tcp::accept_loop(listener, serving, ctx, stopped))
             }
             Protocol::Udp => {
                 let socket = socket::bind_udp(key.addr)?;
-                tokio::spawn(udp::serve(
-                    socket,
-                    route.clone(),
-                    self.ctx.clone(),
-                    stop.clone(),
-                ));
+                tokio::spawn(udp::serve(socket, serving, ctx, stopped))
             }
             Protocol::Sctp => return Err(std::io::ErrorKind::Unsupported.into()),
-        }
-        Ok(OpenListener { id, route, stop })
+        };
+        Ok(OpenListener { route, stop, task })
     }
 
     /// Records metrics and health for an applied table.
@@ -430,8 +438,9 @@ impl Reconciler {
 
     /// Closes every listener and removes the managed interface.
     async fn close(&mut self) {
-        for (_, open) in self.listeners.drain() {
-            open.stop.cancel();
+        let all: Vec<OpenListener> = self.listeners.drain().map(|(_, open)| open).collect();
+        for open in all {
+            open.close().await;
         }
         self.stats.listeners.store(0, Ordering::Relaxed);
         if let Some(interface) = self.interface.take()
@@ -468,3 +477,6 @@ fn managed_addrs(table: &ServiceTable) -> BTreeSet<IpAddr> {
         .copied()
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

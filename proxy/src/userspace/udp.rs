@@ -15,6 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::balance::Pool;
 use super::route::{Ctx, Route};
 use super::stats::{Held, PortMetrics};
 
@@ -27,6 +28,12 @@ struct Flow {
     upstream: Arc<UdpSocket>,
     state: Arc<FlowState>,
     metrics: Arc<PortMetrics>,
+    /// The endpoint it talks to.
+    endpoint: SocketAddr,
+    /// The pool it was picked from; when the listener's pool changes, the flow is checked.
+    pool: Arc<Pool>,
+    /// Ends the flow's reply task.
+    cancel: CancellationToken,
 }
 
 /// What the receive loop and the flow's reply task share.
@@ -66,10 +73,14 @@ pub(crate) async fn serve(
             flows.retain(|_, flow| !flow.state.done.load(Ordering::Relaxed));
             prune_at = (flows.len() * 2).max(64);
         }
-        let live = flows
-            .get(&client)
-            .is_some_and(|flow| !flow.state.done.load(Ordering::Relaxed));
+        let live = match flows.get_mut(&client) {
+            Some(flow) if !flow.state.done.load(Ordering::Relaxed) => still_routed(flow, &route),
+            _ => false,
+        };
         if !live {
+            if let Some(old) = flows.remove(&client) {
+                old.cancel.cancel();
+            }
             match open_flow(&socket, client, &route, &ctx, &stop).await {
                 Some(flow) => flows.insert(client, flow),
                 None => continue,
@@ -93,6 +104,26 @@ pub(crate) async fn serve(
             }
         }
     }
+}
+
+/// Whether `flow` may keep its endpoint under the listener's current route: yes while the
+/// endpoint is still in the pool (the common case costs one pointer comparison).
+fn still_routed(flow: &mut Flow, route: &ArcSwap<Route>) -> bool {
+    let current = route.load();
+    if Arc::ptr_eq(&current.pool, &flow.pool) {
+        return true;
+    }
+    if current
+        .pool
+        .backends()
+        .iter()
+        .any(|b| b.addr == flow.endpoint)
+    {
+        flow.pool = current.pool.clone();
+        return true;
+    }
+    tracing::debug!(endpoint = %flow.endpoint, "udp flow's endpoint left the service; re-picking");
+    false
 }
 
 /// Picks an endpoint for a new client and starts the flow's reply task; `None` (counted) when
@@ -131,9 +162,11 @@ async fn open_flow(
     let upstream = Arc::new(upstream);
     let state = Arc::new(FlowState::default());
     let metrics = route.port.metrics.clone();
+    let (endpoint, pool) = (backend.addr, route.pool.clone());
+    let cancel = stop.child_token();
     let task = {
         let (listener, upstream, state) = (listener.clone(), upstream.clone(), state.clone());
-        let (idle, stop) = (ctx.udp_idle_timeout, stop.clone());
+        let (idle, stop) = (ctx.udp_idle_timeout, cancel.clone());
         async move {
             let _flow = Held::new(&route.port.metrics.udp_flows);
             let _on_endpoint = Held::new(&backend.active);
@@ -152,6 +185,9 @@ async fn open_flow(
         upstream,
         state,
         metrics,
+        endpoint,
+        pool,
+        cancel,
     })
 }
 
