@@ -11,11 +11,14 @@
 pub mod bootstrap;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
+mod metrics;
 mod queue;
 mod reconcile;
 mod tracker;
 
 use std::net::SocketAddr;
+
+pub use metrics::metrics_text;
 
 /// What the controllers need to know about the server they run in.
 #[derive(Debug, Clone)]

@@ -25,6 +25,7 @@ use super::endpoint_slices::{
 use super::endpoints_mirror::{
     MIRROR_CONTROLLER_NAME, SKIP_MIRROR_LABEL, endpoints_differ, endpoints_for, mirror_slices,
 };
+use super::metrics::{self, inc};
 use super::queue::{ServiceKey, WorkQueue};
 use super::tracker::SliceTracker;
 
@@ -201,12 +202,17 @@ pub(super) async fn run(client: Client) {
     loop {
         for key in queue.next_batch().await {
             match reconcile(&client, &caches, &key).await {
-                Ok(()) => queue.done(&key),
+                Ok(()) => {
+                    inc(&metrics::RECONCILES);
+                    queue.done(&key);
+                }
                 Err(ReconcileError::StaleCache) => {
+                    inc(&metrics::STALE_RETRIES);
                     tracing::debug!(service = %key, "cache behind own writes; retrying");
                     queue.requeue_after(key, STALE_RETRY);
                 }
                 Err(error) => {
+                    inc(&metrics::RECONCILE_ERRORS);
                     tracing::warn!(service = %key, %error, "reconcile failed; will retry");
                     queue.retry(key);
                 }
@@ -293,6 +299,7 @@ async fn reconcile(
         match stored_ep {
             None => {
                 create_named(&endpoints_api, key, want).await?;
+                inc(&metrics::ENDPOINTS_WRITTEN);
             }
             Some(stored) if endpoints_differ(&want, &stored) => {
                 let mut next = (*stored).clone();
@@ -300,6 +307,7 @@ async fn reconcile(
                 let labels = next.metadata.labels.get_or_insert_with(Default::default);
                 labels.extend(want.metadata.labels.into_iter().flatten());
                 replace(&endpoints_api, "Endpoints", key, next).await?;
+                inc(&metrics::ENDPOINTS_WRITTEN);
             }
             Some(_) => {}
         }
@@ -360,6 +368,7 @@ async fn apply(
     );
     for slice in changes.update {
         let written = replace(api, "EndpointSlice", key, slice).await?;
+        inc(&metrics::SLICES_UPDATED);
         if let Some(name) = &written.metadata.name {
             tracker.wrote(key, name, written.metadata.resource_version.clone());
         }
@@ -378,6 +387,7 @@ async fn apply(
             slice.metadata.name = Some(name.clone());
             match api.create(&PostParams::default(), &slice).await {
                 Ok(created) => {
+                    inc(&metrics::SLICES_CREATED);
                     tracker.wrote(key, &name, created.metadata.resource_version);
                     break;
                 }
@@ -388,6 +398,7 @@ async fn apply(
     }
     for name in changes.delete {
         delete(api, "EndpointSlice", key, &name).await?;
+        inc(&metrics::SLICES_DELETED);
         tracker.deleted(key, &name);
     }
     Ok(())
