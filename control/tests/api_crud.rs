@@ -273,7 +273,7 @@ async fn bad_input_is_rejected_and_leaves_the_store_unchanged() -> TestResult {
         (
             reqwest::Method::POST,
             services.clone(),
-            "application/vnd.kubernetes.protobuf",
+            "application/cbor",
             "x".to_string(),
             415,
             "media type",

@@ -81,7 +81,27 @@ async fn kubectl_workflow() -> TestResult {
     let kubectl = Kubectl::new(&api)?;
     let ns = format!("kubectl-{}", std::process::id());
 
-    api.namespace(&ns).await?;
+    // Typed creates send protobuf.
+    let out = kubectl.run(&["create", "namespace", &ns]).await?;
+    assert!(out.contains(&format!("namespace/{ns} created")), "{out}");
+    let out = kubectl
+        .run(&[
+            "create",
+            "service",
+            "clusterip",
+            "typed",
+            "-n",
+            &ns,
+            "--tcp=8080:80",
+        ])
+        .await?;
+    assert!(out.contains("service/typed created"), "{out}");
+    let typed = api
+        .get(&format!("/api/v1/namespaces/{ns}/services/typed"))
+        .await?
+        .body;
+    assert_eq!(typed["spec"]["ports"][0]["port"], 8080, "{typed}");
+    assert_eq!(typed["spec"]["ports"][0]["targetPort"], 80, "{typed}");
 
     let manifest = dir.path().join("svc.yaml");
     write(&manifest, &service_yaml(&ns, 8080))?;

@@ -32,6 +32,7 @@ pub(crate) fn parse(media_type: &str, body: &[u8]) -> Result<Value, ApiError> {
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
+        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(format!(
             "the body's media type {other:?} is not supported: use application/json or \
              application/yaml"
@@ -173,5 +174,6 @@ mod tests {
         let v = parse("application/yaml", b"metadata:\n  name: a\n").unwrap_or_default();
         assert_eq!(v["metadata"]["name"], "a");
         assert!(parse("application/vnd.kubernetes.protobuf", b"x").is_err());
+        assert!(parse("application/cbor", b"x").is_err());
     }
 }

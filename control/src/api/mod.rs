@@ -12,6 +12,7 @@ mod metrics;
 mod objects;
 mod openapi;
 mod patch;
+mod protobuf;
 mod query;
 mod response;
 mod route;
