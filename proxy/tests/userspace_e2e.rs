@@ -476,3 +476,38 @@ fn large_payload_and_half_close_through_splice() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn external_traffic_policy_local_keeps_nodeport_traffic_on_local_endpoints() -> TestResult {
+    if !support::require_root(
+        "external_traffic_policy_local_keeps_nodeport_traffic_on_local_endpoints",
+    ) {
+        return Ok(());
+    }
+    let chain = Chain::new("etpl", 1, 3)?;
+    let backends = tcp_backends(&chain, 3, true)?;
+    let mut endpoints: Vec<_> = backends.iter().map(|b| ready(b.addr())).collect();
+    for (i, endpoint) in endpoints.iter_mut().enumerate() {
+        endpoint.is_local = i == 0;
+    }
+    let mut web = service("web", Protocol::Tcp, &[CLUSTER_V4], 80, endpoints);
+    web.node_port = Some(30081);
+    web.external_policy_local = true;
+    let _node = ProxyNode::start(&chain.node, config(&chain), table(vec![web]))?;
+    let external = spread(
+        &chain,
+        None,
+        SocketAddr::new(chain.node_ip(true), 30081),
+        20,
+    )?;
+    let local = backends[0].addr().to_string();
+    assert_eq!(
+        external.get(&local),
+        Some(&20),
+        "NodePort left the node: {external:?}"
+    );
+    // In-cluster traffic is not restricted by externalTrafficPolicy.
+    let internal = spread(&chain, None, SocketAddr::new(CLUSTER_V4, 80), 30)?;
+    assert_even(&internal, &backends, 30);
+    Ok(())
+}

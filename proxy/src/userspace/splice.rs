@@ -4,15 +4,56 @@
 //! This is the only module of the userspace proxy with `unsafe`: one `libc::splice` call,
 //! wrapped by [`splice_once`]. It never buffers data itself and never closes the sockets.
 
-use std::io;
+use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Bytes asked for per splice; the default pipe capacity (16 pages).
 const CHUNK: usize = 64 * 1024;
+
+/// Empty pipes kept for reuse, so a short connection costs no `pipe2`/`close` calls.
+static SPARE_PIPES: Mutex<Vec<(PipeReader, PipeWriter)>> = Mutex::new(Vec::new());
+/// At most this many spare pipes are kept (two descriptors each).
+const SPARE_MAX: usize = 256;
+
+/// A pipe for one direction; goes back to the spare list only when known to be empty.
+struct Pipe {
+    ends: Option<(PipeReader, PipeWriter)>,
+    empty: bool,
+}
+
+impl Pipe {
+    fn take() -> io::Result<Pipe> {
+        let spare = SPARE_PIPES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let ends = match spare {
+            Some(ends) => ends,
+            None => io::pipe()?,
+        };
+        Ok(Pipe {
+            ends: Some(ends),
+            empty: true,
+        })
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        // A pipe that may still hold bytes (an error mid-transfer) is closed, never reused.
+        if let (true, Some(ends)) = (self.empty, self.ends.take()) {
+            let mut spare = SPARE_PIPES.lock().unwrap_or_else(PoisonError::into_inner);
+            if spare.len() < SPARE_MAX {
+                spare.push(ends);
+            }
+        }
+    }
+}
 
 /// Moves up to `len` bytes from `from` to `to` (one of them must be a pipe) without blocking:
 /// `WouldBlock` when the socket side is not ready, `Ok(0)` at end of stream.
@@ -45,7 +86,10 @@ fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Resu
 /// Creating the pipe, reading, writing (reset, broken pipe), or `splice` being unsupported for
 /// these descriptors (`EINVAL`), which only happens before any byte moved.
 pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) -> io::Result<u64> {
-    let (pipe_out, pipe_in) = io::pipe()?;
+    let mut pipe = Pipe::take()?;
+    let Some((pipe_out, pipe_in)) = pipe.ends.as_ref() else {
+        return Err(io::Error::other("pipe missing"));
+    };
     let mut total = 0u64;
     loop {
         let filled = src
@@ -56,6 +100,7 @@ pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) 
         if filled == 0 {
             break;
         }
+        pipe.empty = false;
         let mut left = filled;
         while left > 0 {
             let sent = dst
@@ -68,6 +113,7 @@ pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) 
             }
             left -= sent;
         }
+        pipe.empty = true;
         total += filled as u64;
         counter.fetch_add(filled as u64, Ordering::Relaxed);
     }
