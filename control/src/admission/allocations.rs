@@ -166,7 +166,7 @@ struct ClusterRange {
 
 /// Every allocator admission uses, plus what it knows about nodes' CIDRs.
 #[derive(Debug)]
-pub struct Allocators {
+pub(crate) struct Allocators {
     service_ips: Vec<ServiceIpAllocator>,
     /// The first IP of each service CIDR: held by the allocators for `default/kubernetes` only.
     kubernetes_ips: Vec<IpAddr>,
@@ -407,11 +407,6 @@ impl Allocators {
             }
         };
         alloc.allocate_next().map(Claim::PodIp)
-    }
-
-    /// Whether `ip` lies inside a cluster CIDR.
-    pub fn in_cluster_cidr(&self, ip: IpAddr) -> bool {
-        self.node_cidr_of(ip).is_some()
     }
 
     /// The pod CIDRs of a node, as last committed; `None` when the node is unknown.
