@@ -18,8 +18,11 @@ use crate::cmd::{apply, manifest};
 const DEMO_MANIFEST: &str = include_str!("../../examples/demo.yaml");
 
 /// The backends' addresses, matching the pods' `status.podIP` in the manifest.
-const BACKENDS: [(&str, [u8; 4]); 3] =
-    [("web-1", [127, 0, 0, 11]), ("web-2", [127, 0, 0, 12]), ("web-3", [127, 0, 0, 13])];
+const BACKENDS: [(&str, [u8; 4]); 3] = [
+    ("web-1", [127, 0, 0, 11]),
+    ("web-2", [127, 0, 0, 12]),
+    ("web-3", [127, 0, 0, 13]),
+];
 
 /// The demo service's NodePort.
 const NODE_PORT: u16 = 30080;
@@ -40,7 +43,12 @@ pub async fn demo(args: RunArgs) -> Result<()> {
     apply::apply_all(&client, &manifests, None).await?;
 
     if args.proxy_mode != ProxyMode::None {
-        let node_ip = args.node.node_ip.first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let node_ip = args
+            .node
+            .node_ip
+            .first()
+            .copied()
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
         match first_answer(SocketAddr::new(node_ip, NODE_PORT)).await {
             Ok(answer) => println!("\nNodePort {node_ip}:{NODE_PORT} answered: {answer}"),
             Err(e) => println!("\nNodePort {node_ip}:{NODE_PORT} did not answer yet: {e:#}"),
@@ -59,13 +67,17 @@ fn print_hints(args: &RunArgs) {
     let api = args.api_listen;
     println!("\nswitchyard demo is running. Try:");
     if args.proxy_mode != ProxyMode::None {
-        println!("  curl http://127.0.0.1:{NODE_PORT}/                 # NodePort, round-robin over 3 pods");
+        println!(
+            "  curl http://127.0.0.1:{NODE_PORT}/                 # NodePort, round-robin over 3 pods"
+        );
     }
     if let Some(dns) = args.dns_listen.0 {
         let (host, port) = (dns.ip(), dns.port());
         println!("  dig @{host} -p {port} web.default.svc.cluster.local");
         println!("  dig @{host} -p {port} SRV _http._tcp.web.default.svc.cluster.local");
-        println!("  dig @{host} -p {port} web-headless.default.svc.cluster.local   # one A per pod");
+        println!(
+            "  dig @{host} -p {port} web-headless.default.svc.cluster.local   # one A per pod"
+        );
         println!("  dig @{host} -p {port} docs.default.svc.cluster.local           # ExternalName");
     }
     println!("  switchyard get svc -o wide --server http://{api}");
@@ -77,8 +89,13 @@ fn print_hints(args: &RunArgs) {
 /// Serves `hello from NAME (ADDR)` to every HTTP request.
 async fn serve_backend(listener: TcpListener, name: &'static str) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
-        let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
@@ -109,11 +126,19 @@ async fn first_answer(addr: SocketAddr) -> Result<String> {
 }
 
 async fn get_once(addr: SocketAddr) -> Result<String> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await??;
-    stream.write_all(b"GET / HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n").await?;
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await??;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n")
+        .await?;
     let mut response = String::new();
     tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut response)).await??;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_string();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if body.is_empty() {
         bail!("empty response");
     }
