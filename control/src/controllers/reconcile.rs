@@ -125,6 +125,15 @@ fn enqueue_all(caches: &Caches, queue: &WorkQueue) {
     }
 }
 
+/// Aborts a task when dropped, so the watch streams stop with the controller.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs the controller until aborted.
 pub(super) async fn run(client: Client) {
     let queue = WorkQueue::default();
@@ -185,7 +194,10 @@ pub(super) async fn run(client: Client) {
         slice_events.boxed(),
         endpoint_events.boxed(),
     ]);
-    let drive = tokio::spawn(events.for_each(|()| futures::future::ready(())));
+    // The event streams run in their own task, aborted with this one (dropping the guard).
+    let drive = AbortOnDrop(tokio::spawn(
+        events.for_each(|()| futures::future::ready(())),
+    ));
     let ready = async {
         caches.services.wait_until_ready().await?;
         caches.pods.wait_until_ready().await?;
@@ -218,7 +230,7 @@ pub(super) async fn run(client: Client) {
                 }
             }
         }
-        if drive.is_finished() {
+        if drive.0.is_finished() {
             tracing::error!("endpointslice controller: event streams ended");
             return;
         }
