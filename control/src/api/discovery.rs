@@ -50,14 +50,19 @@ pub(crate) fn resources(group: &str) -> Value {
     };
     let mut list = Vec::new();
     for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
-        list.push(json!({
+        let mut resource = json!({
             "name": kind.plural(),
             "singularName": kind.singular(),
             "namespaced": kind.namespaced(),
             "kind": kind.name(),
             "verbs": VERBS,
             "shortNames": kind.short_names(),
-        }));
+        });
+        // `kubectl get all` lists the resources in the "all" category.
+        if matches!(kind, Kind::Pod | Kind::Service) {
+            resource["categories"] = json!(["all"]);
+        }
+        list.push(resource);
         if has_status(kind) {
             list.push(json!({
                 "name": format!("{}/status", kind.plural()),

@@ -77,6 +77,9 @@ pub(crate) struct StoreConfig {
     pub continue_ttl: Duration,
     /// The most requests committed in one transaction.
     pub max_batch: usize,
+    /// Live events buffered per watcher before it counts as lagging (and is refilled from
+    /// the history).
+    pub broadcast_capacity: usize,
 }
 
 impl Default for StoreConfig {
@@ -85,6 +88,7 @@ impl Default for StoreConfig {
             watch_history: 10_000,
             continue_ttl: Duration::from_secs(300),
             max_batch: 256,
+            broadcast_capacity: 1024,
         }
     }
 }
@@ -229,6 +233,7 @@ impl Store {
         let mut config = config;
         config.watch_history = config.watch_history.max(1);
         config.max_batch = config.max_batch.max(1);
+        config.broadcast_capacity = config.broadcast_capacity.max(1);
         let path = data_dir.join("store.redb");
         let database = db::Database::open(&path, config.watch_history)?;
         let loaded = database.load()?;
@@ -244,7 +249,7 @@ impl Store {
             restored = report.restored,
             "store opened"
         );
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(config.broadcast_capacity);
         let shared = Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(loaded.snapshot)),
             log: RwLock::new(loaded.log),

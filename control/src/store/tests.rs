@@ -8,9 +8,14 @@ use super::*;
 use crate::admission::{Admission, AdmissionConfig};
 
 fn open(dir: &Path, history: usize) -> Store {
+    open_with(dir, history, 1024)
+}
+
+fn open_with(dir: &Path, history: usize, broadcast_capacity: usize) -> Store {
     let admission = Admission::new(AdmissionConfig::default()).unwrap_or_else(|e| panic!("{e}"));
     let config = StoreConfig {
         watch_history: history,
+        broadcast_capacity,
         ..StoreConfig::default()
     };
     Store::open(dir, admission, config).unwrap_or_else(|e| panic!("{e}"))
@@ -155,6 +160,62 @@ async fn namespace_delete_cascades_in_one_batch() -> Result<(), ApiError> {
     }
     assert_eq!(kinds, vec![Kind::Pod, Kind::Service, Kind::Namespace]);
     assert_eq!(store.snapshot().len(), 0);
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lagging_feed_is_refilled_from_history_in_order() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open_with(dir.path(), 100, 2);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "lag"}}),
+    )
+    .await?;
+    let mut feed = store.feed_from(store.revision())?;
+    for i in 0..20 {
+        create(
+            &store,
+            Kind::Pod,
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "lag"}}),
+        )
+        .await?;
+    }
+    for i in 0..20 {
+        let event = feed.next().await.map_err(|e| e.to_api_error())?;
+        assert_eq!(event.object.name(), format!("p{i}"));
+        assert_eq!(event.revision, i + 2);
+    }
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_feed_that_lags_past_the_history_ends_expired() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open_with(dir.path(), 5, 2);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "lag"}}),
+    )
+    .await?;
+    let mut feed = store.feed_from(store.revision())?;
+    for i in 0..20 {
+        create(
+            &store,
+            Kind::Pod,
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "lag"}}),
+        )
+        .await?;
+    }
+    let outcome = feed.next().await;
+    assert!(
+        matches!(outcome, Err(FeedError::Expired { .. })),
+        "{outcome:?}"
+    );
     store.close().await;
     Ok(())
 }
