@@ -5,15 +5,19 @@
 //! Nothing here is used by switchyard itself; peers only ever listen on loopback or inside
 //! network namespaces the bench creates, and are killed when dropped.
 
+pub mod backend;
+pub mod dns_area;
 pub mod ipam_area;
 pub mod mode;
 pub mod peers;
 pub mod plot;
+pub mod proxy_area;
 pub mod report;
 pub mod results;
 pub mod run_info;
 pub mod stats;
 pub mod store_area;
+pub mod sy_service;
 
 use std::path::PathBuf;
 

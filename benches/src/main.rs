@@ -11,8 +11,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use bench::mode::Mode;
+use bench::peers::backends;
 use bench::results::AreaResult;
-use bench::{Ctx, ipam_area, report, store_area};
+use bench::{Ctx, backend, dns_area, ipam_area, proxy_area, report, store_area};
 
 /// switchyard's benchmark suite.
 #[derive(Debug, Parser)]
@@ -56,13 +57,29 @@ enum Cmd {
     Ipam,
     /// Control store vs etcd 3.4.
     Store,
+    /// Cluster DNS vs dnsmasq, unbound and knot.
+    Dns,
+    /// Userspace proxy vs HAProxy vs direct.
+    Proxy,
+    /// Serve the benchmark's HTTP backends (used by the proxy and lb areas).
+    #[command(hide = true)]
+    Backend {
+        /// `ADDR=MICROSECONDS`: one backend on ADDR answering after that delay (repeatable).
+        #[arg(long = "serve", required = true)]
+        serve: Vec<String>,
+    },
     /// Regenerate docs/benchmarks.md from the JSON results.
     Report,
 }
 
 type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
 
-const AREAS: [(&str, AreaFn); 2] = [("ipam", ipam_area::run), ("store", store_area::run)];
+const AREAS: [(&str, AreaFn); 4] = [
+    ("ipam", ipam_area::run),
+    ("store", store_area::run),
+    ("dns", dns_area::run),
+    ("proxy", proxy_area::run),
+];
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -94,6 +111,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::All => AREAS.iter().map(|(n, _)| *n).collect(),
         Cmd::Ipam => vec!["ipam"],
         Cmd::Store => vec!["store"],
+        Cmd::Dns => vec!["dns"],
+        Cmd::Proxy => vec!["proxy"],
+        Cmd::Backend { serve } => {
+            let parsed = serve
+                .iter()
+                .map(|s| backends::parse_serve(s))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            return backend::serve(parsed);
+        }
         Cmd::Report => vec![],
     };
     let mut failed = Vec::new();

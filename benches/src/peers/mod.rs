@@ -5,6 +5,7 @@
 //!
 //! This module never measures anything; areas do.
 
+pub mod backends;
 pub mod dns_servers;
 pub mod etcd;
 pub mod haproxy;

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use super::{Daemon, free_port};
 
 /// A running `switchyard run`.
@@ -65,4 +67,41 @@ pub fn start(
     let mut daemon = Daemon::spawn("switchyard", cpus, binary, &args, log_dir)?;
     daemon.wait_tcp(api, Duration::from_secs(60))?;
     Ok(Switchyard { daemon, api, dns })
+}
+
+/// Makes sure namespace `name` exists (creating it if the server has not bootstrapped it yet);
+/// retries for up to 30 s while the API is still starting.
+pub async fn ensure_namespace(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = http
+            .get(format!("{base}/api/v1/namespaces/{name}"))
+            .send()
+            .await;
+        if got.as_ref().is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        let created = http
+            .post(format!("{base}/api/v1/namespaces"))
+            .json(&body)
+            .send()
+            .await;
+        match created {
+            Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::CONFLICT => {
+                return Ok(());
+            }
+            Ok(r) if std::time::Instant::now() > deadline => {
+                anyhow::bail!("creating namespace {name}: HTTP {}", r.status())
+            }
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(e).context(format!("creating namespace {name}"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }

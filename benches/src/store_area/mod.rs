@@ -227,12 +227,9 @@ async fn start(
                 logs,
                 &Default::default(),
             )?;
-            Ok((
-                s.daemon,
-                Target::Switchyard {
-                    base: format!("http://{}", s.api),
-                },
-            ))
+            let base = format!("http://{}", s.api);
+            switchyard::ensure_namespace(&client(1)?, &base, "default").await?;
+            Ok((s.daemon, Target::Switchyard { base }))
         }
         Kind::Etcd => {
             let e = etcd::start(&ctx.server_cpus, data, logs)?;

@@ -1,0 +1,147 @@
+//! Runs the load generators of the proxy area pinned to the client CPUs and parses their
+//! output: wrk (requests/s and the `--latency` percentiles) and iperf3 (`-J` JSON).
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use anyhow::Context;
+
+/// What one wrk run reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WrkResult {
+    /// Requests per second.
+    pub rps: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Connect, read, write and timeout errors plus non-2xx replies.
+    pub errors: u64,
+}
+
+/// `wrk -t1 -c<conns> -d<secs>s --latency http://addr/`, with `Connection: close` when
+/// `new_connection_each` (then requests/s is the connection rate).
+pub fn wrk(
+    cpus: &str,
+    addr: SocketAddr,
+    conns: u32,
+    seconds: u32,
+    new_connection_each: bool,
+) -> anyhow::Result<WrkResult> {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", cpus, "wrk", "-t1"])
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency");
+    if new_connection_each {
+        cmd.args(["-H", "Connection: close"]);
+    }
+    cmd.arg(format!("http://{addr}/"));
+    let out = cmd
+        .output()
+        .context("running wrk (scripts/bench installs it)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_wrk(&text)
+}
+
+/// Parses wrk's `--latency` output.
+pub fn parse_wrk(text: &str) -> anyhow::Result<WrkResult> {
+    let pct = |p: &str| {
+        text.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(p)).then(|| w.next()).flatten()
+            })
+            .with_context(|| format!("no {p} line in wrk output"))
+            .and_then(parse_duration_ms)
+    };
+    let rps: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .context("no Requests/sec in wrk output")?
+        .trim()
+        .parse()
+        .context("Requests/sec")?;
+    let mut errors = 0;
+    for l in text.lines() {
+        let l = l.trim();
+        if let Some(rest) = l.strip_prefix("Socket errors:") {
+            errors += rest
+                .split(',')
+                .filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok())
+                .sum::<u64>();
+        } else if let Some(rest) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            errors += rest.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    Ok(WrkResult {
+        rps,
+        p50_ms: pct("50%")?,
+        p99_ms: pct("99%")?,
+        errors,
+    })
+}
+
+/// `123.45us`, `1.20ms`, `2.00s` → milliseconds.
+fn parse_duration_ms(s: &str) -> anyhow::Result<f64> {
+    let (num, factor) = if let Some(n) = s.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        anyhow::bail!("unknown duration {s:?} in wrk output")
+    };
+    Ok(num
+        .parse::<f64>()
+        .with_context(|| format!("duration {s:?}"))?
+        * factor)
+}
+
+/// `iperf3 -c addr -t secs -J`: received throughput in Gbit/s.
+pub fn iperf3(cpus: &str, addr: SocketAddr, seconds: u32) -> anyhow::Result<f64> {
+    let out = Command::new("taskset")
+        .args(["-c", cpus, "iperf3", "-J", "-c"])
+        .arg(addr.ip().to_string())
+        .arg("-p")
+        .arg(addr.port().to_string())
+        .arg("-t")
+        .arg(seconds.to_string())
+        .output()
+        .context("running iperf3 (scripts/bench installs it)")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("iperf3 JSON")?;
+    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        anyhow::bail!("iperf3: {e}");
+    }
+    let bps = v
+        .pointer("/end/sum_received/bits_per_second")
+        .and_then(serde_json::Value::as_f64)
+        .context("iperf3 JSON without end.sum_received.bits_per_second")?;
+    Ok(bps / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_latency_output() -> anyhow::Result<()> {
+        let text = "Running 5s test @ http://127.0.0.1:1/\n  1 threads and 50 connections\n  Latency Distribution\n     50%  180.00us\n     75%  250.00us\n     90%  400.00us\n     99%    1.20ms\n  100000 requests in 5.00s, 10.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 4\nRequests/sec:  20000.50\nTransfer/sec:      2.00MB\n";
+        let r = parse_wrk(text)?;
+        assert!((r.rps - 20000.5).abs() < 1e-9);
+        assert!((r.p50_ms - 0.18).abs() < 1e-9);
+        assert!((r.p99_ms - 1.2).abs() < 1e-9);
+        assert_eq!(r.errors, 7);
+        assert!(parse_wrk("garbage").is_err());
+        Ok(())
+    }
+}
