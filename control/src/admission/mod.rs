@@ -201,6 +201,12 @@ impl Admission {
             Object::Namespace(ns) => namespace::admit(ns),
         }
         ctx.reservation.keep();
+        drop(ctx);
+        if obj.kind() == Kind::Node {
+            // Pods admitted later in the same write batch must see the node's CIDRs; an
+            // aborted batch restores the previous ones.
+            self.lock().set_node(obj.name(), Some(node_cidrs(obj)));
+        }
         Ok(())
     }
 
@@ -230,6 +236,11 @@ impl Admission {
             if !keep.contains(&claim) {
                 alloc.release(&claim);
             }
+        }
+        if let Some(obj) = new.or(old)
+            && obj.kind() == Kind::Node
+        {
+            alloc.set_node(obj.name(), old.map(node_cidrs));
         }
     }
 

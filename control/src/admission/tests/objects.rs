@@ -183,3 +183,27 @@ fn endpoint_slices_and_endpoints_are_validated() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn pods_in_the_same_batch_see_a_new_node_and_abort_forgets_it() -> TestResult {
+    let adm = admission();
+    // The store admits a whole batch before committing any of it.
+    let mut n = node("batch", json!({}));
+    adm.admit(Operation::Create, &mut n, None)?;
+    let mut p = pod("early", "batch", json!({}));
+    adm.admit(Operation::Create, &mut p, None)?;
+    assert!(
+        json_of(&p)["status"]["podIP"].is_string(),
+        "{}",
+        json_of(&p)
+    );
+    // The batch failed to commit: everything is undone, the node is unknown again.
+    adm.aborted(None, Some(&p));
+    adm.aborted(None, Some(&n));
+    let late = create(&adm, pod("late", "batch", json!({})))?;
+    assert!(json_of(&late)["status"].get("podIP").is_none());
+    // Its CIDR is free again.
+    let cidr = json_of(&n)["spec"]["podCIDR"].clone();
+    create(&adm, node("again", json!({"podCIDR": cidr})))?;
+    Ok(())
+}
