@@ -1,15 +1,17 @@
 //! Resolution of names outside the cluster zone through the configured upstream resolvers,
 //! behind a bounded TTL cache.
 //!
-//! Upstreams are tried in order: UDP first, the same upstream over TCP when the reply is
-//! truncated, the next upstream on timeout, I/O error or SERVFAIL/REFUSED. It never answers
-//! from the cluster table and never caches errors or truncated replies.
+//! Upstreams are tried in order, those that recently timed out last: UDP first, the same
+//! upstream over TCP when the reply is truncated, the next upstream on timeout, I/O error or
+//! SERVFAIL/REFUSED. It never answers from the cluster table and never caches errors or
+//! truncated replies.
 
 mod cache;
 mod exchange;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -23,6 +25,16 @@ use cache::{Cache, CacheKey};
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// The UDP payload size advertised upstream (the DNS flag day 2020 value).
 const UPSTREAM_PAYLOAD: u16 = 1232;
+/// How long an upstream that timed out or failed at the socket level is tried last.
+const DOWN_FOR: Duration = Duration::from_secs(10);
+
+/// One upstream and when it may be tried first again.
+#[derive(Debug)]
+struct Upstream {
+    addr: SocketAddr,
+    /// Milliseconds since the forwarder's epoch until which the upstream counts as down.
+    down_until: AtomicU64,
+}
 
 /// An upstream answer, without its header ID and EDNS record (those are the client's).
 #[derive(Debug, Clone)]
@@ -76,7 +88,8 @@ pub(crate) enum ForwardError {
 /// Forwards questions to the upstreams, through the cache.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
-    upstreams: Vec<SocketAddr>,
+    upstreams: Vec<Upstream>,
+    epoch: Instant,
     cache: Cache,
     metrics: Arc<Metrics>,
 }
@@ -89,10 +102,34 @@ impl Forwarder {
         metrics: Arc<Metrics>,
     ) -> Self {
         Forwarder {
-            upstreams,
+            upstreams: upstreams
+                .into_iter()
+                .map(|addr| Upstream {
+                    addr,
+                    down_until: AtomicU64::new(0),
+                })
+                .collect(),
+            epoch: Instant::now(),
             cache: Cache::new(cache_entries),
             metrics,
         }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The upstreams in trying order with whether each counts as down: healthy ones in
+    /// configured order, then the ones that failed recently (still tried when no healthy one
+    /// replied, so that a lone flaky upstream keeps being used).
+    fn trying_order(&self) -> Vec<(&Upstream, bool)> {
+        let now = self.millis(Instant::now());
+        let (up, down): (Vec<&Upstream>, Vec<&Upstream>) = self
+            .upstreams
+            .iter()
+            .partition(|u| u.down_until.load(Ordering::Relaxed) <= now);
+        let up = up.into_iter().map(|u| (u, false));
+        up.chain(down.into_iter().map(|u| (u, true))).collect()
     }
 
     /// How many answers the cache holds.
@@ -126,7 +163,13 @@ impl Forwarder {
 
         let mut last_error = String::from("no upstream configured");
         let mut fallback: Option<Reply> = None;
-        for &upstream in &self.upstreams {
+        for (entry, down) in self.trying_order() {
+            if down && fallback.is_some() {
+                // A healthy upstream replied (with an error); waiting on a down one for a
+                // timeout would only delay that reply.
+                break;
+            }
+            let upstream = entry.addr;
             let started = Instant::now();
             let mut result = exchange::udp(upstream, &request, &wire, UPSTREAM_TIMEOUT).await;
             if matches!(&result, Ok(m) if m.metadata.truncation) {
@@ -141,6 +184,7 @@ impl Forwarder {
             match result {
                 Ok(message) => {
                     self.metrics.upstream_latency(started.elapsed());
+                    entry.down_until.store(0, Ordering::Relaxed);
                     let reply = Reply::from_message(message);
                     if matches!(reply.rcode, ResponseCode::ServFail | ResponseCode::Refused) {
                         debug!(%upstream, rcode = %reply.rcode, "upstream failed the query; trying the next");
@@ -153,6 +197,8 @@ impl Forwarder {
                 }
                 Err(error) => {
                     self.metrics.upstream_error();
+                    let until = self.millis(Instant::now() + DOWN_FOR);
+                    entry.down_until.store(until, Ordering::Relaxed);
                     debug!(%error, "upstream exchange failed");
                     last_error = error.to_string();
                 }

@@ -162,7 +162,7 @@ async fn truncated_upstream_replies_are_retried_over_tcp() -> TestResult {
 
 #[tokio::test]
 async fn next_upstream_after_timeout_and_servfail() -> TestResult {
-    let (silent, _socket) = silent_upstream().await?;
+    let silent = silent_upstream().await?;
     let failing = Stub::start(vec![]).await?;
     let good = Stub::start(vec![(
         "www.example.",
@@ -172,7 +172,7 @@ async fn next_upstream_after_timeout_and_servfail() -> TestResult {
     .await?;
     let running = start(
         fixture()?,
-        forwarding(vec![silent, failing.addr, good.addr]),
+        forwarding(vec![silent.addr, failing.addr, good.addr]),
     )
     .await?;
     let reply = udp_exchange(
@@ -183,6 +183,24 @@ async fn next_upstream_after_timeout_and_servfail() -> TestResult {
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(reply.answers.len(), 1);
     assert_eq!((failing.udp_count(), good.udp_count()), (1, 1));
+    assert_eq!(silent.received(), 1);
+    // The silent upstream is now tried last: the next question costs it nothing.
+    let reply = udp_exchange(
+        running.addr(),
+        &query(79, "www.example.", RecordType::AAAA, None)?,
+    )
+    .await?;
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "no AAAA scripted anywhere"
+    );
+    assert_eq!((failing.udp_count(), good.udp_count()), (2, 2));
+    assert_eq!(
+        silent.received(),
+        1,
+        "a timed-out upstream is skipped while it counts as down"
+    );
     // Every upstream failing: the client gets SERVFAIL, and it is not cached.
     let reply = udp_exchange(
         running.addr(),
@@ -194,7 +212,7 @@ async fn next_upstream_after_timeout_and_servfail() -> TestResult {
         running
             .server
             .metrics_text()
-            .contains("switchyard_dns_upstream_errors_total 2\n")
+            .contains("switchyard_dns_upstream_errors_total 1\n")
     );
     running.server.shutdown().await;
     Ok(())

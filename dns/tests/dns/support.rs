@@ -354,10 +354,41 @@ impl Stub {
     }
 }
 
-/// A UDP socket on loopback that swallows every query (an upstream that never answers).
-pub async fn silent_upstream() -> Result<(SocketAddr, UdpSocket), Error> {
+/// An upstream on loopback that never answers, counting the datagrams it swallows.
+pub struct Silent {
+    pub addr: SocketAddr,
+    received: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    pub fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn silent_upstream() -> Result<Silent, Error> {
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
-    Ok((socket.local_addr()?, socket))
+    let addr = socket.local_addr()?;
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = received.clone();
+    let task = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 65_535];
+        while socket.recv_from(&mut buffer).await.is_ok() {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Ok(Silent {
+        addr,
+        received,
+        task,
+    })
 }
 
 /// Polls `check` up to `attempts` times, 50 ms apart, until it returns true.
