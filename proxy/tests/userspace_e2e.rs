@@ -511,3 +511,49 @@ fn external_traffic_policy_local_keeps_nodeport_traffic_on_local_endpoints() -> 
     assert_even(&internal, &backends, 30);
     Ok(())
 }
+
+#[test]
+fn managed_interface_carries_exactly_the_service_addresses() -> TestResult {
+    if !support::require_root("managed_interface_carries_exactly_the_service_addresses") {
+        return Ok(());
+    }
+    let chain = Chain::new("iface", 1, 1)?;
+    let backends = tcp_backends(&chain, 1, true)?;
+    let endpoints = vec![ready(backends[0].addr())];
+    let mut web = service(
+        "web",
+        Protocol::Tcp,
+        &[CLUSTER_V4, CLUSTER_V6],
+        80,
+        endpoints.clone(),
+    );
+    web.external_ips = vec!["203.0.113.7".parse()?];
+    let other_ip: IpAddr = "10.96.0.11".parse()?;
+    let other = service("other", Protocol::Udp, &[other_ip], 53, endpoints);
+    let mut node = ProxyNode::start(&chain.node, config(&chain), table(vec![web.clone(), other]))?;
+    let shown = chain.node.ip(&["-o", "addr", "show", "dev", IFACE])?;
+    for addr in [
+        "10.96.0.10/32",
+        "fd00:96::10/128",
+        "203.0.113.7/32",
+        "10.96.0.11/32",
+    ] {
+        assert!(shown.contains(addr), "{addr} missing: {shown}");
+    }
+    // The externalIP is served too (the interface makes it local).
+    let (who, _) = chain
+        .client
+        .run(|| tcp_identify(SocketAddr::from(([203, 0, 113, 7], 80)), WAIT))??;
+    assert_eq!(who, backends[0].addr().to_string());
+    // The UDP service goes: its address goes with it, the others stay.
+    node.apply(table(vec![web]))?;
+    let shown = chain.node.ip(&["-o", "addr", "show", "dev", IFACE])?;
+    assert!(!shown.contains("10.96.0.11/32"), "{shown}");
+    assert!(shown.contains("10.96.0.10/32"), "{shown}");
+    node.apply(table(Vec::new()))?;
+    let shown = chain.node.ip(&["-o", "addr", "show", "dev", IFACE])?;
+    assert!(!shown.contains("scope global"), "addresses left: {shown}");
+    node.stop()?;
+    assert!(chain.node.ip(&["link", "show", "dev", IFACE]).is_err());
+    Ok(())
+}

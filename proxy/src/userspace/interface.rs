@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use std::process::Stdio;
+
 use tokio::process::Command;
 
 use super::ProxyError;
@@ -40,6 +42,46 @@ pub(crate) fn validate_name(name: &str) -> Result<(), ProxyError> {
         }),
         None => Ok(()),
     }
+}
+
+/// Runs `ip -force -batch -` with `script` on stdin (every line is tried, failures reported).
+async fn ip_batch(script: &str) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("running `ip -batch`: {err}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .await
+            .map_err(|err| format!("writing to `ip -batch`: {err}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|err| format!("waiting for `ip -batch`: {err}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+}
+
+/// Host addresses in `ip -o addr show` output (`… inet 10.96.0.1/32 …`).
+fn parse_host_addrs(text: &str) -> BTreeSet<IpAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet" || *w == "inet6")?;
+            let (ip, prefix) = words.next()?.split_once('/')?;
+            let ip: IpAddr = ip.parse().ok()?;
+            let host = if ip.is_ipv4() { "32" } else { "128" };
+            (prefix == host).then_some(ip)
+        })
+        .collect()
 }
 
 async fn ip(args: &[&str]) -> Result<(), String> {
@@ -79,6 +121,10 @@ impl ManagedInterface {
                 .await
                 .map_err(|bridge| fail(format!("{dummy}; fallback: {bridge}")))?;
         }
+        // No IPv6 link-local address: the interface only ever carries service addresses.
+        if let Err(err) = ip(&["link", "set", "dev", name, "addrgenmode", "none"]).await {
+            tracing::debug!(interface = name, error = %err, "addrgenmode none not supported");
+        }
         ip(&["link", "set", "dev", name, "up"])
             .await
             .map_err(fail)?;
@@ -88,40 +134,57 @@ impl ManagedInterface {
         })
     }
 
-    /// Makes the interface carry exactly `want`; returns how many changes failed (each logged).
+    /// Makes the interface carry exactly `want`; returns how many addresses are still wrong
+    /// afterwards (each logged). All changes go to one `ip -batch` process, so a large table
+    /// costs one spawn, not one per address.
     pub(crate) async fn sync(&mut self, want: &BTreeSet<IpAddr>) -> u64 {
-        let mut failures = 0;
-        let stale: Vec<IpAddr> = self.addrs.difference(want).copied().collect();
-        for addr in stale {
-            let cidr = host_cidr(addr);
-            match ip(&["addr", "del", &cidr, "dev", &self.name]).await {
-                Ok(()) => {
-                    self.addrs.remove(&addr);
-                }
-                Err(err) => {
-                    failures += 1;
-                    tracing::warn!(interface = %self.name, error = %err, "removing address failed");
-                }
+        let mut script = String::new();
+        for addr in self.addrs.difference(want) {
+            script.push_str(&format!(
+                "addr del {} dev {}\n",
+                host_cidr(*addr),
+                self.name
+            ));
+        }
+        for addr in want.difference(&self.addrs) {
+            let nodad = if addr.is_ipv6() { " nodad" } else { "" };
+            script.push_str(&format!(
+                "addr replace {} dev {}{nodad}\n",
+                host_cidr(*addr),
+                self.name
+            ));
+        }
+        if script.is_empty() {
+            return 0;
+        }
+        match ip_batch(&script).await {
+            Ok(()) => {
+                self.addrs = want.clone();
+                return 0;
+            }
+            Err(err) => tracing::warn!(interface = %self.name, error = %err,
+                "some address changes failed; re-reading the interface"),
+        }
+        match self.read_addrs().await {
+            Ok(actual) => self.addrs = actual,
+            Err(err) => {
+                tracing::warn!(interface = %self.name, error = %err, "reading addresses failed");
             }
         }
-        let missing: Vec<IpAddr> = want.difference(&self.addrs).copied().collect();
-        for addr in missing {
-            let cidr = host_cidr(addr);
-            let mut args = vec!["addr", "replace", &cidr, "dev", &self.name];
-            if addr.is_ipv6() {
-                args.push("nodad");
-            }
-            match ip(&args).await {
-                Ok(()) => {
-                    self.addrs.insert(addr);
-                }
-                Err(err) => {
-                    failures += 1;
-                    tracing::warn!(interface = %self.name, error = %err, "adding address failed");
-                }
-            }
+        self.addrs.symmetric_difference(want).count() as u64
+    }
+
+    /// The host addresses (/32, /128) the interface carries now.
+    async fn read_addrs(&self) -> Result<BTreeSet<IpAddr>, String> {
+        let out = Command::new("ip")
+            .args(["-o", "addr", "show", "dev", &self.name])
+            .output()
+            .await
+            .map_err(|err| format!("running `ip addr show`: {err}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
         }
-        failures
+        Ok(parse_host_addrs(&String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Deletes the interface and with it every address it carries.
@@ -139,5 +202,30 @@ fn host_cidr(addr: IpAddr) -> String {
     match addr {
         IpAddr::V4(v4) => format!("{v4}/32"),
         IpAddr::V6(v6) => format!("{v6}/128"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_host_addresses() {
+        let text = "7: sy0    inet 10.96.0.10/32 scope global sy0\\       valid_lft forever\n\
+                    7: sy0    inet 10.0.0.1/24 scope global sy0\n\
+                    7: sy0    inet6 fd00:96::10/128 scope global nodad \\       valid_lft forever\n";
+        let got: Vec<String> = parse_host_addrs(text)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(got, ["10.96.0.10", "fd00:96::10"]);
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        for bad in ["", "sixteen-chars-xx", "a b", "a/b", "a:b"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_name("switchyard0").is_ok());
     }
 }
