@@ -525,3 +525,47 @@ fn dual_stack_families() -> TestResult {
     assert_eq!(e.causes[0].field, "spec.clusterIPs[0]");
     Ok(())
 }
+
+#[test]
+fn dual_stack_upgrade_and_downgrade_on_update() -> TestResult {
+    let adm = dual_stack();
+    let single = create(&adm, svc("s", json!({"ports": [{"port": 80}]})))?;
+    let first = json_of(&single)["spec"]["clusterIP"].clone();
+    // Upgrade: the primary IP stays, a secondary IPv6 one is added.
+    let up = update(
+        &adm,
+        &single,
+        svc(
+            "s",
+            json!({"ipFamilyPolicy": "PreferDualStack", "ports": [{"port": 80}]}),
+        ),
+    )?;
+    let v = json_of(&up);
+    assert_eq!(v["spec"]["clusterIPs"][0], first);
+    let second = v["spec"]["clusterIPs"][1]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(second.starts_with("fd00:96::"), "{v}");
+    assert_eq!(v["spec"]["ipFamilies"], json!(["IPv4", "IPv6"]));
+    // Downgrade: the secondary IP goes and is released.
+    let down = update(
+        &adm,
+        &up,
+        svc(
+            "s",
+            json!({"ipFamilyPolicy": "SingleStack", "ports": [{"port": 80}]}),
+        ),
+    )?;
+    let v = json_of(&down);
+    assert_eq!(v["spec"]["clusterIPs"], json!([first]));
+    assert_eq!(v["spec"]["ipFamilies"], json!(["IPv4"]));
+    create(
+        &adm,
+        svc(
+            "t",
+            json!({"ipFamilies": ["IPv6"], "clusterIP": second, "ports": [{"port": 80}]}),
+        ),
+    )?;
+    Ok(())
+}
