@@ -437,3 +437,39 @@ async fn yaml_bodies_and_unknown_field_warnings() -> TestResult {
     cp.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn dry_run_answers_without_storing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cp = support::start(dir.path(), 1000).await?;
+    let api = Api::new(cp.local_addr());
+    let ns = ns_name("dryrun");
+    api.namespace(&ns).await?;
+    let services = format!("/api/v1/namespaces/{ns}/services");
+    let before = api.get(&services).await?.body["items"].clone();
+    let r = api
+        .post(
+            &format!("{services}?dryRun=All"),
+            &json!({"metadata": {"name": "ghost"}, "spec": {"ports": [{"port": 80}]}}),
+        )
+        .await?;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert!(
+        r.body["spec"]["clusterIP"].is_string(),
+        "admission ran: {}",
+        r.body
+    );
+    assert_eq!(api.get(&format!("{services}/ghost")).await?.code, 404);
+    let bad = api
+        .post(
+            &format!("{services}?dryRun=All"),
+            &json!({"metadata": {"name": "Bad"}}),
+        )
+        .await?;
+    assert_eq!(bad.code, 422);
+    let after = api.get(&services).await?.body["items"].clone();
+    assert_eq!(after, before);
+    assert_eq!(after, json!([]));
+    cp.shutdown().await;
+    Ok(())
+}

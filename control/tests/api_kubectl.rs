@@ -119,6 +119,21 @@ async fn kubectl_workflow() -> TestResult {
     let node_port = stored["spec"]["ports"][0]["nodePort"].as_i64().unwrap_or(0);
     let out = kubectl.run(&["apply", "-f", &manifest_arg]).await?;
     assert!(out.contains("service/web unchanged"), "{out}");
+    // `kubectl diff` is a server-side dry run of the apply patch; it changes nothing.
+    write(&manifest, &service_yaml(&ns, 7070))?;
+    let diff = kubectl.run(&["diff", "-f", &manifest_arg]).await;
+    let text = match diff {
+        Ok(text) => text,
+        // kubectl diff exits 1 when there are differences.
+        Err(e) => e.to_string(),
+    };
+    assert!(text.contains("7070") && text.contains("9090"), "{text}");
+    let stored = api
+        .get(&format!("/api/v1/namespaces/{ns}/services/web"))
+        .await?
+        .body;
+    assert_eq!(stored["spec"]["ports"][0]["targetPort"], 9090, "{stored}");
+    write(&manifest, &service_yaml(&ns, 9090))?;
 
     let pod = dir.path().join("pod.yaml");
     write(

@@ -72,13 +72,13 @@ impl Call<'_> {
         }
     }
 
-    fn refuse_dry_run(&self) -> Result<(), ApiError> {
+    /// Submits `write`, or only tries it when the request is a dry run.
+    async fn submit(&self, write: Write) -> Result<Arc<Object>, ApiError> {
         if self.params.dry_run {
-            return Err(ApiError::bad_request(
-                "dryRun: server-side dry run is not supported by this server",
-            ));
+            self.store.dry_run(write).await
+        } else {
+            self.store.write(write).await
         }
-        Ok(())
     }
 
     /// GET of one object.
@@ -92,23 +92,20 @@ impl Call<'_> {
 
     /// POST to a collection.
     pub(crate) async fn create(&self, body: &Bytes) -> Result<Response, ApiError> {
-        self.refuse_dry_run()?;
         let value = body::parse(&body::content_type(self.headers), body)?;
         let (mut obj, warnings) = body::decode(self.kind, value, self.params.field_validation)?;
         self.place(&mut obj)?;
-        let stored = self.store.write(Write::Create(Box::new(obj))).await?;
+        let stored = self.submit(Write::Create(Box::new(obj))).await?;
         Ok(self.render(&stored, StatusCode::CREATED, &warnings))
     }
 
     /// PUT of one object (or its status).
     pub(crate) async fn update(&self, body: &Bytes) -> Result<Response, ApiError> {
-        self.refuse_dry_run()?;
         let value = body::parse(&body::content_type(self.headers), body)?;
         let (mut obj, warnings) = body::decode(self.kind, value, self.params.field_validation)?;
         self.place(&mut obj)?;
         let stored = self
-            .store
-            .write(Write::Update {
+            .submit(Write::Update {
                 kind: self.kind,
                 namespace: self.target.namespace.clone(),
                 name: self.name().to_string(),
@@ -121,15 +118,13 @@ impl Call<'_> {
 
     /// PATCH of one object (or its status).
     pub(crate) async fn patch(&self, body: Bytes) -> Result<Response, ApiError> {
-        self.refuse_dry_run()?;
         let kind_of_patch = PatchType::from_media_type(&body::content_type(self.headers))?;
         let kind = self.kind;
         let validation = self.params.field_validation;
         let warnings = Arc::new(Mutex::new(Vec::new()));
         let found = Arc::clone(&warnings);
         let stored = self
-            .store
-            .write(Write::Update {
+            .submit(Write::Update {
                 kind,
                 namespace: self.target.namespace.clone(),
                 name: self.name().to_string(),
@@ -150,7 +145,6 @@ impl Call<'_> {
 
     /// DELETE of one object; the body may carry DeleteOptions with preconditions.
     pub(crate) async fn delete(&self, body: &Bytes) -> Result<Response, ApiError> {
-        self.refuse_dry_run()?;
         let (uid, resource_version) = if body.iter().all(u8::is_ascii_whitespace) {
             (None, None)
         } else {
@@ -164,8 +158,7 @@ impl Call<'_> {
             (text("uid"), text("resourceVersion"))
         };
         let stored = self
-            .store
-            .write(Write::Delete {
+            .submit(Write::Delete {
                 kind: self.kind,
                 namespace: self.target.namespace.clone(),
                 name: self.name().to_string(),

@@ -142,6 +142,8 @@ impl std::fmt::Debug for Write {
 /// A write and the channel its outcome goes back on.
 pub(crate) struct Request {
     write: Write,
+    /// Validate and admit, answer with the result, but commit nothing (`dryRun=All`).
+    dry_run: bool,
     reply: oneshot::Sender<Result<Arc<Object>, ApiError>>,
 }
 
@@ -270,12 +272,26 @@ impl Store {
 
     /// Submits a write and waits for its outcome (after the commit is durable).
     pub(crate) async fn write(&self, write: Write) -> Result<Arc<Object>, ApiError> {
+        self.submit(write, false).await
+    }
+
+    /// Runs a write through validation and admission against the newest state and returns
+    /// what it would store, without storing it or keeping any allocation (`dryRun=All`).
+    pub(crate) async fn dry_run(&self, write: Write) -> Result<Arc<Object>, ApiError> {
+        self.submit(write, true).await
+    }
+
+    async fn submit(&self, write: Write, dry_run: bool) -> Result<Arc<Object>, ApiError> {
         if self.shared.closing.is_cancelled() {
             return Err(ApiError::unavailable("the store is shutting down"));
         }
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Message::Write(Request { write, reply }))
+            .send(Message::Write(Request {
+                write,
+                dry_run,
+                reply,
+            }))
             .await
             .map_err(|_| ApiError::unavailable("the store is closed"))?;
         rx.await

@@ -90,7 +90,12 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
         changes: Vec::new(),
     };
     let mut outcomes = Vec::with_capacity(requests.len());
-    for Request { write, reply } in requests {
+    for Request {
+        write,
+        dry_run,
+        reply,
+    } in requests
+    {
         let mark = (batch.state.clone(), batch.events.len(), batch.changes.len());
         let outcome = match write {
             Write::Create(obj) => create(&mut batch, *obj),
@@ -123,8 +128,9 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
                 resource_version.as_deref(),
             ),
         };
-        if outcome.is_err() {
-            // Undo whatever this request did before failing (a cascade may fail midway).
+        if outcome.is_err() || dry_run {
+            // Undo whatever this request did before failing (a cascade may fail midway), or
+            // everything a dry run did once its answer is known.
             let (state, events, changes) = mark;
             batch.state = state;
             batch.events.truncate(events);
