@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod dns_area;
 pub mod ipam_area;
+pub mod lb_area;
 pub mod mode;
 pub mod peers;
 pub mod plot;

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use bench::lb_area::client::LbLoad;
 use bench::mode::Mode;
 use bench::peers::backends;
 use bench::results::AreaResult;
-use bench::{Ctx, backend, dns_area, ipam_area, proxy_area, report, store_area};
+use bench::{Ctx, backend, dns_area, ipam_area, lb_area, proxy_area, report, store_area};
 
 /// switchyard's benchmark suite.
 #[derive(Debug, Parser)]
@@ -61,6 +62,8 @@ enum Cmd {
     Dns,
     /// Userspace proxy vs HAProxy vs direct.
     Proxy,
+    /// Load-balancing evenness per policy; with --target, against your own service.
+    Lb(LbArgs),
     /// Serve the benchmark's HTTP backends (used by the proxy and lb areas).
     #[command(hide = true)]
     Backend {
@@ -72,13 +75,45 @@ enum Cmd {
     Report,
 }
 
+/// Flags of `sybench lb`.
+#[derive(Debug, Args)]
+struct LbArgs {
+    /// Measure your own HTTP service at HOST:PORT instead of running the built-in area: one
+    /// TCP connection per request, backends told apart by a response header.
+    #[arg(long)]
+    target: Option<std::net::SocketAddr>,
+    /// Response header naming the backend that answered (e.g. one your backends set).
+    #[arg(long, default_value = "X-Backend")]
+    header: String,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 16)]
+    workers: usize,
+    /// Total requests.
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
+    /// How many backends the service has (idle ones count as 0 when header values are 0..N-1).
+    #[arg(long, default_value_t = 0)]
+    backends: usize,
+    /// Give each worker its own 127.0.0.x source address (loopback targets only), so ClientIP
+    /// affinity sees distinct clients.
+    #[arg(long)]
+    distinct_sources: bool,
+    /// Host header (default: the target IP).
+    #[arg(long)]
+    host: Option<String>,
+    /// Request path.
+    #[arg(long, default_value = "/")]
+    path: String,
+}
+
 type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
 
-const AREAS: [(&str, AreaFn); 4] = [
+const AREAS: [(&str, AreaFn); 5] = [
     ("ipam", ipam_area::run),
     ("store", store_area::run),
     ("dns", dns_area::run),
     ("proxy", proxy_area::run),
+    ("lb", lb_area::run),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -113,6 +148,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Store => vec!["store"],
         Cmd::Dns => vec!["dns"],
         Cmd::Proxy => vec!["proxy"],
+        Cmd::Lb(args) => match &args.target {
+            None => vec!["lb"],
+            Some(target) => {
+                let load = LbLoad {
+                    target: *target,
+                    workers: args.workers,
+                    requests: args.requests,
+                    distinct_sources: args.distinct_sources,
+                    header: args.header.clone(),
+                    host: args.host.clone().unwrap_or_else(|| target.ip().to_string()),
+                    path: args.path.clone(),
+                };
+                print!("{}", lb_area::run_target(&load, args.backends)?);
+                return Ok(());
+            }
+        },
         Cmd::Backend { serve } => {
             let parsed = serve
                 .iter()
