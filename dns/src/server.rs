@@ -86,6 +86,7 @@ impl DnsServer {
             table.clone(),
             metrics.clone(),
             stop.clone(),
+            first,
         ));
         let handler = DnsHandler::new(table.clone(), forwarder.clone(), metrics.clone());
         let mut server = Server::new(handler);
@@ -177,6 +178,7 @@ async fn write_tables(
     table: Arc<ArcSwap<NameTable>>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
+    mut current: Arc<ClusterState>,
 ) {
     loop {
         tokio::select! {
@@ -189,6 +191,14 @@ async fn write_tables(
             () = stop.cancelled() => return,
         }
         let state = clusters.borrow_and_update().clone();
+        if !options.affected_by(&current, &state) {
+            tracing::trace!(
+                revision = state.revision,
+                "snapshot changes nothing dns serves"
+            );
+            continue;
+        }
+        current = state.clone();
         // Building is CPU work proportional to the cluster (tens of ms at 10k services): it
         // runs on the blocking pool so the socket tasks keep answering from the old table.
         let build_options = options.clone();

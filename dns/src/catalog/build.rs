@@ -51,6 +51,19 @@ impl NameTable {
     }
 }
 
+impl TableOptions {
+    /// True when going from snapshot `old` to `new` can change the table: the services, the
+    /// EndpointSlices, the sync flag, or (with verified pod records) the pods differ. Unchanged
+    /// persistent maps share their root, so this is a few pointer comparisons; a relist that
+    /// rebuilt a map counts as a change.
+    pub fn affected_by(&self, old: &ClusterState, new: &ClusterState) -> bool {
+        old.synced != new.synced
+            || !old.services.ptr_eq(&new.services)
+            || !old.endpoint_slices.ptr_eq(&new.endpoint_slices)
+            || (self.pod_records == PodRecords::Verified && !old.pods.ptr_eq(&new.pods))
+    }
+}
+
 /// A named service or endpoint port, as published in SRV records.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct NamedPort {

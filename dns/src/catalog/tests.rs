@@ -352,3 +352,45 @@ fn any_returns_every_set() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn only_relevant_changes_rebuild_the_table() -> TestResult {
+    let disabled = TableOptions::from_config(&DnsConfig::default())?;
+    let verified = TableOptions::from_config(&DnsConfig {
+        pod_records: PodRecords::Verified,
+        ..DnsConfig::default()
+    })?;
+    let old = fixture()?;
+    let mut same = old.clone();
+    same.revision += 1;
+    assert!(
+        !disabled.affected_by(&old, &same),
+        "a clone with a new revision changes nothing"
+    );
+
+    let mut pods_only = old.clone();
+    pods_only.pods.remove(&ObjectKey::new("default", "client"));
+    assert!(
+        !disabled.affected_by(&old, &pods_only),
+        "pods do not matter without pod records"
+    );
+    assert!(
+        verified.affected_by(&old, &pods_only),
+        "verified pod records follow pods"
+    );
+
+    let mut service_gone = old.clone();
+    service_gone
+        .services
+        .remove(&ObjectKey::new("default", "web"));
+    assert!(disabled.affected_by(&old, &service_gone));
+    let mut slice_gone = old.clone();
+    slice_gone
+        .endpoint_slices
+        .remove(&ObjectKey::new("default", "db-abc"));
+    assert!(disabled.affected_by(&old, &slice_gone));
+    let mut unsynced = old.clone();
+    unsynced.synced = false;
+    assert!(disabled.affected_by(&old, &unsynced));
+    Ok(())
+}
