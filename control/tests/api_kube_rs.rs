@@ -186,3 +186,42 @@ async fn reflector_relists_after_its_resource_version_expired() -> TestResult {
     cp.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_then_changes() -> TestResult {
+    use kube::runtime::watcher::{self, Event};
+    let dir = tempfile::tempdir()?;
+    let cp = support::start(dir.path(), 1000).await?;
+    let client = client_for(Some(&format!("http://{}", cp.local_addr()))).await?;
+    let ns = format!("stream-{}", std::process::id());
+    namespace(&client, &ns).await?;
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .create(&PostParams::default(), &service("first"))
+        .await?;
+    let config = watcher::Config::default().streaming_lists();
+    let mut stream = watcher::watcher(services.clone(), config).boxed();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        match tokio::time::timeout(WAIT, stream.try_next()).await?? {
+            Some(Event::InitApply(svc)) => seen.push(svc.metadata.name.unwrap_or_default()),
+            Some(Event::InitDone) => break,
+            Some(_) => {}
+            None => return Err("the watcher ended".into()),
+        }
+    }
+    assert_eq!(seen, ["first"]);
+    services
+        .create(&PostParams::default(), &service("second"))
+        .await?;
+    let mut applied = None;
+    for _ in 0..10 {
+        if let Some(Event::Apply(svc)) = tokio::time::timeout(WAIT, stream.try_next()).await?? {
+            applied = svc.metadata.name;
+            break;
+        }
+    }
+    assert_eq!(applied.as_deref(), Some("second"));
+    cp.shutdown().await;
+    Ok(())
+}

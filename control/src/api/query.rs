@@ -113,6 +113,9 @@ pub(crate) struct Params {
     pub include_object: String,
     /// `dryRun=All`.
     pub dry_run: bool,
+    /// `sendInitialEvents=true` (watch-list): the current objects first, then a bookmark
+    /// annotated `k8s.io/initial-events-end`.
+    pub send_initial_events: bool,
 }
 
 fn flag(name: &str, value: Option<&String>) -> Result<bool, ApiError> {
@@ -215,6 +218,7 @@ impl Params {
                 .cloned()
                 .unwrap_or_else(|| "Metadata".to_string()),
             dry_run,
+            send_initial_events: flag("sendInitialEvents", query.get("sendInitialEvents"))?,
         })
     }
 

@@ -91,13 +91,19 @@ impl WatchRequest {
         Some(self.line(kind_of_change.as_str(), &event.object))
     }
 
-    fn bookmark(&self, revision: u64) -> Bytes {
+    /// A BOOKMARK at `revision`; `initial_end` marks the end of the initial events of a
+    /// watch-list (`sendInitialEvents=true`).
+    fn bookmark(&self, revision: u64, initial_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if initial_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
         frame(&json!({
             "type": "BOOKMARK",
             "object": {
                 "kind": self.kind.name(),
                 "apiVersion": self.kind.api_version(),
-                "metadata": {"resourceVersion": revision.to_string()},
+                "metadata": metadata,
             },
         }))
     }
@@ -129,7 +135,8 @@ pub(crate) fn respond(state: &ApiState, request: WatchRequest) -> Response {
         let closing = store.closing();
         let deadline = tokio::time::Instant::now() + timeout;
         let from = request.params.revision();
-        let mut feed = if from == 0 {
+        let initial = from == 0 || request.params.send_initial_events;
+        let mut feed = if initial {
             // Synthetic ADDED events for the current state, then changes after it.
             let snapshot = store.snapshot();
             for (_, obj) in snapshot.scan(request.kind, request.namespace.as_deref(), None) {
@@ -163,7 +170,7 @@ pub(crate) fn respond(state: &ApiState, request: WatchRequest) -> Response {
         loop {
             if !replay_marked && feed.seen() >= replay_end {
                 replay_marked = true;
-                yield request.bookmark(feed.seen());
+                yield request.bookmark(feed.seen(), initial && request.params.send_initial_events);
             }
             tokio::select! {
                 biased;
@@ -182,7 +189,7 @@ pub(crate) fn respond(state: &ApiState, request: WatchRequest) -> Response {
                     }
                 },
                 _ = ticker.tick(), if request.params.bookmarks => {
-                    yield request.bookmark(feed.seen());
+                    yield request.bookmark(feed.seen(), false);
                 }
             }
         }
