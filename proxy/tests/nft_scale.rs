@@ -56,14 +56,19 @@ fn config() -> NftConfig {
 /// (full ops, partial ops) for `n` services through `runner`, printing times.
 fn measure(n: u32, runner: Arc<dyn Runner>, label: &str) -> Result<(usize, usize), Box<dyn Error>> {
     let mut syncer = Syncer::new(config().rule_config(), runner);
+    let (before, after) = (services(n, None), services(n, Some(n / 2)));
     let start = Instant::now();
-    let full = syncer.sync(&services(n, None))?;
+    let full = syncer.sync(&before)?;
     let full_time = start.elapsed();
     let start = Instant::now();
-    let partial = syncer.sync(&services(n, Some(n / 2)))?;
+    let planned = syncer.plan(&after)?.len();
+    let plan_time = start.elapsed();
+    let start = Instant::now();
+    let partial = syncer.sync(&after)?;
     let partial_time = start.elapsed();
+    assert_eq!(planned, partial.ops);
     println!(
-        "{label}: {n} services: full sync {} ops in {full_time:?}, one-service change {} ops in {partial_time:?}",
+        "{label}: {n} services: full sync {} ops in {full_time:?}, one-service change {} ops in {partial_time:?} (computing it: {plan_time:?})",
         full.ops, partial.ops
     );
     Ok((full.ops, partial.ops))

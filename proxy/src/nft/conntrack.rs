@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 
 use crate::model::{Protocol, ServicePort, ServiceTable};
 
-/// Conntrack entries to delete: UDP flows to `service_ip:port` (or to any address on
-/// `node_port`) that were DNATed to `endpoint`.
+/// Conntrack entries to delete: UDP flows to a service address or NodePort, either those
+/// DNATed to an endpoint that went away or all of them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StaleFlow {
     /// A flow to a service address (ClusterIP, externalIP, LB IP).
@@ -24,6 +24,15 @@ pub enum StaleFlow {
         port: u16,
         /// The endpoint address the flow was DNATed to.
         endpoint: IpAddr,
+    },
+    /// Every flow to a service address and port, NATed or not: a UDP service that had no
+    /// endpoints left unanswered entries that would keep its clients' flows from ever being
+    /// DNATed to the endpoints that just appeared.
+    ServicePort {
+        /// The service address.
+        service_ip: IpAddr,
+        /// The service port.
+        port: u16,
     },
     /// A flow to a NodePort.
     NodePort {
@@ -44,9 +53,31 @@ fn usable_ips(port: &ServicePort) -> BTreeSet<IpAddr> {
 }
 
 /// The UDP flows to delete when the table moves from `old` to `new`: for every UDP service
-/// port, endpoints usable before and not any more (or the whole port gone).
+/// port, endpoints usable before and not any more (or the whole port gone), and every flow to
+/// a port that goes from no endpoints to some.
 pub fn stale_udp_flows(old: &ServiceTable, new: &ServiceTable) -> Vec<StaleFlow> {
     let mut flows = Vec::new();
+    for port in new.ports.iter().filter(|p| p.id.protocol == Protocol::Udp) {
+        let had_endpoints = match old.get(&port.id) {
+            Some(before) if std::sync::Arc::ptr_eq(before, port) => continue,
+            Some(before) => !usable_ips(before).is_empty(),
+            None => false,
+        };
+        if had_endpoints || usable_ips(port).is_empty() {
+            continue;
+        }
+        let addresses = port
+            .cluster_ips
+            .iter()
+            .chain(&port.external_ips)
+            .chain(&port.load_balancer_ips);
+        for service_ip in addresses {
+            flows.push(StaleFlow::ServicePort {
+                service_ip: *service_ip,
+                port: port.port,
+            });
+        }
+    }
     for port in old.ports.iter().filter(|p| p.id.protocol == Protocol::Udp) {
         let before = usable_ips(port);
         if before.is_empty() {
@@ -105,6 +136,17 @@ impl StaleFlow {
                 port.to_string(),
                 "--dst-nat".into(),
                 endpoint.to_string(),
+            ],
+            StaleFlow::ServicePort { service_ip, port } => vec![
+                "-D".into(),
+                "-f".into(),
+                family(service_ip).into(),
+                "-p".into(),
+                "udp".into(),
+                "--orig-dst".into(),
+                service_ip.to_string(),
+                "--dport".into(),
+                port.to_string(),
             ],
             StaleFlow::NodePort {
                 node_port,

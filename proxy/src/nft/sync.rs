@@ -50,7 +50,9 @@ pub struct Syncer {
     builder: RuleBuilder,
     applied: Option<Ruleset>,
     stale: BTreeMap<Family, Stale>,
-    last_table: ServiceTable,
+    /// The table last applied; `None` before the first success (a restarted proxy does not
+    /// know what changed while it was down, and must not drop live UDP flows on a guess).
+    last_table: Option<ServiceTable>,
 }
 
 impl Syncer {
@@ -61,7 +63,7 @@ impl Syncer {
             builder: RuleBuilder::new(config),
             applied: None,
             stale: BTreeMap::new(),
-            last_table: ServiceTable::default(),
+            last_table: None,
         }
     }
 
@@ -130,8 +132,11 @@ impl Syncer {
         }
         self.applied = Some(desired);
         self.stale = stale;
-        let stale_flows = conntrack::stale_udp_flows(&self.last_table, table);
-        self.last_table = table.clone();
+        let stale_flows = match &self.last_table {
+            Some(last) => conntrack::stale_udp_flows(last, table),
+            None => Vec::new(),
+        };
+        self.last_table = Some(table.clone());
         Ok(SyncOutcome {
             full,
             ops: tx.len(),

@@ -225,3 +225,22 @@ fn udp_endpoint_removal_reports_stale_flows() -> Result<(), SyncError> {
     );
     Ok(())
 }
+
+#[test]
+fn udp_service_getting_endpoints_clears_its_unanswered_flows() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    let mut s = syncer(&fake);
+    let dns = |eps| table(vec![svc("dns", Protocol::Udp, 53, &["10.96.0.53"], eps)]);
+    let first = s.sync(&dns(vec![ep("10.244.1.1", 53, false)]))?;
+    assert!(first.stale_flows.is_empty(), "the first sync never guesses");
+    s.sync(&dns(vec![]))?;
+    let out = s.sync(&dns(vec![ep("10.244.1.2", 53, false)]))?;
+    assert_eq!(
+        out.stale_flows,
+        vec![StaleFlow::ServicePort {
+            service_ip: crate::nft::fixture::ip("10.96.0.53"),
+            port: 53,
+        }]
+    );
+    Ok(())
+}
