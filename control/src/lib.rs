@@ -15,5 +15,7 @@ pub mod server;
 pub(crate) mod store;
 pub mod watch;
 
+pub use api::ApiState;
 pub use error::{ApiError, FieldCause};
 pub use object::{Kind, Object};
+pub use server::{ControlPlane, ControlPlaneConfig, StartError};

@@ -56,16 +56,20 @@ pub(crate) fn fill_on_create(obj: &mut Object) {
         meta.namespace = None;
     }
     if let Object::Namespace(ns) = obj {
-        let name = ns.metadata.name.clone().unwrap_or_default();
-        ns.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert("kubernetes.io/metadata.name".to_string(), name);
+        label_namespace(&mut ns.metadata);
         let status = ns.status.get_or_insert_with(Default::default);
         if status.phase.is_none() {
             status.phase = Some("Active".to_string());
         }
     }
+}
+
+/// Sets the immutable `kubernetes.io/metadata.name` label every Namespace carries.
+fn label_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    let name = meta.name.clone().unwrap_or_default();
+    meta.labels
+        .get_or_insert_with(Default::default)
+        .insert("kubernetes.io/metadata.name".to_string(), name);
 }
 
 /// Builds the stored form of an update from the client's `new` and the stored `old`: server
@@ -118,6 +122,9 @@ pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Obje
     } else {
         generation
     });
+    if let Object::Namespace(ns) = &mut merged {
+        label_namespace(&mut ns.metadata);
+    }
     Ok(merged)
 }
 

@@ -392,6 +392,19 @@ fn update(
             namespace.unwrap_or_default()
         )));
     }
+    if let Some(uid) = proposed.meta().uid.as_deref()
+        && !uid.is_empty()
+        && old.meta().uid.as_deref() != Some(uid)
+    {
+        return Err(ApiError::conflict(
+            &resource_name(kind),
+            name,
+            format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                old.meta().uid.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     check_resource_version(&old, proposed.meta().resource_version.as_deref())?;
     let mut new = meta::carry_over(&old, proposed, status)?;
     if old.meta().deletion_timestamp.is_some() {

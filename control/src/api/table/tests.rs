@@ -1,3 +1,5 @@
+//! Unit tests of the Table renderings against kubectl's expected cells.
+
 use serde_json::json;
 
 use super::*;

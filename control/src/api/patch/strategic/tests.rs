@@ -1,3 +1,5 @@
+//! Unit tests of the strategic merge rules on hand-written documents.
+
 use serde_json::json;
 
 use super::*;
