@@ -205,6 +205,9 @@ struct Shared {
     metrics: StoreMetrics,
     config: StoreConfig,
     closing: CancellationToken,
+    /// Test hook: make the next commit fail as a disk error would.
+    #[cfg(test)]
+    fail_next_commit: std::sync::atomic::AtomicBool,
 }
 
 /// A handle on the open store. Cheap to clone; the database closes when the writer ends
@@ -260,6 +263,8 @@ impl Store {
             metrics: StoreMetrics::default(),
             config,
             closing: CancellationToken::new(),
+            #[cfg(test)]
+            fail_next_commit: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel(4096);
         let writer = writer::spawn(database, admission, Arc::clone(&shared), rx)?;

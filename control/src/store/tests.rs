@@ -219,3 +219,35 @@ async fn a_feed_that_lags_past_the_history_ends_expired() -> Result<(), ApiError
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_commit_answers_500_and_releases_allocations() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "disk"}}),
+    )
+    .await?;
+    let svc = json!({"metadata": {"name": "web", "namespace": "disk"},
+        "spec": {"clusterIP": "10.96.0.77", "ports": [{"port": 80}]}});
+    let before = store.snapshot();
+    store
+        .shared
+        .fail_next_commit
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = create(&store, Kind::Service, svc.clone()).await.err();
+    assert_eq!(failed.map(|e| e.code), Some(500));
+    assert_eq!(store.revision(), before.revision);
+    assert!(store.get(Kind::Service, Some("disk"), "web").is_none());
+    // The address the failed write took was given back: the same request now succeeds.
+    let stored = create(&store, Kind::Service, svc).await?;
+    assert_eq!(stored.to_json()["spec"]["clusterIP"], "10.96.0.77");
+    store.close().await;
+    // And what failed never reached the disk.
+    let store = open(dir.path(), 100);
+    assert_eq!(store.revision(), before.revision + 1);
+    store.close().await;
+    Ok(())
+}

@@ -149,7 +149,7 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
     if !events.is_empty() {
         let revision = events.last().map(|e| e.revision).unwrap_or(state.revision);
         let started = Instant::now();
-        let committed = db.commit(&events, revision);
+        let committed = commit(db, shared, &events, revision);
         shared.metrics.observe(outcomes.len(), started.elapsed());
         if let Err(error) = committed {
             tracing::error!(%error, requests = outcomes.len(), "commit failed; batch rejected");
@@ -181,6 +181,24 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
         // A caller that went away does not undo a committed write.
         let _ = reply.send(outcome);
     }
+}
+
+fn commit(
+    db: &Database,
+    shared: &Shared,
+    events: &[Arc<WatchEvent>],
+    revision: u64,
+) -> Result<(), StoreError> {
+    #[cfg(test)]
+    if shared
+        .fail_next_commit
+        .swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        return Err(StoreError::db("commit", "injected failure"));
+    }
+    #[cfg(not(test))]
+    let _ = shared;
+    db.commit(events, revision)
 }
 
 /// Makes a committed batch visible: history first, then the snapshot, then live events.
