@@ -473,3 +473,47 @@ async fn dry_run_answers_without_storing() -> TestResult {
     cp.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn delete_preconditions_are_checked() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cp = support::start(dir.path(), 1000).await?;
+    let api = Api::new(cp.local_addr());
+    let ns = ns_name("precond");
+    api.namespace(&ns).await?;
+    let path = format!("/api/v1/namespaces/{ns}/pods/p");
+    let created = api
+        .post(&format!("/api/v1/namespaces/{ns}/pods"),
+            &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}))
+        .await?;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let options = |uid: &Value| json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}});
+    let wrong = api
+        .send(
+            reqwest::Method::DELETE,
+            &path,
+            "application/json",
+            Some(options(&json!("not-the-uid")).to_string()),
+        )
+        .await?;
+    assert_eq!(wrong.code, 409, "{}", wrong.body);
+    assert!(
+        wrong.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Precondition failed")
+    );
+    assert_eq!(api.get(&path).await?.code, 200);
+    let right = api
+        .send(
+            reqwest::Method::DELETE,
+            &path,
+            "application/json",
+            Some(options(&created.body["metadata"]["uid"]).to_string()),
+        )
+        .await?;
+    assert_eq!(right.code, 200, "{}", right.body);
+    assert_eq!(api.get(&path).await?.code, 404);
+    cp.shutdown().await;
+    Ok(())
+}

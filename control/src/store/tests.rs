@@ -251,3 +251,36 @@ async fn a_failed_commit_answers_500_and_releases_allocations() -> Result<(), Ap
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_creates_of_one_name_yield_one_object() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "race"}}),
+    )
+    .await?;
+    let attempts = (0..8).map(|_| {
+        create(
+            &store,
+            Kind::Pod,
+            json!({"metadata": {"name": "same", "namespace": "race"}}),
+        )
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    let conflicts = outcomes
+        .iter()
+        .filter(|o| {
+            o.as_ref()
+                .err()
+                .is_some_and(|e| e.reason == "AlreadyExists")
+        })
+        .count();
+    assert_eq!((created, conflicts), (1, 7));
+    assert_eq!(store.revision(), 2);
+    store.close().await;
+    Ok(())
+}

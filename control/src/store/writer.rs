@@ -268,6 +268,9 @@ fn invalid(obj: &Object, causes: Vec<FieldCause>) -> ApiError {
 
 fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
     let kind = obj.kind();
+    if !kind.namespaced() {
+        obj.meta_mut().namespace = None;
+    }
     let namespace = obj.namespace().unwrap_or_default().to_string();
     if kind.namespaced() {
         if namespace.is_empty() {
