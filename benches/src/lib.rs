@@ -10,6 +10,7 @@ pub mod dns_area;
 pub mod ipam_area;
 pub mod lb_area;
 pub mod mode;
+pub mod nft_area;
 pub mod peers;
 pub mod plot;
 pub mod proxy_area;

@@ -14,7 +14,7 @@ use bench::lb_area::client::LbLoad;
 use bench::mode::Mode;
 use bench::peers::backends;
 use bench::results::AreaResult;
-use bench::{Ctx, backend, dns_area, ipam_area, lb_area, proxy_area, report, store_area};
+use bench::{Ctx, backend, dns_area, ipam_area, lb_area, nft_area, proxy_area, report, store_area};
 
 /// switchyard's benchmark suite.
 #[derive(Debug, Parser)]
@@ -62,6 +62,18 @@ enum Cmd {
     Dns,
     /// Userspace proxy vs HAProxy vs direct.
     Proxy,
+    /// nftables sync time and connection set-up vs a linear per-service chain (root).
+    Nft,
+    /// Connection set-up probe run inside the nft area's namespace.
+    #[command(hide = true)]
+    NftProbe {
+        /// Address to connect to.
+        #[arg(long)]
+        target: std::net::SocketAddr,
+        /// Sequential connects.
+        #[arg(long)]
+        count: usize,
+    },
     /// Load-balancing evenness per policy; with --target, against your own service.
     Lb(LbArgs),
     /// Serve the benchmark's HTTP backends (used by the proxy and lb areas).
@@ -108,11 +120,12 @@ struct LbArgs {
 
 type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
 
-const AREAS: [(&str, AreaFn); 5] = [
+const AREAS: [(&str, AreaFn); 6] = [
     ("ipam", ipam_area::run),
     ("store", store_area::run),
     ("dns", dns_area::run),
     ("proxy", proxy_area::run),
+    ("nft", nft_area::run),
     ("lb", lb_area::run),
 ];
 
@@ -148,6 +161,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Store => vec!["store"],
         Cmd::Dns => vec!["dns"],
         Cmd::Proxy => vec!["proxy"],
+        Cmd::Nft => vec!["nft"],
+        Cmd::NftProbe { target, count } => {
+            println!("{}", nft_area::probe::probe_main(*target, *count)?);
+            return Ok(());
+        }
         Cmd::Lb(args) => match &args.target {
             None => vec!["lb"],
             Some(target) => {

@@ -1,0 +1,309 @@
+//! Area 5, the nftables proxy: full and one-service incremental sync time at 1k / 10k (30k in
+//! `--full`) services × 10 endpoints through `proxy::nft::Syncer` applied by real `nft` inside
+//! a network namespace the bench creates, against a linear chain of per-service rules (the
+//! iptables-mode shape) built from the same data; and TCP connection set-up latency through
+//! the rules vs direct, inside the namespace.
+//!
+//! Needs root (network namespaces). Never touches the host's ruleset: every `nft` call runs in
+//! the bench's own namespace, which is deleted on drop.
+
+pub mod netns;
+pub mod probe;
+pub mod shapes;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use proxy::nft::{NftRunner, Syncer, rules::RuleConfig};
+
+use crate::Ctx;
+use crate::peers::Daemon;
+use crate::results::{AreaResult, Better, Row, Section, Series};
+use netns::Netns;
+
+const ENDPOINTS: usize = 10;
+const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 250, 0, 1);
+const BACKEND_PORT: u16 = 8080;
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 251, 0, 1);
+
+/// Whether this process runs as root (uid 0), from `/proc/self/status`.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn rule_config() -> RuleConfig {
+    RuleConfig {
+        cluster_cidrs: vec![],
+        service_cidrs: vec![],
+        node_ips: vec![],
+        masquerade_mark: 0x4000,
+    }
+}
+
+type Samples = Result<Vec<f64>, String>;
+
+fn series(name: &str, s: &Samples) -> Series {
+    match s {
+        Ok(v) => Series::measured(name, v),
+        Err(e) => Series::failed(name, e),
+    }
+}
+
+fn push(slot: &mut Samples, v: anyhow::Result<f64>) {
+    match (slot.as_mut(), v) {
+        (Ok(s), Ok(x)) => s.push(x),
+        (Ok(_), Err(e)) => *slot = Err(format!("{e:#}")),
+        _ => {}
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs the nft area.
+pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
+    anyhow::ensure!(
+        is_root(),
+        "the nft area needs root (it creates a network namespace and runs nft in it)"
+    );
+    let sizes: Vec<usize> = ctx.mode.pick(
+        vec![100, 1000],
+        vec![1000, 10_000],
+        vec![1000, 10_000, 30_000],
+    );
+    let reps = ctx.mode.reps();
+    let ns = Netns::create("nft")?;
+    let nft_version = crate::run_info::tool_version("nft", &["--version"]);
+
+    let mut sync_rows = Vec::new();
+    for &n in &sizes {
+        let table = shapes::table(n, ENDPOINTS);
+        let (mut sy_full, mut sy_inc, mut lin_full, mut lin_inc): (
+            Samples,
+            Samples,
+            Samples,
+            Samples,
+        ) = (Ok(vec![]), Ok(vec![]), Ok(vec![]), Ok(vec![]));
+        let mut inc_ops = Vec::new();
+        for rep in 0..reps {
+            let changed_index = rep % n.max(1);
+            let sy: anyhow::Result<()> = (|| {
+                ns.exec("nft", &["flush", "ruleset"])?;
+                let mut syncer = Syncer::new(
+                    rule_config(),
+                    Arc::new(NftRunner::new(Some(ns.name().to_string()))),
+                );
+                let t = Instant::now();
+                syncer.sync(&table).context("switchyard full sync")?;
+                push(&mut sy_full, Ok(ms_since(t)));
+                let changed =
+                    shapes::with_moved_endpoint(&table, changed_index, ENDPOINTS, rep as u32 + 1);
+                let t = Instant::now();
+                let outcome = syncer
+                    .sync(&changed)
+                    .context("switchyard incremental sync")?;
+                push(&mut sy_inc, Ok(ms_since(t)));
+                inc_ops.push(outcome.ops as f64);
+                Ok(())
+            })();
+            if let Err(e) = sy {
+                sy_full = Err(format!("{e:#}"));
+                sy_inc = Err(format!("{e:#}"));
+            }
+            let linear: anyhow::Result<()> = (|| {
+                ns.exec("nft", &["flush", "ruleset"])?;
+                let t = Instant::now();
+                ns.nft_script(&shapes::linear_full(n, ENDPOINTS))
+                    .context("linear full load")?;
+                push(&mut lin_full, Ok(ms_since(t)));
+                let t = Instant::now();
+                ns.nft_script(&shapes::linear_incremental(
+                    n,
+                    ENDPOINTS,
+                    changed_index,
+                    rep as u32 + 1,
+                ))
+                .context("linear incremental")?;
+                push(&mut lin_inc, Ok(ms_since(t)));
+                Ok(())
+            })();
+            if let Err(e) = linear {
+                lin_full = Err(format!("{e:#}"));
+                lin_inc = Err(format!("{e:#}"));
+            }
+        }
+        let ops_note = crate::stats::Summary::of(&inc_ops).map_or(0.0, |s| s.median);
+        sync_rows.push(Row {
+            case: format!("{n} services × {ENDPOINTS} endpoints, full sync"),
+            metric: "ms".into(),
+            better: Better::Lower,
+            subject: series("switchyard nft (verdict maps)", &sy_full),
+            references: vec![series("linear per-service chain", &lin_full)],
+        });
+        sync_rows.push(Row {
+            case: format!("{n} services, one endpoint changed ({ops_note:.0} nft ops)"),
+            metric: "ms".into(),
+            better: Better::Lower,
+            subject: series("switchyard nft (verdict maps)", &sy_inc),
+            references: vec![series("linear per-service chain", &lin_inc)],
+        });
+    }
+
+    let latency = connection_latency(ctx, &ns, *sizes.last().unwrap_or(&1000), reps);
+    drop(ns);
+
+    let sync_method = format!(
+        "In a network namespace created by the bench (`ip netns add`), `{nft_version}`. \
+         switchyard: `proxy::nft::Syncer` with `NftRunner` (one `nft -f -` transaction per sync), \
+         the first sync full, then one service's endpoint moved (incremental; the row names the \
+         median transaction size). Reference: the same services as a linear ruleset in the \
+         iptables-mode shape — one `ip daddr <ClusterIP> tcp dport 80 jump svc-<i>` rule per \
+         service in one chain, each service chain choosing an endpoint chain with \
+         `numgen random mod {ENDPOINTS}`; its incremental update rewrites the dispatch chain whole \
+         plus the changed service's chains, as kube-proxy's iptables mode rewrites KUBE-SERVICES \
+         each sync. Times include generating the rules and running nft; `nft flush ruleset` \
+         between repetitions. sybench pinned to `{}`. {reps} repetitions.",
+        ctx.client_cpus
+    );
+    let mut sections = vec![Section {
+        title: "nftables sync time".into(),
+        method: sync_method,
+        rows: sync_rows,
+        notes: vec![],
+    }];
+    sections.push(latency);
+    Ok(AreaResult {
+        area: "nft".into(),
+        title: "nftables proxy".into(),
+        run: ctx.run_info(),
+        sections,
+    })
+}
+
+/// Connection set-up latency through the rules, inside the namespace.
+fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Section {
+    let count = ctx.mode.pick(200, 2000, 5000);
+    let result: anyhow::Result<(Samples, Samples, Samples, Samples, Samples, Samples)> = (|| {
+        ns.exec(
+            "ip",
+            &["addr", "add", &format!("{BACKEND}/32"), "dev", "lo"],
+        )?;
+        // ClusterIPs need a route for the connect to reach the output hook at all; the client
+        // gets its own source address so the backend never sees a hairpin (masqueraded) flow.
+        ns.exec("ip", &["addr", "add", &format!("{CLIENT}/32"), "dev", "lo"])?;
+        let src = CLIENT.to_string();
+        ns.exec(
+            "ip",
+            &["route", "add", "10.96.0.0/12", "dev", "lo", "src", &src],
+        )?;
+        let exe = std::env::current_exe()?;
+        let mut args = ns.prefix();
+        args.extend([
+            exe.display().to_string(),
+            "backend".into(),
+            "--serve".into(),
+            format!("{BACKEND}:{BACKEND_PORT}=0"),
+        ]);
+        let tmp = tempfile::tempdir()?;
+        let _backend = Daemon::spawn(
+            "ns-backend",
+            &ctx.server_cpus,
+            std::path::Path::new("ip"),
+            &args,
+            tmp.path(),
+        )?;
+        let direct = SocketAddr::from((BACKEND, BACKEND_PORT));
+        probe::wait_listening(ctx, ns, direct)?;
+        let mut out: [Samples; 6] = std::array::from_fn(|_| Ok(vec![]));
+        for _ in 0..reps {
+            // direct
+            let (p50, p99) = probe::run(ctx, ns, direct, count)?;
+            push(&mut out[0], Ok(p50));
+            push(&mut out[1], Ok(p99));
+        }
+        for (slot, n) in [(2usize, 10usize), (4, large)] {
+            ns.exec("nft", &["flush", "ruleset"])?;
+            let mut ports: Vec<_> = (0..n)
+                .map(|i| {
+                    let backend = (i == n - 1).then_some((BACKEND, BACKEND_PORT));
+                    // The probed service has the backend as its only endpoint.
+                    let endpoints = if backend.is_some() { 1 } else { ENDPOINTS };
+                    Arc::new(shapes::service(i, endpoints, 0, backend))
+                })
+                .collect();
+            ports.sort_by(|a, b| a.id.cmp(&b.id));
+            let table = proxy::model::ServiceTable { ports };
+            let mut syncer = Syncer::new(
+                rule_config(),
+                Arc::new(NftRunner::new(Some(ns.name().to_string()))),
+            );
+            syncer
+                .sync(&table)
+                .context("loading rules for the latency test")?;
+            if let Ok(dir) = std::env::var("SYBENCH_NFT_DUMP") {
+                let out = ns.exec("nft", &["list", "ruleset"])?;
+                std::fs::write(format!("{dir}/nft-{n}.txt"), out.stdout)?;
+            }
+            let target = SocketAddr::from((shapes::cluster_ip(n - 1), 80));
+            probe::wait_listening(ctx, ns, target)?;
+            for _ in 0..reps {
+                let (p50, p99) = probe::run(ctx, ns, target, count)?;
+                push(&mut out[slot], Ok(p50));
+                push(&mut out[slot + 1], Ok(p99));
+            }
+        }
+        ns.exec("nft", &["flush", "ruleset"])?;
+        let [a, b, c, d, e, f] = out;
+        Ok((a, b, c, d, e, f))
+    })();
+    let (d50, d99, s50, s99, l50, l99) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let m = format!("{e:#}");
+            (
+                Err(m.clone()),
+                Err(m.clone()),
+                Err(m.clone()),
+                Err(m.clone()),
+                Err(m.clone()),
+                Err(m),
+            )
+        }
+    };
+    let row = |case: &str, metric: &str, sy: &Samples, direct: &Samples| Row {
+        case: case.into(),
+        metric: metric.into(),
+        better: Better::Lower,
+        subject: series("switchyard nft", sy),
+        references: vec![series("direct (no rules)", direct)],
+    };
+    Section {
+        title: "Connection set-up through the rules".into(),
+        method: format!(
+            "Inside the bench's namespace: one HTTP backend (`sybench backend`) on {BACKEND}:{BACKEND_PORT} \
+             (pinned to `{}`), switchyard's rules for 10 and for {large} services × {ENDPOINTS} \
+             endpoints, the probed service being the last one, with the backend as its one endpoint. \
+             Client: `sybench nft-probe` in the namespace, pinned to `{}`, {count} sequential TCP \
+             connects (SYN → SYN-ACK through DNAT in `nat-output`), p50/p99 per run. Direct: the \
+             same connects to the backend address with no rules loaded.",
+            ctx.server_cpus, ctx.client_cpus
+        ),
+        rows: vec![
+            row("10 services", "connect p50 ms", &s50, &d50),
+            row("10 services", "connect p99 ms", &s99, &d99),
+            row(&format!("{large} services"), "connect p50 ms", &l50, &d50),
+            row(&format!("{large} services"), "connect p99 ms", &l99, &d99),
+        ],
+        notes: vec![],
+    }
+}

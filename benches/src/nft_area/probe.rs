@@ -1,0 +1,85 @@
+//! Connection set-up latency probe: `sybench nft-probe --target ADDR --count K` runs inside
+//! the namespace (`ip netns exec`), connects K times in sequence and prints p50/p99 in ms as
+//! JSON; the area spawns it and reads that line.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::netns::Netns;
+use crate::Ctx;
+
+/// The probe itself (inside the namespace): K connects, returns the JSON line.
+pub fn probe_main(target: SocketAddr, count: usize) -> anyhow::Result<String> {
+    let mut lat = Vec::with_capacity(count);
+    let mut errors = 0u64;
+    for _ in 0..count {
+        let t = Instant::now();
+        match TcpStream::connect_timeout(&target, Duration::from_secs(2)) {
+            Ok(s) => {
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+                drop(s);
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let s = crate::stats::sorted(&lat);
+    let p = |q| crate::stats::percentile_sorted(&s, q).unwrap_or(f64::NAN);
+    Ok(
+        serde_json::json!({"p50": p(50.0), "p99": p(99.0), "errors": errors, "ok": lat.len()})
+            .to_string(),
+    )
+}
+
+/// Runs the probe in `ns` pinned to the client CPUs; returns (p50, p99) ms.
+pub fn run(ctx: &Ctx, ns: &Netns, target: SocketAddr, count: usize) -> anyhow::Result<(f64, f64)> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new("taskset")
+        .args(["-c", &ctx.client_cpus, "ip", "netns", "exec", ns.name()])
+        .arg(exe)
+        .args([
+            "nft-probe",
+            "--target",
+            &target.to_string(),
+            "--count",
+            &count.to_string(),
+        ])
+        .output()
+        .context("running the probe")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("probe JSON")?;
+    let errors = v
+        .get("errors")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    anyhow::ensure!(
+        errors == 0,
+        "{errors} of {count} connects to {target} failed"
+    );
+    let f = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_f64)
+            .context("probe JSON field")
+    };
+    Ok((f("p50")?, f("p99")?))
+}
+
+/// Waits until `target` accepts connections from inside `ns` (bounded).
+pub fn wait_listening(ctx: &Ctx, ns: &Netns, target: SocketAddr) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..50 {
+        match run(ctx, ns, target, 1) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt")))
+        .context(format!("{target} never accepted inside the namespace"))
+}
