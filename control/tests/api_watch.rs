@@ -232,3 +232,64 @@ async fn watch_ends_at_timeout_seconds() -> TestResult {
     cp.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn selector_transitions_survive_a_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let ns = ns_name("selrestart");
+    let services = format!("/api/v1/namespaces/{ns}/services");
+    let from = {
+        let cp = support::start(dir.path(), 1000).await?;
+        let api = Api::new(cp.local_addr());
+        api.namespace(&ns).await?;
+        let r = api
+            .post(&services, &svc("moving", json!({"tier": "db"})))
+            .await?;
+        let from = r.body["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let patch = |tier: &str| json!({"metadata": {"labels": {"tier": tier}}});
+        // Not matching -> other non-matching change -> matching -> not matching.
+        api.patch(
+            &format!("{services}/moving"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"annotations": {"a": "1"}}}),
+        )
+        .await?;
+        api.patch(
+            &format!("{services}/moving"),
+            "application/merge-patch+json",
+            &patch("web"),
+        )
+        .await?;
+        api.patch(
+            &format!("{services}/moving"),
+            "application/merge-patch+json",
+            &patch("db"),
+        )
+        .await?;
+        api.post(&services, &svc("marker", json!({"tier": "web"})))
+            .await?;
+        cp.shutdown().await;
+        from
+    };
+    let cp = support::start(dir.path(), 1000).await?;
+    let api = Api::new(cp.local_addr());
+    let watch = open_watch(
+        &api,
+        &format!("{services}?watch=1&resourceVersion={from}&labelSelector=tier%3Dweb"),
+    )
+    .await?;
+    let events = read_events(watch, 3, WAIT).await?;
+    assert_eq!(
+        summary(&events),
+        vec![
+            pair("ADDED", "moving"),
+            pair("DELETED", "moving"),
+            pair("ADDED", "marker")
+        ]
+    );
+    cp.shutdown().await;
+    Ok(())
+}

@@ -70,8 +70,8 @@ impl WatchRequest {
             return None;
         }
         let now = self.params.selects(&event.object);
-        // Unknown history (after a restart) counts as "was visible": the client may get a
-        // DELETED for an object it never saw, which reflectors ignore, but never misses one.
+        // Without a previous version (a create) "was visible" is irrelevant; keep the safe
+        // default of true so a watcher never misses a DELETED.
         let before = event
             .previous
             .as_ref()

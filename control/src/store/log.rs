@@ -51,8 +51,9 @@ pub(crate) struct WatchEvent {
     pub kind_of_change: EventType,
     /// The object after the change (for DELETED: as it was, with the deletion's revision).
     pub object: Arc<Object>,
-    /// The object before the change, when known (not kept across restarts); used to tell
-    /// selector watchers that an object started or stopped matching.
+    /// The object before the change; used to tell selector watchers that an object started
+    /// or stopped matching. After a restart it is a stand-in: the new object carrying the old
+    /// labels, which is all a selector looks at (names and namespaces never change).
     pub previous: Option<Arc<Object>>,
 }
 
@@ -62,9 +63,16 @@ impl WatchEvent {
         self.object.kind()
     }
 
-    /// The record stored in the database: `{"type": ..., "object": ...}`.
+    /// The record stored in the database: `{"type": ..., "object": ...}` plus, when there was
+    /// a previous version, its labels as `previousLabels`.
     pub(crate) fn to_record(&self) -> Vec<u8> {
-        let record = json!({"type": self.kind_of_change.as_str(), "object": self.object.to_json()});
+        let mut record =
+            json!({"type": self.kind_of_change.as_str(), "object": self.object.to_json()});
+        if let Some(previous) = &self.previous {
+            record["previousLabels"] =
+                serde_json::to_value(previous.meta().labels.clone().unwrap_or_default())
+                    .unwrap_or_default();
+        }
         serde_json::to_vec(&record).unwrap_or_default()
     }
 
@@ -86,11 +94,22 @@ impl WatchEvent {
             object["kind"].as_str().unwrap_or_default(),
         )
         .ok_or_else(|| ApiError::internal(format!("event {revision}: unknown kind")))?;
+        let object = Arc::new(Object::from_json(kind, object)?);
+        let previous = match value.get_mut("previousLabels").map(serde_json::Value::take) {
+            Some(labels) => {
+                let labels = serde_json::from_value(labels)
+                    .map_err(|e| ApiError::internal(format!("event {revision}: labels: {e}")))?;
+                let mut stand_in = Object::clone(&object);
+                stand_in.meta_mut().labels = Some(labels);
+                Some(Arc::new(stand_in))
+            }
+            None => None,
+        };
         Ok(WatchEvent {
             revision,
             kind_of_change,
-            object: Arc::new(Object::from_json(kind, object)?),
-            previous: None,
+            object,
+            previous,
         })
     }
 }
