@@ -94,23 +94,37 @@ impl DnsHandler {
         };
         let qtype = query.query_type();
         let table = self.table.load();
-        if table.is_authoritative(query.name()) {
-            let answer = table.answer(query);
-            self.metrics.request(Source::Zone, qtype, answer.rcode);
-            let mut metadata = Metadata::response_from_request(&request.metadata);
-            metadata.response_code = answer.rcode;
-            metadata.authoritative =
-                !matches!(answer.rcode, ResponseCode::ServFail | ResponseCode::Refused);
-            metadata.recursion_available = self.forwarder.is_some();
-            let response = MessageResponseBuilder::new(&request.queries, edns).build(
-                metadata,
-                answer.answers.iter().map(|r| &**r),
-                answer.authority.iter().map(|r| &**r),
-                std::iter::empty(),
-                answer.additional.iter().map(|r| &**r),
-            );
-            return send(response_handle, response, request).await;
+        if !table.is_authoritative(query.name()) {
+            // The table guard is not held while waiting on upstreams.
+            drop(table);
+            return self.forward(request, query, edns, response_handle).await;
         }
+        let answer = table.answer(query);
+        self.metrics.request(Source::Zone, qtype, answer.rcode);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.response_code = answer.rcode;
+        metadata.authoritative =
+            !matches!(answer.rcode, ResponseCode::ServFail | ResponseCode::Refused);
+        metadata.recursion_available = self.forwarder.is_some();
+        let response = MessageResponseBuilder::new(&request.queries, edns).build(
+            metadata,
+            answer.answers.iter().map(|r| &**r),
+            answer.authority.iter().map(|r| &**r),
+            std::iter::empty(),
+            answer.additional.iter().map(|r| &**r),
+        );
+        send(response_handle, response, request).await
+    }
+
+    /// Answers a question outside the cluster from the forwarder (REFUSED without upstreams).
+    async fn forward<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        query: &Query,
+        edns: Option<&Edns>,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let qtype = query.query_type();
         let Some(forwarder) = &self.forwarder else {
             self.metrics
                 .request(Source::Forward, qtype, ResponseCode::Refused);
