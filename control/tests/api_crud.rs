@@ -367,10 +367,10 @@ async fn bad_input_is_rejected_and_leaves_the_store_unchanged() -> TestResult {
             "may not be deleted",
         ),
         (
-            reqwest::Method::DELETE,
+            reqwest::Method::PUT,
             services.clone(),
-            "",
-            String::new(),
+            "application/json",
+            json!({"metadata": {"name": "x"}}).to_string(),
             405,
             "not supported",
         ),
@@ -514,6 +514,41 @@ async fn delete_preconditions_are_checked() -> TestResult {
         .await?;
     assert_eq!(right.code, 200, "{}", right.body);
     assert_eq!(api.get(&path).await?.code, 404);
+    cp.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn delete_collection_removes_what_the_selector_picks() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cp = support::start(dir.path(), 1000).await?;
+    let api = Api::new(cp.local_addr());
+    let ns = ns_name("delcoll");
+    api.namespace(&ns).await?;
+    let pods = format!("/api/v1/namespaces/{ns}/pods");
+    for (name, tier) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        let r = api
+            .post(
+                &pods,
+                &json!({"metadata": {"name": name, "labels": {"tier": tier}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+            )
+            .await?;
+        assert_eq!(r.code, 201, "{}", r.body);
+    }
+    let r = api
+        .delete(&format!("{pods}?labelSelector=tier%3Dweb"))
+        .await?;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
+    let left = api.get(&pods).await?.body;
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["c"]);
     cp.shutdown().await;
     Ok(())
 }

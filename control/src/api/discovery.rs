@@ -9,8 +9,15 @@ use super::route::GROUPS;
 use crate::object::Kind;
 use crate::store::has_status;
 
-const VERBS: [&str; 7] = [
-    "create", "delete", "get", "list", "patch", "update", "watch",
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
 ];
 
 /// `/api`.

@@ -145,6 +145,7 @@ fn verb(method: &Method, target: Option<&Target>, watch: bool) -> &'static str {
         Method::POST => "create",
         Method::PUT => "update",
         Method::PATCH => "patch",
+        Method::DELETE if collection => "deletecollection",
         Method::DELETE => "delete",
         _ => "other",
     }
@@ -273,6 +274,7 @@ async fn handle(
         (&Method::PUT, true) => call.update(&body).await,
         (&Method::PATCH, true) => call.patch(body).await,
         (&Method::DELETE, true) => call.delete(&body).await,
+        (&Method::DELETE, false) => call.delete_collection().await,
         _ => Err(ApiError::method_not_allowed(format!(
             "{method} is not supported on {}",
             if target.name.is_some() {

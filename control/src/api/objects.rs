@@ -143,6 +143,44 @@ impl Call<'_> {
         Ok(self.render(&stored, StatusCode::OK, &warnings))
     }
 
+    /// DELETE of a collection: every object the selectors pick, one by one as
+    /// kube-apiserver does (objects that vanish meanwhile are skipped). Answers the list of
+    /// deleted (or, with finalizers, marked) objects.
+    pub(crate) async fn delete_collection(&self) -> Result<Response, ApiError> {
+        let namespace = self.target.namespace.as_deref();
+        let targets: Vec<Arc<Object>> = self
+            .store
+            .snapshot()
+            .scan(self.kind, namespace, None)
+            .filter(|(_, obj)| self.params.selects(obj))
+            .map(|(_, obj)| Arc::clone(obj))
+            .collect();
+        let deletions = targets.iter().map(|obj| {
+            self.submit(Write::Delete {
+                kind: self.kind,
+                namespace: obj.namespace().map(str::to_string),
+                name: obj.name().to_string(),
+                uid: None,
+                resource_version: None,
+            })
+        });
+        let mut items = Vec::new();
+        for outcome in futures::future::join_all(deletions).await {
+            match outcome {
+                Ok(obj) => items.push(obj.to_json()),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let body = serde_json::json!({
+            "kind": self.kind.list_name(),
+            "apiVersion": self.kind.api_version(),
+            "metadata": {"resourceVersion": self.store.revision().to_string()},
+            "items": items,
+        });
+        Ok(response::json(StatusCode::OK, &body, &[]))
+    }
+
     /// DELETE of one object; the body may carry DeleteOptions with preconditions.
     pub(crate) async fn delete(&self, body: &Bytes) -> Result<Response, ApiError> {
         let (uid, resource_version) = if body.iter().all(u8::is_ascii_whitespace) {

@@ -57,8 +57,8 @@ fn strategy(kind: Kind, path: &str) -> ListStrategy {
             _ if path.starts_with("spec.") && last == "volumeDevices" => Keys(&["devicePath"]),
             _ => Replace,
         },
+        // `spec.taints` is atomic in Kubernetes: replaced whole.
         Kind::Node => match path {
-            "spec.taints" => Keys(&["key", "effect"]),
             "spec.podCIDRs" => Set,
             "status.addresses" => Keys(&["type"]),
             _ => Replace,
