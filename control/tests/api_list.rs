@@ -165,6 +165,7 @@ async fn discovery_health_and_metrics() -> TestResult {
         "switchyard_store_commit_duration_seconds_bucket",
         "switchyard_store_commit_batch_size_count",
         "switchyard_apiserver_watches",
+        "switchyard_apiserver_request_duration_seconds_count{verb=\"get\"}",
     ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }

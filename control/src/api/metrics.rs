@@ -12,10 +12,22 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use crate::object::Kind;
 use crate::store::{BATCH_BUCKETS, LATENCY_BUCKETS, Store};
 
+/// Upper bounds of the request-latency histogram buckets, in seconds.
+const REQUEST_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// One verb's request-latency histogram.
+#[derive(Debug, Default, Clone)]
+struct Latency {
+    buckets: [u64; REQUEST_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
 /// The API's request counters.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
+    latency: Mutex<BTreeMap<&'static str, Latency>>,
     watches: AtomicI64,
     watches_total: AtomicU64,
 }
@@ -38,6 +50,20 @@ impl Metrics {
             Err(poisoned) => poisoned.into_inner(),
         };
         *map.entry((verb, resource.to_string(), code)).or_default() += 1;
+    }
+
+    /// Records how long a (non-watch) request took to answer.
+    pub(crate) fn latency(&self, verb: &'static str, seconds: f64) {
+        let mut map = match self.latency.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let entry = map.entry(verb).or_default();
+        if let Some(i) = REQUEST_BUCKETS.iter().position(|b| seconds <= *b) {
+            entry.buckets[i] += 1;
+        }
+        entry.count += 1;
+        entry.sum += seconds;
     }
 
     /// Counts an opened watch until the guard drops.
@@ -68,6 +94,34 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "switchyard_apiserver_requests_total{{verb=\"{verb}\",resource=\"{resource}\",code=\"{code}\"}} {n}"
+                );
+            }
+        }
+        out.push_str(
+            "# HELP switchyard_apiserver_request_duration_seconds Time to answer a request (watches excluded), by verb.\n\
+             # TYPE switchyard_apiserver_request_duration_seconds histogram\n",
+        );
+        {
+            let map = match self.latency.lock() {
+                Ok(m) => m.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            for (verb, l) in &map {
+                let mut cumulative = 0;
+                for (bound, n) in REQUEST_BUCKETS.iter().zip(&l.buckets) {
+                    cumulative += n;
+                    let _ = writeln!(
+                        out,
+                        "switchyard_apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",le=\"{bound}\"}} {cumulative}"
+                    );
+                }
+                let _ = write!(
+                    out,
+                    "switchyard_apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",le=\"+Inf\"}} {count}\n\
+                     switchyard_apiserver_request_duration_seconds_sum{{verb=\"{verb}\"}} {sum}\n\
+                     switchyard_apiserver_request_duration_seconds_count{{verb=\"{verb}\"}} {count}\n",
+                    count = l.count,
+                    sum = l.sum
                 );
             }
         }

@@ -172,6 +172,7 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     let route = route::resolve(uri.path());
     let target = match &route {
         Ok(Route::Objects(t)) => Some(t.clone()),
@@ -195,11 +196,18 @@ async fn dispatch(
             }
         }
     };
+    let verb = verb(&method, target.as_ref(), watching);
     state.inner.metrics.request(
-        verb(&method, target.as_ref(), watching),
+        verb,
         &resource_label(target.as_ref()),
         response.status().as_u16(),
     );
+    if !watching {
+        state
+            .inner
+            .metrics
+            .latency(verb, started.elapsed().as_secs_f64());
+    }
     if response.status().is_server_error() {
         tracing::warn!(%method, path = uri.path(), code = response.status().as_u16(), "request failed");
     } else {
