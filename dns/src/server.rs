@@ -126,10 +126,19 @@ impl DnsServer {
         if let Err(err) = self.server.shutdown_gracefully().await {
             warn!(%err, "dns server stopped with an error");
         }
-        if let Err(err) = self.writer.await {
+        if let Err(err) = (&mut self.writer).await {
             warn!(%err, "dns table writer ended abnormally");
         }
         info!(local_addr = %self.local_addr, "dns server stopped");
+    }
+}
+
+impl Drop for DnsServer {
+    /// A server dropped without [`DnsServer::shutdown`] still stops: hickory's socket tasks are
+    /// aborted with its task set, and the writer is told to stop here.
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.server.shutdown_token().cancel();
     }
 }
 
@@ -221,5 +230,17 @@ async fn write_tables(
             "dns table published"
         );
         table.store(Arc::new(built));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The binary shares the server between its metrics endpoint and shutdown path.
+    #[test]
+    fn server_and_handler_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::DnsServer>();
+        send_sync::<crate::DnsHandler>();
+        send_sync::<crate::NameTable>();
     }
 }

@@ -253,3 +253,22 @@ async fn servfail_until_the_first_sync() -> TestResult {
     running.server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dropped_server_releases_its_port() -> TestResult {
+    let running = start(fixture()?, config()).await?;
+    let addr = running.addr();
+    let reply = udp_exchange(
+        addr,
+        &query(1, "web.default.svc.cluster.local.", RecordType::A, None)?,
+    )
+    .await?;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    drop(running);
+    let released = crate::support::eventually(100, || async move {
+        Ok(std::net::TcpListener::bind(addr).is_ok() && std::net::UdpSocket::bind(addr).is_ok())
+    })
+    .await?;
+    assert!(released, "UDP and TCP ports are free after drop");
+    Ok(())
+}
