@@ -3,17 +3,20 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Netns;
 
 /// How often a backend's loop looks at its stop flag.
-const POLL: Duration = Duration::from_millis(20);
+const POLL: Duration = Duration::from_millis(POLL_MS as u64);
+const POLL_MS: u16 = 20;
 
 /// A TCP server inside a namespace. Each connection first receives one line, the server's own
 /// `ip:port` followed by `\n`, then every byte it sends is echoed back; when the client
@@ -78,12 +81,21 @@ fn accept_loop(listener: TcpListener, me: SocketAddr, stop: &AtomicBool, accepte
                     }
                 });
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => thread::sleep(POLL),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => wait_readable(&listener),
             Err(err) => {
                 eprintln!("tcp backend {me}: accept: {err}");
                 thread::sleep(POLL);
             }
         }
+    }
+}
+
+/// Waits until `listener` has a connection to accept, or [`POLL`] passed (to see the stop flag).
+fn wait_readable(listener: &TcpListener) {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    if let Err(err) = poll(&mut fds, PollTimeout::from(POLL_MS)) {
+        eprintln!("tcp backend: poll: {err}");
+        thread::sleep(POLL);
     }
 }
 
