@@ -134,3 +134,81 @@ proptest! {
         }
     }
 }
+
+/// Labels that spell cluster names, reverse names and near misses.
+const VOCABULARY: &[&str] = &[
+    "web",
+    "WeB",
+    "db",
+    "db-0",
+    "10-0-0-2",
+    "default",
+    "svc",
+    "cluster",
+    "local",
+    "pod",
+    "_tcp",
+    "_http",
+    "_pg",
+    "10",
+    "0",
+    "96",
+    "in-addr",
+    "arpa",
+    "ip6",
+    "dns-version",
+    "*",
+    "x",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Well-formed questions about names near the cluster's: every reply decodes, keeps the ID
+    /// and the question, and in-zone answers are authoritative NOERROR/NXDOMAIN (or REFUSED
+    /// for transfers and non-IN classes), never SERVFAIL once synced.
+    #[test]
+    fn questions_near_the_zone_get_consistent_answers(
+        labels in proptest::collection::vec(proptest::sample::select(VOCABULARY), 0..7),
+        suffix in proptest::bool::ANY,
+        qtype in any::<u16>(),
+        qclass in proptest::sample::select(vec![1u16, 3, 255, 254]),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let handler = handler().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let src = "127.0.0.1:5353".parse().map_err(|_| TestCaseError::fail("addr"))?;
+        let mut text = labels.join(".");
+        if suffix {
+            text.push_str(if text.is_empty() { "cluster.local" } else { ".cluster.local" });
+        }
+        text.push('.');
+        let name = hickory_proto::rr::Name::from_ascii(&text)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut question = hickory_proto::op::Query::query(name.clone(), RecordType::from(qtype));
+        question.set_query_class(hickory_proto::rr::DNSClass::from(qclass));
+        let mut message = Message::new(0x5151, hickory_proto::op::MessageType::Query, hickory_proto::op::OpCode::Query);
+        message.add_query(question);
+        let raw = message.to_vec().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let reply = runtime
+            .block_on(handler.respond_to_bytes(&raw, src, Protocol::Udp))
+            .ok_or_else(|| TestCaseError::fail("no reply"))?;
+        let reply = Message::from_vec(&reply).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(reply.metadata.id, 0x5151);
+        prop_assert_eq!(reply.queries.len(), 1);
+        prop_assert!(reply.queries[0].name().eq_case(&name));
+        let zone = hickory_proto::rr::Name::from_ascii("cluster.local.")
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if zone.zone_of(&name) {
+            let rcode = reply.metadata.response_code;
+            prop_assert!(
+                matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain | ResponseCode::Refused | ResponseCode::FormErr | ResponseCode::NotImp),
+                "{} {} -> {}", text, qtype, rcode
+            );
+            if matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
+                prop_assert!(reply.metadata.authoritative);
+                prop_assert!(!reply.answers.is_empty() || reply.authorities.len() == 1, "negative answers carry the SOA");
+            }
+        }
+    }
+}
