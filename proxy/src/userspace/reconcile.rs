@@ -104,6 +104,8 @@ pub(crate) struct Reconciler {
     ports: HashMap<ServicePortId, PortEntry>,
     pools: HashMap<(ServicePortId, Scope, bool), Arc<Pool>>,
     skipped_sctp: HashSet<ServicePortId>,
+    /// Listeners that failed to open (warned about once).
+    failing: HashSet<ListenKey>,
     needs_retry: bool,
     last: Option<TableSnapshot>,
     stop: CancellationToken,
@@ -130,6 +132,7 @@ impl Reconciler {
             ports: HashMap::new(),
             pools: HashMap::new(),
             skipped_sctp: HashSet::new(),
+            failing: HashSet::new(),
             needs_retry: false,
             last: None,
             stop,
@@ -236,6 +239,7 @@ impl Reconciler {
             }
         }
         self.skipped_sctp.retain(|id| table.get(id).is_some());
+        self.failing.retain(|key| wanted.contains_key(key));
         wanted
     }
 
@@ -359,6 +363,7 @@ impl Reconciler {
             }
             match self.open(*key, route) {
                 Ok(open) => {
+                    self.failing.remove(key);
                     tracing::debug!(address = %key.addr, protocol = %key.protocol,
                         service = %want.port.id, "listening");
                     self.listeners.insert(*key, open);
@@ -366,8 +371,13 @@ impl Reconciler {
                 Err(err) => {
                     self.needs_retry = true;
                     self.stats.listener_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(address = %key.addr, protocol = %key.protocol,
-                        service = %want.port.id, error = %err, "cannot listen; will retry");
+                    // Warn once per address; the periodic retries only log at debug.
+                    if self.failing.insert(*key) {
+                        tracing::warn!(address = %key.addr, protocol = %key.protocol,
+                            service = %want.port.id, error = %err, "cannot listen; will retry");
+                    } else {
+                        tracing::debug!(address = %key.addr, error = %err, "still cannot listen");
+                    }
                 }
             }
         }

@@ -49,6 +49,24 @@ impl Drop for Held<'_> {
     }
 }
 
+/// Like [`Held`] for a shared counter: one connection (in progress or open) to an endpoint.
+#[derive(Debug)]
+pub(crate) struct HeldArc(Arc<AtomicU64>);
+
+impl HeldArc {
+    /// Increments `gauge` now, decrements it on drop.
+    pub(crate) fn new(gauge: Arc<AtomicU64>) -> HeldArc {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        HeldArc(gauge)
+    }
+}
+
+impl Drop for HeldArc {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Process-wide counters plus the live per-port set.
 #[derive(Debug)]
 pub(crate) struct ProxyStats {

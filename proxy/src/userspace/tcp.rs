@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::copy::{self, Counters};
 use super::route::{Ctx, Route};
-use super::stats::Held;
+use super::stats::{Held, HeldArc};
 
 /// Pause after an accept error (e.g. out of descriptors) before accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -58,9 +58,11 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
         if attempt > 0 {
             metrics.retries.fetch_add(1, Ordering::Relaxed);
         }
+        // Counted from the attempt on, so least-connections sees connects in flight.
+        let on_endpoint = HeldArc::new(backend.active.clone());
         match connect(backend.addr, ctx.connect_timeout).await {
             Ok(stream) => {
-                connected = Some((stream, backend));
+                connected = Some((stream, backend, on_endpoint));
                 break;
             }
             Err(err) => {
@@ -71,14 +73,13 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
             }
         }
     }
-    let Some((upstream, backend)) = connected else {
+    let Some((upstream, backend, _on_endpoint)) = connected else {
         metrics.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(service = %route.port.id, client = %peer, tried = tried.len(),
             "no endpoint took the connection; resetting");
         reset(&client);
         return;
     };
-    let _on_endpoint = Held::new(&backend.active);
     if let Err(err) = client.set_nodelay(true).and(upstream.set_nodelay(true)) {
         tracing::debug!(error = %err, "TCP_NODELAY failed");
     }
