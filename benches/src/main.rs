@@ -110,6 +110,12 @@ struct LbArgs {
     /// affinity sees distinct clients.
     #[arg(long)]
     distinct_sources: bool,
+    /// Bind worker N to this IPv4 address + N (the addresses must exist on this host).
+    #[arg(long)]
+    sources_from: Option<std::net::Ipv4Addr>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
     /// Host header (default: the target IP).
     #[arg(long)]
     host: Option<String>,
@@ -174,11 +180,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     workers: args.workers,
                     requests: args.requests,
                     distinct_sources: args.distinct_sources,
+                    source_base: args.sources_from,
                     header: args.header.clone(),
                     host: args.host.clone().unwrap_or_else(|| target.ip().to_string()),
                     path: args.path.clone(),
                 };
-                print!("{}", lb_area::run_target(&load, args.backends)?);
+                print!("{}", lb_area::run_target(&load, args.backends, args.json)?);
                 return Ok(());
             }
         },

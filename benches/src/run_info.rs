@@ -23,8 +23,11 @@ pub struct RunInfo {
     pub mode: Mode,
     /// CPU model name.
     pub cpu: String,
-    /// Online CPUs.
+    /// CPUs of the machine (not just those this process may use).
     pub cpus: usize,
+    /// Build profile of `sybench` itself (`release` or `debug`; debug numbers are meaningless).
+    #[serde(default)]
+    pub build: String,
     /// Kernel release.
     pub kernel: String,
     /// 1-minute load average when the area started (a busy machine pollutes numbers).
@@ -42,7 +45,13 @@ impl RunInfo {
             commit: git_commit(),
             mode,
             cpu: cpu_model(),
-            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpus: cpu_count(),
+            build: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_string(),
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
             load_avg_1m: std::fs::read_to_string("/proc/loadavg")
                 .ok()
@@ -66,6 +75,14 @@ fn cpu_model() -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn cpu_count() -> usize {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(0, |n| n.get()))
 }
 
 fn git_commit() -> String {

@@ -94,14 +94,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         },
     ];
     let method = format!(
-        "In-process, single thread, release build, `sybench` pinned with `taskset` to the client \
+        "In-process, single thread, {} build, `sybench` pinned with `taskset` to the client \
          CPU. There is no external peer for an allocator, so the reference is a naive allocator \
          written for this benchmark: a `HashSet<u32>` of taken offsets, a random start and a \
          linear probe to the next free offset (the usual hand-rolled shape). switchyard: \
          `ipam::ServiceIpAllocator::with_seed` / `ipam::PortAllocator::with_seed` \
          (`allocate_next`), which also honour the Kubernetes static bands. Fill = allocate until \
          every usable value is taken. Churn = fill half, then {churn_ops} rounds of \
-         `allocate_next` + `release` of a random held value. {reps} repetitions, different seeds."
+         `allocate_next` + `release` of a random held value. {reps} repetitions, different seeds.",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     Ok(AreaResult {
         area: "ipam".into(),

@@ -35,6 +35,9 @@ pub struct LbLoad {
     pub requests: usize,
     /// Give each worker its own 127.0.0.x source (loopback targets only).
     pub distinct_sources: bool,
+    /// Worker `w` binds to this address + `w` (overrides `distinct_sources`); the addresses
+    /// must exist locally.
+    pub source_base: Option<Ipv4Addr>,
     /// Response header naming the backend.
     pub header: String,
     /// Host header / path.
@@ -49,8 +52,11 @@ pub async fn run(load: &LbLoad) -> LbStats {
     for w in 0..load.workers.max(1) {
         let share = load.requests / load.workers.max(1)
             + usize::from(w < load.requests % load.workers.max(1));
-        let source = (load.distinct_sources && load.target.ip().is_loopback())
-            .then(|| Ipv4Addr::new(127, 0, ((w + 2) / 250) as u8, ((w + 2) % 250) as u8));
+        let source = match load.source_base {
+            Some(base) => Some(Ipv4Addr::from(u32::from(base).wrapping_add(w as u32))),
+            None => (load.distinct_sources && load.target.ip().is_loopback())
+                .then(|| Ipv4Addr::new(127, 0, ((w + 2) / 250) as u8, ((w + 2) % 250) as u8)),
+        };
         let load = load.clone();
         tasks.push(tokio::spawn(async move {
             let mut stats = LbStats::default();

@@ -7,6 +7,7 @@
 //! variation (0 = perfectly even). Traffic stays on loopback.
 
 pub mod client;
+mod nft_mode;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -63,9 +64,22 @@ pub fn evenness(stats: &LbStats, expected: &[String]) -> Evenness {
 
 struct Case {
     name: String,
+    system: &'static str,
     max_over_mean: Result<Vec<f64>, String>,
     cv: Result<Vec<f64>, String>,
     p99: Result<Vec<f64>, String>,
+}
+
+impl Case {
+    fn failed(name: String, e: &str) -> Case {
+        Case {
+            name,
+            system: "switchyard nftables",
+            max_over_mean: Err(e.to_string()),
+            cv: Err(e.to_string()),
+            p99: Err(e.to_string()),
+        }
+    }
 }
 
 /// Runs the lb area (userspace mode).
@@ -145,6 +159,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 for (name, ..) in variants {
                     cases.push(Case {
                         name,
+                        system: "switchyard userspace",
                         max_over_mean: Err(m.clone()),
                         cv: Err(m.clone()),
                         p99: Err(m.clone()),
@@ -158,6 +173,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         for (i, (name, addrs, offset, affinity)) in variants.into_iter().enumerate() {
             let mut case = Case {
                 name,
+                system: "switchyard userspace",
                 max_over_mean: Ok(vec![]),
                 cv: Ok(vec![]),
                 p99: Ok(vec![]),
@@ -175,6 +191,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                         workers: WORKERS,
                         requests,
                         distinct_sources: true,
+                        source_base: None,
                         header: "X-Backend".into(),
                         host: "bench".into(),
                         path: "/".into(),
@@ -215,6 +232,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         }
     }
     drop(b);
+    cases.extend(nft_mode::run(ctx, requests, reps));
 
     let series = |name: &str, s: &Result<Vec<f64>, String>| match s {
         Ok(v) => Series::measured(name, v),
@@ -226,26 +244,26 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
             case: c.name.clone(),
             metric: "max/mean requests per backend".into(),
             better: Better::Lower,
-            subject: series("switchyard userspace", &c.max_over_mean),
+            subject: series(c.system, &c.max_over_mean),
             references: vec![],
         });
         rows.push(Row {
             case: c.name.clone(),
             metric: "CV of requests per backend".into(),
             better: Better::Lower,
-            subject: series("switchyard userspace", &c.cv),
+            subject: series(c.system, &c.cv),
             references: vec![],
         });
         rows.push(Row {
             case: c.name.clone(),
             metric: "p99 ms".into(),
             better: Better::Lower,
-            subject: series("switchyard userspace", &c.p99),
+            subject: series(c.system, &c.p99),
             references: vec![],
         });
     }
     let method = format!(
-        "`switchyard run --proxy-mode userspace --proxy-interface none --nodeport-addresses \
+        "Userspace rows: `switchyard run --proxy-mode userspace --proxy-interface none --nodeport-addresses \
          127.0.0.1/32 --lb <policy>`; ClientIP rows add `sessionAffinity: ClientIP` to the \
          Service (round-robin underneath). {N} backends per service in one `sybench backend` \
          process, each answering after a fixed delay (uniform {UNIFORM_MS:?} ms, skewed \
@@ -269,17 +287,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                  affinity each of the 16 clients sticks to one backend, so unevenness is expected \
                  and shows how the clients hashed."
                     .into(),
-                "nftables mode is not measured yet: it needs the service and backends inside a \
-                 network namespace the bench creates (see the nft area); the report will say so \
-                 until it is."
+                "nftables rows: switchyard's rules (`proxy::nft::Syncer`, real `nft`) in a \
+                 network namespace the bench creates, with backends and client inside it \
+                 (client sources 10.251.0.1…); the kernel path picks with `numgen random`, so \
+                 round-robin and least-connections exist only in userspace mode."
                     .into(),
             ],
         }],
     })
 }
 
-/// `sybench lb --target`: drives the user's own service and prints evenness and latency.
-pub fn run_target(load: &LbLoad, expected_backends: usize) -> anyhow::Result<String> {
+/// `sybench lb --target`: drives the user's own service and prints evenness and latency (as
+/// one JSON object when `json`).
+pub fn run_target(load: &LbLoad, expected_backends: usize, json: bool) -> anyhow::Result<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -291,6 +311,19 @@ pub fn run_target(load: &LbLoad, expected_backends: usize) -> anyhow::Result<Str
             s.per_backend.keys().cloned().collect()
         };
     let e = evenness(&s, &expected);
+    if json {
+        return Ok(serde_json::json!({
+            "per_backend": s.per_backend,
+            "errors": s.errors,
+            "first_error": s.first_error,
+            "max_over_mean": e.max_over_mean,
+            "cv": e.cv,
+            "p50_ms": e.p50_ms,
+            "p99_ms": e.p99_ms,
+        })
+        .to_string()
+            + "\n");
+    }
     let mut out = format!(
         "target {} — {} requests by {} workers, one connection each, {} errors\n",
         load.target, load.requests, load.workers, s.errors

@@ -78,14 +78,25 @@ fn banner(out: &mut String, areas: &[AreaResult]) {
              area, on a possibly busy machine). They are not benchmark results.**\n\n",
         );
     }
-    out.push_str("| area | host | date (UTC) | commit | mode | CPU | kernel | load (1 min) |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| area | host | date (UTC) | commit | mode | build | CPU | kernel | load (1 min) |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for a in areas {
         let r = &a.run;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | `{}` | {} | {} × {} | {} | {:.2} |",
-            a.area, r.host, r.date, r.commit, r.mode, r.cpus, r.cpu, r.kernel, r.load_avg_1m
+            "| {} | {} | {} | `{}` | {} | {} | {} × {} | {} | {:.2} |",
+            a.area,
+            r.host,
+            r.date,
+            r.commit,
+            r.mode,
+            if r.build.is_empty() { "?" } else { &r.build },
+            r.cpus,
+            r.cpu,
+            r.kernel,
+            r.load_avg_1m
         );
     }
     out.push('\n');

@@ -11,6 +11,7 @@ fn run(mode: Mode) -> RunInfo {
         mode,
         cpu: "Test CPU".into(),
         cpus: 2,
+        build: "release".into(),
         kernel: "6.1.0".into(),
         load_avg_1m: 0.5,
     }
