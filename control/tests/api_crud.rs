@@ -155,6 +155,30 @@ async fn generation_status_and_generate_name_follow_kubernetes() -> TestResult {
     assert_eq!(r.code, 200, "{}", r.body);
     assert_eq!(r.body["status"]["podIP"], "10.244.0.9");
     assert_eq!(r.body["spec"]["containers"][0]["image"], "other");
+
+    // A Service PUT without the allocated clusterIP keeps it and is no spec change.
+    let services = format!("/api/v1/namespaces/{ns}/services");
+    let svc = api
+        .post(
+            &services,
+            &json!({"metadata": {"name": "keep-ip"}, "spec": {"ports": [{"port": 80}]}}),
+        )
+        .await?;
+    assert_eq!(svc.code, 201, "{}", svc.body);
+    let replaced = api
+        .put(&format!("{services}/keep-ip"),
+            &json!({"metadata": {"name": "keep-ip", "labels": {"x": "y"}}, "spec": {"ports": [{"port": 80}]}}))
+        .await?;
+    assert_eq!(replaced.code, 200, "{}", replaced.body);
+    assert_eq!(
+        replaced.body["spec"]["clusterIP"],
+        svc.body["spec"]["clusterIP"]
+    );
+    assert_eq!(
+        replaced.body["metadata"]["generation"], 1,
+        "{}",
+        replaced.body
+    );
     cp.shutdown().await;
     Ok(())
 }

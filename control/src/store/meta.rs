@@ -74,7 +74,8 @@ fn label_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::Ob
 
 /// Builds the stored form of an update from the client's `new` and the stored `old`: server
 /// fields come from `old`, `status` from `old` on the main resource, everything but `status`
-/// from `old` on the `/status` subresource; `generation` grows when `spec` changed.
+/// from `old` on the `/status` subresource. `generation` stays; [`bump_generation`] sets it
+/// once admission has defaulted the new object.
 pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Object, ApiError> {
     let kind = old.kind();
     let mut merged = if status && has_status(kind) {
@@ -104,8 +105,6 @@ pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Obje
         new
     };
     let old_meta = old.meta();
-    let generation = old_meta.generation.unwrap_or(1);
-    let spec_changed = has_spec(kind) && old.to_json().get("spec") != merged.to_json().get("spec");
     let meta = merged.meta_mut();
     meta.uid = old_meta.uid.clone();
     meta.creation_timestamp = old_meta.creation_timestamp.clone();
@@ -117,15 +116,19 @@ pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Obje
         .generate_name
         .take()
         .or_else(|| old_meta.generate_name.clone());
-    meta.generation = Some(if spec_changed {
-        generation + 1
-    } else {
-        generation
-    });
+    meta.generation = old_meta.generation;
     if let Object::Namespace(ns) = &mut merged {
         label_namespace(&mut ns.metadata);
     }
     Ok(merged)
+}
+
+/// Sets `new.metadata.generation` to the stored one plus one when `spec` changed (compared
+/// after admission, so a defaulted field the client left out is no change).
+pub(crate) fn bump_generation(old: &Object, new: &mut Object) {
+    let generation = old.meta().generation.unwrap_or(1);
+    let changed = has_spec(old.kind()) && old.to_json().get("spec") != new.to_json().get("spec");
+    new.meta_mut().generation = Some(if changed { generation + 1 } else { generation });
 }
 
 /// Whether two stored forms differ in anything but `resourceVersion`.
@@ -153,12 +156,14 @@ mod tests {
         );
         fill_on_create(&mut old);
         let new = svc(json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 81}]}}));
-        let merged = carry_over(&old, new, false).unwrap_or_else(|e| panic!("{e}"));
+        let mut merged = carry_over(&old, new, false).unwrap_or_else(|e| panic!("{e}"));
+        bump_generation(&old, &mut merged);
         assert_eq!(merged.meta().generation, Some(2));
         assert_eq!(merged.meta().uid, old.meta().uid);
         assert_eq!(merged.to_json()["status"], old.to_json()["status"]);
         let same = svc(merged.to_json());
-        let again = carry_over(&merged, same, false).unwrap_or_else(|e| panic!("{e}"));
+        let mut again = carry_over(&merged, same, false).unwrap_or_else(|e| panic!("{e}"));
+        bump_generation(&merged, &mut again);
         assert_eq!(again.meta().generation, Some(2));
     }
 

@@ -459,6 +459,7 @@ fn update(
         return remove(b, old, new);
     }
     b.admission.admit(Operation::Update, &mut new, Some(&old))?;
+    meta::bump_generation(&old, &mut new);
     if meta::same_content(&new, &old) {
         // Nothing changed: no new revision, no event (as kube-apiserver does).
         b.admission.aborted(Some(&old), Some(&new));
