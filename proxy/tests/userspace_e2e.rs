@@ -557,3 +557,63 @@ fn managed_interface_carries_exactly_the_service_addresses() -> TestResult {
     assert!(chain.node.ip(&["link", "show", "dev", IFACE]).is_err());
     Ok(())
 }
+
+#[test]
+fn udp_flow_moves_when_its_endpoint_leaves_and_ends_when_idle() -> TestResult {
+    if !support::require_root("udp_flow_moves_when_its_endpoint_leaves_and_ends_when_idle") {
+        return Ok(());
+    }
+    let chain = Chain::new("udpmv", 1, 2)?;
+    let backends: Vec<UdpBackend> = (0..2)
+        .map(|i| {
+            let ip = chain
+                .backend_ip(i, true)
+                .ok_or_else(|| io::Error::other("no ip"))?;
+            UdpBackend::start(&chain.backend, SocketAddr::new(ip, 5353), UdpMode::Identify)
+        })
+        .collect::<io::Result<_>>()?;
+    let dns = |eps: &[&UdpBackend]| {
+        service(
+            "dns",
+            Protocol::Udp,
+            &[CLUSTER_V4],
+            53,
+            eps.iter().map(|b| ready(b.addr())).collect(),
+        )
+    };
+    let config = UserspaceConfig {
+        udp_idle_timeout: Duration::from_secs(1),
+        ..config(&chain)
+    };
+    let node = ProxyNode::start(
+        &chain.node,
+        config,
+        table(vec![dns(&[&backends[0], &backends[1]])]),
+    )?;
+    let service_addr = SocketAddr::new(CLUSTER_V4, 53);
+    // The socket lives in the client namespace; it can be used from this thread afterwards.
+    let socket = chain.client.run(|| UdpSocket::bind("0.0.0.0:0"))??;
+    let (first, from) = udp_exchange(&socket, service_addr, b"who", WAIT)?;
+    assert_eq!(from, service_addr);
+    let first = String::from_utf8_lossy(&first).into_owned();
+    let staying: Vec<&UdpBackend> = backends
+        .iter()
+        .filter(|b| b.addr().to_string() != first)
+        .collect();
+    assert_eq!(staying.len(), 1, "{first} is not one of the backends");
+    node.apply(table(vec![dns(&staying)]))?;
+    let (second, from) = udp_exchange(&socket, service_addr, b"who", WAIT)?;
+    assert_eq!(from, service_addr);
+    assert_eq!(
+        String::from_utf8_lossy(&second),
+        staying[0].addr().to_string()
+    );
+    // With no more datagrams the flow is forgotten after the idle timeout.
+    let (flows, metrics) = node.wait_metric(
+        "switchyard_userspace_udp_flows_active",
+        &["service=\"dns\""],
+        |v| v == 0.0,
+    )?;
+    assert_eq!(flows, Some(0.0), "{metrics}");
+    Ok(())
+}

@@ -4,6 +4,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::*;
@@ -117,7 +118,7 @@ async fn start_serves_reports_health_and_metrics_then_shuts_down() -> io::Result
     let health = proxy.health();
     assert_eq!(health.listeners, 1);
     assert!(health.synced && !health.stale && health.last_applied.is_some());
-    let _client = TcpStream::connect(service).await?;
+    let mut client = TcpStream::connect(service).await?;
     let (_accepted, _) = backend.accept().await?;
 
     // A new table (endpoint gone) is applied by the background task.
@@ -149,7 +150,14 @@ async fn start_serves_reports_health_and_metrics_then_shuts_down() -> io::Result
     );
     assert!(!proxy.health().stale);
 
+    // Shutdown waits briefly for the open connection, then closes it.
     proxy.shutdown().await;
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "connection still open after shutdown: {closed:?}"
+    );
     let refused = TcpStream::connect(service)
         .await
         .map(|_| ())
