@@ -211,6 +211,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Err(e) => {
                 tracing::error!(area = name, error = format!("{e:#}"), "area failed");
+                // The page must show that the area failed, not silently keep old numbers.
+                let failure = AreaResult::failed(name, ctx.run_info(), &format!("{e:#}"));
+                failure.write(&c.results_dir)?;
                 failed.push(*name);
             }
         }

@@ -120,6 +120,21 @@ pub struct AreaResult {
 }
 
 impl AreaResult {
+    /// The result of an area that could not run at all: one section saying why.
+    pub fn failed(area: &str, run: RunInfo, error: &str) -> AreaResult {
+        AreaResult {
+            area: area.to_string(),
+            title: format!("{area}: not measured"),
+            run,
+            sections: vec![Section {
+                title: "The area failed".into(),
+                method: String::new(),
+                rows: vec![],
+                notes: vec![format!("Error: {error}")],
+            }],
+        }
+    }
+
     /// Writes `<dir>/<area>.json` (creating `dir`), returning the path.
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

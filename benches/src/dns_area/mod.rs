@@ -68,7 +68,7 @@ impl ServerFigures {
 /// Runs the DNS area.
 pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
     let services = ctx.mode.pick(200, 10_000, 30_000);
-    let seconds = ctx.mode.pick(1, 5, 15);
+    let seconds = ctx.mode.pick(1, 2, 10);
     let rate = ctx.mode.pick(500, 2000, 2000);
     let reps = ctx.mode.reps();
     let tmp = tempfile::tempdir().context("temp dir")?;

@@ -70,7 +70,7 @@ struct Endpoints {
 
 /// Runs the proxy area.
 pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
-    let seconds = ctx.mode.pick(1, 5, 15);
+    let seconds = ctx.mode.pick(1, 2, 10);
     let reps = ctx.mode.reps();
     let tmp = tempfile::tempdir().context("temp dir")?;
     let rt = tokio::runtime::Builder::new_current_thread()

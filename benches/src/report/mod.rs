@@ -55,7 +55,9 @@ pub fn render(areas: &[AreaResult], has_plot: &dyn Fn(&str) -> bool) -> String {
          (switchyard ÷ reference) with both absolute values beside it: the median of the \
          repetitions, then `[min–max]` and the number of repetitions. Losing ratios are marked \
          **worse** and kept. Reproduce with `scripts/bench` (quick, the default) or \
-         `scripts/bench --full`; one area alone with `scripts/bench store`.\n\n",
+         `scripts/bench --full`; one area alone with `scripts/bench store`. Against your own \
+         HTTP service: `target/release/sybench lb --target HOST:PORT --header <backend header> \
+         --backends N` prints how evenly its backends are loaded and the p50/p99 it sees.\n\n",
     );
     banner(&mut out, areas);
     if areas.is_empty() {

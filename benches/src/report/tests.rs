@@ -129,3 +129,11 @@ fn numbers_keep_about_four_digits() {
     assert_eq!(fmt_num(0.0), "0");
     assert_eq!(fmt_num(0.000123), "1.23e-4");
 }
+
+#[test]
+fn an_area_that_could_not_run_says_why() {
+    let failed = AreaResult::failed("nft", run(Mode::Quick), "the nft area needs root");
+    let page = render(&[failed], &|_| false);
+    assert!(page.contains("## nft: not measured"), "{page}");
+    assert!(page.contains("- Error: the nft area needs root"), "{page}");
+}

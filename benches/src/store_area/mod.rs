@@ -72,7 +72,7 @@ enum Kind {
 pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
     let sizes = Sizes {
         ops_one: ctx.mode.pick(50, 500, 2000),
-        ops_many: ctx.mode.pick(200, 4000, 20_000),
+        ops_many: ctx.mode.pick(200, 2000, 20_000),
         clients: 64,
         watchers: 100,
         watch_writes: ctx.mode.pick(10, 100, 500),
