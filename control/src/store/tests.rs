@@ -284,3 +284,35 @@ async fn concurrent_creates_of_one_name_yield_one_object() -> Result<(), ApiErro
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_panicking_change_costs_one_request_not_the_writer() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "boom"}}),
+    )
+    .await?;
+    let failed = store
+        .write(Write::Update {
+            kind: Kind::Namespace,
+            namespace: None,
+            name: "boom".into(),
+            status: false,
+            change: Box::new(|_| panic!("injected")),
+        })
+        .await
+        .err();
+    assert_eq!(failed.map(|e| e.code), Some(500));
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "after"}}),
+    )
+    .await?;
+    assert_eq!(store.revision(), 2);
+    store.close().await;
+    Ok(())
+}

@@ -97,37 +97,16 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
     } in requests
     {
         let mark = (batch.state.clone(), batch.events.len(), batch.changes.len());
-        let outcome = match write {
-            Write::Create(obj) => create(&mut batch, *obj),
-            Write::Update {
-                kind,
-                namespace,
-                name,
-                status,
-                change,
-            } => update(
-                &mut batch,
-                kind,
-                namespace.as_deref(),
-                &name,
-                status,
-                change,
-            ),
-            Write::Delete {
-                kind,
-                namespace,
-                name,
-                uid,
-                resource_version,
-            } => delete(
-                &mut batch,
-                kind,
-                namespace.as_deref(),
-                &name,
-                uid.as_deref(),
-                resource_version.as_deref(),
-            ),
-        };
+        // A bug in admission or a patch must cost one request, not the writer: a panic is
+        // caught, rolled back like any failure, and answered with a 500.
+        let applied =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(&mut batch, write)));
+        let outcome = applied.unwrap_or_else(|_| {
+            tracing::error!("a write panicked in the store writer; request rejected");
+            Err(ApiError::internal(
+                "the store failed while applying this request",
+            ))
+        });
         if outcome.is_err() || dry_run {
             // Undo whatever this request did before failing (a cascade may fail midway), or
             // everything a dry run did once its answer is known.
@@ -199,6 +178,34 @@ fn commit(
     #[cfg(not(test))]
     let _ = shared;
     db.commit(events, revision)
+}
+
+/// Applies one write to the batch's working state.
+fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
+    match write {
+        Write::Create(obj) => create(batch, *obj),
+        Write::Update {
+            kind,
+            namespace,
+            name,
+            status,
+            change,
+        } => update(batch, kind, namespace.as_deref(), &name, status, change),
+        Write::Delete {
+            kind,
+            namespace,
+            name,
+            uid,
+            resource_version,
+        } => delete(
+            batch,
+            kind,
+            namespace.as_deref(),
+            &name,
+            uid.as_deref(),
+            resource_version.as_deref(),
+        ),
+    }
 }
 
 /// Makes a committed batch visible: history first, then the snapshot, then live events.
