@@ -202,6 +202,51 @@ async fn kubectl_workflow() -> TestResult {
     );
 
     let out = kubectl
+        .run(&[
+            "get",
+            "svc",
+            "-n",
+            &ns,
+            "--show-labels",
+            "--sort-by=.metadata.name",
+        ])
+        .await?;
+    assert!(
+        out.contains("LABELS") && out.contains("tier=frontend"),
+        "{out}"
+    );
+    let out = kubectl
+        .run(&["annotate", "svc", "web", "-n", &ns, "note=hello"])
+        .await?;
+    assert!(out.contains("service/web annotated"), "{out}");
+    let out = kubectl
+        .run(&[
+            "patch",
+            "svc",
+            "web",
+            "-n",
+            &ns,
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/metadata/labels/patched","value":"yes"}]"#,
+        ])
+        .await?;
+    assert!(out.contains("service/web patched"), "{out}");
+    let stored = api
+        .get(&format!("/api/v1/namespaces/{ns}/services/web"))
+        .await?
+        .body;
+    assert_eq!(stored["metadata"]["annotations"]["note"], "hello");
+    assert_eq!(stored["metadata"]["labels"]["patched"], "yes");
+    let out = kubectl.run(&["api-resources"]).await?;
+    assert!(
+        out.contains("endpointslices") && out.contains("svc"),
+        "{out}"
+    );
+    let out = kubectl.run(&["get", "namespaces"]).await?;
+    assert!(out.contains(&ns) && out.contains("Active"), "{out}");
+
+    let out = kubectl
         .run(&["describe", "service", "web", "-n", &ns])
         .await?;
     for needle in [
