@@ -8,6 +8,7 @@
 //! comes from [`crate::model::ServicePort`]'s selection methods, never re-derived here.
 
 mod base;
+mod claims;
 mod service;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ pub use base::{
     CLUSTER_IPS, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, REJECT_CHAIN,
     SERVICE_IPS, SERVICE_NODEPORTS,
 };
+pub use claims::Claims;
 
 /// The node-level facts rule generation needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,21 +89,54 @@ impl Ruleset {
 
 /// What one service port contributes to one family.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Fragment {
-    chains: Vec<(String, Arc<ChainSpec>)>,
-    sets: Vec<(String, SetSpec)>,
-    elements: Vec<(&'static str, String, Option<String>)>,
+pub struct Fragment {
+    /// Its chains (names unique to the port).
+    pub chains: Vec<(String, Arc<ChainSpec>)>,
+    /// Its sets (affinity).
+    pub sets: Vec<(String, SetSpec)>,
+    /// Its elements of the shared sets and maps: (set, key, value).
+    pub elements: Vec<(&'static str, String, Option<String>)>,
 }
 
 /// A service port's generated rules, per family, shared between syncs.
-type Fragments = Arc<[(Family, Fragment)]>;
+pub type Fragments = Arc<[(Family, Fragment)]>;
+
+/// A service port whose rules changed since the previous [`RuleBuilder::update`].
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The port.
+    pub id: ServicePortId,
+    /// Its rules before (`None`: the port is new).
+    pub old: Option<Fragments>,
+    /// Its rules now (`None`: the port is gone).
+    pub new: Option<Fragments>,
+}
+
+impl Change {
+    /// The port's fragment for `family`, before or after.
+    pub fn fragment(fragments: &Option<Fragments>, family: Family) -> Option<&Fragment> {
+        fragments
+            .as_deref()?
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map(|(_, fragment)| fragment)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    port: Arc<ServicePort>,
+    fragments: Fragments,
+    generation: u64,
+}
 
 /// Builds [`Ruleset`]s, remembering each service port's generated rules so an unchanged
-/// service costs a pointer comparison, not a regeneration.
-#[derive(Debug)]
+/// service costs a comparison, not a regeneration, and a sync can ask what changed.
+#[derive(Debug, Clone)]
 pub struct RuleBuilder {
     config: RuleConfig,
-    cache: HashMap<ServicePortId, (Arc<ServicePort>, Fragments)>,
+    cache: HashMap<ServicePortId, Cached>,
+    generation: u64,
 }
 
 impl RuleBuilder {
@@ -110,30 +145,109 @@ impl RuleBuilder {
         RuleBuilder {
             config,
             cache: HashMap::new(),
+            generation: 0,
         }
     }
 
-    /// The desired state for `table`.
-    pub fn build(&mut self, table: &ServiceTable) -> Ruleset {
+    /// Brings the cache to `table` and returns the ports whose rules changed, in id order.
+    pub fn update(&mut self, table: &ServiceTable) -> Vec<Change> {
+        self.generation += 1;
+        let generation = self.generation;
+        let mut changes = Vec::new();
+        for port in &table.ports {
+            match self.cache.get_mut(&port.id) {
+                Some(cached) if Arc::ptr_eq(&cached.port, port) => cached.generation = generation,
+                Some(cached) if cached.port == *port => {
+                    // Same content in a new allocation: keep it so the next check is a pointer one.
+                    cached.port = port.clone();
+                    cached.generation = generation;
+                }
+                Some(cached) => {
+                    let fragments: Fragments = service::fragments(&self.config, port).into();
+                    let old = std::mem::replace(&mut cached.fragments, fragments.clone());
+                    cached.port = port.clone();
+                    cached.generation = generation;
+                    if old != fragments {
+                        changes.push(Change {
+                            id: port.id.clone(),
+                            old: Some(old),
+                            new: Some(fragments),
+                        });
+                    }
+                }
+                None => {
+                    let fragments: Fragments = service::fragments(&self.config, port).into();
+                    self.cache.insert(
+                        port.id.clone(),
+                        Cached {
+                            port: port.clone(),
+                            fragments: fragments.clone(),
+                            generation,
+                        },
+                    );
+                    changes.push(Change {
+                        id: port.id.clone(),
+                        old: None,
+                        new: Some(fragments),
+                    });
+                }
+            }
+        }
+        self.cache.retain(|id, cached| {
+            let keep = cached.generation == generation;
+            if !keep {
+                changes.push(Change {
+                    id: id.clone(),
+                    old: Some(cached.fragments.clone()),
+                    new: None,
+                });
+            }
+            keep
+        });
+        changes.sort_by(|a, b| a.id.cmp(&b.id));
+        changes
+    }
+
+    /// The complete desired state for `table` (after [`RuleBuilder::update`] with it).
+    pub fn assemble(&self, table: &ServiceTable) -> Ruleset {
         let mut families: BTreeMap<Family, FamilyRules> = Family::ALL
             .iter()
             .map(|f| (*f, base::static_rules(&self.config, *f)))
             .collect();
-        let mut cache = HashMap::with_capacity(table.ports.len());
         for port in &table.ports {
-            let fragments = match self.cache.remove(&port.id) {
-                Some((old, fragments)) if Arc::ptr_eq(&old, port) || old == *port => fragments,
-                _ => service::fragments(&self.config, port).into(),
+            let Some(cached) = self.cache.get(&port.id) else {
+                continue;
             };
-            for (family, fragment) in fragments.iter() {
+            for (family, fragment) in cached.fragments.iter() {
                 if let Some(rules) = families.get_mut(family) {
                     merge(rules, fragment, &port.id);
                 }
             }
-            cache.insert(port.id.clone(), (port.clone(), fragments));
         }
-        self.cache = cache;
         Ruleset { families }
+    }
+
+    /// The element claims of every cached port, per family (after [`RuleBuilder::update`]).
+    pub fn claims(&self, table: &ServiceTable) -> BTreeMap<Family, Claims> {
+        let mut claims: BTreeMap<Family, Claims> = BTreeMap::new();
+        for port in &table.ports {
+            let Some(cached) = self.cache.get(&port.id) else {
+                continue;
+            };
+            for (family, fragment) in cached.fragments.iter() {
+                let family_claims = claims.entry(*family).or_default();
+                for (set, key, value) in &fragment.elements {
+                    family_claims.insert(set, key, &port.id, value.clone());
+                }
+            }
+        }
+        claims
+    }
+
+    /// Updates the cache and returns the complete desired state for `table`.
+    pub fn build(&mut self, table: &ServiceTable) -> Ruleset {
+        self.update(table);
+        self.assemble(table)
     }
 }
 

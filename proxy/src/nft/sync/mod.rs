@@ -18,9 +18,11 @@ use std::sync::Arc;
 
 use crate::model::ServiceTable;
 
+mod partial;
+
 use super::conntrack::{self, StaleFlow};
 use super::error::SyncError;
-use super::rules::{FamilyRules, RuleBuilder, RuleConfig, Ruleset};
+use super::rules::{Claims, FamilyRules, RuleBuilder, RuleConfig};
 use super::runner::Runner;
 use super::transaction::{Family, SetSpec, Transaction, Verb};
 
@@ -44,11 +46,14 @@ pub struct SyncOutcome {
 }
 
 /// Keeps what was applied and computes and runs the next transaction.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Syncer {
     runner: Arc<dyn Runner>,
     builder: RuleBuilder,
-    applied: Option<Ruleset>,
+    /// Whether the kernel holds what the builder's cache describes (false: next sync is full).
+    in_sync: bool,
+    /// Who claims which element of the shared sets and maps.
+    claims: BTreeMap<Family, Claims>,
     stale: BTreeMap<Family, Stale>,
     /// The table last applied; `None` before the first success (a restarted proxy does not
     /// know what changed while it was down, and must not drop live UDP flows on a guess).
@@ -61,7 +66,8 @@ impl Syncer {
         Syncer {
             runner,
             builder: RuleBuilder::new(config),
-            applied: None,
+            in_sync: false,
+            claims: BTreeMap::new(),
             stale: BTreeMap::new(),
             last_table: None,
         }
@@ -69,7 +75,7 @@ impl Syncer {
 
     /// Makes the next sync a full one.
     pub fn request_full(&mut self) {
-        self.applied = None;
+        self.in_sync = false;
     }
 
     /// Whether the last sync flushed objects that the next sync will delete.
@@ -81,56 +87,61 @@ impl Syncer {
 
     /// Whether the next sync will be a full one.
     pub fn needs_full(&self) -> bool {
-        self.applied.is_none()
+        !self.in_sync
     }
 
-    /// Computes the transaction for `table` without running it.
-    pub fn plan(&mut self, table: &ServiceTable) -> Result<Transaction, SyncError> {
-        Ok(self.plan_inner(table)?.0)
+    /// Computes the transaction for `table` without running it or changing any state.
+    pub fn plan(&self, table: &ServiceTable) -> Result<Transaction, SyncError> {
+        Ok(self.clone().plan_inner(table)?.0)
     }
 
+    /// Updates the builder and claims for `table` and computes the transaction.
     fn plan_inner(
         &mut self,
         table: &ServiceTable,
-    ) -> Result<(Transaction, Ruleset, BTreeMap<Family, Stale>), SyncError> {
-        let desired = self.builder.build(table);
+    ) -> Result<(Transaction, BTreeMap<Family, Stale>), SyncError> {
+        let changes = self.builder.update(table);
         let mut tx = Transaction::new();
         let mut next_stale = BTreeMap::new();
+        if self.in_sync {
+            for family in Family::ALL {
+                let due = self.stale.get(&family).cloned().unwrap_or_default();
+                let claims = self.claims.entry(family).or_default();
+                let stale = partial::family(&mut tx, family, &changes, claims, &due);
+                next_stale.insert(family, stale);
+            }
+            return Ok((tx, next_stale));
+        }
+        let desired = self.builder.assemble(table);
+        self.claims = self.builder.claims(table);
         let empty = FamilyRules::default();
         for family in Family::ALL {
             let want = desired.family(family).unwrap_or(&empty);
-            let stale = match &self.applied {
-                None => full_family(&mut tx, self.runner.as_ref(), family, want)?,
-                Some(applied) => {
-                    let have = applied.family(family).unwrap_or(&empty);
-                    let due = self.stale.get(&family).cloned().unwrap_or_default();
-                    partial_family(&mut tx, family, have, want, &due)
-                }
-            };
+            let stale = full_family(&mut tx, self.runner.as_ref(), family, want)?;
             next_stale.insert(family, stale);
         }
-        Ok((tx, desired, next_stale))
+        Ok((tx, next_stale))
     }
 
     /// Brings the kernel to the state `table` asks for, in one transaction.
     pub fn sync(&mut self, table: &ServiceTable) -> Result<SyncOutcome, SyncError> {
         let full = self.needs_full();
         let planned = self.plan_inner(table);
-        let (tx, desired, stale) = match planned {
+        let (tx, stale) = match planned {
             Ok(planned) => planned,
             Err(err) => {
-                self.applied = None;
+                self.in_sync = false;
                 return Err(err);
             }
         };
         if !tx.is_empty()
             && let Err(err) = self.runner.run(&tx)
         {
-            self.applied = None;
+            self.in_sync = false;
             self.stale.clear();
             return Err(err);
         }
-        self.applied = Some(desired);
+        self.in_sync = true;
         self.stale = stale;
         let stale_flows = match &self.last_table {
             Some(last) => conntrack::stale_udp_flows(last, table),
@@ -203,79 +214,6 @@ fn keyword_spec(is_map: bool) -> SetSpec {
         timeout: None,
         comment: None,
     }
-}
-
-/// Writes the difference between `have` (last applied) and `want`.
-fn partial_family(
-    tx: &mut Transaction,
-    family: Family,
-    have: &FamilyRules,
-    want: &FamilyRules,
-    due: &Stale,
-) -> Stale {
-    // Delete what the previous sync flushed, unless it is wanted again.
-    for name in &due.chains {
-        if !want.chains.contains_key(name) {
-            tx.chain(Verb::Delete, family, name);
-        }
-    }
-    for (name, spec) in &due.sets {
-        if !want.sets.contains_key(name) {
-            tx.set(Verb::Delete, family, name, spec);
-        }
-    }
-    for (name, spec) in &want.sets {
-        if have.sets.get(name) != Some(spec) {
-            tx.set(Verb::Add, family, name, spec);
-        }
-    }
-    let mut rewrite = Vec::new();
-    for (name, chain) in &want.chains {
-        match have.chains.get(name) {
-            Some(old) if Arc::ptr_eq(old, chain) || old == chain => {}
-            Some(_) => {
-                tx.chain(Verb::Flush, family, name);
-                rewrite.push((name, chain));
-            }
-            None => {
-                tx.add_chain(family, name, chain.base);
-                // A chain flushed last time may still exist with no rules: adding is a no-op.
-                rewrite.push((name, chain));
-            }
-        }
-    }
-    for (name, chain) in rewrite {
-        for rule in &chain.rules {
-            tx.add_rule(family, name, rule);
-        }
-    }
-    let no_elements = BTreeMap::new();
-    for (set, elements) in &want.elements {
-        let old = have.elements.get(set).unwrap_or(&no_elements);
-        for (key, value) in old {
-            if elements.get(key) != Some(value) {
-                tx.element(Verb::Delete, family, set, key, None);
-            }
-        }
-        for (key, value) in elements {
-            if old.get(key) != Some(value) {
-                tx.element(Verb::Add, family, set, key, value.as_deref());
-            }
-        }
-    }
-    let mut stale = Stale::default();
-    for name in have.chains.keys() {
-        if !want.chains.contains_key(name) {
-            tx.chain(Verb::Flush, family, name);
-            stale.chains.insert(name.clone());
-        }
-    }
-    for (name, spec) in &have.sets {
-        if !want.sets.contains_key(name) {
-            stale.sets.insert(name.clone(), spec.clone());
-        }
-    }
-    stale
 }
 
 #[cfg(test)]

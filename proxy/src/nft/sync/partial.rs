@@ -1,0 +1,143 @@
+//! The partial sync: from the service ports whose rules changed (and only those), the
+//! operations that move one family's table from the last applied state to the new one. Work
+//! is proportional to the change, not to the number of services.
+//!
+//! Order in the transaction: delete what the previous sync flushed, add new sets, add new
+//! chains, rewrite changed chains, move map elements (per set: deletes, then adds), flush
+//! chains nobody wants any more (deleted by the next sync).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::Stale;
+use crate::nft::rules::{ChainSpec, Change, Claims, Fragment};
+use crate::nft::transaction::{Family, SetSpec, Transaction, Verb};
+
+/// Before and after of one element key.
+type ElementMove = (Option<Option<String>>, Option<Option<String>>);
+
+/// Writes the operations for `changes` in `family`, updating `claims`; returns what it
+/// flushed, for the next sync to delete.
+pub(super) fn family(
+    tx: &mut Transaction,
+    family: Family,
+    changes: &[Change],
+    claims: &mut Claims,
+    due: &Stale,
+) -> Stale {
+    let empty = Fragment::default();
+    let mut chain_writes: BTreeMap<&str, (bool, &Arc<ChainSpec>)> = BTreeMap::new();
+    let mut removed_chains: BTreeSet<&str> = BTreeSet::new();
+    let mut new_sets: BTreeMap<&str, &SetSpec> = BTreeMap::new();
+    let mut removed_sets: BTreeMap<&str, &SetSpec> = BTreeMap::new();
+    let mut moves: BTreeMap<&'static str, BTreeMap<String, ElementMove>> = BTreeMap::new();
+
+    for change in changes {
+        let old = Change::fragment(&change.old, family).unwrap_or(&empty);
+        let new = Change::fragment(&change.new, family).unwrap_or(&empty);
+        let old_chains: HashMap<&str, &Arc<ChainSpec>> =
+            old.chains.iter().map(|(n, c)| (n.as_str(), c)).collect();
+        let new_chains: HashMap<&str, &Arc<ChainSpec>> =
+            new.chains.iter().map(|(n, c)| (n.as_str(), c)).collect();
+        for (name, spec) in &new.chains {
+            match old_chains.get(name.as_str()) {
+                None => {
+                    chain_writes.insert(name, (false, spec));
+                }
+                Some(before) if Arc::ptr_eq(before, spec) || before == &spec => {}
+                Some(_) => {
+                    chain_writes.insert(name, (true, spec));
+                }
+            }
+        }
+        for (name, _) in &old.chains {
+            if !new_chains.contains_key(name.as_str()) {
+                removed_chains.insert(name);
+            }
+        }
+        for (name, spec) in &new.sets {
+            if !old.sets.iter().any(|(n, s)| n == name && s == spec) {
+                new_sets.insert(name, spec);
+            }
+        }
+        for (name, spec) in &old.sets {
+            if !new.sets.iter().any(|(n, _)| n == name) {
+                removed_sets.insert(name, spec);
+            }
+        }
+        // Remember what each touched key held before any claim moves.
+        for (set, key, _) in old.elements.iter().chain(&new.elements) {
+            moves
+                .entry(set)
+                .or_default()
+                .entry(key.clone())
+                .or_insert_with(|| (claims.effective(set, key), None));
+        }
+    }
+    for change in changes {
+        let old = Change::fragment(&change.old, family).unwrap_or(&empty);
+        let new = Change::fragment(&change.new, family).unwrap_or(&empty);
+        for (set, key, _) in &old.elements {
+            claims.remove(set, key, &change.id);
+        }
+        for (set, key, value) in &new.elements {
+            claims.insert(set, key, &change.id, value.clone());
+        }
+    }
+    for (set, keys) in moves.iter_mut() {
+        for (key, (_, after)) in keys.iter_mut() {
+            *after = claims.effective(set, key);
+        }
+    }
+
+    // Delete what the previous sync flushed, unless it is wanted again.
+    for name in &due.chains {
+        if !chain_writes.contains_key(name.as_str()) {
+            tx.chain(Verb::Delete, family, name);
+        }
+    }
+    for (name, spec) in &due.sets {
+        if !new_sets.contains_key(name.as_str()) {
+            tx.set(Verb::Delete, family, name, spec);
+        }
+    }
+    for (name, spec) in &new_sets {
+        tx.set(Verb::Add, family, name, spec);
+    }
+    for (name, (exists, spec)) in &chain_writes {
+        if *exists {
+            tx.chain(Verb::Flush, family, name);
+        } else {
+            // A chain flushed last time may still exist with no rules: adding is a no-op.
+            tx.add_chain(family, name, spec.base);
+        }
+    }
+    for (name, (_, spec)) in &chain_writes {
+        for rule in &spec.rules {
+            tx.add_rule(family, name, rule);
+        }
+    }
+    for (set, keys) in &moves {
+        for (key, (before, after)) in keys {
+            if before.is_some() && before != after {
+                tx.element(Verb::Delete, family, set, key, None);
+            }
+        }
+        for (key, (before, after)) in keys {
+            if let Some(value) = after
+                && before != after
+            {
+                tx.element(Verb::Add, family, set, key, value.as_deref());
+            }
+        }
+    }
+    let mut stale = Stale::default();
+    for name in removed_chains {
+        tx.chain(Verb::Flush, family, name);
+        stale.chains.insert(name.to_owned());
+    }
+    for (name, spec) in removed_sets {
+        stale.sets.insert(name.to_owned(), spec.clone());
+    }
+    stale
+}
