@@ -193,7 +193,17 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
 /// Connection set-up latency through the rules, inside the namespace.
 fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Section {
     let count = ctx.mode.pick(200, 2000, 5000);
-    let result: anyhow::Result<(Samples, Samples, Samples, Samples, Samples, Samples)> = (|| {
+    type Eight = (
+        Samples,
+        Samples,
+        Samples,
+        Samples,
+        Samples,
+        Samples,
+        Samples,
+        Samples,
+    );
+    let result: anyhow::Result<Eight> = (|| {
         ns.exec(
             "ip",
             &["addr", "add", &format!("{BACKEND}/32"), "dev", "lo"],
@@ -263,30 +273,46 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
             }
         }
         ns.exec("nft", &["flush", "ruleset"])?;
+        // The reference: the linear per-service chain at the same size, probed service last.
+        ns.nft_script(&shapes::linear_full(large, ENDPOINTS))?;
+        ns.nft_script(&shapes::linear_point_at(large - 1, (BACKEND, BACKEND_PORT)))?;
+        let target = SocketAddr::from((shapes::cluster_ip(large - 1), 80));
+        probe::wait_listening(ctx, ns, target)?;
+        let (mut lin50, mut lin99): (Samples, Samples) = (Ok(vec![]), Ok(vec![]));
+        for _ in 0..reps {
+            let (p50, p99) = probe::run(ctx, ns, target, count)?;
+            push(&mut lin50, Ok(p50));
+            push(&mut lin99, Ok(p99));
+        }
+        ns.exec("nft", &["flush", "ruleset"])?;
         let [a, b, c, d, e, f] = out;
-        Ok((a, b, c, d, e, f))
+        Ok((a, b, c, d, e, f, lin50, lin99))
     })();
-    let (d50, d99, s50, s99, l50, l99) = match result {
+    let (d50, d99, s50, s99, l50, l99, lin50, lin99) = match result {
         Ok(v) => v,
         Err(e) => {
-            let m = format!("{e:#}");
+            let m: Samples = Err(format!("{e:#}"));
             (
-                Err(m.clone()),
-                Err(m.clone()),
-                Err(m.clone()),
-                Err(m.clone()),
-                Err(m.clone()),
-                Err(m),
+                m.clone(),
+                m.clone(),
+                m.clone(),
+                m.clone(),
+                m.clone(),
+                m.clone(),
+                m.clone(),
+                m,
             )
         }
     };
-    let row = |case: &str, metric: &str, sy: &Samples, direct: &Samples| Row {
+    let row = |case: &str, metric: &str, sy: &Samples, refs: Vec<Series>| Row {
         case: case.into(),
         metric: metric.into(),
         better: Better::Lower,
         subject: series("switchyard nft", sy),
-        references: vec![series("direct (no rules)", direct)],
+        references: refs,
     };
+    let direct = |s: &Samples| series("direct (no rules)", s);
+    let linear = |s: &Samples| series("linear per-service chain", s);
     Section {
         title: "Connection set-up through the rules".into(),
         method: format!(
@@ -295,14 +321,26 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
              endpoints, the probed service being the last one, with the backend as its one endpoint. \
              Client: `sybench nft-probe` in the namespace, pinned to `{}`, {count} sequential TCP \
              connects (SYN → SYN-ACK through DNAT in `nat-output`), p50/p99 per run. Direct: the \
-             same connects to the backend address with no rules loaded.",
+             same connects to the backend address with no rules loaded. Linear: the iptables-shape \
+             ruleset at {large} services, the probed service last in the chain (the worst case \
+             for a linear walk) and pointed at the backend.",
             ctx.server_cpus, ctx.client_cpus
         ),
         rows: vec![
-            row("10 services", "connect p50 ms", &s50, &d50),
-            row("10 services", "connect p99 ms", &s99, &d99),
-            row(&format!("{large} services"), "connect p50 ms", &l50, &d50),
-            row(&format!("{large} services"), "connect p99 ms", &l99, &d99),
+            row("10 services", "connect p50 ms", &s50, vec![direct(&d50)]),
+            row("10 services", "connect p99 ms", &s99, vec![direct(&d99)]),
+            row(
+                &format!("{large} services"),
+                "connect p50 ms",
+                &l50,
+                vec![direct(&d50), linear(&lin50)],
+            ),
+            row(
+                &format!("{large} services"),
+                "connect p99 ms",
+                &l99,
+                vec![direct(&d99), linear(&lin99)],
+            ),
         ],
         notes: vec![],
     }

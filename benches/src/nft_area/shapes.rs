@@ -150,6 +150,14 @@ pub fn linear_incremental(n: usize, endpoints: usize, changed: usize, generation
     s
 }
 
+/// Points linear service `i` straight at `backend` (for the connection-latency test).
+pub fn linear_point_at(i: usize, backend: (Ipv4Addr, u16)) -> String {
+    format!(
+        "flush chain ip sybench_linear svc-{i}\ntable ip sybench_linear {{\n  chain svc-{i} {{\n    meta l4proto tcp dnat ip to {}:{}\n  }}\n}}\n",
+        backend.0, backend.1
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +183,7 @@ mod tests {
         let inc = linear_incremental(3, 2, 1, 1);
         assert_eq!(inc.matches("tcp dport 80 jump svc-").count(), 3);
         assert!(inc.contains("flush chain ip sybench_linear svc-1-ep-1"));
+        let point = linear_point_at(2, (Ipv4Addr::new(10, 250, 0, 1), 8080));
+        assert!(point.contains("dnat ip to 10.250.0.1:8080"));
     }
 }
