@@ -54,7 +54,7 @@ fn nft_plans(c: &mut Criterion) {
     let table = shapes::table(1000, 10);
     c.bench_function("nft/plan full, 1k services x 10 endpoints", |b| {
         b.iter(|| {
-            let mut s = Syncer::new(config.clone(), Arc::new(FakeRunner::new()));
+            let s = Syncer::new(config.clone(), Arc::new(FakeRunner::new()));
             s.plan(black_box(&table)).map(|t| t.len())
         })
     });
