@@ -87,12 +87,12 @@ fn resource(group: &str, plural: &str, path: &str) -> Result<Resource, ApiError>
 fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiError> {
     // `namespaces/<ns>/status` is the Namespace's own status, not a resource called "status".
     let (namespace, rest) = match rest {
-        ["namespaces", ns, sub] if group.is_empty() && (*sub == "status" || *sub == "finalize") => {
+        ["namespaces", ns, "status"] if group.is_empty() => {
             return Ok(Route::Objects(Target {
                 resource: Resource::Stored(Kind::Namespace),
                 namespace: None,
                 name: Some(ns.to_string()),
-                status: *sub == "status",
+                status: true,
             }));
         }
         ["namespaces", ns, plural, more @ ..] => (Some(ns.to_string()), {
