@@ -244,3 +244,95 @@ fn udp_service_getting_endpoints_clears_its_unanswered_flows() -> Result<(), Syn
     );
     Ok(())
 }
+
+mod convergence {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A small random service: which of 4 endpoints it has, affinity, NodePort, and an
+    /// externalIP that services may share (conflicting claims).
+    #[derive(Debug, Clone)]
+    struct Spec {
+        endpoints: Vec<bool>,
+        affinity: bool,
+        node_port: bool,
+        shared_external_ip: bool,
+        udp: bool,
+    }
+
+    fn spec() -> impl Strategy<Value = Option<Spec>> {
+        proptest::option::of(
+            (
+                proptest::collection::vec(any::<bool>(), 4),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(
+                    |(endpoints, affinity, node_port, shared_external_ip, udp)| Spec {
+                        endpoints,
+                        affinity,
+                        node_port,
+                        shared_external_ip,
+                        udp,
+                    },
+                ),
+        )
+    }
+
+    fn build(specs: &[Option<Spec>]) -> ServiceTable {
+        let ports = specs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, spec)| {
+                let spec = spec.as_ref()?;
+                let eps = spec
+                    .endpoints
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, on)| **on)
+                    .map(|(j, _)| ep(&format!("10.244.{i}.{j}"), 80, j % 2 == 0))
+                    .collect();
+                let protocol = if spec.udp {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                };
+                let cluster_ip = format!("10.96.0.{i}");
+                let mut port = svc(&format!("s{i}"), protocol, 80, &[&cluster_ip], eps);
+                if spec.affinity {
+                    port.affinity_timeout = Some(std::time::Duration::from_secs(60 + i as u64));
+                }
+                if spec.node_port {
+                    port.node_port = Some(30000 + i as u16);
+                }
+                if spec.shared_external_ip {
+                    port.external_ips = vec![crate::nft::fixture::ip("192.0.2.1")];
+                }
+                Some(port)
+            })
+            .collect();
+        table(ports)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn partial_syncs_converge_to_a_fresh_full_sync(
+            steps in proptest::collection::vec(proptest::collection::vec(spec(), 5), 1..6)
+        ) {
+            let fake = FakeRunner::new();
+            let mut s = syncer(&fake);
+            for specs in &steps {
+                let t = build(specs);
+                s.sync(&t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                // One more pass deletes what the change flushed.
+                s.sync(&t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let fresh = FakeRunner::new();
+                syncer(&fresh).sync(&t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(fake.dump(), fresh.dump());
+            }
+        }
+    }
+}
