@@ -6,8 +6,9 @@
 //!   rewrites every chain and static map, and flushes whatever is left over. Nothing is deleted
 //!   or flushed wholesale first, so a restarted proxy adopts its old tables and established
 //!   connections (conntrack) never see a gap. Dynamic affinity sets are kept, not flushed.
-//! - Partial sync: only chains whose rules changed are flushed and rewritten, only changed map
-//!   elements are deleted or added.
+//! - Partial sync (`partial.rs`): only the service ports whose generated rules changed are
+//!   looked at; their changed chains are flushed and rewritten and their map elements moved,
+//!   so the work follows the size of the change, not the number of services.
 //! - Stale chains and sets are flushed in one sync and deleted in the next, when nothing can
 //!   refer to them any more.
 //!

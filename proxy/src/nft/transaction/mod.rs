@@ -2,8 +2,9 @@
 //! [`Object`] in switchyard's own table (`ip switchyard` or `ip6 switchyard`).
 //!
 //! Builders never fail at the call site: the first invalid operation is remembered and reported
-//! when the transaction is run, so rule generation reads straight through. [`fmt::Display`]
-//! renders the script `nft -f -` loads as one atomic batch.
+//! when the transaction is run, so rule generation reads straight through. `Display` renders
+//! one command per operation (golden files, logs); [`Transaction::render`] is the script
+//! `nft -f -` loads as one atomic batch.
 //!
 //! Why text and not the `nftables` crate's JSON: the text script is what an operator reads in
 //! `nft list ruleset` and in our golden files, the kernel accepts it as one transaction all the
