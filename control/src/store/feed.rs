@@ -48,8 +48,17 @@ pub(crate) struct EventFeed {
 }
 
 impl EventFeed {
-    /// Starts after `revision`; 410 Expired when the history does not reach back that far.
+    /// Starts after `revision`; 410 Expired when the history does not reach back that far, or
+    /// when `revision` is newer than anything this store committed (it came from another
+    /// incarnation of the store, e.g. a wiped data directory): the client must re-list rather
+    /// than silently skip every event up to a number this store has not reached.
     pub(super) fn start(store: Store, revision: u64) -> Result<EventFeed, ApiError> {
+        let current = store.revision();
+        if revision > current {
+            return Err(ApiError::expired(format!(
+                "too large resource version: {revision}, current: {current}"
+            )));
+        }
         // Subscribe before reading the history so no event falls between the two.
         let live = store.subscribe();
         let mut feed = EventFeed {

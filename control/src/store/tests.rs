@@ -316,3 +316,19 @@ async fn a_panicking_change_costs_one_request_not_the_writer() -> Result<(), Api
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_resource_version_from_the_future_is_expired() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "now"}}),
+    )
+    .await?;
+    assert_eq!(store.feed_from(50).err().map(|e| e.code), Some(410));
+    assert!(store.feed_from(1).is_ok());
+    store.close().await;
+    Ok(())
+}
