@@ -20,10 +20,15 @@ use crate::store::{Store, Write, resource_name};
 
 /// Everything a single-object verb needs.
 pub(crate) struct Call<'a> {
+    /// The store written to and read from.
     pub store: &'a Store,
+    /// The kind the path names.
     pub kind: Kind,
+    /// The object or collection the path names.
     pub target: &'a Target,
+    /// The parsed query parameters.
     pub params: &'a Params,
+    /// The request headers (content type, Accept).
     pub headers: &'a HeaderMap,
 }
 
