@@ -261,6 +261,41 @@ async fn kubectl_workflow() -> TestResult {
         assert!(out.contains(needle), "describe lacks {needle:?}:\n{out}");
     }
 
+    // `kubectl get -w` watches with Tables: a change made meanwhile shows up as a row.
+    let mut watcher = tokio::process::Command::new("kubectl")
+        .arg(format!(
+            "--kubeconfig={}",
+            kubectl.kubeconfig.path().display()
+        ))
+        .arg(format!("--server={}", kubectl.server))
+        .args(["get", "svc", "-n", &ns, "-w", "--output-watch-events"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = watcher.stdout.take().ok_or("no kubectl stdout")?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let created = api
+        .post(&format!("/api/v1/namespaces/{ns}/services"),
+            &serde_json::json!({"metadata": {"name": "watched"}, "spec": {"ports": [{"port": 81}]}}))
+        .await?;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, lines.next_line()).await {
+        let done = line.contains("ADDED") && line.contains("watched");
+        seen.push(line);
+        if done || seen.len() > 50 {
+            break;
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("ADDED") && l.contains("watched") && l.contains("81/TCP")),
+        "{seen:?}"
+    );
+    watcher.kill().await?;
+
     let out = kubectl.run(&["delete", "svc", "web", "-n", &ns]).await?;
     assert!(out.contains("service \"web\" deleted"), "{out}");
     assert_eq!(
