@@ -325,7 +325,7 @@ pub fn run_target(load: &LbLoad, expected_backends: usize, json: bool) -> anyhow
             + "\n");
     }
     let mut out = format!(
-        "target {} — {} requests by {} workers, one connection each, {} errors\n",
+        "target {} — {} requests by {} workers, one connection per request, {} errors\n",
         load.target, load.requests, load.workers, s.errors
     );
     for (k, v) in &s.per_backend {

@@ -1,7 +1,8 @@
 //! Starts and stops the daemons a benchmark compares: switchyard itself and its peers (etcd,
 //! dnsmasq, unbound, knot, haproxy). Each runs pinned with `taskset` to the server CPUs, on
 //! loopback, with a fresh temp directory, and is killed when its [`Daemon`] is dropped, so an
-//! error or panic in an area never leaves a process behind.
+//! error or panic in an area never leaves a process behind; if sybench itself is killed, the
+//! kernel kills the daemons too (parent-death signal via `setpriv`).
 //!
 //! This module never measures anything; areas do.
 
@@ -40,7 +41,16 @@ impl Daemon {
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
-        let child = Command::new("taskset")
+        // `setpriv --pdeathsig KILL` (util-linux) makes the kernel kill the daemon if sybench
+        // dies without running destructors (SIGTERM, a crash); taskset then pins it.
+        let mut cmd = if find_program("setpriv").is_ok() {
+            let mut c = Command::new("setpriv");
+            c.args(["--pdeathsig", "KILL", "taskset"]);
+            c
+        } else {
+            Command::new("taskset")
+        };
+        let child = cmd
             .arg("-c")
             .arg(cpus)
             .arg(program)
@@ -58,7 +68,7 @@ impl Daemon {
         })
     }
 
-    /// The process id (taskset execs the program, so this is the daemon's pid).
+    /// The process id (setpriv and taskset exec the program, so this is the daemon's pid).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
