@@ -606,7 +606,10 @@ fn udp_flow_moves_when_its_endpoint_leaves_and_ends_when_idle() -> TestResult {
     assert_eq!(from, service_addr);
     assert_eq!(
         String::from_utf8_lossy(&second),
-        staying[0].addr().to_string()
+        staying[0].addr().to_string(),
+        "received by backends: {:?}; {}",
+        backends.iter().map(|b| b.received()).collect::<Vec<_>>(),
+        node.metrics()?
     );
     // With no more datagrams the flow is forgotten after the idle timeout.
     let (flows, metrics) = node.wait_metric(

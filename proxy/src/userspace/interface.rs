@@ -72,16 +72,35 @@ async fn ip_batch(script: &str) -> Result<(), String> {
 
 /// Host addresses in `ip -o addr show` output (`… inet 10.96.0.1/32 …`).
 fn parse_host_addrs(text: &str) -> BTreeSet<IpAddr> {
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet" || *w == "inet6")?;
-            let (ip, prefix) = words.next()?.split_once('/')?;
-            let ip: IpAddr = ip.parse().ok()?;
-            let host = if ip.is_ipv4() { "32" } else { "128" };
-            (prefix == host).then_some(ip)
-        })
+    parse_addrs(text)
+        .filter(|(ip, prefix)| *prefix == if ip.is_ipv4() { 32 } else { 128 })
+        .map(|(ip, _)| ip)
         .collect()
+}
+
+/// Every (address, prefix length) in `ip -o addr show` output.
+fn parse_addrs(text: &str) -> impl Iterator<Item = (IpAddr, u8)> + '_ {
+    text.lines().filter_map(|line| {
+        let mut words = line.split_whitespace();
+        words.find(|w| *w == "inet" || *w == "inet6")?;
+        let (ip, prefix) = words.next()?.split_once('/')?;
+        Some((ip.parse().ok()?, prefix.parse().ok()?))
+    })
+}
+
+/// The addresses configured on this host (this network namespace), from `ip -o addr show`.
+pub(crate) async fn local_addrs() -> Result<BTreeSet<IpAddr>, String> {
+    let out = Command::new("ip")
+        .args(["-o", "addr", "show"])
+        .output()
+        .await
+        .map_err(|err| format!("running `ip addr show`: {err}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok(parse_addrs(&String::from_utf8_lossy(&out.stdout))
+        .map(|(ip, _)| ip)
+        .collect())
 }
 
 async fn ip(args: &[&str]) -> Result<(), String> {

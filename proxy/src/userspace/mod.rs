@@ -191,8 +191,21 @@ impl UserspaceProxy {
         });
         let stats = Arc::new(ProxyStats::default());
         let applied = AppliedState::default();
+        // NodePort networks wider than one address cover this host's addresses inside them.
+        let wide = config
+            .nodeport_addresses
+            .iter()
+            .any(|net| net.prefix_len() < net.max_prefix_len());
+        let local_ips = match wide {
+            true => interface::local_addrs().await.unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "cannot list local addresses; NodePorts use node_ips");
+                Default::default()
+            }),
+            false => Default::default(),
+        };
         let mut reconciler = Reconciler::new(
             &config,
+            &local_ips,
             ctx,
             stats.clone(),
             applied.clone(),

@@ -115,6 +115,7 @@ impl Reconciler {
     /// A reconciler with nothing open yet.
     pub(crate) fn new(
         config: &UserspaceConfig,
+        local_ips: &BTreeSet<IpAddr>,
         ctx: Arc<Ctx>,
         stats: Arc<ProxyStats>,
         applied: AppliedState,
@@ -126,7 +127,7 @@ impl Reconciler {
             stats,
             applied,
             node_ips: config.node_ips.iter().copied().collect(),
-            nodeport_ips: nodeport_ips(config),
+            nodeport_ips: nodeport_ips(config, local_ips),
             interface,
             listeners: HashMap::new(),
             ports: HashMap::new(),
@@ -463,8 +464,9 @@ impl Reconciler {
 }
 
 /// Addresses NodePorts listen on: wildcards when no `nodeport_addresses` are given, else the
-/// node IPs inside them (a host-sized prefix names its address directly).
-fn nodeport_ips(config: &UserspaceConfig) -> Vec<IpAddr> {
+/// node's addresses (configured node IPs and `local_ips`) inside them; a host-sized prefix names
+/// its address directly.
+fn nodeport_ips(config: &UserspaceConfig, local_ips: &BTreeSet<IpAddr>) -> Vec<IpAddr> {
     if config.nodeport_addresses.is_empty() {
         return vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()];
     }
@@ -473,7 +475,12 @@ fn nodeport_ips(config: &UserspaceConfig) -> Vec<IpAddr> {
         if net.prefix_len() == net.max_prefix_len() {
             ips.insert(net.addr());
         }
-        ips.extend(config.node_ips.iter().filter(|ip| net.contains(*ip)));
+        let node = config.node_ips.iter().chain(local_ips);
+        ips.extend(node.filter(|ip| net.contains(*ip)));
+    }
+    if ips.is_empty() {
+        tracing::warn!(networks = ?config.nodeport_addresses,
+            "no node address inside nodeport_addresses: NodePorts are not served");
     }
     ips.into_iter().collect()
 }

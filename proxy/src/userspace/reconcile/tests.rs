@@ -28,6 +28,7 @@ fn ctx() -> Arc<Ctx> {
 fn reconciler(config: &UserspaceConfig) -> Reconciler {
     Reconciler::new(
         config,
+        &BTreeSet::new(),
         ctx(),
         Arc::new(ProxyStats::default()),
         AppliedState::default(),
@@ -159,7 +160,7 @@ fn wanted_covers_every_address_kind_and_skips_sctp() {
 
 #[test]
 fn nodeports_default_to_wildcards() {
-    let ips = nodeport_ips(&UserspaceConfig::default());
+    let ips = nodeport_ips(&UserspaceConfig::default(), &BTreeSet::new());
     assert_eq!(
         ips,
         [
@@ -167,6 +168,26 @@ fn nodeports_default_to_wildcards() {
             Ipv6Addr::UNSPECIFIED.into()
         ]
     );
+}
+
+#[test]
+fn nodeports_follow_networks_over_local_addresses() -> Result<(), ipnet::AddrParseError> {
+    let config = UserspaceConfig {
+        node_ips: vec![[192, 0, 2, 1].into()],
+        nodeport_addresses: vec!["127.0.0.0/8".parse()?, "198.51.100.5/32".parse()?],
+        ..UserspaceConfig::default()
+    };
+    let local: BTreeSet<IpAddr> = [[127, 0, 0, 1], [10, 0, 0, 5]]
+        .into_iter()
+        .map(IpAddr::from)
+        .collect();
+    let got: Vec<String> = nodeport_ips(&config, &local)
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    // 192.0.2.1 and 10.0.0.5 are outside both networks; the /32 names its address directly.
+    assert_eq!(got, ["127.0.0.1", "198.51.100.5"]);
+    Ok(())
 }
 
 #[tokio::test]
