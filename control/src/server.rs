@@ -120,13 +120,17 @@ impl ControlPlane {
         });
         tracing::info!(address = %local_addr, "control plane API listening");
         let url = format!("http://{local_addr}");
+        let controller_config = ControllerConfig {
+            api_address: local_addr,
+        };
         let controllers = match crate::watch::client_for(Some(&url)).await {
-            Ok(client) => controllers::spawn(
-                client,
-                ControllerConfig {
-                    api_address: local_addr,
-                },
-            ),
+            Ok(client) => {
+                // Built-in objects first, so that a client who sees /readyz 200 finds the
+                // `default` namespace and `default/kubernetes` there.
+                bootstrap(&client, &controller_config).await;
+                api.mark_bootstrapped();
+                controllers::spawn(client, controller_config)
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot build the controllers' API client; controllers not started");
                 tokio::spawn(async {})
@@ -180,5 +184,27 @@ impl ControlPlane {
         let _ = controllers.await;
         store.close().await;
         tracing::info!("control plane stopped");
+    }
+}
+
+/// How many times the bootstrap of built-in objects is tried before the server reports ready
+/// anyway (the bootstrap controller keeps trying in the background).
+const BOOTSTRAP_ATTEMPTS: u32 = 50;
+
+/// Creates the built-in objects through the API, retrying briefly.
+async fn bootstrap(client: &kube::Client, config: &ControllerConfig) {
+    let mut delay = Duration::from_millis(20);
+    for attempt in 1..=BOOTSTRAP_ATTEMPTS {
+        match controllers::bootstrap::ensure_builtins(client, config).await {
+            Ok(()) => return,
+            Err(error) if attempt == BOOTSTRAP_ATTEMPTS => {
+                tracing::error!(%error, "bootstrap of built-in objects failed; serving anyway");
+            }
+            Err(error) => {
+                tracing::debug!(%error, attempt, "bootstrap not done yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+        }
     }
 }

@@ -49,9 +49,9 @@ async fn slices_follow_selector_and_readiness_changes() -> TestResult {
         201
     );
     for (name, ip, ready) in [
-        ("a", "10.244.9.1", "True"),
-        ("b", "10.244.9.2", "True"),
-        ("c", "10.244.9.3", "False"),
+        ("a", "10.244.9.11", "True"),
+        ("b", "10.244.9.12", "True"),
+        ("c", "10.244.9.13", "False"),
     ] {
         let (status, body) = sy
             .post(
@@ -68,9 +68,9 @@ async fn slices_follow_selector_and_readiness_changes() -> TestResult {
     );
 
     let want = vec![
-        ("10.244.9.1".to_string(), true),
-        ("10.244.9.2".to_string(), true),
-        ("10.244.9.3".to_string(), false),
+        ("10.244.9.11".to_string(), true),
+        ("10.244.9.12".to_string(), true),
+        ("10.244.9.13".to_string(), false),
     ];
     let got = eventually(200, || async {
         endpoints(&sy, "web").await.ok().filter(|e| *e == want)
@@ -107,8 +107,8 @@ async fn slices_follow_selector_and_readiness_changes() -> TestResult {
     );
 
     let want = vec![
-        ("10.244.9.2".to_string(), false),
-        ("10.244.9.3".to_string(), true),
+        ("10.244.9.12".to_string(), false),
+        ("10.244.9.13".to_string(), true),
     ];
     let got = eventually(200, || async {
         endpoints(&sy, "web").await.ok().filter(|e| *e == want)

@@ -22,6 +22,7 @@ mod watch;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -50,6 +51,8 @@ struct Inner {
     metrics: metrics::Metrics,
     bookmark_interval: Duration,
     server_address: String,
+    /// Set once the built-in objects exist; `/readyz` is 503 until then.
+    bootstrapped: AtomicBool,
 }
 
 impl ApiState {
@@ -61,13 +64,22 @@ impl ApiState {
                 metrics: metrics::Metrics::default(),
                 bookmark_interval: Duration::from_secs(5),
                 server_address: server_address.to_string(),
+                bootstrapped: AtomicBool::new(false),
             }),
         }
     }
 
+    /// Marks the built-in objects (namespaces, `default/kubernetes`) as present: `/readyz`
+    /// answers 200 from now on.
+    pub(crate) fn mark_bootstrapped(&self) {
+        self.inner.bootstrapped.store(true, Ordering::Release);
+    }
+
     /// Every metric in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render(&self.inner.store)
+        let mut text = self.inner.metrics.render(&self.inner.store);
+        text.push_str(&crate::controllers::metrics_text());
+        text
     }
 }
 
@@ -110,6 +122,13 @@ async fn ready(State(state): State<ApiState>) -> Response {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting down".to_string(),
+            "text/plain; charset=utf-8",
+        );
+    }
+    if !state.inner.bootstrapped.load(Ordering::Acquire) {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bootstrap of built-in objects not finished".to_string(),
             "text/plain; charset=utf-8",
         );
     }
