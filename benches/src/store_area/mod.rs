@@ -82,8 +82,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         .enable_all()
         .build()
         .context("building the client runtime")?;
-    let sy = rt.block_on(measure(ctx, Kind::Switchyard, sizes));
-    let et = rt.block_on(measure(ctx, Kind::Etcd, sizes));
+    let [sy, et] = rt.block_on(measure_all(ctx, sizes));
     let etcd_name = etcd::version()
         .split_whitespace()
         .nth(2)
@@ -109,7 +108,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
              one keep-alive connection per client) on `{}`. Body: the same ~1.3 KB Pod JSON \
              (base64 inside etcd's JSON, as the gateway requires). 1 client: {} writes; {c} \
              clients: {} writes, split evenly; updates rewrite objects owned by one client. {} \
-             repetitions; switchyard measured first, then etcd.",
+             repetitions, both servers up, alternating which goes first.",
             ctx.switchyard.display(),
             ctx.server_cpus,
             ctx.client_cpus,
@@ -253,134 +252,218 @@ fn client(clients: usize) -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
-async fn measure(ctx: &Ctx, kind: Kind, sizes: Sizes) -> Figures {
-    let mut f = Figures::default();
-    if let Err(e) = measure_into(ctx, kind, sizes, &mut f).await {
-        let msg = format!("{e:#}");
-        tracing::warn!(?kind, error = %msg, "store measurement failed");
-        for slot in [
-            &mut f.create_one,
-            &mut f.create_many,
-            &mut f.update_one,
-            &mut f.update_many,
-            &mut f.watch_p50,
-            &mut f.watch_p99,
-            &mut f.rss_per_object,
-            &mut f.restart,
-        ] {
-            if slot.as_ref().is_ok_and(Vec::is_empty) {
-                *slot = Err(msg.clone());
+/// Measures both systems. Writes and watches run with both servers up, alternating which goes
+/// first in each repetition so drift on the machine does not always favour one; memory and
+/// restart use a fresh server of each kind in turn.
+async fn measure_all(ctx: &Ctx, sizes: Sizes) -> [Figures; 2] {
+    let kinds = [Kind::Switchyard, Kind::Etcd];
+    let mut figs = [Figures::default(), Figures::default()];
+    let setup = tempfile::tempdir()
+        .context("temp dir")
+        .and_then(|t| Ok((t, client(sizes.clients.max(sizes.watchers))?)));
+    let (tmp, http) = match setup {
+        Ok(v) => v,
+        Err(e) => {
+            for f in &mut figs {
+                fail(f.all_slots(), &format!("{e:#}"));
+            }
+            return figs;
+        }
+    };
+    let logs = tmp.path();
+    let mut running = Vec::new();
+    for kind in kinds {
+        let data = logs.join(format!("writes-{}", tag(kind)));
+        running.push(
+            start(ctx, kind, &data, logs)
+                .await
+                .map_err(|e| format!("{e:#}")),
+        );
+    }
+    for rep in 0..ctx.mode.reps() {
+        let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let (Some(Ok((daemon, target))), Some(f)) = (running.get_mut(k), figs.get_mut(k))
+            else {
+                continue;
+            };
+            write_rep(target, &http, sizes, tag(kinds[k]), rep, f).await;
+            if let Err(e) = daemon.check_alive() {
+                running[k] = Err(format!("{e:#}"));
             }
         }
     }
-    f
+    for (k, r) in running.into_iter().enumerate() {
+        if let (Err(e), Some(f)) = (r, figs.get_mut(k)) {
+            tracing::warn!(kind = ?kinds[k], error = %e, "store writes failed");
+            fail(f.write_slots(), &e);
+        }
+    }
+    for (k, kind) in kinds.into_iter().enumerate() {
+        let Some(f) = figs.get_mut(k) else { continue };
+        if let Err(e) = size_phase(ctx, kind, sizes, logs, &http, f).await {
+            tracing::warn!(?kind, error = format!("{e:#}"), "store size phase failed");
+            fail(
+                vec![&mut f.rss_per_object, &mut f.restart],
+                &format!("{e:#}"),
+            );
+        }
+    }
+    figs
 }
 
-async fn measure_into(ctx: &Ctx, kind: Kind, sizes: Sizes, f: &mut Figures) -> anyhow::Result<()> {
-    let tmp = tempfile::tempdir().context("temp dir")?;
-    let logs = tmp.path();
-    let http = client(sizes.clients.max(sizes.watchers))?;
-    let tag = match kind {
+fn tag(kind: Kind) -> &'static str {
+    match kind {
         Kind::Switchyard => "sy",
         Kind::Etcd => "et",
-    };
-    {
-        let data = tmp.path().join("writes");
-        let (mut daemon, target) = start(ctx, kind, &data, logs).await?;
-        for rep in 0..ctx.mode.reps() {
-            let t = format!("{tag}-r{rep}");
-            push(
-                &mut f.create_one,
-                workload::throughput(
-                    &target,
-                    &http,
-                    Write::Create,
-                    1,
-                    sizes.ops_one,
-                    &format!("{t}-c1"),
-                    &[],
-                )
-                .await,
-            );
-            push(
-                &mut f.create_many,
-                workload::throughput(
-                    &target,
-                    &http,
-                    Write::Create,
-                    sizes.clients,
-                    sizes.ops_many,
-                    &format!("{t}-cn"),
-                    &[],
-                )
-                .await,
-            );
-            // One object for the 1-client updates, one per client for the others.
-            let names: Vec<String> = (0..=sizes.clients).map(|i| format!("{t}-u-{i}")).collect();
-            match workload::load(&target, &http, &names, sizes.clients).await {
-                Ok(objects) => {
-                    push(
-                        &mut f.update_one,
-                        workload::throughput(
-                            &target,
-                            &http,
-                            Write::Update,
-                            1,
-                            sizes.ops_one,
-                            &t,
-                            objects.get(..1).unwrap_or_default(),
-                        )
-                        .await,
-                    );
-                    push(
-                        &mut f.update_many,
-                        workload::throughput(
-                            &target,
-                            &http,
-                            Write::Update,
-                            sizes.clients,
-                            sizes.ops_many,
-                            &t,
-                            objects.get(1..).unwrap_or_default(),
-                        )
-                        .await,
-                    );
-                }
-                Err(e) => {
-                    let e = format!("loading update targets: {e:#}");
-                    f.update_one = Err(e.clone());
-                    f.update_many = Err(e);
-                }
-            }
-            match workload::watch_latency(
-                &target,
-                &http,
-                sizes.watchers,
-                sizes.watch_writes,
-                &format!("{t}-w"),
-            )
-            .await
-            {
-                Ok((p50, p99)) => {
-                    push(&mut f.watch_p50, Ok(p50));
-                    push(&mut f.watch_p99, Ok(p99));
-                }
-                Err(e) => {
-                    f.watch_p50 = Err(format!("{e:#}"));
-                    f.watch_p99 = Err(format!("{e:#}"));
-                }
-            }
-            daemon.check_alive()?;
+    }
+}
+
+/// Marks every still-empty slot as failed with `msg` (slots with data keep it).
+fn fail(slots: Vec<&mut Samples>, msg: &str) {
+    for slot in slots {
+        if slot.as_ref().is_ok_and(Vec::is_empty) {
+            *slot = Err(msg.to_string());
         }
     }
-    // Memory and restart on a fresh data dir.
-    let data = tmp.path().join("size");
+}
+
+impl Figures {
+    fn write_slots(&mut self) -> Vec<&mut Samples> {
+        vec![
+            &mut self.create_one,
+            &mut self.create_many,
+            &mut self.update_one,
+            &mut self.update_many,
+            &mut self.watch_p50,
+            &mut self.watch_p99,
+        ]
+    }
+
+    fn all_slots(&mut self) -> Vec<&mut Samples> {
+        vec![
+            &mut self.create_one,
+            &mut self.create_many,
+            &mut self.update_one,
+            &mut self.update_many,
+            &mut self.watch_p50,
+            &mut self.watch_p99,
+            &mut self.rss_per_object,
+            &mut self.restart,
+        ]
+    }
+}
+
+/// One repetition of the write and watch workloads against `target`.
+async fn write_rep(
+    target: &Target,
+    http: &reqwest::Client,
+    sizes: Sizes,
+    tag: &str,
+    rep: usize,
+    f: &mut Figures,
+) {
+    let t = format!("{tag}-r{rep}");
+    push(
+        &mut f.create_one,
+        workload::throughput(
+            target,
+            http,
+            Write::Create,
+            1,
+            sizes.ops_one,
+            &format!("{t}-c1"),
+            &[],
+        )
+        .await,
+    );
+    push(
+        &mut f.create_many,
+        workload::throughput(
+            target,
+            http,
+            Write::Create,
+            sizes.clients,
+            sizes.ops_many,
+            &format!("{t}-cn"),
+            &[],
+        )
+        .await,
+    );
+    // One object for the 1-client updates, one per client for the others.
+    let names: Vec<String> = (0..=sizes.clients).map(|i| format!("{t}-u-{i}")).collect();
+    match workload::load(target, http, &names, sizes.clients).await {
+        Ok(objects) => {
+            push(
+                &mut f.update_one,
+                workload::throughput(
+                    target,
+                    http,
+                    Write::Update,
+                    1,
+                    sizes.ops_one,
+                    &t,
+                    objects.get(..1).unwrap_or_default(),
+                )
+                .await,
+            );
+            push(
+                &mut f.update_many,
+                workload::throughput(
+                    target,
+                    http,
+                    Write::Update,
+                    sizes.clients,
+                    sizes.ops_many,
+                    &t,
+                    objects.get(1..).unwrap_or_default(),
+                )
+                .await,
+            );
+        }
+        Err(e) => {
+            let e = format!("loading update targets: {e:#}");
+            f.update_one = Err(e.clone());
+            f.update_many = Err(e);
+        }
+    }
+    match workload::watch_latency(
+        target,
+        http,
+        sizes.watchers,
+        sizes.watch_writes,
+        &format!("{t}-w"),
+    )
+    .await
+    {
+        Ok((p50, p99)) => {
+            push(&mut f.watch_p50, Ok(p50));
+            push(&mut f.watch_p99, Ok(p99));
+        }
+        Err(e) => {
+            f.watch_p50 = Err(format!("{e:#}"));
+            f.watch_p99 = Err(format!("{e:#}"));
+        }
+    }
+}
+
+/// Memory per object and restart time on a fresh data dir.
+async fn size_phase(
+    ctx: &Ctx,
+    kind: Kind,
+    sizes: Sizes,
+    logs: &Path,
+    http: &reqwest::Client,
+    f: &mut Figures,
+) -> anyhow::Result<()> {
+    let tag = tag(kind);
+    let data = logs.join(format!("size-{tag}"));
     let (daemon, target) = start(ctx, kind, &data, logs).await?;
     let before = daemon.rss_bytes()?;
     let names: Vec<String> = (0..sizes.objects)
         .map(|i| format!("{tag}-obj-{i}"))
         .collect();
-    workload::load(&target, &http, &names, sizes.clients)
+    workload::load(&target, http, &names, sizes.clients)
         .await
         .context("bulk load")?;
     let after = daemon.rss_bytes()?;
@@ -393,7 +476,7 @@ async fn measure_into(ctx: &Ctx, kind: Kind, sizes: Sizes, f: &mut Figures) -> a
         let started = Instant::now();
         let (d, target) = start(ctx, kind, &data, logs).await?;
         let deadline = started + Duration::from_secs(300);
-        while !target.serves_data(&http).await {
+        while !target.serves_data(http).await {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "{} did not serve data within 300s of a restart",
