@@ -487,3 +487,56 @@ fn managed_interface_carries_exactly_the_service_addresses() -> TestResult {
     assert!(chain.node.ip(&["link", "show", "dev", IFACE]).is_err());
     Ok(())
 }
+
+#[test]
+fn least_connections_avoids_the_busy_endpoint() -> TestResult {
+    if !support::require_root("least_connections_avoids_the_busy_endpoint") {
+        return Ok(());
+    }
+    let chain = Chain::new("lconn", 1, 3)?;
+    let backends = tcp_backends(&chain, 3, true)?;
+    let config = UserspaceConfig {
+        lb: proxy::userspace::LbPolicy::LeastConnections,
+        ..config(&chain)
+    };
+    let web = service(
+        "web",
+        Protocol::Tcp,
+        &[CLUSTER_V4],
+        80,
+        backends.iter().map(|b| ready(b.addr())).collect(),
+    );
+    let node = ProxyNode::start(&chain.node, config, table(vec![web]))?;
+    let target = SocketAddr::new(CLUSTER_V4, 80);
+    // One open connection per endpoint, then all but one of them closed.
+    let mut open = HashMap::new();
+    for _ in 0..3 {
+        let (who, stream) = chain.client.run(move || tcp_identify(target, WAIT))??;
+        open.insert(who, stream);
+    }
+    assert_eq!(
+        open.len(),
+        3,
+        "least-connections should use every idle endpoint first"
+    );
+    let busy = backends[0].addr().to_string();
+    open.retain(|who, _| *who == busy);
+    let (active, metrics) = node.wait_metric(
+        "switchyard_userspace_connections_active",
+        &["service=\"web\""],
+        |v| v == 1.0,
+    )?;
+    assert_eq!(active, Some(1.0), "{metrics}");
+    // New connections go to the idle endpoints while the busy one keeps its connection.
+    let mut fresh = Vec::new();
+    for _ in 0..2 {
+        let (who, stream) = chain.client.run(move || tcp_identify(target, WAIT))??;
+        fresh.push((who, stream));
+    }
+    let mut got: Vec<&str> = fresh.iter().map(|(who, _)| who.as_str()).collect();
+    got.sort();
+    let mut idle: Vec<String> = backends[1..].iter().map(|b| b.addr().to_string()).collect();
+    idle.sort();
+    assert_eq!(got, idle, "busy endpoint {busy} got a new connection");
+    Ok(())
+}
