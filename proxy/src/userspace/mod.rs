@@ -7,6 +7,12 @@
 //! holds everything it needs, so updates never cut established connections. Optionally it owns
 //! a dummy interface carrying the ClusterIPs and externalIPs.
 //!
+//! Known limits: SCTP ports are logged and skipped; endpoints see the node as the client (no
+//! source preservation, as with any userspace proxy); a UDP NodePort on a wildcard listener
+//! (no `nodeport_addresses`) replies from the address the kernel routes by, which differs from
+//! the one the client used only on multi-homed nodes; node addresses inside wide
+//! `nodeport_addresses` networks are read once at start.
+//!
 //! It forwards bytes for the current snapshot and never calls the API.
 
 mod affinity;
