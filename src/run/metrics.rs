@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::task::JoinHandle;
-use tokio_util_shim::CancelOnDrop;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::parts::ProxyPart;
 
@@ -24,7 +24,8 @@ struct Sources {
 pub struct MetricsServer {
     local_addr: SocketAddr,
     task: JoinHandle<()>,
-    _stop: CancelOnDrop,
+    /// Stops the server when dropped, so a dropped `MetricsServer` stops serving too.
+    stop: DropGuard,
 }
 
 impl MetricsServer {
@@ -40,10 +41,11 @@ impl MetricsServer {
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .with_state(Sources { dns, proxy });
-        let (stop, stopped) = CancelOnDrop::new();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
                 .await;
             if let Err(e) = served {
                 tracing::warn!(error = %e, "metrics endpoint failed");
@@ -52,7 +54,7 @@ impl MetricsServer {
         Ok(MetricsServer {
             local_addr,
             task,
-            _stop: stop,
+            stop: stop.drop_guard(),
         })
     }
 
@@ -63,8 +65,8 @@ impl MetricsServer {
 
     /// Stops serving and releases the parts it reports on.
     pub async fn shutdown(self) {
-        let MetricsServer { task, _stop, .. } = self;
-        drop(_stop);
+        let MetricsServer { task, stop, .. } = self;
+        drop(stop);
         let _ = task.await;
     }
 }
@@ -89,33 +91,4 @@ async fn healthz(State(sources): State<Sources>) -> (StatusCode, String) {
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         body,
     )
-}
-
-/// A tiny cancel-on-drop signal, so a dropped server stops too.
-mod tokio_util_shim {
-    use tokio::sync::oneshot;
-
-    /// Fires the paired future when dropped.
-    pub struct CancelOnDrop(Option<oneshot::Sender<()>>);
-
-    impl CancelOnDrop {
-        /// The guard and the future that completes when the guard is dropped.
-        pub fn new() -> (
-            CancelOnDrop,
-            impl std::future::Future<Output = ()> + Send + 'static,
-        ) {
-            let (tx, rx) = oneshot::channel();
-            (CancelOnDrop(Some(tx)), async move {
-                let _ = rx.await;
-            })
-        }
-    }
-
-    impl Drop for CancelOnDrop {
-        fn drop(&mut self) {
-            if let Some(tx) = self.0.take() {
-                let _ = tx.send(());
-            }
-        }
-    }
 }
