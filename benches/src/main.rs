@@ -73,6 +73,9 @@ enum Cmd {
         /// Sequential connects.
         #[arg(long)]
         count: usize,
+        /// Local address to connect from (default: the kernel's choice).
+        #[arg(long)]
+        source: Option<std::net::IpAddr>,
     },
     /// Load-balancing evenness per policy; with --target, against your own service.
     Lb(LbArgs),
@@ -168,8 +171,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Dns => vec!["dns"],
         Cmd::Proxy => vec!["proxy"],
         Cmd::Nft => vec!["nft"],
-        Cmd::NftProbe { target, count } => {
-            println!("{}", nft_area::probe::probe_main(*target, *count)?);
+        Cmd::NftProbe {
+            target,
+            count,
+            source,
+        } => {
+            println!("{}", nft_area::probe::probe_main(*target, *count, *source)?);
             return Ok(());
         }
         Cmd::Lb(args) => match &args.target {

@@ -267,6 +267,33 @@ fn affinity_pins_a_client_to_one_backend() -> TestResult {
 }
 
 #[test]
+fn an_endpoint_reaches_itself_through_its_service() -> TestResult {
+    if !require_root("an_endpoint_reaches_itself_through_its_service") {
+        return Ok(());
+    }
+    let world = World::new("nfthair", 1, 2)?;
+    // Backend 0 is the only endpoint, and it is also the client. Without hairpin masquerading
+    // its SYN comes back to it from itself, the SYN-ACK stays local and never matches the
+    // connection to the ClusterIP: the handshake cannot complete.
+    world.publish(table(vec![web(&world, 1)]))?;
+    for v4 in [true, false] {
+        let source = world.chain.backend_ip(0, v4).ok_or("backend index")?;
+        let to = if v4 {
+            sa("10.96.0.10", 80)
+        } else {
+            sa("fd00:96::10", 80)
+        };
+        let (who, _stream) = world
+            .chain
+            .backend
+            .run(move || connect_from(source, to))?
+            .map_err(|e| format!("hairpin {source} -> {to}: {e}"))?;
+        assert_eq!(who, SocketAddr::new(source, BACKEND_PORT).to_string());
+    }
+    Ok(())
+}
+
+#[test]
 fn services_without_endpoints_refuse_immediately() -> TestResult {
     if !require_root("services_without_endpoints_refuse_immediately") {
         return Ok(());

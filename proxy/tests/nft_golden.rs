@@ -79,8 +79,8 @@ fn one_service_change_transaction_matches_golden() -> Result<(), SyncError> {
     golden("fixture-add-endpoint.nft", &tx.to_string());
     assert_only_touches(&tx, "default/sticky/");
     // Service chain: flush + masquerade + 3 affinity checks + 3 pick rules; new endpoint:
-    // set + chain + 3 rules.
-    assert_eq!(outcome.ops, 13, "{tx}");
+    // its affinity set and its hairpin element.
+    assert_eq!(outcome.ops, 10, "{tx}");
     Ok(())
 }
 

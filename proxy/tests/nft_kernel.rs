@@ -66,7 +66,11 @@ fn kernel_accepts_generated_and_golden_scripts() -> TestResult {
     }
     let listing = nft(&ns, &["list", "table", "ip", "switchyard"])?;
     assert!(
-        listing.contains("numgen random mod 2 0 goto endpoint-"),
+        listing.contains("numgen random mod 2 0 meta l4proto tcp dnat to 10.244."),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("ct status dnat ip saddr . ip daddr @hairpin-endpoints"),
         "{listing}"
     );
     assert!(

@@ -1,8 +1,13 @@
 //! Connection set-up latency probe: `sybench nft-probe --target ADDR --count K` runs inside
 //! the namespace (`ip netns exec`), connects K times in sequence and prints p50/p99 in ms as
 //! JSON; the area spawns it and reads that line.
+//!
+//! Every path is probed from the same source address (`--source`): a connect whose source is
+//! the destination address itself (what the kernel picks for a local destination) measured
+//! about twice as slow as one from another local address, which once made "through the rules"
+//! look faster than "direct".
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,13 +16,31 @@ use anyhow::Context;
 use super::netns::Netns;
 use crate::Ctx;
 
+/// One connect from `source` (any address when `None`) to `target`.
+fn connect(source: Option<IpAddr>, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if let Some(ip) = source {
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    socket.connect_timeout(&target.into(), Duration::from_secs(2))?;
+    Ok(socket.into())
+}
+
 /// The probe itself (inside the namespace): K connects, returns the JSON line.
-pub fn probe_main(target: SocketAddr, count: usize) -> anyhow::Result<String> {
+pub fn probe_main(
+    target: SocketAddr,
+    count: usize,
+    source: Option<IpAddr>,
+) -> anyhow::Result<String> {
     let mut lat = Vec::with_capacity(count);
     let mut errors = 0u64;
     for _ in 0..count {
         let t = Instant::now();
-        match TcpStream::connect_timeout(&target, Duration::from_secs(2)) {
+        match connect(source, target) {
             Ok(s) => {
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
                 drop(s);
@@ -33,8 +56,15 @@ pub fn probe_main(target: SocketAddr, count: usize) -> anyhow::Result<String> {
     )
 }
 
-/// Runs the probe in `ns` pinned to the client CPUs; returns (p50, p99) ms.
-pub fn run(ctx: &Ctx, ns: &Netns, target: SocketAddr, count: usize) -> anyhow::Result<(f64, f64)> {
+/// Runs the probe in `ns` pinned to the client CPUs, connecting from `source`; returns
+/// (p50, p99) ms.
+pub fn run(
+    ctx: &Ctx,
+    ns: &Netns,
+    source: IpAddr,
+    target: SocketAddr,
+    count: usize,
+) -> anyhow::Result<(f64, f64)> {
     let exe = std::env::current_exe()?;
     let out = Command::new("taskset")
         .args(["-c", &ctx.client_cpus, "ip", "netns", "exec", ns.name()])
@@ -45,6 +75,8 @@ pub fn run(ctx: &Ctx, ns: &Netns, target: SocketAddr, count: usize) -> anyhow::R
             &target.to_string(),
             "--count",
             &count.to_string(),
+            "--source",
+            &source.to_string(),
         ])
         .output()
         .context("running the probe")?;
@@ -71,10 +103,15 @@ pub fn run(ctx: &Ctx, ns: &Netns, target: SocketAddr, count: usize) -> anyhow::R
 }
 
 /// Waits until `target` accepts connections from inside `ns` (bounded).
-pub fn wait_listening(ctx: &Ctx, ns: &Netns, target: SocketAddr) -> anyhow::Result<()> {
+pub fn wait_listening(
+    ctx: &Ctx,
+    ns: &Netns,
+    source: IpAddr,
+    target: SocketAddr,
+) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..50 {
-        match run(ctx, ns, target, 1) {
+        match run(ctx, ns, source, target, 1) {
             Ok(_) => return Ok(()),
             Err(e) => last = Some(e),
         }

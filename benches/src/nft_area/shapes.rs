@@ -109,20 +109,21 @@ pub fn linear_full(n: usize, endpoints: usize) -> String {
     s
 }
 
+/// One linear service's chain: the same endpoint pick as switchyard's service chains (a
+/// `numgen random` cascade that DNATs in the picking rule), so the two rulesets differ only in
+/// how a packet finds its service: a walk of per-service rules against one map lookup.
 fn linear_service_chain(i: usize, endpoints: usize, generation: u32) -> String {
-    let mut s = format!("  chain svc-{i} {{\n    numgen random mod {endpoints} vmap {{ ");
-    let arms: Vec<String> = (0..endpoints)
-        .map(|e| format!("{e} : goto svc-{i}-ep-{e}"))
-        .collect();
-    s.push_str(&arms.join(", "));
-    s.push_str(" }\n  }\n");
+    let mut s = format!("  chain svc-{i} {{\n");
     for e in 0..endpoints {
         let ip = endpoint_ip(i, e, if e == 0 { generation } else { 0 });
-        let _ = write!(
-            s,
-            "  chain svc-{i}-ep-{e} {{\n    meta l4proto tcp dnat ip to {ip}:8080\n  }}\n"
-        );
+        let pick = if e + 1 == endpoints {
+            String::new()
+        } else {
+            format!("numgen random mod {} == 0 ", endpoints - e)
+        };
+        let _ = writeln!(s, "    {pick}meta l4proto tcp dnat ip to {ip}:8080");
     }
+    s.push_str("  }\n");
     s
 }
 
@@ -141,9 +142,6 @@ pub fn linear_incremental(n: usize, endpoints: usize, changed: usize, generation
     }
     s.push_str("  }\n");
     let _ = writeln!(s, "}}\nflush chain ip sybench_linear svc-{changed}");
-    for e in 0..endpoints {
-        let _ = writeln!(s, "flush chain ip sybench_linear svc-{changed}-ep-{e}");
-    }
     s.push_str("table ip sybench_linear {\n");
     s.push_str(&linear_service_chain(changed, endpoints, generation));
     s.push_str("}\n");
@@ -182,7 +180,8 @@ mod tests {
         assert!(full.contains("meta l4proto tcp dnat ip to "));
         let inc = linear_incremental(3, 2, 1, 1);
         assert_eq!(inc.matches("tcp dport 80 jump svc-").count(), 3);
-        assert!(inc.contains("flush chain ip sybench_linear svc-1-ep-1"));
+        assert!(inc.contains("flush chain ip sybench_linear svc-1\n"));
+        assert!(inc.contains("numgen random mod 2 == 0 meta l4proto tcp dnat ip to "));
         let point = linear_point_at(2, (Ipv4Addr::new(10, 250, 0, 1), 8080));
         assert!(point.contains("dnat ip to 10.250.0.1:8080"));
     }

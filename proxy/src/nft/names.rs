@@ -66,6 +66,7 @@ pub fn port_identity(id: &ServicePortId, port: u16) -> String {
     s
 }
 
+/// The readable identity of one endpoint of a service port.
 fn endpoint_identity(port_identity: &str, endpoint: &Endpoint) -> String {
     format!("{port_identity}__{}/{}", endpoint.ip, endpoint.port)
 }
@@ -80,17 +81,12 @@ pub fn external_chain(port_identity: &str) -> String {
     build("external", port_identity)
 }
 
-/// The chain that DNATs to one endpoint.
-pub fn endpoint_chain(port_identity: &str, endpoint: &Endpoint) -> String {
-    build("endpoint", &endpoint_identity(port_identity, endpoint))
-}
-
 /// The dynamic set remembering clients pinned to one endpoint. The timeout is part of the hash:
 /// a set's timeout cannot be changed in place, so a new timeout means a new set.
 pub fn affinity_set(port_identity: &str, endpoint: &Endpoint, timeout: Duration) -> String {
     let identity = endpoint_identity(port_identity, endpoint);
     let mut name = build("affinity", &format!("{identity}@{}", timeout.as_secs()));
-    // Keep the readable part free of the timeout so names read like the endpoint chain's.
+    // Keep the readable part free of the timeout so the name reads as the endpoint it pins to.
     let readable_start = "affinity-".len() + 9;
     name.truncate(readable_start);
     sanitize(&mut name, &identity);
@@ -142,13 +138,18 @@ mod tests {
     #[test]
     fn ipv6_endpoints_are_sanitized_and_long_names_truncated() {
         let p = port_identity(&id("ns", "svc", "p"), 1);
-        let chain = endpoint_chain(&p, &ep("fd00::1"));
-        assert!(chain.ends_with("__fd00..1/8080"), "{chain}");
+        let timeout = Duration::from_secs(10);
+        let set = affinity_set(&p, &ep("fd00::1"), timeout);
+        assert!(set.ends_with("__fd00..1/8080"), "{set}");
         let long = port_identity(&id(&"n".repeat(63), &"s".repeat(63), &"p".repeat(15)), 1);
         let e = ep("fd00:1111:2222:3333:4444:5555:6666:7777");
-        let chain = endpoint_chain(&long, &e);
+        let chain = affinity_set(&long, &e, timeout);
         assert!(chain.len() <= MAX_NAME_LEN);
-        let other = endpoint_chain(&long, &ep("fd00:1111:2222:3333:4444:5555:6666:7778"));
+        let other = affinity_set(
+            &long,
+            &ep("fd00:1111:2222:3333:4444:5555:6666:7778"),
+            timeout,
+        );
         assert_ne!(chain, other, "hash keeps truncated names unique");
     }
 

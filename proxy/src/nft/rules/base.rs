@@ -5,7 +5,8 @@
 //! - `nat-prerouting` / `nat-output` (dstnat) jump to `services`, which looks the packet up in
 //!   `service-ips` (`daddr . l4proto . dport`) and, for local destinations, `service-nodeports`
 //!   (`l4proto . dport`); a hit goes to the service port's own chain, which DNATs.
-//! - `nat-postrouting` (srcnat) masquerades packets carrying the masquerade mark.
+//! - `nat-postrouting` (srcnat) masquerades packets carrying the masquerade mark, and hairpin
+//!   connections (DNATed back to the endpoint that opened them: `hairpin-endpoints`).
 //! - `filter-input` / `filter-forward` / `filter-output` run on new connections after DNAT:
 //!   a service without endpoints is still addressed to its service IP (it is not in
 //!   `service-ips`), so `no-endpoint-services` / `no-endpoint-nodeports` reject it at once
@@ -30,6 +31,9 @@ pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
 /// Set of every ClusterIP.
 pub const CLUSTER_IPS: &str = "cluster-ips";
+/// Set `addr . addr` of every endpoint address: a DNATed connection whose source and
+/// destination are the same endpoint is hairpin traffic and is masqueraded.
+pub const HAIRPIN_ENDPOINTS: &str = "hairpin-endpoints";
 /// Set of the addresses NodePorts are served on (only when node IPs are configured).
 const NODEPORT_IPS: &str = "nodeport-ips";
 /// Chain that sets the masquerade mark.
@@ -109,6 +113,14 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         CLUSTER_IPS.into(),
         set_spec(addr.into(), None, "every ClusterIP"),
     );
+    sets.insert(
+        HAIRPIN_ENDPOINTS.into(),
+        set_spec(
+            format!("{addr} . {addr}"),
+            None,
+            "endpoints reaching themselves through a service",
+        ),
+    );
 
     let node_ips: Vec<String> = config
         .node_ips
@@ -139,6 +151,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         NO_ENDPOINT_SERVICES,
         NO_ENDPOINT_NODEPORTS,
         CLUSTER_IPS,
+        HAIRPIN_ENDPOINTS,
     ] {
         rules.elements.entry(map.into()).or_default();
     }
@@ -201,6 +214,9 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         MASQUERADING,
         None,
         vec![
+            format!(
+                "ct status dnat {f} saddr . {f} daddr @{HAIRPIN_ENDPOINTS} meta mark set meta mark | {mark:#010x}"
+            ),
             format!("meta mark & {mark:#010x} == 0x00000000 return"),
             format!("meta mark set meta mark ^ {mark:#010x}"),
             "masquerade fully-random".into(),

@@ -22,8 +22,8 @@ use crate::model::{ServicePort, ServicePortId, ServiceTable};
 use super::transaction::{BaseChain, Family, SetSpec};
 
 pub use base::{
-    CLUSTER_IPS, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, REJECT_CHAIN,
-    SERVICE_IPS, SERVICE_NODEPORTS,
+    CLUSTER_IPS, HAIRPIN_ENDPOINTS, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS,
+    NO_ENDPOINT_SERVICES, REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
 };
 pub use claims::Claims;
 

@@ -41,9 +41,23 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         chain.rules[0],
         "ip saddr != { 10.244.0.0/16 } jump mark-for-masquerade"
     );
-    assert!(chain.rules[1].starts_with("numgen random mod 2 == 0 goto endpoint-"));
-    assert!(chain.rules[2].starts_with("goto endpoint-"));
-    assert_eq!(chain_with_prefix(&v4, "endpoint-").len(), 2);
+    assert_eq!(
+        chain.rules[1],
+        "numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.1.1:8080"
+    );
+    assert_eq!(chain.rules[2], "meta l4proto tcp dnat to 10.244.1.2:8080");
+    let empty = RuleBuilder::new(config()).build(&table(vec![]));
+    let static_chains = empty.family(Family::Ip).map_or(0, |f| f.chains.len());
+    assert_eq!(
+        v4.chains.len(),
+        static_chains + 1,
+        "one chain per service port, no endpoint chains"
+    );
+    let hairpin: Vec<&String> = v4.elements[HAIRPIN_ENDPOINTS].keys().collect();
+    assert_eq!(
+        hairpin,
+        ["10.244.1.1 . 10.244.1.1", "10.244.1.2 . 10.244.1.2"]
+    );
     assert_eq!(
         v4.elements[SERVICE_IPS].get("10.96.0.10 . tcp . 80"),
         Some(&Some(format!("goto {name}")))
@@ -90,9 +104,17 @@ fn affinity_checks_sets_before_random_pick() {
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
     let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
     let (_, chain) = chain_with_prefix(&v4, "service-")[0];
-    assert!(chain.rules[1].starts_with("ip saddr @affinity-"));
-    assert!(chain.rules[2].starts_with("ip saddr @affinity-"));
-    assert!(chain.rules[3].starts_with("numgen random mod 2 == 0 goto endpoint-"));
+    for (rule, endpoint) in chain.rules[1..3]
+        .iter()
+        .zip(["10.244.1.1:80", "10.244.1.2:80"])
+    {
+        assert!(rule.starts_with("ip saddr @affinity-"), "{rule}");
+        assert!(rule.contains(" update @affinity-"), "{rule}");
+        assert!(rule.ends_with(&format!("dnat to {endpoint}")), "{rule}");
+    }
+    assert!(chain.rules[3].starts_with("numgen random mod 2 == 0 update @affinity-"));
+    assert!(chain.rules[3].ends_with("meta l4proto tcp dnat to 10.244.1.1:80"));
+    assert!(chain.rules[4].starts_with("update @affinity-"));
     let sets: Vec<_> = v4
         .sets
         .iter()
@@ -103,9 +125,6 @@ fn affinity_checks_sets_before_random_pick() {
         sets.iter()
             .all(|(_, s)| s.is_dynamic() && s.timeout == Some(std::time::Duration::from_secs(600)))
     );
-    for (_, endpoint) in chain_with_prefix(&v4, "endpoint-") {
-        assert!(endpoint.rules[1].starts_with("update @affinity-"));
-    }
 }
 
 #[test]
@@ -131,10 +150,7 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
         "source kept"
     );
     let last = external.rules.last().cloned().unwrap_or_default();
-    assert!(
-        last.starts_with("goto endpoint-") && last.contains("10.244.1.1"),
-        "{last}"
-    );
+    assert!(last == "meta l4proto tcp dnat to 10.244.1.1:443", "{last}");
     // No local endpoint: external traffic is dropped, ClusterIP still served.
     port.endpoints = vec![ep("10.244.2.1", 443, false)];
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));

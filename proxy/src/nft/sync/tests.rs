@@ -61,8 +61,8 @@ fn endpoint_change_touches_only_that_service() -> Result<(), SyncError> {
         ep("10.244.1.2", 80, false),
     ]))?;
     let tx = fake.last_transaction().unwrap_or_default();
-    // flush + 2 pick rules for the service chain; add chain + 2 rules for the new endpoint.
-    assert_eq!(out.ops, 6, "{tx}");
+    // flush + 2 pick rules for the service chain; the new endpoint's hairpin element.
+    assert_eq!(out.ops, 4, "{tx}");
     assert!(touches(&tx, "default/web/"));
     assert!(!touches(&tx, "default/api/"), "{tx}");
     assert!(!touches(&tx, "10.96.0.11"), "{tx}");
@@ -70,41 +70,76 @@ fn endpoint_change_touches_only_that_service() -> Result<(), SyncError> {
 }
 
 #[test]
-fn removed_endpoint_chain_is_flushed_then_deleted() -> Result<(), SyncError> {
+fn removed_service_chain_is_flushed_then_deleted() -> Result<(), SyncError> {
     let fake = FakeRunner::new();
     let mut s = syncer(&fake);
-    s.sync(&two_services(vec![
-        ep("10.244.1.1", 80, false),
-        ep("10.244.1.2", 80, false),
-    ]))?;
     s.sync(&two_services(vec![ep("10.244.1.1", 80, false)]))?;
+    let web_chain = |fake: &FakeRunner| -> Result<bool, SyncError> {
+        Ok(fake
+            .list(Family::Ip)?
+            .chains
+            .iter()
+            .any(|c| c.starts_with("service-") && c.contains("default/web/")))
+    };
+    assert!(web_chain(&fake)?);
+    // The service loses its last endpoint: its chain is flushed, and kept until the next sync.
+    s.sync(&two_services(vec![]))?;
     let tx = fake.last_transaction().unwrap_or_default();
-    let flushed: Vec<_> = tx
+    let flushed = tx
         .ops()
         .iter()
         .filter(|op| op.verb == Verb::Flush)
         .filter(
-            |op| matches!(&op.object, Object::Chain { name, .. } if name.contains("10.244.1.2")),
+            |op| matches!(&op.object, Object::Chain { name, .. } if name.contains("default/web/")),
         )
-        .collect();
-    assert_eq!(flushed.len(), 1, "{tx}");
+        .count();
+    assert_eq!(flushed, 1, "{tx}");
+    assert!(web_chain(&fake)?, "still there after the first sync");
+    let hairpin = fake
+        .elements(Family::Ip, "hairpin-endpoints")
+        .unwrap_or_default();
     assert!(
-        fake.list(Family::Ip)?
-            .chains
-            .iter()
-            .any(|c| c.contains("10.244.1.2")),
-        "still there after the first sync"
+        !hairpin.contains_key("10.244.1.1 . 10.244.1.1"),
+        "{hairpin:?}"
     );
     // The next sync (even with nothing else to do) deletes it.
-    let out = s.sync(&two_services(vec![ep("10.244.1.1", 80, false)]))?;
+    let out = s.sync(&two_services(vec![]))?;
     assert_eq!(out.ops, 1);
-    assert!(
-        !fake
+    assert!(!web_chain(&fake)?);
+    Ok(())
+}
+
+#[test]
+fn removed_affinity_set_is_deleted_after_its_rules() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    let mut s = syncer(&fake);
+    let sticky = |eps| {
+        table(vec![crate::nft::fixture::sticky(
+            svc("web", Protocol::Tcp, 80, &["10.96.0.10"], eps),
+            60,
+        )])
+    };
+    s.sync(&sticky(vec![
+        ep("10.244.1.1", 80, false),
+        ep("10.244.1.2", 80, false),
+    ]))?;
+    let sets = |fake: &FakeRunner| -> Result<usize, SyncError> {
+        Ok(fake
             .list(Family::Ip)?
-            .chains
+            .sets
             .iter()
-            .any(|c| c.contains("10.244.1.2"))
+            .filter(|n| n.starts_with("affinity-") && n.contains("10.244.1.2"))
+            .count())
+    };
+    assert_eq!(sets(&fake)?, 1);
+    s.sync(&sticky(vec![ep("10.244.1.1", 80, false)]))?;
+    assert_eq!(
+        sets(&fake)?,
+        1,
+        "the rewritten chain no longer names it; deleted next sync"
     );
+    s.sync(&sticky(vec![ep("10.244.1.1", 80, false)]))?;
+    assert_eq!(sets(&fake)?, 0);
     Ok(())
 }
 
@@ -136,7 +171,7 @@ fn service_removal_and_no_endpoint_transitions_move_map_elements() -> Result<(),
     assert!(
         !chains
             .iter()
-            .any(|c| c.starts_with("service-") || c.starts_with("endpoint-")),
+            .any(|c| c.starts_with("service-") || c.starts_with("external-")),
         "{chains:?}"
     );
     Ok(())
@@ -183,7 +218,7 @@ fn failed_transaction_forces_full_resync() -> Result<(), SyncError> {
         .list(Family::Ip)?
         .chains
         .iter()
-        .filter(|c| c.starts_with("endpoint-"))
+        .filter(|c| c.starts_with("service-"))
     {
         sabotage.chain(Verb::Flush, Family::Ip, name);
     }
@@ -194,14 +229,22 @@ fn failed_transaction_forces_full_resync() -> Result<(), SyncError> {
     assert!(s.needs_full());
     let out = s.sync(&t2)?;
     assert!(out.full);
-    let endpoint_rules: usize = fake
+    // Both service chains are whole again: the changed one and the one nothing changed in.
+    let mut rules: Vec<String> = fake
         .list(Family::Ip)?
         .chains
         .iter()
-        .filter(|c| c.contains("10.244.1.9"))
-        .map(|c| fake.chain_rules(Family::Ip, c).map_or(0, |r| r.len()))
-        .sum();
-    assert_eq!(endpoint_rules, 2);
+        .filter(|c| c.starts_with("service-"))
+        .flat_map(|c| fake.chain_rules(Family::Ip, c).unwrap_or_default())
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "meta l4proto tcp dnat to 10.244.1.9:80",
+            "meta l4proto tcp dnat to 10.244.3.1:80"
+        ]
+    );
     Ok(())
 }
 
