@@ -139,6 +139,10 @@ pub struct ProxyArgs {
     /// Shortest interval between two nftables syncs (`0s` = sync at once).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub min_sync_period: Duration,
+    /// Period of the nftables proxy's full resync, which repairs changes made to its tables by
+    /// hand (`0s` = only at start, after a failure and on request).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub nft_resync_period: Duration,
     /// Interface the userspace proxy creates and owns for ClusterIPs (root only); `none` = leave
     /// addresses alone.
     #[arg(long, default_value = "switchyard0")]

@@ -299,6 +299,8 @@ async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Op
                 service_cidrs: settings.service_cidrs.clone(),
                 node_ips,
                 min_sync_period: args.min_sync_period,
+                full_resync_period: (!args.nft_resync_period.is_zero())
+                    .then_some(args.nft_resync_period),
                 ..NftConfig::default()
             };
             let proxy = NftProxy::start(config, tables)

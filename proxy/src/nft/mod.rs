@@ -57,6 +57,10 @@ pub struct NftConfig {
     pub netns: Option<String>,
     /// Health turns stale when a queued change waits longer than this.
     pub stale_after: Duration,
+    /// A full resync (list the tables, rewrite every chain, set and map) this long after the
+    /// last one, repairing whatever was changed in switchyard's tables by hand. `None`: only
+    /// at start, after a failure and on request.
+    pub full_resync_period: Option<Duration>,
 }
 
 impl Default for NftConfig {
@@ -69,6 +73,7 @@ impl Default for NftConfig {
             masquerade_mark: 0x4000,
             netns: None,
             stale_after: Duration::from_secs(60),
+            full_resync_period: Some(Duration::from_secs(3600)),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The nftables proxy task: follows [`TableSnapshot`]s, waits for the first complete table,
 //! coalesces bursts with `min_sync_period`, runs each sync off the async threads, retries
-//! failures with a full resync, clears stale UDP conntrack entries, and reports health and
-//! metrics. Shutting down stops the task and leaves the rules in place.
+//! failures with a full resync, resyncs fully every `full_resync_period` (repairing hand
+//! edits), clears stale UDP conntrack entries, and reports health and metrics. Shutting down stops the task and leaves the rules in place.
 //!
 //! It never builds rules or transactions itself ([`Syncer`] does).
 
@@ -164,11 +164,18 @@ async fn run(
     let mut syncer = Some(syncer);
     let mut last_sync: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
+    let mut resync_at: Option<Instant> = None;
     let mut dirty = true;
     loop {
         if !dirty {
             let retry = async {
                 match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let resync = async {
+                match resync_at {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
@@ -184,6 +191,11 @@ async fn run(
                 }
                 () = shared.wake.notified() => {}
                 () = retry => { retry_at = None; }
+                () = resync => {
+                    resync_at = None;
+                    tracing::debug!("periodic full resync of the nftables rules");
+                    shared.full_requested.store(true, Ordering::Release);
+                }
             }
         }
         dirty = false;
@@ -222,6 +234,11 @@ async fn run(
         match result {
             Ok(outcome) => {
                 shared.metrics.observe(outcome.full, took);
+                if outcome.full {
+                    resync_at = config
+                        .full_resync_period
+                        .map(|period| Instant::now() + period);
+                }
                 shared
                     .metrics
                     .last_ops

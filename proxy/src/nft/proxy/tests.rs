@@ -159,6 +159,37 @@ async fn requested_full_resync_rewrites_everything() {
     proxy.shutdown().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn periodic_full_resync_repairs_hand_edits() {
+    let fake = FakeRunner::new();
+    let (_tx, rx) = watch::channel(snapshot(web(2), true));
+    let mut cfg = config(Duration::ZERO);
+    cfg.full_resync_period = Some(Duration::from_secs(30));
+    let proxy = NftProxy::start_with_runner(cfg, rx, Arc::new(fake.clone()));
+    assert!(until(|| proxy.sync_count() == 1).await);
+    let service_chains = || -> Vec<String> {
+        fake.list(Family::Ip)
+            .map(|l| l.chains)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.starts_with("service-"))
+            .collect()
+    };
+    let chains = service_chains();
+    assert_eq!(chains.len(), 1);
+    let rules = fake.chain_rules(Family::Ip, &chains[0]);
+    // Someone flushes our chain by hand; nothing in the cluster changes.
+    let mut edit = Transaction::new();
+    edit.chain(Verb::Flush, Family::Ip, &chains[0]);
+    assert!(fake.run(&edit).is_ok());
+    assert_eq!(fake.chain_rules(Family::Ip, &chains[0]), Some(vec![]));
+    // Within the period (virtual time) the proxy resyncs fully and the rules are back.
+    assert!(until(|| proxy.sync_count() == 2).await);
+    assert_eq!(fake.chain_rules(Family::Ip, &chains[0]), rules);
+    assert_eq!(metrics_count(&proxy, "full"), 2);
+    proxy.shutdown().await;
+}
+
 /// Chain flushes a full resync adds for chains that already exist.
 fn flushes(tx: &Transaction) -> usize {
     tx.ops()
