@@ -1,23 +1,41 @@
 //! Forwarding bytes both ways between a client and an endpoint connection, with half-close:
 //! end of stream from one side half-closes the other side's write direction and leaves the
-//! opposite direction running until it ends too. Uses [`super::splice`] on Linux and a plain
-//! buffered copy elsewhere (or when asked to). It never picks endpoints or touches metrics other
-//! than the byte counters it is given.
+//! opposite direction running until it ends too. It never picks endpoints or touches metrics
+//! other than the byte counters it is given.
+//!
+//! Each direction starts as a plain copy through a per-thread scratch buffer: one `read` and one
+//! `write` per message, and a short read is taken as "socket drained" (as nginx and HAProxy do),
+//! so request/response traffic costs no extra `read` that would only say `EAGAIN`. A connection
+//! holds no buffer of its own unless the receiver pushes back. In [`Mode::Splice`] (Linux), a
+//! direction that moves [`SPLICE_AFTER`] bytes without draining is bulk traffic and continues
+//! with zero-copy [`super::splice`] for the rest of the connection.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-/// Buffer size of the portable copy path.
+/// Size of the per-thread scratch buffer: the most one `read` takes.
 const COPY_BUF: usize = 32 * 1024;
+
+/// Bytes a direction moves without its source draining before it switches to splice.
+pub(crate) const SPLICE_AFTER: usize = 64 * 1024;
+
+thread_local! {
+    /// Scratch buffer for the copy path: filled and written out with no await in between, so
+    /// one per thread serves every connection.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; COPY_BUF].into_boxed_slice());
+}
 
 /// How bytes are moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// `splice(2)` through a pipe (Linux only; falls back to `Copy` elsewhere).
+    /// Copy while the traffic is request/response, `splice(2)` through a pipe once a direction
+    /// carries bulk (Linux only; behaves as `Copy` elsewhere).
     Splice,
     /// Read into a buffer, write it out.
     Copy,
@@ -45,52 +63,171 @@ pub(crate) struct Counters<'a> {
 
 /// Forwards both directions until both ended; returns (client→endpoint, endpoint→client)
 /// bytes. An error in either direction ends both (the connection is dropped by the caller).
+/// The caller closes both sockets when this returns: the direction that ends last leaves its
+/// FIN to that close (both receive queues are empty by then, so the close is graceful).
 pub(crate) async fn forward(
     client: &TcpStream,
     endpoint: &TcpStream,
     mode: Mode,
     counters: Counters<'_>,
 ) -> io::Result<(u64, u64)> {
-    #[cfg(target_os = "linux")]
-    if mode == Mode::Splice {
-        return tokio::try_join!(
-            super::splice::pump(client, endpoint, counters.upstream),
-            super::splice::pump(endpoint, client, counters.downstream),
-        );
-    }
+    let one_ended = AtomicBool::new(false);
     tokio::try_join!(
-        pump(client, endpoint, counters.upstream),
-        pump(endpoint, client, counters.downstream),
+        pump(client, endpoint, mode, counters.upstream, &one_ended),
+        pump(endpoint, client, mode, counters.downstream, &one_ended),
     )
 }
 
-/// Portable one-direction copy with the same contract as `splice::pump`.
-async fn pump(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) -> io::Result<u64> {
-    let mut buf = vec![0u8; COPY_BUF];
+/// What one copy step did.
+enum Step {
+    /// The source reached end of stream.
+    Eof,
+    /// Bytes moved (the tail may wait in `pending`); `drained`: the read came up short.
+    Moved { bytes: usize, drained: bool },
+    /// Nothing to read after all.
+    Again,
+}
+
+/// One direction: copies until end of stream (switching to splice for bulk in
+/// [`Mode::Splice`]), then half-closes `dst` unless the other direction ended first.
+async fn pump(
+    src: &TcpStream,
+    dst: &TcpStream,
+    mode: Mode,
+    counter: &AtomicU64,
+    one_ended: &AtomicBool,
+) -> io::Result<u64> {
+    let mut may_splice = mode == Mode::Splice;
     let mut total = 0u64;
+    // Bytes moved since the source last drained.
+    let mut burst = 0usize;
+    let mut pending = Vec::new();
     loop {
         src.readable().await?;
-        let n = match src.try_read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(err) => return Err(err),
+        let (bytes, drained) = match copy_step(src, dst, &mut pending)? {
+            Step::Eof => break,
+            Step::Again => continue,
+            Step::Moved { bytes, drained } => (bytes, drained),
         };
-        let mut written = 0;
-        while written < n {
-            dst.writable().await?;
-            match dst.try_write(&buf[written..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(m) => written += m,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(err) => return Err(err),
+        if !pending.is_empty() {
+            flush(dst, &mut pending).await?;
+        }
+        total += bytes as u64;
+        counter.fetch_add(bytes as u64, Ordering::Relaxed);
+        burst = if drained { 0 } else { burst + bytes };
+        if may_splice && burst >= SPLICE_AFTER {
+            match splice_rest(src, dst, counter).await? {
+                Some(moved) => {
+                    total += moved;
+                    break;
+                }
+                None => {
+                    tracing::debug!("splice unsupported for this connection; copying");
+                    may_splice = false;
+                }
             }
         }
-        total += n as u64;
-        counter.fetch_add(n as u64, Ordering::Relaxed);
     }
-    shutdown_write(dst);
+    end_of_stream(dst, one_ended);
     Ok(total)
+}
+
+/// Splices the rest of the stream; `None` when splice is unsupported (nothing moved then).
+#[cfg(target_os = "linux")]
+async fn splice_rest(
+    src: &TcpStream,
+    dst: &TcpStream,
+    counter: &AtomicU64,
+) -> io::Result<Option<u64>> {
+    super::splice::pump(src, dst, counter).await
+}
+
+/// Splice exists only on Linux.
+#[cfg(not(target_os = "linux"))]
+async fn splice_rest(
+    _src: &TcpStream,
+    _dst: &TcpStream,
+    _counter: &AtomicU64,
+) -> io::Result<Option<u64>> {
+    Ok(None)
+}
+
+/// The source ended: half-close `dst`, unless the other direction has ended already, in which
+/// case the caller's close sends the FIN and the `shutdown` call is saved.
+fn end_of_stream(dst: &TcpStream, one_ended: &AtomicBool) {
+    if !one_ended.swap(true, Ordering::AcqRel) {
+        shutdown_write(dst);
+    }
+}
+
+/// Reads what `src` has into the thread's scratch buffer and writes it to `dst` at once; a tail
+/// `dst` does not take now goes to `pending`. Never waits.
+///
+/// A read shorter than the buffer means the socket was drained: the readiness observed before
+/// the read is then cleared, so the next wait needs a new event instead of costing a `read`
+/// that returns `EAGAIN`. Readiness that arrived meanwhile carries a newer tick and survives.
+fn copy_step(src: &TcpStream, dst: &TcpStream, pending: &mut Vec<u8>) -> io::Result<Step> {
+    SCRATCH.with(|scratch| {
+        // The scratch buffer is never borrowed across an await; a nested borrow cannot happen,
+        // but costs only an allocation if it ever did.
+        let mut own;
+        let mut guard;
+        let buf: &mut [u8] = match scratch.try_borrow_mut() {
+            Ok(borrowed) => {
+                guard = borrowed;
+                &mut guard[..]
+            }
+            Err(_) => {
+                own = vec![0u8; COPY_BUF];
+                &mut own[..]
+            }
+        };
+        let capacity = buf.len();
+        let mut got = None;
+        let read = src.try_io(Interest::READABLE, || {
+            let n = src.try_read(buf)?;
+            got = Some(n);
+            if n > 0 && n < capacity {
+                // Drained: report "would block" so the readiness is cleared (data is in `got`).
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        let n = match (read, got) {
+            (_, Some(0)) => return Ok(Step::Eof),
+            (_, Some(n)) => n,
+            (Err(err), None) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Again),
+            (Err(err), None) => return Err(err),
+            (Ok(()), None) => return Ok(Step::Again),
+        };
+        let data = buf.get(..n).unwrap_or_default();
+        match dst.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => pending.extend_from_slice(data.get(written..).unwrap_or_default()),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => pending.extend_from_slice(data),
+            Err(err) => return Err(err),
+        }
+        Ok(Step::Moved {
+            bytes: n,
+            drained: n < capacity,
+        })
+    })
+}
+
+/// Writes all of `pending` to `dst`, waiting for room as needed, and releases its memory.
+async fn flush(dst: &TcpStream, pending: &mut Vec<u8>) -> io::Result<()> {
+    let mut written = 0;
+    while written < pending.len() {
+        dst.writable().await?;
+        match dst.try_write(pending.get(written..).unwrap_or_default()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(m) => written += m,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    *pending = Vec::new();
+    Ok(())
 }
 
 /// Sends FIN on `stream` (half-close). A peer that is already gone is not an error here: the

@@ -1,6 +1,7 @@
 //! The userspace data path: tokio listeners on every service address of the current
-//! [`TableSnapshot`], forwarding TCP (zero-copy `splice` on Linux) and UDP to endpoints picked
-//! by a pure balancer, in the spirit of the classic userspace kube-proxy.
+//! [`TableSnapshot`], forwarding TCP (copied while request/response, zero-copy `splice` on
+//! Linux once bulk) and UDP to endpoints picked by a pure balancer, in the spirit of the classic
+//! userspace kube-proxy.
 //!
 //! One reconciler task diffs each new table against the open listeners and opens, closes or
 //! re-points only what changed; the accept path does one `ArcSwap` load per connection and

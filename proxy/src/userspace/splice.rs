@@ -79,25 +79,34 @@ fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Resu
     Ok(n as usize)
 }
 
-/// Forwards everything `src` sends to `dst` until `src` reaches end of stream, then half-closes
-/// `dst` for writing (the other direction stays open). Adds every forwarded byte to `counter`
-/// as it goes and returns the total.
+/// Forwards everything `src` sends to `dst` until `src` reaches end of stream (the caller
+/// half-closes). Adds every forwarded byte to `counter` as it goes and returns the total, or
+/// `None` when `splice` is unsupported for these descriptors (`EINVAL` on the first call,
+/// nothing moved).
 ///
 /// # Errors
-/// Creating the pipe, reading, writing (reset, broken pipe), or `splice` being unsupported for
-/// these descriptors (`EINVAL`), which only happens before any byte moved.
-pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) -> io::Result<u64> {
+/// Creating the pipe, reading, writing (reset, broken pipe).
+pub(crate) async fn pump(
+    src: &TcpStream,
+    dst: &TcpStream,
+    counter: &AtomicU64,
+) -> io::Result<Option<u64>> {
     let mut pipe = Pipe::take()?;
     let Some((pipe_out, pipe_in)) = pipe.ends.as_ref() else {
         return Err(io::Error::other("pipe missing"));
     };
     let mut total = 0u64;
     loop {
-        let filled = src
+        let filled = match src
             .async_io(Interest::READABLE, || {
                 splice_once(src.as_fd(), pipe_in.as_fd(), CHUNK)
             })
-            .await?;
+            .await
+        {
+            Ok(filled) => filled,
+            Err(err) if total == 0 && err.raw_os_error() == Some(libc::EINVAL) => return Ok(None),
+            Err(err) => return Err(err),
+        };
         if filled == 0 {
             break;
         }
@@ -118,6 +127,5 @@ pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, counter: &AtomicU64) 
         total += filled as u64;
         counter.fetch_add(filled as u64, Ordering::Relaxed);
     }
-    super::copy::shutdown_write(dst);
-    Ok(total)
+    Ok(Some(total))
 }

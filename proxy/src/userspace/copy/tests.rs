@@ -148,3 +148,86 @@ async fn splice_half_close() -> io::Result<()> {
 async fn copy_half_close() -> io::Result<()> {
     half_close_keeps_other_direction(Mode::Copy).await
 }
+
+/// Small request/response exchanges (the copy path with drained-socket readiness), then a bulk
+/// burst each way (the switch to splice in `Mode::Splice`), then small exchanges again: every
+/// byte arrives, in order, and half-close still ends the connection cleanly.
+async fn exchanges_then_bulk_then_exchanges(mode: Mode) -> io::Result<()> {
+    const ROUNDS: usize = 200;
+    const BULK: usize = 1024 * 1024;
+    let Rig {
+        mut client,
+        mut endpoint,
+        forward,
+        up,
+        down,
+    } = rig(mode).await?;
+    let mut expected_up = 0u64;
+    let mut expected_down = 0u64;
+    let exchange = async |client: &mut TcpStream, endpoint: &mut TcpStream, round: usize| {
+        let request = format!("request {round}\n");
+        client.write_all(request.as_bytes()).await?;
+        let mut got = vec![0u8; request.len()];
+        endpoint.read_exact(&mut got).await?;
+        assert_eq!(got, request.as_bytes(), "request {round} ({mode:?})");
+        let response = pattern(100 + round, round as u8);
+        endpoint.write_all(&response).await?;
+        let mut got = vec![0u8; response.len()];
+        client.read_exact(&mut got).await?;
+        assert!(got == response, "response {round} differs ({mode:?})");
+        io::Result::Ok((request.len() as u64, response.len() as u64))
+    };
+    for round in 0..ROUNDS {
+        let (u, d) = exchange(&mut client, &mut endpoint, round).await?;
+        expected_up += u;
+        expected_down += d;
+    }
+    for (seed, upward) in [(1u8, true), (2, false)] {
+        let payload = pattern(BULK, seed);
+        let (from, to) = match upward {
+            true => (&mut client, &mut endpoint),
+            false => (&mut endpoint, &mut client),
+        };
+        let mut got = vec![0u8; BULK];
+        tokio::try_join!(from.write_all(&payload), to.read_exact(&mut got))?;
+        assert!(got == payload, "bulk ({upward}) differs ({mode:?})");
+        match upward {
+            true => expected_up += BULK as u64,
+            false => expected_down += BULK as u64,
+        }
+    }
+    for round in 0..ROUNDS {
+        let (u, d) = exchange(&mut client, &mut endpoint, round).await?;
+        expected_up += u;
+        expected_down += d;
+    }
+    client.shutdown().await?;
+    let mut rest = Vec::new();
+    endpoint.read_to_end(&mut rest).await?;
+    assert!(rest.is_empty(), "nothing after the client's FIN");
+    endpoint.shutdown().await?;
+    client.read_to_end(&mut rest).await?;
+    assert!(rest.is_empty(), "nothing after the endpoint's FIN");
+    let totals = forward.await.map_err(io::Error::other)??;
+    assert_eq!(totals, (expected_up, expected_down));
+    assert_eq!(up.load(Ordering::Relaxed), expected_up);
+    assert_eq!(down.load(Ordering::Relaxed), expected_down);
+    Ok(())
+}
+
+#[tokio::test]
+async fn splice_mode_small_exchanges_and_bulk() -> io::Result<()> {
+    exchanges_then_bulk_then_exchanges(Mode::native()).await
+}
+
+#[tokio::test]
+async fn copy_mode_small_exchanges_and_bulk() -> io::Result<()> {
+    exchanges_then_bulk_then_exchanges(Mode::Copy).await
+}
+
+/// The same on a multi-threaded runtime, where the proxy's task and the peers run on different
+/// threads (readiness races between a short read and new data).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splice_mode_exchanges_across_threads() -> io::Result<()> {
+    exchanges_then_bulk_then_exchanges(Mode::native()).await
+}
