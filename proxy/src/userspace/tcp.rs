@@ -80,9 +80,6 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
         reset(&client);
         return;
     };
-    if let Err(err) = client.set_nodelay(true).and(upstream.set_nodelay(true)) {
-        tracing::debug!(error = %err, "TCP_NODELAY failed");
-    }
     let counters = Counters {
         upstream: &metrics.bytes_to_endpoint,
         downstream: &metrics.bytes_to_client,
@@ -101,12 +98,16 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
     }
 }
 
-/// Connects to `addr` within `timeout`.
+/// Connects to `addr` within `timeout`, with `TCP_NODELAY` set (the client side has it from
+/// the listener: accepted sockets inherit it).
 async fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    if let Err(err) = socket.set_nodelay(true) {
+        tracing::debug!(error = %err, "TCP_NODELAY failed");
+    }
     match tokio::time::timeout(timeout, socket.connect(addr)).await {
         Ok(result) => result,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
