@@ -130,7 +130,8 @@ pub struct DnsArgs {
 /// Proxy flags.
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
-    /// Load-balancing policy of the userspace proxy.
+    /// Load-balancing policy: all three in userspace mode; round-robin (`numgen inc`) or
+    /// random (`numgen random`) in nftables mode.
     #[arg(long, value_enum, default_value_t = LbPolicy::RoundRobin)]
     pub lb: LbPolicy,
     /// Node addresses that accept NodePort traffic (CIDRs); empty = every local address.

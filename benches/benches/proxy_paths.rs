@@ -46,10 +46,8 @@ fn picks(c: &mut Criterion) {
 
 fn nft_plans(c: &mut Criterion) {
     let config = RuleConfig {
-        cluster_cidrs: vec![],
-        service_cidrs: vec![],
-        node_ips: vec![],
         masquerade_mark: 0x4000,
+        ..RuleConfig::default()
     };
     let table = shapes::table(1000, 10);
     c.bench_function("nft/plan full, 1k services x 10 endpoints", |b| {

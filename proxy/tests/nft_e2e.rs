@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use nft_fixture::{ip, svc, table};
 use proxy::model::{Endpoint, Protocol, ServicePort, ServiceTable};
-use proxy::nft::{NftConfig, NftProxy};
+use proxy::nft::{NftConfig, NftProxy, rules::Pick};
 use proxy::reflector::TableSnapshot;
 use support::{Chain, TcpBackend, UdpBackend, UdpMode, require_root, udp_exchange};
 use tokio::sync::watch;
@@ -42,6 +42,16 @@ struct World {
 impl World {
     /// `backends` TCP backends (IPv4 and IPv6 each) and the proxy running on an empty table.
     fn new(tag: &str, clients: u8, backends: u8) -> Result<World, Box<dyn Error>> {
+        World::with_pick(tag, clients, backends, Pick::Random)
+    }
+
+    /// [`World::new`] with the given endpoint pick.
+    fn with_pick(
+        tag: &str,
+        clients: u8,
+        backends: u8,
+        pick: Pick,
+    ) -> Result<World, Box<dyn Error>> {
         let chain = Chain::new(tag, clients, backends)?;
         // Like a node's default route would: service CIDRs lead somewhere, so packets to them
         // reach the forward hook (where unused ports are rejected) instead of failing routing.
@@ -74,6 +84,7 @@ impl World {
             service_cidrs: vec!["10.96.0.0/16".parse()?, "fd00:96::/112".parse()?],
             min_sync_period: Duration::ZERO,
             netns: Some(chain.node.name().to_owned()),
+            pick,
             ..NftConfig::default()
         };
         let proxy = rt.block_on(NftProxy::start(config.clone(), rx))?;
@@ -247,6 +258,36 @@ fn cluster_ip_and_node_port_reach_all_backends_evenly() -> TestResult {
         metrics.contains("switchyard_nft_sync_failures_total 0"),
         "{metrics}"
     );
+    Ok(())
+}
+
+#[test]
+fn round_robin_cycles_through_the_backends_in_order() -> TestResult {
+    if !require_root("round_robin_cycles_through_the_backends_in_order") {
+        return Ok(());
+    }
+    let world = World::with_pick("nftrr", 1, 3, Pick::RoundRobin)?;
+    world.publish(table(vec![web(&world, 3)]))?;
+    let source = world.chain.client_ip(0, true).ok_or("client index")?;
+    let to = sa("10.96.0.10", 80);
+    let order = world
+        .chain
+        .client
+        .run(move || -> io::Result<Vec<String>> {
+            (0..30)
+                .map(|_| connect_from(source, to).map(|(who, _)| who))
+                .collect()
+        })??;
+    // Exactly in turn: every window of three distinct, each backend ten times.
+    assert!(
+        order
+            .windows(3)
+            .all(|w| w[0] != w[1] && w[1] != w[2] && w[0] != w[2]),
+        "{order:?}"
+    );
+    for who in &order[..3] {
+        assert_eq!(order.iter().filter(|o| *o == who).count(), 10, "{order:?}");
+    }
     Ok(())
 }
 

@@ -294,7 +294,16 @@ async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Op
         }
         ProxyMode::Nftables => {
             let node_ips: Vec<IpAddr> = args.nodeport_addresses.iter().map(|n| n.addr()).collect();
+            let pick = match args.lb {
+                LbPolicy::RoundRobin => proxy::nft::rules::Pick::RoundRobin,
+                LbPolicy::Random => proxy::nft::rules::Pick::Random,
+                LbPolicy::LeastConnections => anyhow::bail!(
+                    "--lb least-connections needs --proxy-mode userspace: nftables rules keep no \
+                     per-endpoint connection count (use round-robin or random)"
+                ),
+            };
             let config = NftConfig {
+                pick,
                 cluster_cidrs: settings.cluster_cidrs.clone(),
                 service_cidrs: settings.service_cidrs.clone(),
                 node_ips,

@@ -289,8 +289,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                     .into(),
                 "nftables rows: switchyard's rules (`proxy::nft::Syncer`, real `nft`) in a \
                  network namespace the bench creates, with backends and client inside it \
-                 (client sources 10.251.0.1…); the kernel path picks with `numgen random`, so \
-                 round-robin and least-connections exist only in userspace mode."
+                 (client sources 10.251.0.1…); the kernel path picks with `numgen random` \
+                 (random, affinity rows) or `numgen inc` (round-robin rows, `--lb round-robin`); \
+                 least-connections exists only in userspace mode, as the kernel rules keep no \
+                 per-endpoint connection count."
                     .into(),
             ],
         }],

@@ -1,7 +1,8 @@
 //! The load-balancing cases in nftables mode: switchyard's rules (`proxy::nft::Syncer`, real
 //! `nft`) inside a network namespace the bench creates, backends and the client inside it too.
-//! nftables picks endpoints with `numgen random` (there is no round-robin or least-connections
-//! in the kernel path), plus ClientIP affinity through per-endpoint timeout sets.
+//! nftables picks endpoints with `numgen random` or, for round-robin, `numgen inc` (there is
+//! no least-connections in the kernel path), plus ClientIP affinity through per-endpoint
+//! timeout sets.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
@@ -10,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use proxy::model::{Endpoint, ServiceTable};
-use proxy::nft::{NftRunner, Syncer, rules::RuleConfig};
+use proxy::nft::{
+    NftRunner, Syncer,
+    rules::{Pick, RuleConfig},
+};
 
 use super::{Case, N, SKEWED_MS, UNIFORM_MS, WORKERS};
 use crate::Ctx;
@@ -32,6 +36,8 @@ pub(super) fn run(ctx: &Ctx, requests: usize, reps: usize) -> Vec<Case> {
         format!("nftables random, skewed {SKEWED_MS:?} ms"),
         format!("nftables ClientIP affinity, uniform {UNIFORM_MS:?} ms"),
         format!("nftables ClientIP affinity, skewed {SKEWED_MS:?} ms"),
+        format!("nftables round-robin, uniform {UNIFORM_MS:?} ms"),
+        format!("nftables round-robin, skewed {SKEWED_MS:?} ms"),
     ];
     match measure(ctx, requests, reps) {
         Ok(per_case) => names
@@ -116,22 +122,30 @@ fn measure(ctx: &Ctx, requests: usize, reps: usize) -> anyhow::Result<Vec<Runs>>
         ports.push(Arc::new(p));
     }
     ports.sort_by(|a, b| a.id.cmp(&b.id));
-    let config = RuleConfig {
-        cluster_cidrs: vec![],
-        service_cidrs: vec![],
-        node_ips: vec![],
-        masquerade_mark: 0x4000,
+    let table = ServiceTable { ports };
+    let load = |pick: Pick| -> anyhow::Result<()> {
+        let config = RuleConfig {
+            masquerade_mark: 0x4000,
+            pick,
+            ..RuleConfig::default()
+        };
+        // A new syncer adopts what is there and rewrites every chain (one full sync).
+        Syncer::new(
+            config,
+            Arc::new(NftRunner::new(Some(ns.name().to_string()))),
+        )
+        .sync(&table)
+        .map(drop)
+        .context("loading the rules")
     };
-    let mut syncer = Syncer::new(
-        config,
-        Arc::new(NftRunner::new(Some(ns.name().to_string()))),
-    );
-    syncer
-        .sync(&ServiceTable { ports })
-        .context("loading the rules")?;
+    load(Pick::Random)?;
 
     let mut out = Vec::new();
-    for i in 0..4usize {
+    // Services 0..4 with `numgen random`, then services 0 and 1 again with `numgen inc`.
+    for (round, i) in [(0, 0usize), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)] {
+        if round == 1 && i == 0 {
+            load(Pick::RoundRobin)?;
+        }
         let target = SocketAddr::from((shapes::cluster_ip(i), 80));
         let mut runs = Vec::new();
         let mut err = None;

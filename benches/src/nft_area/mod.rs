@@ -42,10 +42,8 @@ pub fn is_root() -> bool {
 
 fn rule_config() -> RuleConfig {
     RuleConfig {
-        cluster_cidrs: vec![],
-        service_cidrs: vec![],
-        node_ips: vec![],
         masquerade_mark: 0x4000,
+        ..RuleConfig::default()
     }
 }
 

@@ -53,6 +53,8 @@ pub struct NftConfig {
     pub min_sync_period: Duration,
     /// The packet-mark bit meaning "masquerade this" (kube-proxy uses 0x4000).
     pub masquerade_mark: u32,
+    /// How endpoints are picked (`--lb`).
+    pub pick: rules::Pick,
     /// Run `nft` and `conntrack` inside this network namespace (`ip netns exec`); for tests.
     pub netns: Option<String>,
     /// Health turns stale when a queued change waits longer than this.
@@ -71,6 +73,7 @@ impl Default for NftConfig {
             node_ips: Vec::new(),
             min_sync_period: Duration::from_secs(1),
             masquerade_mark: 0x4000,
+            pick: rules::Pick::Random,
             netns: None,
             stale_after: Duration::from_secs(60),
             full_resync_period: Some(Duration::from_secs(3600)),
@@ -86,6 +89,7 @@ impl NftConfig {
             service_cidrs: self.service_cidrs.clone(),
             node_ips: self.node_ips.clone(),
             masquerade_mark: self.masquerade_mark,
+            pick: self.pick,
         }
     }
 }

@@ -27,6 +27,29 @@ pub use base::{
 };
 pub use claims::Claims;
 
+/// How a service chain picks one of N endpoints for a new connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pick {
+    /// `numgen random`: each endpoint with probability 1/N, independently per connection
+    /// (kube-proxy's choice).
+    #[default]
+    Random,
+    /// `numgen inc`: endpoints in turn. Every rule of the cascade has its own counter and only
+    /// sees the connections the rules before it passed on, so rule i takes every (N-i)-th of
+    /// those: connections go to endpoints 0, 1, …, N-1, 0, 1, … exactly.
+    RoundRobin,
+}
+
+impl Pick {
+    /// nft's `numgen` mode keyword.
+    pub fn numgen(self) -> &'static str {
+        match self {
+            Pick::Random => "random",
+            Pick::RoundRobin => "inc",
+        }
+    }
+}
+
 /// The node-level facts rule generation needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleConfig {
@@ -39,6 +62,8 @@ pub struct RuleConfig {
     pub node_ips: Vec<IpAddr>,
     /// The packet-mark bit that asks for masquerading.
     pub masquerade_mark: u32,
+    /// How endpoints are picked.
+    pub pick: Pick,
 }
 
 impl RuleConfig {

@@ -16,8 +16,9 @@
 //!   with nft 1.0.6 on Linux 6.18: 11k chains 30 ms, 33k 170 ms, 99k 2 s per `nft` call. One
 //!   chain per service port instead of 1 + endpoints keeps an incremental sync at 10k services
 //!   in the tens of milliseconds.
-//! - The random pick is a cascade, as iptables' `statistic` does it: rule i takes endpoint i
-//!   with probability 1/(N-i) (`numgen random mod N-i == 0 … dnat to …`), the last rule takes the
+//! - The pick is a cascade, as iptables' `statistic` does it: rule i takes endpoint i
+//!   with probability 1/(N-i) (`numgen random mod N-i == 0 … dnat to …`; round-robin uses
+//!   `numgen inc`, a counter per rule, which cycles exactly), the last rule takes the
 //!   rest, so each endpoint gets 1/N. NAT chains only see a connection's first packet, so the
 //!   O(endpoints) walk is per new connection, and per-service dispatch stays one map lookup.
 //!   The alternative, `numgen random mod N vmap { 0 : goto …, … }`, needs one anonymous set
@@ -115,6 +116,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
     let external_eps = port.external_endpoints(ip);
     let mut generator = Generator {
         family,
+        numgen: config.pick.numgen(),
         identity: &identity,
         proto,
         affinity: port.affinity_timeout,
@@ -196,6 +198,8 @@ fn endpoints_equal(a: &[&Endpoint], b: &[&Endpoint]) -> bool {
 /// Accumulates a service port's chains, affinity sets and hairpin elements.
 struct Generator<'a> {
     family: Family,
+    /// `random` or `inc`.
+    numgen: &'static str,
     identity: &'a str,
     proto: &'static str,
     affinity: Option<Duration>,
@@ -250,15 +254,17 @@ impl Generator<'_> {
                 rules.push(format!("{family} saddr @{set} {dnat}"));
             }
         }
-        // Rule i draws a fresh number and takes endpoint i with probability 1/(N-i); the last
-        // endpoint takes what is left. Every endpoint ends up with exactly 1/N.
+        // Rule i takes endpoint i for one in N-i of the connections reaching it (a fresh draw,
+        // or its own counter for round-robin); the last endpoint takes what is left. Every
+        // endpoint ends up with exactly 1/N.
         let n = endpoints.len();
+        let numgen = self.numgen;
         for (i, (endpoint, set)) in endpoints.iter().zip(&sets).enumerate() {
             let dnat = self.dnat(endpoint, set.as_deref());
             if i + 1 == n {
                 rules.push(dnat);
             } else {
-                rules.push(format!("numgen random mod {} == 0 {dnat}", n - i));
+                rules.push(format!("numgen {numgen} mod {} == 0 {dnat}", n - i));
             }
         }
     }

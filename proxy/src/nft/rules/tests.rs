@@ -8,6 +8,7 @@ fn config() -> RuleConfig {
         service_cidrs: vec!["10.96.0.0/16".parse().unwrap_or_else(|_| IpNet::default())],
         node_ips: Vec::new(),
         masquerade_mark: 0x4000,
+        pick: Pick::Random,
     }
 }
 
@@ -185,4 +186,32 @@ fn unchanged_services_are_not_regenerated() {
         (Some(x), Some(y)) => assert!(Arc::ptr_eq(&x, &y), "cached chain reused"),
         other => panic!("missing chains: {other:?}"),
     }
+}
+
+#[test]
+fn round_robin_cascades_on_per_rule_counters() {
+    let port = svc(
+        "rr",
+        Protocol::Tcp,
+        80,
+        &["10.96.0.13"],
+        vec![
+            ep("10.244.1.1", 80, false),
+            ep("10.244.1.2", 80, false),
+            ep("10.244.1.3", 80, false),
+        ],
+    );
+    let mut cfg = config();
+    cfg.pick = Pick::RoundRobin;
+    let rules = RuleBuilder::new(cfg).build(&table(vec![port]));
+    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let (_, chain) = chain_with_prefix(&v4, "service-")[0];
+    assert_eq!(
+        chain.rules[1..],
+        [
+            "numgen inc mod 3 == 0 meta l4proto tcp dnat to 10.244.1.1:80",
+            "numgen inc mod 2 == 0 meta l4proto tcp dnat to 10.244.1.2:80",
+            "meta l4proto tcp dnat to 10.244.1.3:80",
+        ]
+    );
 }
