@@ -1,5 +1,6 @@
 //! The running nameserver: binds UDP and TCP on one port, runs the single writer task that
-//! turns every published `ClusterState` into a new [`NameTable`], and serves with hickory.
+//! brings the [`NameTable`] to every published `ClusterState` (incrementally, through a
+//! [`TableWriter`]), and serves with hickory.
 //!
 //! The writer is the only code that builds tables; the socket tasks only read them.
 
@@ -18,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
-use crate::{DnsConfig, DnsError, DnsHandler, NameTable, TableOptions};
+use crate::{DnsConfig, DnsError, DnsHandler, NameTable, TableOptions, TableWriter};
 
 /// A TCP connection that sends no request for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,7 +69,8 @@ impl DnsServer {
 
         let metrics = Arc::new(Metrics::default());
         let first = clusters.borrow_and_update().clone();
-        let table = NameTable::build(&first, options.clone());
+        let mut tables = TableWriter::new(options);
+        let table = tables.update(&first);
         metrics.table_built(table.len(), table.revision());
         let table = Arc::new(ArcSwap::from_pointee(table));
         let forwarder = (!config.upstreams.is_empty()).then(|| {
@@ -82,7 +84,7 @@ impl DnsServer {
         let stop = CancellationToken::new();
         let writer = tokio::spawn(write_tables(
             clusters,
-            options,
+            tables,
             table.clone(),
             metrics.clone(),
             stop.clone(),
@@ -180,10 +182,11 @@ async fn bind(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsError> 
     })
 }
 
-/// The single writer: one new table per published snapshot, swapped in whole.
+/// The single writer: one new table per published snapshot, swapped in whole. Only the names
+/// of objects that changed are made again; the rest is shared with the previous table.
 async fn write_tables(
     mut clusters: watch::Receiver<Arc<ClusterState>>,
-    options: TableOptions,
+    mut tables: TableWriter,
     table: Arc<ArcSwap<NameTable>>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -200,7 +203,7 @@ async fn write_tables(
             () = stop.cancelled() => return,
         }
         let state = clusters.borrow_and_update().clone();
-        if !options.affected_by(&current, &state) {
+        if !tables.options().affected_by(&current, &state) {
             tracing::trace!(
                 revision = state.revision,
                 "snapshot changes nothing dns serves"
@@ -208,29 +211,44 @@ async fn write_tables(
             continue;
         }
         current = state.clone();
-        // Building is CPU work proportional to the cluster (tens of ms at 10k services): it
-        // runs on the blocking pool so the socket tasks keep answering from the old table.
-        let build_options = options.clone();
-        let built = match tokio::task::spawn_blocking(move || {
-            NameTable::build(&state, build_options)
+        let started = std::time::Instant::now();
+        // An update is work in proportion to what changed, but a relist or the first sync is
+        // proportional to the cluster: it runs on the blocking pool so the socket tasks keep
+        // answering from the old table.
+        let options = tables.options().clone();
+        let (returned, built) = match tokio::task::spawn_blocking(move || {
+            let built = tables.update(&state);
+            (tables, built)
         })
         .await
         {
-            Ok(built) => built,
+            Ok(done) => done,
             Err(err) => {
-                warn!(%err, "building the dns table failed; keeping the previous one");
+                warn!(%err, "updating the dns table failed; the next change rebuilds it whole");
+                tables = TableWriter::new(options);
+                current = Arc::new(ClusterState::default());
                 continue;
             }
         };
+        tables = returned;
         metrics.table_built(built.len(), built.revision());
         tracing::debug!(
             revision = built.revision(),
             names = built.len(),
             synced = built.synced(),
+            build_ms = started.elapsed().as_secs_f64() * 1e3,
+            since_event_ms = state_age_ms(&current),
             "dns table published"
         );
         table.store(Arc::new(built));
     }
+}
+
+/// Milliseconds since the newest event of `state` was received, for the publish log.
+fn state_age_ms(state: &ClusterState) -> Option<f64> {
+    state
+        .last_event_at
+        .map(|at| at.elapsed().as_secs_f64() * 1e3)
 }
 
 #[cfg(test)]

@@ -1,18 +1,22 @@
-//! The cluster zone as an immutable [`NameTable`]: built whole from one `ClusterState` by the
-//! single writer task, then only read. [`NameTable::answer`] is a pure function from a question
-//! to the response sections; it does hash lookups and never locks, blocks or does I/O.
+//! The cluster zone as an immutable [`NameTable`]: made from one `ClusterState` by the single
+//! writer task, then only read. [`NameTable::answer`] is a pure function from a question to the
+//! response sections; it does hash lookups and never locks, blocks or does I/O.
 //!
 //! All the work (owner names, reverse names, SRV sets, additional records, lower-casing) is done
-//! when the table is built, in `build.rs`; the spelling rules live in `names.rs`.
+//! off the query path: `fragment.rs` makes the records of one source (a Service, a Pod, the
+//! apex), `writer.rs` applies the fragments that changed between two snapshots to a persistent
+//! map, so a new table shares every unchanged name with the previous one; the spelling rules
+//! live in `names.rs`.
 
-mod build;
+mod fragment;
 mod names;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
@@ -20,7 +24,12 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::{DnsConfig, DnsError, PodRecords};
 
+use fragment::Source;
 pub(crate) use names::is_reverse;
+pub use writer::TableWriter;
+
+/// Every owner name of a table. Persistent, so that a new table shares what did not change.
+type Nodes = imbl::HashMap<Name, Arc<Node>>;
 
 /// How many CNAME hops inside the zone are followed before the chain is cut.
 const MAX_CNAME_HOPS: usize = 8;
@@ -53,9 +62,13 @@ impl TableOptions {
 }
 
 /// One owner name: its record sets, or none at all for an empty non-terminal.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Node {
     sets: Vec<RecordSet>,
+    /// How many sources make this name exist (it is removed at zero).
+    refs: u32,
+    /// The sources with records here, in merge order.
+    sources: Vec<Source>,
 }
 
 impl Node {
@@ -66,7 +79,7 @@ impl Node {
 
 /// The records of one type at one name, with the additional records that go with them (the
 /// addresses of SRV targets).
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 struct RecordSet {
     rtype: RecordType,
     records: Vec<Record>,
@@ -104,7 +117,7 @@ pub struct NameTable {
     synced: bool,
     revision: u64,
     soa: Record,
-    nodes: HashMap<Name, Node>,
+    nodes: Nodes,
     /// `pod.<zone>`, for the insecure pod mode.
     pod_zone: Option<Name>,
 }
@@ -114,6 +127,11 @@ impl NameTable {
     /// SERVFAIL until a synced snapshot arrives.
     pub fn unsynced(options: TableOptions) -> Self {
         NameTable::build(&control::watch::ClusterState::default(), options)
+    }
+
+    /// Builds the table of one snapshot from scratch.
+    pub fn build(state: &control::watch::ClusterState, options: TableOptions) -> NameTable {
+        TableWriter::new(options).update(state)
     }
 
     /// True once built from a snapshot whose first full list is done.

@@ -1,67 +1,178 @@
-//! Folding one `ClusterState` into a [`NameTable`]: every record, reverse name, SRV set and
-//! additional section is made here, once per snapshot, so that answering is only lookups.
-//! Objects that cannot be published (bad names, unparsable addresses) are skipped with a debug
-//! log; building never fails.
+//! The records one source contributes to the table: the zone apex, one Service (with its
+//! EndpointSlices when headless), the `pod.<zone>` name, or one Pod. A [`Fragment`] is a pure
+//! function of the snapshot, so the writer can make it again for the old and the new snapshot
+//! and apply only the difference. Objects that cannot be published (bad names, unparsable
+//! addresses) give an empty fragment with a debug log; generating never fails.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use control::watch::ClusterState;
+use control::watch::{ClusterState, ObjectKey};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use tracing::debug;
 
-use super::names::{child, dashed, is_valid_label, reverse_name};
-use super::{NameTable, Node, RecordSet, TableOptions};
+use super::TableOptions;
+use super::names::{child, dashed, is_reverse, is_valid_label, reverse_name};
 use crate::PodRecords;
 
 /// The schema version of the Kubernetes DNS specification these records follow.
 const SCHEMA_VERSION: &str = "1.1.0";
 
-impl NameTable {
-    /// Builds the table of one snapshot.
-    pub fn build(state: &ClusterState, options: TableOptions) -> NameTable {
-        let mut builder = Builder::new(&options, state.revision);
-        for service in state.services.values() {
-            builder.service(state, service);
-        }
-        if options.pod_records != PodRecords::Disabled {
-            builder.ensure(builder.pod_zone.clone());
-        }
-        if options.pod_records == PodRecords::Verified {
-            for pod in state.pods.values() {
-                builder.pod(pod);
+/// Who contributes records to the table. The order is the order records are merged in at a
+/// name shared by several sources, so it is part of what the table looks like.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Source {
+    /// SOA, NS, the NS host, `dns-version` and `svc.<zone>`.
+    Apex,
+    /// One Service by `namespace/name`.
+    Service(Arc<ObjectKey>),
+    /// `pod.<zone>` when pod records are on.
+    PodZone,
+    /// One Pod by `namespace/name` (verified pod records).
+    Pod(Arc<ObjectKey>),
+}
+
+/// One record at one owner name, with the additional records that go with it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Add {
+    pub(super) record: Record,
+    pub(super) additional: Vec<Record>,
+}
+
+/// Everything one source puts in the table.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Fragment {
+    /// Records grouped by owner name, each group in the order the records were made.
+    groups: Vec<(Name, Vec<Add>)>,
+    /// Every name this source makes exist: owners and their ancestors up to the zone apex,
+    /// and names that exist without records. No duplicates.
+    names: Vec<Name>,
+    #[allow(clippy::struct_field_names)]
+    group_index: HashMap<Name, usize>,
+    seen: HashSet<Name>,
+}
+
+impl Fragment {
+    /// Makes the fragment of `source` in `state`; empty when the source has nothing to publish.
+    pub(super) fn of(source: &Source, state: &ClusterState, options: &TableOptions) -> Fragment {
+        let mut builder = Builder::new(options);
+        match source {
+            Source::Apex => builder.apex(state.revision),
+            Source::Service(key) => {
+                if let Some(service) = state.services.get(&**key) {
+                    builder.service(state, service);
+                }
+            }
+            Source::PodZone => {
+                if options.pod_records != PodRecords::Disabled {
+                    builder.ensure(builder.pod_zone.clone());
+                }
+            }
+            Source::Pod(key) => {
+                if options.pod_records == PodRecords::Verified
+                    && let Some(pod) = state.pods.get(&**key)
+                {
+                    builder.pod(pod);
+                }
             }
         }
-        let Builder {
-            nodes,
-            soa,
-            pod_zone,
-            ..
-        } = builder;
-        NameTable {
-            synced: state.synced,
-            revision: state.revision,
-            soa,
-            nodes,
-            pod_zone: (options.pod_records != PodRecords::Disabled).then_some(pod_zone),
-            options,
+        let mut fragment = builder.out;
+        fragment.group_index = HashMap::new();
+        fragment.seen = HashSet::new();
+        fragment
+    }
+
+    /// Every name the source makes exist.
+    pub(super) fn names(&self) -> &[Name] {
+        &self.names
+    }
+
+    /// The owner names the source has records at.
+    pub(super) fn owners(&self) -> impl Iterator<Item = &Name> {
+        self.groups.iter().map(|(name, _)| name)
+    }
+
+    /// The records at `name`, in the order they were made. Linear in the number of owners; the
+    /// writer indexes large fragments itself.
+    pub(super) fn at(&self, name: &Name) -> &[Add] {
+        self.groups
+            .iter()
+            .find(|(owner, _)| owner == name)
+            .map_or(&[], |(_, adds)| adds.as_slice())
+    }
+
+    /// The groups, for indexing.
+    pub(super) fn groups(&self) -> &[(Name, Vec<Add>)] {
+        &self.groups
+    }
+
+    /// Records `name` (and its ancestors, for names in the zone) as existing.
+    fn touch(&mut self, name: &Name, zone: &Name) {
+        if is_reverse(name) {
+            // Reverse names are leaves on their own: their ancestors are not ours to publish.
+            if self.seen.insert(name.clone()) {
+                self.names.push(name.clone());
+            }
+            return;
+        }
+        let mut current = name.clone();
+        while zone.zone_of(&current) {
+            if !self.seen.insert(current.clone()) {
+                return;
+            }
+            self.names.push(current.clone());
+            if current == *zone {
+                return;
+            }
+            let parent = current.base_name();
+            if parent.is_root() {
+                return;
+            }
+            current = parent;
+        }
+    }
+
+    fn push(&mut self, name: Name, add: Add) {
+        match self.group_index.get(&name) {
+            Some(index) => {
+                if let Some((_, adds)) = self.groups.get_mut(*index) {
+                    adds.push(add);
+                }
+            }
+            None => {
+                self.group_index.insert(name.clone(), self.groups.len());
+                self.groups.push((name, vec![add]));
+            }
         }
     }
 }
 
-impl TableOptions {
-    /// True when going from snapshot `old` to `new` can change the table: the services, the
-    /// EndpointSlices, the sync flag, or (with verified pod records) the pods differ. Unchanged
-    /// persistent maps share their root, so this is a few pointer comparisons; a relist that
-    /// rebuilt a map counts as a change.
-    pub fn affected_by(&self, old: &ClusterState, new: &ClusterState) -> bool {
-        old.synced != new.synced
-            || !old.services.ptr_eq(&new.services)
-            || !old.endpoint_slices.ptr_eq(&new.endpoint_slices)
-            || (self.pod_records == PodRecords::Verified && !old.pods.ptr_eq(&new.pods))
-    }
+/// The SOA record of the zone at snapshot `revision`.
+pub(super) fn soa_record(options: &TableOptions, revision: u64) -> Record {
+    let zone = &options.zone;
+    let ns_host = named(&named(zone, "dns"), "ns");
+    // The serial follows the snapshot revision; 0 is avoided as some tools treat it as unset.
+    let serial = u32::try_from(revision % u64::from(u32::MAX))
+        .unwrap_or(1)
+        .max(1);
+    let soa = SOA::new(
+        ns_host,
+        named(zone, "hostmaster"),
+        serial,
+        7200,
+        1800,
+        86_400,
+        options.ttl,
+    );
+    Record::from_rdata(zone.clone(), options.ttl, RData::SOA(soa))
+}
+
+/// `parent` with `label` in front, or `parent` itself if that is not a name.
+fn named(parent: &Name, label: &str) -> Name {
+    child(parent, label).unwrap_or_else(|| parent.clone())
 }
 
 /// A named service or endpoint port, as published in SRV records.
@@ -74,110 +185,63 @@ struct NamedPort {
 
 struct Builder<'o> {
     options: &'o TableOptions,
-    nodes: HashMap<Name, Node>,
-    soa: Record,
+    out: Fragment,
     svc_zone: Name,
     pod_zone: Name,
 }
 
 impl<'o> Builder<'o> {
-    /// Starts a table with the apex records: SOA and NS, the NS host, `dns-version` TXT, and
-    /// `svc.<zone>`.
-    fn new(options: &'o TableOptions, revision: u64) -> Self {
+    fn new(options: &'o TableOptions) -> Self {
         let zone = &options.zone;
-        let ttl = options.ttl;
-        let named =
-            |parent: &Name, label: &str| child(parent, label).unwrap_or_else(|| parent.clone());
-        let ns_host = named(&named(zone, "dns"), "ns");
-        // The serial follows the snapshot revision; 0 is avoided as some tools treat it as unset.
-        let serial = u32::try_from(revision % u64::from(u32::MAX))
-            .unwrap_or(1)
-            .max(1);
-        let soa = SOA::new(
-            ns_host.clone(),
-            named(zone, "hostmaster"),
-            serial,
-            7200,
-            1800,
-            86_400,
-            ttl,
-        );
-        let mut builder = Builder {
+        Builder {
             options,
-            nodes: HashMap::new(),
-            soa: Record::from_rdata(zone.clone(), ttl, RData::SOA(soa)),
+            out: Fragment::default(),
             svc_zone: named(zone, "svc"),
             pod_zone: named(zone, "pod"),
-        };
-        builder.add(zone.clone(), builder.soa.clone());
+        }
+    }
+
+    /// The apex records: SOA and NS, the NS host, `dns-version` TXT, and `svc.<zone>`.
+    fn apex(&mut self, revision: u64) {
+        let zone = self.options.zone.clone();
+        let ttl = self.options.ttl;
+        let ns_host = named(&named(&zone, "dns"), "ns");
+        self.add(zone.clone(), soa_record(self.options, revision));
         let ns = Record::from_rdata(zone.clone(), ttl, RData::NS(NS(ns_host.clone())));
-        builder.add(zone.clone(), ns);
-        builder.ensure(ns_host);
-        let version = named(zone, "dns-version");
+        self.add(zone.clone(), ns);
+        self.ensure(ns_host);
+        let version = named(&zone, "dns-version");
         let txt = TXT::new(vec![SCHEMA_VERSION.to_owned()]);
-        builder.add(
+        self.add(
             version.clone(),
             Record::from_rdata(version, ttl, RData::TXT(txt)),
         );
-        builder.ensure(builder.svc_zone.clone());
-        builder
+        self.ensure(self.svc_zone.clone());
     }
 
     /// Makes `name` and every name between it and the zone apex exist.
     fn ensure(&mut self, name: Name) {
-        let mut current = name;
-        while self.options.zone.zone_of(&current) || super::names::is_reverse(&current) {
-            if self.nodes.contains_key(&current) {
-                return;
-            }
-            let parent = current.base_name();
-            let at_apex = current == self.options.zone;
-            self.nodes.insert(current, Node::default());
-            if at_apex || parent.is_root() {
-                return;
-            }
-            current = parent;
-        }
+        self.out.touch(&name, &self.options.zone);
     }
 
-    /// Adds one record at `name` (creating the name and its ancestors), skipping duplicates.
+    /// Adds one record at `name` (making the name and its ancestors exist). Names neither in
+    /// the zone nor reverse names are not ours and are dropped.
     fn add(&mut self, name: Name, record: Record) {
         self.add_with_additional(name, record, &[]);
     }
 
     fn add_with_additional(&mut self, name: Name, record: Record, additional: &[Record]) {
-        if !self.nodes.contains_key(&name) {
-            // Reverse names are leaves on their own: their ancestors are not ours to publish.
-            if super::names::is_reverse(&name) {
-                self.nodes.insert(name.clone(), Node::default());
-            } else {
-                self.ensure(name.clone());
-            }
-        }
-        let Some(node) = self.nodes.get_mut(&name) else {
+        if !self.options.zone.zone_of(&name) && !is_reverse(&name) {
             return;
-        };
-        let rtype = record.record_type();
-        let index = match node.sets.iter().position(|s| s.rtype == rtype) {
-            Some(index) => index,
-            None => {
-                node.sets.push(RecordSet {
-                    rtype,
-                    records: Vec::new(),
-                    additional: Vec::new(),
-                });
-                node.sets.len() - 1
-            }
-        };
-        let set = &mut node.sets[index];
-        if !set.records.contains(&record) {
-            set.records.push(record);
         }
-        for extra in additional {
-            if !set.additional.contains(extra) {
-                set.additional.push(extra.clone());
-            }
-        }
+        self.out.touch(&name, &self.options.zone);
+        self.out.push(
+            name,
+            Add {
+                record,
+                additional: additional.to_vec(),
+            },
+        );
     }
 
     fn address(&self, name: &Name, ip: IpAddr) -> Record {

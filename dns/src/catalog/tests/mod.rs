@@ -9,6 +9,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+mod incremental;
+
 use super::names::{dashed, is_reverse, parse_dashed, reverse_name};
 use super::{Answer, NameTable, TableOptions};
 use crate::{DnsConfig, PodRecords};
@@ -31,7 +33,8 @@ fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Obj
 }
 
 fn fixture() -> Result<ClusterState, serde_json::Error> {
-    let fixture: Fixture = serde_json::from_str(include_str!("../../tests/fixtures/cluster.json"))?;
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("../../../tests/fixtures/cluster.json"))?;
     let mut state = ClusterState {
         synced: true,
         revision: 7,
