@@ -2,14 +2,16 @@
 //! failure), then forward bytes both ways until both sides are done. A connection holds its own
 //! `Route`, so table updates and listener closes never cut it. It never changes listeners.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use socket2::SockRef;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::copy::{self, Counters};
@@ -99,24 +101,76 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
 }
 
 /// Connects to `addr` within `timeout`, with `TCP_NODELAY` set (the client side has it from
-/// the listener: accepted sockets inherit it).
-async fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-    let socket = match addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    if let Err(err) = socket.set_nodelay(true) {
+/// the listener: accepted sockets inherit it). Success is read from the readiness itself: a
+/// refused, reset or unreachable connect shows as write-closed, so only a failure costs the
+/// `SO_ERROR` look-up.
+async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let socket = new_socket(addr)?;
+    if let Err(err) = socket.set_tcp_nodelay(true) {
         tracing::debug!(error = %err, "TCP_NODELAY failed");
     }
-    match tokio::time::timeout(timeout, socket.connect(addr)).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(err)
+            if err.raw_os_error() == Some(libc::EINPROGRESS)
+                || err.kind() == io::ErrorKind::WouldBlock => {}
+        Err(err) => return Err(err),
     }
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    let ready = match tokio::time::timeout(timeout, stream.ready(Interest::WRITABLE)).await {
+        Ok(ready) => ready?,
+        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+    };
+    if ready.is_write_closed() {
+        return Err(stream
+            .take_error()?
+            .unwrap_or_else(|| io::ErrorKind::ConnectionRefused.into()));
+    }
+    Ok(stream)
+}
+
+/// A non-blocking TCP socket for `addr`'s family (one `socket` call on Linux).
+fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
+    #[cfg(target_os = "linux")]
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    #[cfg(not(target_os = "linux"))]
+    let socket = {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket
+    };
+    Ok(socket)
 }
 
 /// Makes the coming close an RST (`SO_LINGER` 0), as a refused service connection should look.
 fn reset(stream: &TcpStream) {
     if let Err(err) = SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
         tracing::debug!(error = %err, "SO_LINGER 0 failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connect_reports_success_and_refusal() -> io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let open = listener.local_addr()?;
+        let stream = connect(open, Duration::from_secs(5)).await?;
+        let (accepted, _) = listener.accept().await?;
+        assert_eq!(accepted.peer_addr()?, stream.local_addr()?);
+        assert!(stream.nodelay()?, "endpoint socket lacks TCP_NODELAY");
+        drop(listener);
+        let refused = connect(open, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&refused, Err(err) if err.kind() == io::ErrorKind::ConnectionRefused),
+            "connect to a closed port: {refused:?}"
+        );
+        Ok(())
     }
 }
