@@ -1,8 +1,10 @@
 //! Zero-copy forwarding of one TCP direction through a pipe with `splice(2)` (Linux).
 //!
 //! Bytes move socket → pipe → socket inside the kernel; user space only waits for readiness.
-//! This is the only module of the userspace proxy with `unsafe`: one `libc::splice` call,
-//! wrapped by [`splice_once`]. It never buffers data itself and never closes the sockets.
+//! Only bulk directions get here (see [`super::copy`]), so each pipe is enlarged to 1 MiB and a
+//! splice moves up to that much. This is the only module of the userspace proxy with `unsafe`:
+//! one `libc::splice` call, wrapped by [`splice_once`], and one `fcntl`, wrapped by
+//! [`set_pipe_size`]. It never buffers data itself and never closes the sockets.
 
 use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -12,19 +14,24 @@ use std::sync::{Mutex, PoisonError};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-/// Bytes asked for per splice: the default pipe capacity (16 pages). Pipes are not enlarged:
-/// larger rings count against the per-user pipe page limit and measured no faster here.
-const CHUNK: usize = 64 * 1024;
+/// Capacity asked for each pipe (`F_SETPIPE_SZ`): 256 pages, so one splice moves up to 1 MiB.
+/// Only bulk directions splice, so few pipes are this large at once.
+const PIPE_SIZE: usize = 1024 * 1024;
+/// Capacity of a pipe that could not be enlarged (the default, 16 pages).
+const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
 
-/// Empty pipes kept for reuse, so a short connection costs no `pipe2`/`close` calls.
+/// Empty default-size pipes kept for reuse, so a short splice costs no `pipe2`/`close` calls.
 static SPARE_PIPES: Mutex<Vec<(PipeReader, PipeWriter)>> = Mutex::new(Vec::new());
 /// At most this many spare pipes are kept (two descriptors each).
 const SPARE_MAX: usize = 256;
 
-/// A pipe for one direction; goes back to the spare list only when known to be empty.
+/// A pipe for one direction; goes back to the spare list only when known to be empty and of
+/// default size (enlarged pipes count against the per-user pipe page limit, so they are closed).
 struct Pipe {
     ends: Option<(PipeReader, PipeWriter)>,
     empty: bool,
+    /// Its capacity: bytes asked for per splice.
+    capacity: usize,
 }
 
 impl Pipe {
@@ -37,9 +44,18 @@ impl Pipe {
             Some(ends) => ends,
             None => io::pipe()?,
         };
+        // Over the per-user limit (EPERM) the pipe keeps its default size.
+        let capacity = match set_pipe_size(ends.1.as_fd(), PIPE_SIZE) {
+            Ok(capacity) => capacity,
+            Err(err) => {
+                tracing::debug!(error = %err, "F_SETPIPE_SZ failed; default pipe size");
+                DEFAULT_PIPE_SIZE
+            }
+        };
         Ok(Pipe {
             ends: Some(ends),
             empty: true,
+            capacity,
         })
     }
 }
@@ -47,6 +63,9 @@ impl Pipe {
 impl Drop for Pipe {
     fn drop(&mut self) {
         // A pipe that may still hold bytes (an error mid-transfer) is closed, never reused.
+        if self.capacity > DEFAULT_PIPE_SIZE {
+            return;
+        }
         if let (true, Some(ends)) = (self.empty, self.ends.take()) {
             let mut spare = SPARE_PIPES.lock().unwrap_or_else(PoisonError::into_inner);
             if spare.len() < SPARE_MAX {
@@ -54,6 +73,19 @@ impl Drop for Pipe {
             }
         }
     }
+}
+
+/// Sets the capacity of the pipe behind `fd` to at least `size` bytes; returns the capacity.
+#[allow(unsafe_code)]
+fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
+    let size = libc::c_int::try_from(size).map_err(io::Error::other)?;
+    // SAFETY: `fd` is borrowed from a live pipe end; F_SETPIPE_SZ takes an int argument and
+    // touches no memory of ours.
+    let got = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    usize::try_from(got).map_err(io::Error::other)
 }
 
 /// Moves up to `len` bytes from `from` to `to` (one of them must be a pipe) without blocking:
@@ -95,11 +127,12 @@ pub(crate) async fn pump(
     let Some((pipe_out, pipe_in)) = pipe.ends.as_ref() else {
         return Err(io::Error::other("pipe missing"));
     };
+    let capacity = pipe.capacity;
     let mut total = 0u64;
     loop {
         let filled = match src
             .async_io(Interest::READABLE, || {
-                splice_once(src.as_fd(), pipe_in.as_fd(), CHUNK)
+                splice_once(src.as_fd(), pipe_in.as_fd(), capacity)
             })
             .await
         {
