@@ -86,6 +86,118 @@ fn kernel_accepts_generated_and_golden_scripts() -> TestResult {
     Ok(())
 }
 
+/// Changes of the fixture, one after another: an endpoint added to an affinity service, one
+/// removed, a service gone, a new NodePort service with eTP Local, a service losing all its
+/// endpoints, and back.
+fn fixture_changes() -> Vec<proxy::model::ServiceTable> {
+    let mut steps = Vec::new();
+    let mut ports = fixture_ports();
+    for port in ports.iter_mut().filter(|p| p.id.name == "sticky") {
+        port.endpoints
+            .push(nft_fixture::ep("10.244.3.11", 8080, false));
+    }
+    steps.push(table(ports.clone()));
+    for port in ports.iter_mut().filter(|p| p.id.name == "sticky") {
+        port.endpoints.retain(|e| e.ip.to_string() != "10.244.1.11");
+    }
+    steps.push(table(ports.clone()));
+    ports.retain(|p| p.id.name != "kube-dns");
+    steps.push(table(ports.clone()));
+    let mut extra = nft_fixture::svc(
+        "default",
+        "extra",
+        proxy::model::Protocol::Tcp,
+        443,
+        &["10.96.0.99", "fd00:96::99"],
+        vec![
+            nft_fixture::ep("10.244.1.99", 8443, true),
+            nft_fixture::ep("10.244.2.99", 8443, false),
+            nft_fixture::ep("fd01:2::99", 8443, true),
+        ],
+    );
+    extra.node_port = Some(30443);
+    extra.external_policy_local = true;
+    extra.affinity_timeout = Some(std::time::Duration::from_secs(30));
+    ports.push(extra.clone());
+    steps.push(table(ports.clone()));
+    for port in ports.iter_mut().filter(|p| p.id.name == "extra") {
+        port.endpoints.clear();
+    }
+    steps.push(table(ports.clone()));
+    steps.push(table(ports.clone()));
+    for port in ports.iter_mut().filter(|p| p.id.name == "extra") {
+        *port = extra.clone();
+    }
+    steps.push(table(ports));
+    steps
+}
+
+#[test]
+fn netlink_and_nft_paths_build_identical_tables() -> TestResult {
+    if !require_root("netlink_and_nft_paths_build_identical_tables") {
+        return Ok(());
+    }
+    let (ns_netlink, ns_nft) = (Netns::new("nftnl")?, Netns::new("nfttx")?);
+    let netlink = NftRunner::new(Some(ns_netlink.name().to_owned()));
+    let text = NftRunner::nft_only(Some(ns_nft.name().to_owned()));
+    let config = fixture_config().rule_config();
+    let mut a = Syncer::new(config.clone(), Arc::new(netlink.clone()));
+    let mut b = Syncer::new(config, Arc::new(text.clone()));
+    a.sync(&fixture())?;
+    b.sync(&fixture())?;
+    assert_eq!(
+        netlink.netlink_transactions(),
+        0,
+        "full syncs go through nft"
+    );
+    for (step, t) in fixture_changes().iter().enumerate() {
+        let (x, y) = (a.sync(t)?, b.sync(t)?);
+        assert_eq!(x.ops, y.ops, "step {step}");
+        for family in ["ip", "ip6"] {
+            let got = nft(&ns_netlink, &["list", "table", family, "switchyard"])?;
+            let want = nft(&ns_nft, &["list", "table", family, "switchyard"])?;
+            assert_eq!(got, want, "step {step}, family {family}");
+        }
+    }
+    assert!(
+        netlink.netlink_transactions() >= 5,
+        "incremental syncs went through netlink: {}",
+        netlink.netlink_transactions()
+    );
+    assert_eq!(text.netlink_transactions(), 0);
+    Ok(())
+}
+
+#[test]
+fn netlink_refusal_applies_nothing_and_names_the_operation() -> TestResult {
+    if !require_root("netlink_refusal_applies_nothing_and_names_the_operation") {
+        return Ok(());
+    }
+    let ns = Netns::new("nftnr")?;
+    let runner = NftRunner::new(Some(ns.name().to_owned()));
+    Syncer::new(fixture_config().rule_config(), Arc::new(runner.clone())).sync(&fixture())?;
+    let before = nft(&ns, &["list", "ruleset"])?;
+    let mut tx = proxy::nft::Transaction::new();
+    tx.add_chain(Family::Ip, "fresh-chain", None);
+    tx.add_rule(Family::Ip, "fresh-chain", "drop");
+    tx.element(
+        Verb::Delete,
+        Family::Ip,
+        "service-ips",
+        "10.96.9.9 . tcp . 9",
+        None,
+    );
+    let err = runner
+        .run(&tx)
+        .err()
+        .ok_or("deleting a missing element must fail")?;
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains("10.96.9.9 . tcp . 9"), "{err}");
+    assert_eq!(nft(&ns, &["list", "ruleset"])?, before, "all or nothing");
+    assert_eq!(runner.netlink_transactions(), 0);
+    Ok(())
+}
+
 #[test]
 fn restart_adopts_tables_without_flushing_and_converges() -> TestResult {
     if !require_root("restart_adopts_tables_without_flushing_and_converges") {

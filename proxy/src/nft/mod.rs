@@ -4,7 +4,9 @@
 //! Rules are data: [`rules`] computes the desired chains, sets and verdict-map elements of
 //! switchyard's own tables (`ip switchyard`, `ip6 switchyard`) from a [`crate::model::ServiceTable`],
 //! [`Syncer`] diffs them against what it last applied into one [`Transaction`], and a [`Runner`]
-//! applies it atomically (`nft -f -`, or [`FakeRunner`] in tests). [`NftProxy`] is the task that
+//! applies it atomically: [`NftRunner`] sends incremental syncs as one nf_tables netlink batch
+//! (`netlink/`, no `nft` process and no cache fill) and everything else through `nft -f -`;
+//! [`FakeRunner`] models both in tests. [`NftProxy`] is the task that
 //! follows the table snapshots, coalesces bursts and exposes health and metrics.
 //!
 //! It never touches tables other than its own, never flushes them wholesale (a restart adopts
@@ -17,6 +19,7 @@ mod fake;
 mod fixture;
 mod metrics;
 mod names;
+mod netlink;
 mod proxy;
 pub mod rules;
 mod runner;

@@ -1,14 +1,19 @@
 //! The one seam between rule generation and the kernel: the [`Runner`] trait. [`NftRunner`]
-//! pipes a whole transaction to `nft -f -` (one atomic kernel transaction), optionally inside a
-//! network namespace via `ip netns exec`; `FakeRunner` (in `fake.rs`) models it in memory.
+//! applies a transaction as one atomic kernel transaction: through nf_tables netlink directly
+//! when [`super::netlink`] can encode it (the operations of incremental syncs), else by piping
+//! it to `nft -f -`; optionally inside a network namespace. `FakeRunner` (in `fake.rs`) models
+//! it in memory.
 //!
 //! Runners are blocking (they wait on a child process); async callers use `spawn_blocking`.
 //! A runner only ever lists or changes switchyard's own tables.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::error::{Refusal, SyncError};
+use super::netlink::{self, NetlinkSocket};
 use super::transaction::{Family, TABLE, Transaction};
 
 /// Names of the objects that exist in one of switchyard's tables.
@@ -34,16 +39,78 @@ pub trait Runner: Send + Sync + std::fmt::Debug {
     fn list(&self, family: Family) -> Result<Listing, SyncError>;
 }
 
-/// Runs the real `nft` binary.
+/// Runs transactions through netlink or the real `nft` binary.
 #[derive(Debug, Clone, Default)]
 pub struct NftRunner {
     netns: Option<String>,
+    /// Whether transactions netlink can encode skip `nft`.
+    netlink: bool,
+    /// Opened on first use; `None` inside when it could not be (then `nft` does everything).
+    socket: Arc<OnceLock<Option<NetlinkSocket>>>,
+    /// Transactions applied through netlink so far.
+    netlink_applied: Arc<AtomicU64>,
 }
 
 impl NftRunner {
     /// A runner for the current network namespace, or for the named one (`ip netns exec`).
     pub fn new(netns: Option<String>) -> NftRunner {
-        NftRunner { netns }
+        NftRunner {
+            netns,
+            netlink: true,
+            socket: Arc::default(),
+            netlink_applied: Arc::default(),
+        }
+    }
+
+    /// A runner that sends every transaction through `nft -f` (for comparisons).
+    pub fn nft_only(netns: Option<String>) -> NftRunner {
+        NftRunner {
+            netlink: false,
+            ..NftRunner::new(netns)
+        }
+    }
+
+    /// How many transactions went through netlink instead of `nft` so far.
+    pub fn netlink_transactions(&self) -> u64 {
+        self.netlink_applied.load(Ordering::Relaxed)
+    }
+
+    fn socket(&self) -> Option<&NetlinkSocket> {
+        self.socket
+            .get_or_init(|| match NetlinkSocket::open(self.netns.as_deref()) {
+                Ok(socket) => Some(socket),
+                Err(err) => {
+                    tracing::warn!(error = %err, "no nf_tables netlink socket; using nft for every sync");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// Applies `tx` through netlink when it can be encoded; `None` when `nft` must do it.
+    fn apply_netlink(&self, tx: &Transaction) -> Option<Result<(), SyncError>> {
+        if !self.netlink {
+            return None;
+        }
+        let socket = self.socket()?;
+        match netlink::encode(tx, socket.next_seq()) {
+            Ok(encoded) => {
+                tracing::debug!(
+                    ops = tx.len(),
+                    messages = encoded.messages(),
+                    "transaction goes through netlink"
+                );
+                let result = netlink::apply(socket, encoded);
+                if result.is_ok() {
+                    self.netlink_applied.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(result)
+            }
+            Err(why) => {
+                tracing::debug!(reason = %why, ops = tx.len(), "transaction goes through nft");
+                None
+            }
+        }
     }
 
     /// `nft ARGS`, wrapped in `ip netns exec NAME` when a namespace is set.
@@ -127,6 +194,9 @@ impl NftRunner {
         }
         if tx.is_empty() {
             return Ok(());
+        }
+        if !check_only && let Some(result) = self.apply_netlink(tx) {
+            return result;
         }
         let args: &[&str] = if check_only {
             &["-c", "-f", "-"]

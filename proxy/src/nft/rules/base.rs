@@ -34,6 +34,8 @@ pub const CLUSTER_IPS: &str = "cluster-ips";
 /// Set `addr . addr` of every endpoint address: a DNATed connection whose source and
 /// destination are the same endpoint is hairpin traffic and is masqueraded.
 pub const HAIRPIN_ENDPOINTS: &str = "hairpin-endpoints";
+/// Interval set of the pod CIDRs (only when some are configured for the family).
+const CLUSTER_CIDRS: &str = "cluster-cidrs";
 /// Set of the addresses NodePorts are served on (only when node IPs are configured).
 const NODEPORT_IPS: &str = "nodeport-ips";
 /// Chain that sets the masquerade mark.
@@ -121,6 +123,17 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
             "endpoints reaching themselves through a service",
         ),
     );
+
+    let cluster_cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
+    if !cluster_cidrs.is_empty() {
+        let mut spec = set_spec(addr.into(), None, "pod CIDRs");
+        spec.flags = vec!["interval"];
+        sets.insert(CLUSTER_CIDRS.into(), spec);
+        let elements = rules.elements.entry(CLUSTER_CIDRS.into()).or_default();
+        for net in &cluster_cidrs {
+            elements.insert(net.trunc().to_string(), None);
+        }
+    }
 
     let node_ips: Vec<String> = config
         .node_ips
@@ -256,8 +269,9 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
     rules
 }
 
-/// `{ cidr, ... }` for the pod CIDRs of `family`, or `None` when there are none.
+/// `@cluster-cidrs` when `family` has pod CIDRs (the named set, so per-service rules stay
+/// in the grammar the netlink path encodes), or `None` when there are none.
 pub(super) fn cluster_cidr_set(config: &RuleConfig, family: Family) -> Option<String> {
     let cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
-    (!cidrs.is_empty()).then(|| anonymous_set(&cidrs))
+    (!cidrs.is_empty()).then(|| format!("@{CLUSTER_CIDRS}"))
 }

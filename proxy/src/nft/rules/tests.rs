@@ -40,7 +40,7 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         .unwrap_or_else(|| panic!("no service chain in {:?}", v4.chains.keys()));
     assert_eq!(
         chain.rules[0],
-        "ip saddr != { 10.244.0.0/16 } jump mark-for-masquerade"
+        "ip saddr != @cluster-cidrs jump mark-for-masquerade"
     );
     assert_eq!(
         chain.rules[1],

@@ -1,0 +1,120 @@
+//! Set and map elements as netlink: keys parsed from the same text `nft` reads
+//! (`10.0.0.1 . tcp . 80`, `tcp . 30080`, `10.244.1.1 . 10.244.1.1`, `fd00::1`), values
+//! `goto CHAIN` / `jump CHAIN` / `drop` / `accept`.
+
+use std::net::IpAddr;
+
+use super::Unsupported;
+use super::expr::{LIST_ELEM, proto_number, verdict_data};
+use super::wire::Attrs;
+use crate::nft::transaction::{Family, Object, Op, TABLE};
+
+/// The key bytes of one component: an address, a protocol name or a port.
+fn component(text: &str, family: Family) -> Result<Vec<u8>, Unsupported> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return match (ip, family) {
+            (IpAddr::V4(v4), Family::Ip) => Ok(v4.octets().to_vec()),
+            (IpAddr::V6(v6), Family::Ip6) => Ok(v6.octets().to_vec()),
+            _ => Err(Unsupported::new(format!("{text} in the other family"))),
+        };
+    }
+    if let Some(proto) = proto_number(text) {
+        return Ok(vec![proto]);
+    }
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(port.to_be_bytes().to_vec());
+    }
+    Err(Unsupported::new(format!("element key component {text:?}")))
+}
+
+/// The key of an element: one component as it is, several concatenated with each padded
+/// to 4 bytes (the kernel's 32-bit registers).
+fn key(text: &str, family: Family) -> Result<Vec<u8>, Unsupported> {
+    let parts: Vec<&str> = text.split(" . ").map(str::trim).collect();
+    if parts.len() == 1 {
+        return component(parts[0], family);
+    }
+    let mut out = Vec::with_capacity(parts.len() * 4);
+    for part in parts {
+        out.extend(component(part, family)?);
+        while !out.len().is_multiple_of(4) {
+            out.push(0);
+        }
+    }
+    Ok(out)
+}
+
+/// The verdict of a map value.
+fn verdict(text: &str) -> Result<(i32, Option<&str>), Unsupported> {
+    let mut words = text.split_whitespace();
+    let parsed = match (words.next(), words.next(), words.next()) {
+        (Some("goto"), Some(chain), None) => (-4, Some(chain)),
+        (Some("jump"), Some(chain), None) => (-3, Some(chain)),
+        (Some("drop"), None, None) => (0, None),
+        (Some("accept"), None, None) => (1, None),
+        _ => return Err(Unsupported::new(format!("map value {text:?}"))),
+    };
+    Ok(parsed)
+}
+
+/// A `NEWSETELEM`/`DELSETELEM` body for `ops` (all elements of `set`).
+pub(super) fn message(family: Family, set: &str, ops: &[Op]) -> Result<Attrs, Unsupported> {
+    let mut elements = Attrs::default();
+    for op in ops {
+        let Object::Element {
+            key: text, value, ..
+        } = &op.object
+        else {
+            return Err(Unsupported::new("not an element"));
+        };
+        let key = key(text, family)?;
+        let value = match value {
+            Some(v) if op.verb != crate::nft::transaction::Verb::Delete => Some(verdict(v)?),
+            _ => None,
+        };
+        elements.nest(LIST_ELEM, |elem| {
+            elem.nest(1, |k| {
+                k.bytes(1, &key);
+            });
+            if let Some((code, chain)) = value {
+                verdict_data(elem, 2, code, chain);
+            }
+        });
+    }
+    let mut attrs = Attrs::default();
+    attrs.str(1, TABLE).str(2, set);
+    let elements = elements.into_bytes();
+    attrs.nest(3, |list| {
+        list.raw(&elements);
+    });
+    Ok(attrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concatenated_keys_pad_each_component() -> Result<(), Unsupported> {
+        assert_eq!(
+            key("10.0.0.1 . tcp . 80", Family::Ip)?,
+            [10, 0, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0]
+        );
+        assert_eq!(
+            key("udp . 30053", Family::Ip)?,
+            [17, 0, 0, 0, 0x75, 0x65, 0, 0]
+        );
+        assert_eq!(key("10.0.0.1", Family::Ip)?, [10, 0, 0, 1]);
+        assert_eq!(key("fd00::1 . fd00::1", Family::Ip6)?.len(), 32);
+        assert!(key("10.0.0.1", Family::Ip6).is_err());
+        assert!(key("10.0.0.0/8", Family::Ip).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn values_are_verdicts() {
+        assert_eq!(verdict("goto service-x"), Ok((-4, Some("service-x"))));
+        assert_eq!(verdict("drop"), Ok((0, None)));
+        assert!(verdict("10.0.0.1").is_err());
+    }
+}
