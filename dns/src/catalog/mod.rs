@@ -4,19 +4,19 @@
 //!
 //! All the work (owner names, reverse names, SRV sets, additional records, lower-casing) is done
 //! off the query path: `fragment.rs` makes the records of one source (a Service, a Pod, the
-//! apex), `writer.rs` applies the fragments that changed between two snapshots to a persistent
-//! map, so a new table shares every unchanged name with the previous one; the spelling rules
-//! live in `names.rs`.
+//! apex), `writer.rs` applies the fragments that changed between two snapshots to the sharded
+//! map of `nodes.rs`, so a new table shares every unchanged shard with the previous one; the
+//! spelling rules live in `names.rs`.
 
 mod fragment;
 mod names;
+mod nodes;
 #[cfg(test)]
 mod tests;
 mod writer;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
@@ -28,8 +28,7 @@ use fragment::Source;
 pub(crate) use names::is_reverse;
 pub use writer::TableWriter;
 
-/// Every owner name of a table. Persistent, so that a new table shares what did not change.
-type Nodes = imbl::HashMap<Name, Arc<Node>>;
+use nodes::Nodes;
 
 /// How many CNAME hops inside the zone are followed before the chain is cut.
 const MAX_CNAME_HOPS: usize = 8;

@@ -53,12 +53,15 @@ impl TableWriter {
     }
 
     /// Brings the table to `state` and returns it. The returned table shares every unchanged
-    /// name with the previous one.
+    /// shard with the previous one.
+    ///
+    /// Fragments are not kept between the two passes (on a first sync they would double the
+    /// memory of the table for a moment): the merge pass makes them again, source by source,
+    /// with the names of one source merged one after the other so each is made about once.
     pub fn update(&mut self, state: &ClusterState) -> NameTable {
         let old = self.state.take();
         let sources = self.changed_sources(old.as_ref(), state);
         let mut pending: HashMap<Name, Pending> = HashMap::new();
-        let mut fresh: HashMap<Source, Fragment> = HashMap::new();
         for source in sources {
             let before = match &old {
                 Some(old) => Fragment::of(&source, old, &self.options),
@@ -85,28 +88,32 @@ impl TableWriter {
                     entry.sources.insert(at, source.clone());
                 }
             }
-            fresh.insert(source, after);
         }
-        let mut indexes: HashMap<Source, HashMap<Name, usize>> = HashMap::new();
-        for (name, Pending { refs, sources }) in pending {
+        let mut order: Vec<(Name, Pending)> = pending.into_iter().collect();
+        order.sort_by(|a, b| a.1.sources.first().cmp(&b.1.sources.first()));
+        let mut recent = Recent::default();
+        for (name, Pending { refs, mut sources }) in order {
             if refs == 0 {
                 self.nodes.remove(&name);
                 continue;
             }
-            let mut node = Node {
-                sets: Vec::new(),
+            let mut sets = Vec::new();
+            for source in &sources {
+                for add in recent.adds_at(source, state, &self.options, &name) {
+                    merge(&mut sets, add);
+                }
+            }
+            for set in &mut sets {
+                set.records.shrink_to_fit();
+                set.additional.shrink_to_fit();
+            }
+            sets.shrink_to_fit();
+            sources.shrink_to_fit();
+            let node = Node {
+                sets,
                 refs,
                 sources,
             };
-            for source in &node.sources {
-                let fragment = fresh
-                    .entry(source.clone())
-                    .or_insert_with(|| Fragment::of(source, state, &self.options));
-                let adds = adds_at(fragment, indexes.entry(source.clone()).or_default(), &name);
-                for add in adds {
-                    merge(&mut node.sets, add);
-                }
-            }
             self.nodes.insert(name, Arc::new(node));
         }
         self.state = Some(state.clone());
@@ -205,26 +212,60 @@ fn owning_service(slice: &EndpointSlice) -> Option<ObjectKey> {
     Some(ObjectKey::new(namespace, name.as_str()))
 }
 
-/// The records `fragment` has at `name`; fragments with many owners (headless services with
-/// many endpoints) are indexed once per update.
-fn adds_at<'f>(fragment: &'f Fragment, index: &mut HashMap<Name, usize>, name: &Name) -> &'f [Add] {
+/// The fragments made last in the merge pass, with an owner index for large ones (headless
+/// services with many endpoints). Names are merged grouped by their first source, so the source
+/// asked for is nearly always the newest one here.
+#[derive(Default)]
+struct Recent {
+    fragments: Vec<(Source, Fragment, HashMap<Name, usize>)>,
+}
+
+impl Recent {
+    /// How many fragments are kept (a name shared by several sources needs them all).
+    const KEEP: usize = 4;
+    /// Fragments with more owners than this get an index.
     const LINEAR: usize = 8;
-    let groups = fragment.groups();
-    if groups.len() <= LINEAR {
-        return fragment.at(name);
+
+    /// The records `source` has at `name` in `state`.
+    fn adds_at(
+        &mut self,
+        source: &Source,
+        state: &ClusterState,
+        options: &TableOptions,
+        name: &Name,
+    ) -> &[Add] {
+        let position = match self.fragments.iter().position(|(s, _, _)| s == source) {
+            Some(position) => position,
+            None => {
+                if self.fragments.len() >= Self::KEEP {
+                    self.fragments.remove(0);
+                }
+                let fragment = Fragment::of(source, state, options);
+                let index = if fragment.groups().len() > Self::LINEAR {
+                    fragment
+                        .groups()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (owner, _))| (owner.clone(), i))
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
+                self.fragments.push((source.clone(), fragment, index));
+                self.fragments.len() - 1
+            }
+        };
+        let Some((_, fragment, index)) = self.fragments.get(position) else {
+            return &[];
+        };
+        if index.is_empty() {
+            return fragment.at(name);
+        }
+        index
+            .get(name)
+            .and_then(|i| fragment.groups().get(*i))
+            .map_or(&[], |(_, adds)| adds.as_slice())
     }
-    if index.is_empty() {
-        index.extend(
-            groups
-                .iter()
-                .enumerate()
-                .map(|(i, (owner, _))| (owner.clone(), i)),
-        );
-    }
-    index
-        .get(name)
-        .and_then(|i| groups.get(*i))
-        .map_or(&[], |(_, adds)| adds.as_slice())
 }
 
 /// Adds one record to the sets of a name, skipping records and additional records it holds.
