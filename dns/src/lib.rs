@@ -42,6 +42,7 @@ mod forward;
 mod handler;
 mod metrics;
 mod server;
+mod udp;
 
 pub use catalog::{Answer, NameTable, TableOptions, TableWriter};
 pub use config::{DnsConfig, PodRecords, upstreams_from_resolv_conf};

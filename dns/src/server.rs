@@ -1,6 +1,7 @@
 //! The running nameserver: binds UDP and TCP on one port, runs the single writer task that
 //! brings the [`NameTable`] to every published `ClusterState` (incrementally, through a
-//! [`TableWriter`]), and serves with hickory.
+//! [`TableWriter`]), and serves: TCP with hickory's server, UDP with our own loop around the
+//! same hickory handler (`udp.rs`).
 //!
 //! The writer is the only code that builds tables; the socket tasks only read them.
 
@@ -37,6 +38,7 @@ pub struct DnsServer {
     metrics: Arc<Metrics>,
     stop: CancellationToken,
     writer: JoinHandle<()>,
+    udp: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for DnsServer {
@@ -91,8 +93,8 @@ impl DnsServer {
             first,
         ));
         let handler = DnsHandler::new(table.clone(), forwarder.clone(), metrics.clone());
+        let udp_task = tokio::spawn(crate::udp::serve(udp, handler.clone(), stop.clone()));
         let mut server = Server::new(handler);
-        server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         info!(%local_addr, zone = %config.cluster_domain, upstreams = ?config.upstreams, "dns server listening");
         Ok(DnsServer {
@@ -103,6 +105,7 @@ impl DnsServer {
             metrics,
             stop,
             writer,
+            udp: udp_task,
         })
     }
 
@@ -131,13 +134,16 @@ impl DnsServer {
         if let Err(err) = (&mut self.writer).await {
             warn!(%err, "dns table writer ended abnormally");
         }
+        if let Err(err) = (&mut self.udp).await {
+            warn!(%err, "dns udp loop ended abnormally");
+        }
         info!(local_addr = %self.local_addr, "dns server stopped");
     }
 }
 
 impl Drop for DnsServer {
     /// A server dropped without [`DnsServer::shutdown`] still stops: hickory's socket tasks are
-    /// aborted with its task set, and the writer is told to stop here.
+    /// aborted with its task set, and the writer and the UDP loop are told to stop here.
     fn drop(&mut self) {
         self.stop.cancel();
         self.server.shutdown_token().cancel();

@@ -289,6 +289,20 @@ fn respond(request: &Message, scripts: &Scripts, tcp: bool) -> Option<Message> {
     Some(reply)
 }
 
+/// A UDP socket and a TCP listener on the same free loopback port. A port the kernel gave
+/// UDP may be taken for TCP (busy machines have many TCP ports in use): then another is tried.
+async fn bind_pair() -> Result<(UdpSocket, TcpListener), Error> {
+    let mut last = None;
+    for _ in 0..32 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.map_or_else(|| "no free port".into(), Into::into))
+}
+
 impl Stub {
     /// Starts a stub answering by `scripts` (lower-case name, type); unknown questions SERVFAIL.
     pub async fn start(scripts: Vec<(&str, RecordType, Script)>) -> Result<Stub, Error> {
@@ -298,9 +312,8 @@ impl Stub {
                 .map(|(n, t, s)| Ok(((Name::from_ascii(n)?.to_lowercase(), t), s)))
                 .collect::<Result<_, Error>>()?,
         ));
-        let udp = UdpSocket::bind("127.0.0.1:0").await?;
+        let (udp, tcp) = bind_pair().await?;
         let addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(addr).await?;
         let udp_queries = Arc::new(AtomicUsize::new(0));
         let tcp_queries = Arc::new(AtomicUsize::new(0));
         let udp_task = {

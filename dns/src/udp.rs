@@ -1,0 +1,188 @@
+//! The UDP socket loop. hickory's own UDP server spawns a task per datagram and sends every
+//! response through a channel to the socket task; for answers that come straight from the
+//! in-memory table that is most of the cost of a query. Here each request is decoded with
+//! hickory's [`Request`], handed to the same [`DnsHandler`] (a hickory `RequestHandler`) and
+//! polled once in place: a table answer completes in that poll and its response is written to
+//! the socket directly. Only requests that wait (forwarding upstream) get a task of their own.
+//!
+//! Malformed datagrams are treated as hickory's server treats them: shorter than a header or a
+//! response message, dropped; a header followed by an undecodable body, FORMERR.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::DnsHandler;
+
+/// Largest datagram read; bigger ones are cut and then fail to decode.
+const RECV_BUFFER: usize = 4096;
+
+/// Serves `socket` with `handler` until `stop` is cancelled.
+pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: CancellationToken) {
+    let socket = Arc::new(socket);
+    let handler = Arc::new(handler);
+    let mut buffer = vec![0u8; RECV_BUFFER];
+    loop {
+        let received = tokio::select! {
+            received = socket.recv_from(&mut buffer) => received,
+            () = stop.cancelled() => return,
+        };
+        let (len, src) = match received {
+            Ok(received) => received,
+            Err(err) => {
+                // ICMP errors of earlier sends surface here (connection refused): keep going.
+                debug!(%err, "udp receive failed");
+                continue;
+            }
+        };
+        if !can_answer(src) {
+            debug!(%src, "udp request from an address that cannot be answered");
+            continue;
+        }
+        let Some(raw) = buffer.get(..len) else {
+            continue;
+        };
+        let responder = UdpResponder {
+            socket: socket.clone(),
+            dst: src,
+        };
+        let Some(request) = decode(raw, src, &responder) else {
+            continue;
+        };
+        let handler = handler.clone();
+        let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            handler
+                .handle_request::<_, TokioTime>(&request, responder)
+                .await;
+        });
+        // Table answers finish in the first poll; only the rest (upstream exchanges) need a
+        // task. Tokio resources register the waker of each poll, so the spawned task is woken
+        // by its own waker from then on.
+        if task
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+        {
+            tokio::spawn(task);
+        }
+    }
+}
+
+/// The request in `raw`, or `None` when it is dropped or answered FORMERR here.
+fn decode(raw: &[u8], src: SocketAddr, responder: &UdpResponder) -> Option<Request> {
+    let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
+    if header.metadata.message_type == MessageType::Response {
+        return None;
+    }
+    match Request::from_bytes(raw.to_vec(), src, Protocol::Udp) {
+        Ok(request) => Some(request),
+        Err(err) => {
+            debug!(%src, %err, "undecodable udp request");
+            let queries = Queries::read(&mut BinDecoder::new(&[]), 0).ok()?;
+            let response = MessageResponseBuilder::new(&queries, None)
+                .error_msg(&header.metadata, ResponseCode::FormErr);
+            if let Ok((_, bytes)) = encode(response) {
+                responder.send_now(&bytes);
+            }
+            None
+        }
+    }
+}
+
+/// Whether a response can go to `src` (not port 0, not an unspecified or broadcast address).
+fn can_answer(src: SocketAddr) -> bool {
+    if src.port() == 0 {
+        return false;
+    }
+    match src.ip() {
+        IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_unspecified(),
+    }
+}
+
+/// Encodes a response within the payload size the client advertised (512 bytes without
+/// EDNS); a response that cannot be encoded becomes a bare SERVFAIL, as in hickory's server.
+fn encode<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+) -> Result<(ResponseInfo, Vec<u8>), NetError> {
+    let id = response.metadata().id;
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(response.edns().map_or(512, |e| e.max_payload()));
+    let err = match response.destructive_emit(&mut encoder) {
+        Ok(info) => return Ok((info, bytes)),
+        Err(err) => err,
+    };
+    warn!(%err, "cannot encode dns response; answering SERVFAIL");
+    bytes.clear();
+    let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+    metadata.response_code = ResponseCode::ServFail;
+    let header = Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    };
+    header.emit(&mut BinEncoder::new(&mut bytes))?;
+    Ok((ResponseInfo::from(header), bytes))
+}
+
+/// Writes one response to the client's address on the shared socket.
+#[derive(Clone)]
+struct UdpResponder {
+    socket: Arc<UdpSocket>,
+    dst: SocketAddr,
+}
+
+impl UdpResponder {
+    /// Sends without waiting; a full socket buffer drops the response, as UDP may.
+    fn send_now(&self, bytes: &[u8]) {
+        if let Err(err) = self.socket.try_send_to(bytes, self.dst) {
+            debug!(dst = %self.dst, %err, "udp response not sent");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for UdpResponder {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let (info, bytes) = encode(response)?;
+        match self.socket.try_send_to(&bytes, self.dst) {
+            Ok(_) => Ok(info),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                self.socket.send_to(&bytes, self.dst).await?;
+                Ok(info)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
