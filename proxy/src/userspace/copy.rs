@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use socket2::SockRef;
 use tokio::io::Interest;
@@ -64,17 +64,20 @@ pub(crate) struct Counters<'a> {
 /// Forwards both directions until both ended; returns (client→endpoint, endpoint→client)
 /// bytes. An error in either direction ends both (the connection is dropped by the caller).
 /// The caller closes both sockets when this returns: the direction that ends last leaves its
-/// FIN to that close (both receive queues are empty by then, so the close is graceful).
+/// FIN to that close (both receive queues are empty by then, so the close is graceful). The
+/// first direction to end waits one scheduler turn before its half-close; if the other side
+/// has ended meanwhile (a client closing right after its response, as HTTP/1.0-style clients
+/// do), the close sends both FINs and no `shutdown` is needed.
 pub(crate) async fn forward(
     client: &TcpStream,
     endpoint: &TcpStream,
     mode: Mode,
     counters: Counters<'_>,
 ) -> io::Result<(u64, u64)> {
-    let one_ended = AtomicBool::new(false);
+    let ended = AtomicU8::new(0);
     tokio::try_join!(
-        pump(client, endpoint, mode, counters.upstream, &one_ended),
-        pump(endpoint, client, mode, counters.downstream, &one_ended),
+        pump(client, endpoint, mode, counters.upstream, &ended),
+        pump(endpoint, client, mode, counters.downstream, &ended),
     )
 }
 
@@ -89,13 +92,14 @@ enum Step {
 }
 
 /// One direction: copies until end of stream (switching to splice for bulk in
-/// [`Mode::Splice`]), then half-closes `dst` unless the other direction ended first.
+/// [`Mode::Splice`]), then half-closes `dst` unless the other direction ends too (`ended`
+/// counts the directions that reached end of stream).
 async fn pump(
     src: &TcpStream,
     dst: &TcpStream,
     mode: Mode,
     counter: &AtomicU64,
-    one_ended: &AtomicBool,
+    ended: &AtomicU8,
 ) -> io::Result<u64> {
     let mut may_splice = mode == Mode::Splice;
     let mut total = 0u64;
@@ -128,7 +132,7 @@ async fn pump(
             }
         }
     }
-    end_of_stream(dst, one_ended);
+    end_of_stream(dst, ended).await;
     Ok(total)
 }
 
@@ -152,10 +156,15 @@ async fn splice_rest(
     Ok(None)
 }
 
-/// The source ended: half-close `dst`, unless the other direction has ended already, in which
-/// case the caller's close sends the FIN and the `shutdown` call is saved.
-fn end_of_stream(dst: &TcpStream, one_ended: &AtomicBool) {
-    if !one_ended.swap(true, Ordering::AcqRel) {
+/// The source ended: half-close `dst`, unless both directions end now, in which case the
+/// caller's close sends the FINs and the `shutdown` call is saved. The first direction to end
+/// yields once first, so that a peer closing at the same moment is seen.
+async fn end_of_stream(dst: &TcpStream, ended: &AtomicU8) {
+    if ended.fetch_add(1, Ordering::AcqRel) > 0 {
+        return;
+    }
+    tokio::task::yield_now().await;
+    if ended.load(Ordering::Acquire) < 2 {
         shutdown_write(dst);
     }
 }

@@ -231,3 +231,38 @@ async fn copy_mode_small_exchanges_and_bulk() -> io::Result<()> {
 async fn splice_mode_exchanges_across_threads() -> io::Result<()> {
     exchanges_then_bulk_then_exchanges(Mode::native()).await
 }
+
+/// Both peers send their last bytes and FIN at once: each still gets the other's bytes and end
+/// of stream (whether the proxy half-closed or left both FINs to the close).
+async fn both_close_at_once(mode: Mode) -> io::Result<()> {
+    let Rig {
+        mut client,
+        mut endpoint,
+        forward,
+        ..
+    } = rig(mode).await?;
+    client.write_all(b"last request").await?;
+    endpoint.write_all(b"last response").await?;
+    client.shutdown().await?;
+    endpoint.shutdown().await?;
+    let (mut at_endpoint, mut at_client) = (Vec::new(), Vec::new());
+    tokio::try_join!(
+        endpoint.read_to_end(&mut at_endpoint),
+        client.read_to_end(&mut at_client),
+    )?;
+    assert_eq!(at_endpoint, b"last request");
+    assert_eq!(at_client, b"last response");
+    let totals = forward.await.map_err(io::Error::other)??;
+    assert_eq!(totals, (12, 13));
+    Ok(())
+}
+
+#[tokio::test]
+async fn splice_mode_both_close_at_once() -> io::Result<()> {
+    both_close_at_once(Mode::native()).await
+}
+
+#[tokio::test]
+async fn copy_mode_both_close_at_once() -> io::Result<()> {
+    both_close_at_once(Mode::Copy).await
+}
