@@ -4,7 +4,11 @@
 //!
 //! Same client (wrk / iperf3 pinned to the client CPUs), same backends (one `sybench backend`
 //! process and one iperf3 server, pinned to the server CPUs), same CPU budget for both proxies
-//! (switchyard's whole process and HAProxy with `nbthread 1`, pinned to the server CPUs).
+//! (switchyard's whole process and HAProxy with `nbthread 1`, pinned to the server CPUs; the
+//! threads each actually ran are read from `/proc` and written into the method). Besides the
+//! rates, each proxy's own CPU time per request, connection and gigabyte (`/proc/<pid>/stat`):
+//! the proxies share a core with the backends, so this is the figure a busy machine disturbs
+//! least.
 
 pub mod tools;
 
@@ -30,6 +34,9 @@ struct Fig {
     p99: Samples,
     cps: Samples,
     gbps: Samples,
+    cpu_req: Samples,
+    cpu_conn: Samples,
+    cpu_gb: Samples,
     errors: u64,
 }
 
@@ -44,6 +51,9 @@ impl Fig {
             p99: Ok(vec![]),
             cps: Ok(vec![]),
             gbps: Ok(vec![]),
+            cpu_req: Ok(vec![]),
+            cpu_conn: Ok(vec![]),
+            cpu_gb: Ok(vec![]),
             errors: 0,
         }
     }
@@ -56,7 +66,10 @@ impl Fig {
             p50: Err(m.clone()),
             p99: Err(m.clone()),
             cps: Err(m.clone()),
-            gbps: Err(m),
+            gbps: Err(m.clone()),
+            cpu_req: Err(m.clone()),
+            cpu_conn: Err(m.clone()),
+            cpu_gb: Err(m),
             errors: 0,
         }
     }
@@ -118,17 +131,44 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         let shift = rep % 3;
         order.rotate_left(shift);
         for i in order {
-            let ep = match i {
-                0 => sy.as_ref().ok().map(|(_, e)| e),
-                1 => hap.as_ref().ok().map(|(_, e)| e),
-                _ => Some(&direct),
+            let (ep, pid) = match i {
+                0 => (
+                    sy.as_ref().ok().map(|(_, e)| e),
+                    sy.as_ref().ok().map(|(s, _)| s.daemon.pid()),
+                ),
+                1 => (
+                    hap.as_ref().ok().map(|(_, e)| e),
+                    hap.as_ref().ok().map(|(d, _)| d.pid()),
+                ),
+                _ => (Some(&direct), None),
             };
             let (Some(ep), Some(fig)) = (ep, figs.get_mut(i)) else {
                 continue;
             };
-            measure(ctx, ep, seconds, fig);
+            measure(ctx, ep, seconds, fig, pid);
         }
     }
+    let threads = format!(
+        "Same thread count: switchyard's tokio runtime sizes its worker pool from the CPU mask \
+         it starts with, {} for `taskset -c {}`, against HAProxy's `nbthread 1`{}. Threads at \
+         the end of the run (`/proc/<pid>/task`): switchyard {}; HAProxy {}.",
+        match cpu_count(&ctx.server_cpus) {
+            Some(1) => "one worker thread".to_string(),
+            Some(n) => format!("{n} worker threads"),
+            None => "as many workers as CPUs".to_string(),
+        },
+        ctx.server_cpus,
+        match cpu_count(&ctx.server_cpus) {
+            Some(1) => "",
+            _ => " (NOT the same thread count: compare with care)",
+        },
+        sy.as_ref().map_or_else(
+            |e| format!("not run ({e})"),
+            |(s, _)| threads(s.daemon.pid())
+        ),
+        hap.as_ref()
+            .map_or_else(|e| format!("not run ({e})"), |(d, _)| threads(d.pid())),
+    );
     drop(sy);
     drop(hap);
     drop(iperf);
@@ -146,6 +186,14 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
             series(&direct_fig.name, pick(&direct_fig)),
         ],
     };
+    // Direct has no proxy process: CPU rows compare against HAProxy only.
+    let cpu_row = |case: String, metric: &str, pick: &dyn Fn(&Fig) -> &Samples| Row {
+        case,
+        metric: metric.into(),
+        better: Better::Lower,
+        subject: series(&sy_fig.name, pick(&sy_fig)),
+        references: vec![series(&hap_fig.name, pick(&hap_fig))],
+    };
     let method = format!(
         "switchyard: `switchyard run --proxy-mode userspace --proxy-interface none \
          --nodeport-addresses 127.0.0.1/32 --dns-listen none`, a selector-less NodePort Service \
@@ -157,10 +205,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
          `taskset -c {}`. Requests: `wrk -t1 -c{CONNS} -d{seconds}s --latency` (keep-alive). \
          Connections: the same with `-H 'Connection: close'` (one TCP connection per request). \
          Bulk: `iperf3 -c … -t {seconds}` through one endpoint. {reps} repetitions, order \
-         rotated. The ratio against direct is the cost of the proxy hop.",
+         rotated. The ratio against direct is the cost of the proxy hop. {threads} Proxy CPU: \
+         the proxy process's user + system time over each run (`/proc/<pid>/stat`, which \
+         includes the loopback receive work the kernel does while the process sends) divided \
+         by the requests, connections or gigabytes it carried.",
         haproxy::version(),
         ctx.server_cpus,
-        ctx.client_cpus
+        ctx.client_cpus,
     );
     let notes = vec![format!(
         "wrk errors (socket errors + non-2xx) over all runs: {} {}, {} {}, {} {}.",
@@ -205,6 +256,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 Better::Higher,
                 &|f| &f.gbps,
             ),
+            cpu_row(
+                format!("keep-alive requests, {CONNS} connections"),
+                "proxy CPU µs/request",
+                &|f| &f.cpu_req,
+            ),
+            cpu_row(
+                format!("one connection per request, {CONNS} concurrent"),
+                "proxy CPU µs/connection",
+                &|f| &f.cpu_conn,
+            ),
+            cpu_row("bulk TCP, 1 stream".into(), "proxy CPU ms/GB", &|f| {
+                &f.cpu_gb
+            }),
         ],
         notes,
     };
@@ -231,30 +295,80 @@ fn push(slot: &mut Samples, v: anyhow::Result<f64>) {
     }
 }
 
-fn measure(ctx: &Ctx, ep: &Endpoints, seconds: u32, fig: &mut Fig) {
+/// `pid`'s CPU seconds now, when there is a process to watch.
+fn cpu_now(pid: Option<u32>) -> Option<f64> {
+    pid.and_then(|p| tools::cpu_seconds(p).ok())
+}
+
+/// CPU used by `pid` since `before`, per unit of `work`, times `scale`.
+fn cpu_per(pid: Option<u32>, before: Option<f64>, work: f64, scale: f64) -> Option<f64> {
+    let used = cpu_now(pid)? - before?;
+    (work > 0.0).then(|| used / work * scale)
+}
+
+fn measure(ctx: &Ctx, ep: &Endpoints, seconds: u32, fig: &mut Fig, pid: Option<u32>) {
+    let before = cpu_now(pid);
     match tools::wrk(&ctx.client_cpus, ep.http, CONNS, seconds, false) {
         Ok(r) => {
             fig.errors += r.errors;
             push(&mut fig.rps, Ok(r.rps));
             push(&mut fig.p50, Ok(r.p50_ms));
             push(&mut fig.p99, Ok(r.p99_ms));
+            if let Some(us) = cpu_per(pid, before, r.requests as f64, 1e6) {
+                push(&mut fig.cpu_req, Ok(us));
+            }
         }
         Err(e) => {
             let m = format!("{e:#}");
             fig.rps = Err(m.clone());
             fig.p50 = Err(m.clone());
-            fig.p99 = Err(m);
+            fig.p99 = Err(m.clone());
+            fig.cpu_req = Err(m);
         }
     }
+    let before = cpu_now(pid);
     let cps = tools::wrk(&ctx.client_cpus, ep.http, CONNS, seconds, true).map(|r| {
         fig.errors += r.errors;
+        if let Some(us) = cpu_per(pid, before, r.requests as f64, 1e6) {
+            push(&mut fig.cpu_conn, Ok(us));
+        }
         r.rps
     });
     push(&mut fig.cps, cps);
-    push(
-        &mut fig.gbps,
-        tools::iperf3(&ctx.client_cpus, ep.bulk, seconds),
-    );
+    let before = cpu_now(pid);
+    let bulk = tools::iperf3(&ctx.client_cpus, ep.bulk, seconds).map(|r| {
+        if let Some(ms) = cpu_per(pid, before, r.bytes / 1e9, 1e3) {
+            push(&mut fig.cpu_gb, Ok(ms));
+        }
+        r.gbps
+    });
+    push(&mut fig.gbps, bulk);
+}
+
+/// How many CPUs a taskset list (`1`, `0-3`, `0,2-3`) names.
+fn cpu_count(list: &str) -> Option<usize> {
+    let mut n = 0;
+    for part in list.split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (lo, hi): (usize, usize) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+        n += hi.checked_sub(lo)? + 1;
+    }
+    Some(n)
+}
+
+/// `pid`'s threads by name, e.g. `1 tokio-rt-worker, 1 store-writer, 1 switchyard`.
+fn threads(pid: u32) -> String {
+    match tools::thread_names(pid) {
+        Ok(names) => {
+            let mut counts = std::collections::BTreeMap::<String, usize>::new();
+            for n in names {
+                *counts.entry(n).or_default() += 1;
+            }
+            let parts: Vec<String> = counts.iter().map(|(n, c)| format!("{c} `{n}`")).collect();
+            parts.join(", ")
+        }
+        Err(e) => format!("unknown ({e:#})"),
+    }
 }
 
 fn start_switchyard(
@@ -321,4 +435,18 @@ fn start_haproxy(
         dir,
     )?;
     Ok((d, Endpoints { http, bulk }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_cpus_of_taskset_lists() {
+        assert_eq!(cpu_count("1"), Some(1));
+        assert_eq!(cpu_count("0-3"), Some(4));
+        assert_eq!(cpu_count("0,2-3"), Some(3));
+        assert_eq!(cpu_count("3-1"), None);
+        assert_eq!(cpu_count("x"), None);
+    }
 }

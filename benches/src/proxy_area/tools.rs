@@ -1,5 +1,6 @@
 //! Runs the load generators of the proxy area pinned to the client CPUs and parses their
-//! output: wrk (requests/s and the `--latency` percentiles) and iperf3 (`-J` JSON).
+//! output: wrk (requests/s and the `--latency` percentiles) and iperf3 (`-J` JSON); reads a
+//! proxy's CPU time and threads from `/proc`.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -11,6 +12,8 @@ use anyhow::Context;
 pub struct WrkResult {
     /// Requests per second.
     pub rps: f64,
+    /// Requests completed.
+    pub requests: u64,
     /// Median latency, ms.
     pub p50_ms: f64,
     /// 99th percentile latency, ms.
@@ -68,6 +71,16 @@ pub fn parse_wrk(text: &str) -> anyhow::Result<WrkResult> {
         .trim()
         .parse()
         .context("Requests/sec")?;
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            let n = w.next()?;
+            (w.next() == Some("requests") && w.next() == Some("in")).then_some(n)
+        })
+        .context("no `N requests in` line in wrk output")?
+        .parse()
+        .context("requests")?;
     let mut errors = 0;
     for l in text.lines() {
         let l = l.trim();
@@ -82,6 +95,7 @@ pub fn parse_wrk(text: &str) -> anyhow::Result<WrkResult> {
     }
     Ok(WrkResult {
         rps,
+        requests,
         p50_ms: pct("50%")?,
         p99_ms: pct("99%")?,
         errors,
@@ -107,8 +121,17 @@ fn parse_duration_ms(s: &str) -> anyhow::Result<f64> {
         * factor)
 }
 
-/// `iperf3 -c addr -t secs -J`: received throughput in Gbit/s.
-pub fn iperf3(cpus: &str, addr: SocketAddr, seconds: u32) -> anyhow::Result<f64> {
+/// What one iperf3 run reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IperfResult {
+    /// Received throughput, Gbit/s.
+    pub gbps: f64,
+    /// Bytes received.
+    pub bytes: f64,
+}
+
+/// `iperf3 -c addr -t secs -J`: received throughput and bytes.
+pub fn iperf3(cpus: &str, addr: SocketAddr, seconds: u32) -> anyhow::Result<IperfResult> {
     let out = Command::new("taskset")
         .args(["-c", cpus, "iperf3", "-J", "-c"])
         .arg(addr.ip().to_string())
@@ -122,11 +145,50 @@ pub fn iperf3(cpus: &str, addr: SocketAddr, seconds: u32) -> anyhow::Result<f64>
     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
         anyhow::bail!("iperf3: {e}");
     }
-    let bps = v
-        .pointer("/end/sum_received/bits_per_second")
-        .and_then(serde_json::Value::as_f64)
-        .context("iperf3 JSON without end.sum_received.bits_per_second")?;
-    Ok(bps / 1e9)
+    let received = |field: &str| {
+        v.pointer(&format!("/end/sum_received/{field}"))
+            .and_then(serde_json::Value::as_f64)
+            .with_context(|| format!("iperf3 JSON without end.sum_received.{field}"))
+    };
+    Ok(IperfResult {
+        gbps: received("bits_per_second")? / 1e9,
+        bytes: received("bytes")?,
+    })
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on every Linux ABI).
+const USER_HZ: f64 = 100.0;
+
+/// CPU seconds `pid` has used so far, all threads, user plus system (from `/proc/<pid>/stat`;
+/// system time includes the loopback receive work the kernel does while the process sends).
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    parse_cpu_seconds(&stat)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line, in seconds.
+pub fn parse_cpu_seconds(stat: &str) -> anyhow::Result<f64> {
+    // Fields after the parenthesised command name (which may hold spaces): state is field 3,
+    // utime and stime are fields 14 and 15.
+    let (_, rest) = stat.rsplit_once(')').context("no `)` in /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        let field = fields.get(i).context("short /proc stat line")?;
+        Ok(field.parse::<u64>().context("/proc stat time")? as f64)
+    };
+    Ok((ticks(11)? + ticks(12)?) / USER_HZ)
+}
+
+/// Names of `pid`'s threads (`/proc/<pid>/task/*/comm`).
+pub fn thread_names(pid: u32) -> anyhow::Result<Vec<String>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let comm = std::fs::read_to_string(entry?.path().join("comm")).unwrap_or_default();
+        names.push(comm.trim().to_string());
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -138,10 +200,21 @@ mod tests {
         let text = "Running 5s test @ http://127.0.0.1:1/\n  1 threads and 50 connections\n  Latency Distribution\n     50%  180.00us\n     75%  250.00us\n     90%  400.00us\n     99%    1.20ms\n  100000 requests in 5.00s, 10.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 4\nRequests/sec:  20000.50\nTransfer/sec:      2.00MB\n";
         let r = parse_wrk(text)?;
         assert!((r.rps - 20000.5).abs() < 1e-9);
+        assert_eq!(r.requests, 100000);
         assert!((r.p50_ms - 0.18).abs() < 1e-9);
         assert!((r.p99_ms - 1.2).abs() < 1e-9);
         assert_eq!(r.errors, 7);
         assert!(parse_wrk("garbage").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn parses_proc_stat_cpu_times() -> anyhow::Result<()> {
+        let stat = "4242 (tokio worker) S 1 4242 4242 0 -1 4194560 1061 0 0 0 250 125 0 0 20 0 3 0 1234 0 0";
+        assert!((parse_cpu_seconds(stat)? - 3.75).abs() < 1e-9);
+        assert!(parse_cpu_seconds("4242 (x) S 1 2").is_err());
+        assert!(cpu_seconds(std::process::id())? >= 0.0);
+        assert!(!thread_names(std::process::id())?.is_empty());
         Ok(())
     }
 }
