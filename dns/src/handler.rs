@@ -94,12 +94,11 @@ impl DnsHandler {
         };
         let qtype = query.query_type();
         let table = self.table.load();
-        if !table.is_authoritative(query.name()) {
+        let Some(answer) = table.answer_if_authoritative(query) else {
             // The table guard is not held while waiting on upstreams.
             drop(table);
             return self.forward(request, query, edns, response_handle).await;
-        }
-        let answer = table.answer(query);
+        };
         self.metrics.request(Source::Zone, qtype, answer.rcode);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = answer.rcode;

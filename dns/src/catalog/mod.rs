@@ -17,6 +17,7 @@ mod writer;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
@@ -166,9 +167,32 @@ impl NameTable {
             || (is_reverse(name) && (!self.synced || self.nodes.contains_key(name)))
     }
 
+    /// The answer to `query` when this table must give it ([`NameTable::is_authoritative`]),
+    /// `None` when it goes to the upstreams. One lookup serves both decisions.
+    pub fn answer_if_authoritative(&self, query: &Query) -> Option<Answer<'_>> {
+        let name = query.name();
+        if self.options.zone.zone_of(name) || (is_reverse(name) && !self.synced) {
+            return Some(self.answer(query));
+        }
+        if !is_reverse(name) {
+            return None;
+        }
+        let node = self.nodes.get(name)?;
+        Some(self.answer_with(query, || Some(node)))
+    }
+
     /// Answers one question from the table. Owner names equal to the question keep its
     /// spelling (case); every other name is lower-case.
     pub fn answer(&self, query: &Query) -> Answer<'_> {
+        self.answer_with(query, || self.nodes.get(query.name()))
+    }
+
+    /// [`NameTable::answer`] with the lookup of the question name supplied by the caller.
+    fn answer_with<'t>(
+        &'t self,
+        query: &Query,
+        lookup: impl FnOnce() -> Option<&'t Arc<Node>>,
+    ) -> Answer<'t> {
         let qtype = query.query_type();
         if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
             return Answer::empty(ResponseCode::Refused);
@@ -181,7 +205,7 @@ impl NameTable {
         }
         let qname = query.name();
         let mut answer = Answer::empty(ResponseCode::NoError);
-        let Some(node) = self.nodes.get(qname) else {
+        let Some(node) = lookup() else {
             if let Some(dynamic) = self.pod_answer(qname, qtype) {
                 return dynamic;
             }

@@ -4,7 +4,8 @@
 //! persistent hash trie costs several times the memory per name).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::rr::Name;
 
@@ -13,17 +14,22 @@ use super::Node;
 /// Shards per table: with 10k services (40k names) about 40 names per shard.
 const SHARDS: usize = 1024;
 
+/// One shard: names hashed with [`Fnv`].
+type Shard = HashMap<Name, Arc<Node>, Fnv>;
+
 /// Every owner name of a table and what it holds.
 #[derive(Debug, Clone)]
 pub(super) struct Nodes {
-    shards: Vec<Arc<HashMap<Name, Arc<Node>>>>,
+    shards: Vec<Arc<Shard>>,
     len: usize,
 }
 
 impl Default for Nodes {
     fn default() -> Self {
         Nodes {
-            shards: (0..SHARDS).map(|_| Arc::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Arc::new(HashMap::with_hasher(Fnv::default())))
+                .collect(),
             len: 0,
         }
     }
@@ -88,4 +94,54 @@ fn shard_of(name: &Name) -> usize {
         }
     }
     hash as usize % SHARDS
+}
+
+/// FNV-1a, seeded once per process. `Name` hashes byte by byte (lower-casing each), which is
+/// where SipHash spends most of a lookup; FNV does a multiply per byte. Only names of cluster
+/// objects are ever inserted, and the seed is random, so crafted collisions need API write
+/// access and a guess of the seed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fnv {
+    seed: u64,
+}
+
+impl Default for Fnv {
+    fn default() -> Self {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        let seed =
+            *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
+        Fnv { seed }
+    }
+}
+
+impl BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325 ^ self.seed)
+    }
+}
+
+/// The running state of one [`Fnv`] hash.
+#[derive(Debug)]
+pub(super) struct FnvHasher(u64);
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        // A final mix so that the low bits the table uses depend on every byte.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u8(*byte);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
 }

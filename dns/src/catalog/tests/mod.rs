@@ -397,3 +397,30 @@ fn only_relevant_changes_rebuild_the_table() -> TestResult {
     assert!(disabled.affected_by(&old, &unsynced));
     Ok(())
 }
+
+#[test]
+fn one_lookup_answers_as_the_two_step_path() -> TestResult {
+    let synced = table(PodRecords::Insecure)?;
+    let mut state = fixture()?;
+    state.synced = false;
+    let unsynced = NameTable::build(&state, TableOptions::from_config(&DnsConfig::default())?);
+    let names = [
+        "web.default.svc.cluster.local.",
+        "nope.default.svc.cluster.local.",
+        "10.0.96.10.in-addr.arpa.",
+        "9.9.9.9.in-addr.arpa.",
+        "example.org.",
+        "1-2-3-4.default.pod.cluster.local.",
+    ];
+    for t in [&synced, &unsynced] {
+        for name in names {
+            for qtype in [RecordType::A, RecordType::PTR] {
+                let query = Query::query(Name::from_ascii(name)?, qtype);
+                let fused = t.answer_if_authoritative(&query);
+                let two_step = t.is_authoritative(query.name()).then(|| t.answer(&query));
+                assert_eq!(fused, two_step, "{name} {qtype}");
+            }
+        }
+    }
+    Ok(())
+}
