@@ -14,10 +14,16 @@ use super::Node;
 /// Shards per table: with 10k services (40k names) about 40 names per shard.
 const SHARDS: usize = 1024;
 
-/// One shard: names hashed with [`Fnv`].
-type Shard = HashMap<Name, Arc<Node>, Fnv>;
+/// One shard: keys hashed with [`Fnv`].
+type Shard = HashMap<Box<[u8]>, Arc<Node>, Fnv>;
 
-/// Every owner name of a table and what it holds.
+/// The longest key: a name is at most 255 bytes on the wire.
+const MAX_KEY: usize = 255;
+
+/// Every owner name of a table and what it holds. Names are keyed by their lower-cased wire
+/// labels (length byte, then the bytes, for every label but the root): one pass over the
+/// question name makes the key, and hashing and comparing it are plain byte loops, where
+/// `Name`'s own case-insensitive `Hash` and `Eq` walk it label by label several times.
 #[derive(Debug, Clone)]
 pub(super) struct Nodes {
     shards: Vec<Arc<Shard>>,
@@ -35,10 +41,56 @@ impl Default for Nodes {
     }
 }
 
+/// The key of a name, written into a buffer on the stack.
+struct Key {
+    bytes: [u8; MAX_KEY],
+    len: usize,
+}
+
+impl Key {
+    fn of(name: &Name) -> Key {
+        let mut key = Key {
+            bytes: [0; MAX_KEY],
+            len: 0,
+        };
+        for label in name.iter() {
+            let end = key.len + 1 + label.len();
+            let Some(out) = key.bytes.get_mut(key.len..end) else {
+                // Longer than any name can be; never stored, so it is found nowhere.
+                key.len = MAX_KEY;
+                return key;
+            };
+            if let Some((length, rest)) = out.split_first_mut() {
+                *length = u8::try_from(label.len()).unwrap_or(u8::MAX);
+                for (o, b) in rest.iter_mut().zip(label) {
+                    *o = b.to_ascii_lowercase();
+                }
+            }
+            key.len = end;
+        }
+        key
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    /// The shard of this key: FNV-1a over its bytes, unseeded (the shard map hashes again
+    /// with its own seed).
+    fn shard(&self) -> usize {
+        let mut hash: u32 = 0x811c_9dc5;
+        for byte in self.bytes() {
+            hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
+        }
+        hash as usize % SHARDS
+    }
+}
+
 impl Nodes {
     /// What `name` holds, if it exists.
     pub(super) fn get(&self, name: &Name) -> Option<&Arc<Node>> {
-        self.shards.get(shard_of(name))?.get(name)
+        let key = Key::of(name);
+        self.shards.get(key.shard())?.get(key.bytes())
     }
 
     /// True when `name` exists.
@@ -57,9 +109,12 @@ impl Nodes {
     }
 
     /// Sets what `name` holds, copying its shard first if another table shares it.
-    pub(super) fn insert(&mut self, name: Name, node: Arc<Node>) {
-        if let Some(shard) = self.shards.get_mut(shard_of(&name))
-            && Arc::make_mut(shard).insert(name, node).is_none()
+    pub(super) fn insert(&mut self, name: &Name, node: Arc<Node>) {
+        let key = Key::of(name);
+        if let Some(shard) = self.shards.get_mut(key.shard())
+            && Arc::make_mut(shard)
+                .insert(key.bytes().into(), node)
+                .is_none()
         {
             self.len += 1;
         }
@@ -67,33 +122,44 @@ impl Nodes {
 
     /// Removes `name`, copying its shard first if another table shares it.
     pub(super) fn remove(&mut self, name: &Name) {
-        let index = shard_of(name);
-        let present = self.shards.get(index).is_some_and(|s| s.contains_key(name));
+        let key = Key::of(name);
+        let index = key.shard();
+        let present = self
+            .shards
+            .get(index)
+            .is_some_and(|s| s.contains_key(key.bytes()));
         if let Some(shard) = self.shards.get_mut(index)
             && present
-            && Arc::make_mut(shard).remove(name).is_some()
+            && Arc::make_mut(shard).remove(key.bytes()).is_some()
         {
             self.len -= 1;
         }
     }
 
-    /// Every name and what it holds, in no particular order.
+    /// Every name (as `a.b.c.`) and what it holds, in no particular order.
     #[cfg(test)]
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&Name, &Arc<Node>)> {
-        self.shards.iter().flat_map(|shard| shard.iter())
+    pub(super) fn iter(&self) -> impl Iterator<Item = (String, &Arc<Node>)> {
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.iter())
+            .map(|(key, node)| (key_text(key), node))
     }
 }
 
-/// The shard of a name: FNV-1a over its lower-cased labels (names compare case-insensitively).
-fn shard_of(name: &Name) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    for label in name.iter() {
-        hash = (hash ^ label.len() as u32).wrapping_mul(0x0100_0193);
-        for byte in label {
-            hash = (hash ^ u32::from(byte.to_ascii_lowercase())).wrapping_mul(0x0100_0193);
-        }
+/// The text of a key, for tests.
+#[cfg(test)]
+fn key_text(mut key: &[u8]) -> String {
+    let mut out = String::new();
+    while let Some((length, rest)) = key.split_first() {
+        let (label, tail) = rest.split_at(usize::from(*length).min(rest.len()));
+        out.push_str(&String::from_utf8_lossy(label));
+        out.push('.');
+        key = tail;
     }
-    hash as usize % SHARDS
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
 }
 
 /// FNV-1a, seeded once per process. `Name` hashes byte by byte (lower-casing each), which is

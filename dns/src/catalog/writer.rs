@@ -114,7 +114,7 @@ impl TableWriter {
                 refs,
                 sources,
             };
-            self.nodes.insert(name, Arc::new(node));
+            self.nodes.insert(&name, Arc::new(node));
         }
         self.state = Some(state.clone());
         let pod_zone = (self.options.pod_records != PodRecords::Disabled)

@@ -273,7 +273,7 @@ fn contents(table: &NameTable) -> BTreeMap<String, String> {
                 "refs {} sources {:?} sets {sets:?}",
                 node.refs, node.sources
             );
-            (name.to_ascii(), text)
+            (name, text)
         })
         .collect();
     out.insert(
