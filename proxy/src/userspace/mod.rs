@@ -9,10 +9,9 @@
 //! a dummy interface carrying the ClusterIPs and externalIPs.
 //!
 //! Known limits: SCTP ports are logged and skipped; endpoints see the node as the client (no
-//! source preservation, as with any userspace proxy); a UDP NodePort on a wildcard listener
-//! (no `nodeport_addresses`) replies from the address the kernel routes by, which differs from
-//! the one the client used only on multi-homed nodes; node addresses inside wide
-//! `nodeport_addresses` networks are read once at start.
+//! source preservation, as with any userspace proxy); node addresses inside wide
+//! `nodeport_addresses` networks are read once at start. (UDP NodePorts on wildcard listeners
+//! answer from the address the client used, through `pktinfo`.)
 //!
 //! It forwards bytes for the current snapshot and never calls the API.
 
@@ -20,6 +19,7 @@ mod affinity;
 mod balance;
 mod copy;
 mod interface;
+mod pktinfo;
 mod reconcile;
 mod route;
 mod socket;

@@ -37,9 +37,14 @@ pub(crate) fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// A UDP socket on `addr`. Must be called inside a tokio runtime.
+/// A UDP socket on `addr`; on a wildcard address it also reports each datagram's local
+/// address (`super::pktinfo`), so replies can come from it. Must be called inside a tokio
+/// runtime.
 pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    if addr.ip().is_unspecified() {
+        super::pktinfo::enable(&socket, addr)?;
+    }
     UdpSocket::from_std(socket.into())
 }
 

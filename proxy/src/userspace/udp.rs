@@ -1,6 +1,8 @@
-//! The UDP path: one flow per client address. The first datagram of a flow picks an endpoint
-//! and opens a connected upstream socket; replies are sent back through the listening socket,
-//! so they come from the service address. A flow idle for `udp_idle_timeout` is forgotten.
+//! The UDP path: one flow per client address (and, on wildcard listeners, per local address
+//! the client sent to). The first datagram of a flow picks an endpoint and opens a connected
+//! upstream socket; replies are sent back through the listening socket, so they come from the
+//! service address (on wildcard listeners, the one the client used: `pktinfo`). A flow idle
+//! for `udp_idle_timeout` is forgotten.
 //! Datagrams up to 64 KiB pass whole. It never changes listeners.
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::balance::Pool;
+use super::pktinfo;
 use super::route::{Ctx, Route};
 use super::stats::{Held, PortMetrics};
 
@@ -52,16 +55,18 @@ pub(crate) async fn serve(
     ctx: Arc<Ctx>,
     stop: CancellationToken,
 ) {
+    let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let socket = Arc::new(socket);
-    let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
+    // Keyed by client and, on wildcard listeners, the local address it sent to.
+    let mut flows: HashMap<(SocketAddr, Option<IpAddr>), Flow> = HashMap::new();
     let mut prune_at = 64;
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
         let received = tokio::select! {
             _ = stop.cancelled() => break,
-            received = socket.recv_from(&mut buf) => received,
+            received = receive(&socket, &mut buf, wildcard) => received,
         };
-        let (len, client) = match received {
+        let (len, client, local) = match received {
             Ok(received) => received,
             Err(err) => {
                 // ICMP errors for earlier replies surface here on some kernels; keep serving.
@@ -73,20 +78,21 @@ pub(crate) async fn serve(
             flows.retain(|_, flow| !flow.state.done.load(Ordering::Relaxed));
             prune_at = (flows.len() * 2).max(64);
         }
-        let live = match flows.get_mut(&client) {
+        let key = (client, local);
+        let live = match flows.get_mut(&key) {
             Some(flow) if !flow.state.done.load(Ordering::Relaxed) => still_routed(flow, &route),
             _ => false,
         };
         if !live {
-            if let Some(old) = flows.remove(&client) {
+            if let Some(old) = flows.remove(&key) {
                 old.cancel.cancel();
             }
-            match open_flow(&socket, client, &route, &ctx, &stop).await {
-                Some(flow) => flows.insert(client, flow),
+            match open_flow(&socket, key, &route, &ctx, &stop).await {
+                Some(flow) => flows.insert(key, flow),
                 None => continue,
             };
         }
-        let Some(flow) = flows.get(&client) else {
+        let Some(flow) = flows.get(&key) else {
             continue;
         };
         flow.state.datagrams.fetch_add(1, Ordering::Relaxed);
@@ -104,6 +110,20 @@ pub(crate) async fn serve(
             }
         }
     }
+}
+
+/// One datagram from the listener: length, client, and on wildcard listeners the local
+/// address the client sent to.
+async fn receive(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    wildcard: bool,
+) -> std::io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+    if wildcard {
+        return pktinfo::recv_from(socket, buf).await;
+    }
+    let (len, client) = socket.recv_from(buf).await?;
+    Ok((len, client, None))
 }
 
 /// Whether `flow` may keep its endpoint under the listener's current route: yes while the
@@ -130,7 +150,7 @@ fn still_routed(flow: &mut Flow, route: &ArcSwap<Route>) -> bool {
 /// there is no endpoint or the upstream socket cannot be opened.
 async fn open_flow(
     listener: &Arc<UdpSocket>,
-    client: SocketAddr,
+    (client, local): (SocketAddr, Option<IpAddr>),
     route: &ArcSwap<Route>,
     ctx: &Arc<Ctx>,
     stop: &CancellationToken,
@@ -142,11 +162,11 @@ async fn open_flow(
         tracing::debug!(service = %route.port.id, client = %client, "no endpoint; datagram dropped");
         return None;
     };
-    let local: IpAddr = match backend.addr {
+    let any: IpAddr = match backend.addr {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     };
-    let upstream = match UdpSocket::bind((local, 0)).await {
+    let upstream = match UdpSocket::bind((any, 0)).await {
         Ok(upstream) => upstream,
         Err(err) => {
             metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -174,6 +194,7 @@ async fn open_flow(
                 listener: &listener,
                 upstream: &upstream,
                 client,
+                local,
                 state: &state,
             };
             replies(flow, &route.port.metrics, idle, &stop).await;
@@ -196,6 +217,8 @@ struct FlowIo<'a> {
     listener: &'a UdpSocket,
     upstream: &'a UdpSocket,
     client: SocketAddr,
+    /// The source replies name (wildcard listeners); `None`: the listener's own address.
+    local: Option<IpAddr>,
     state: &'a FlowState,
 }
 
@@ -211,6 +234,7 @@ async fn replies(
         listener,
         upstream,
         client,
+        local,
         state,
     } = flow;
     let mut buf = vec![0u8; DATAGRAM_MAX];
@@ -233,7 +257,7 @@ async fn replies(
         match received {
             Ok(len) => {
                 deadline = Instant::now() + idle;
-                match listener.send_to(&buf[..len], client).await {
+                match pktinfo::send_to(listener, &buf[..len], client, local).await {
                     Ok(_) => {
                         metrics
                             .bytes_to_client

@@ -138,3 +138,53 @@ fn udp_flow_moves_when_its_endpoint_leaves_and_ends_when_idle() -> TestResult {
     assert_eq!(flows, Some(0.0), "{metrics}");
     Ok(())
 }
+
+#[test]
+fn udp_node_port_replies_from_the_node_address_the_client_used() -> TestResult {
+    if !support::require_root("udp_node_port_replies_from_the_node_address_the_client_used") {
+        return Ok(());
+    }
+    // The node has two addresses (client side and backend side) and NodePorts listen on the
+    // wildcard. A client that sends to the backend-side address must get its reply from that
+    // address, not from the one routing back to it would pick.
+    let chain = Chain::new("udpnp", 1, 1)?;
+    let ip = chain.backend_ip(0, true).ok_or("no ip")?;
+    let echo = UdpBackend::start(&chain.backend, SocketAddr::new(ip, 7), UdpMode::Echo)?;
+    let mut svc = service(
+        "echo",
+        Protocol::Udp,
+        &[CLUSTER_V4],
+        7,
+        vec![ready(echo.addr())],
+    );
+    svc.node_port = Some(30007);
+    let _node = ProxyNode::start(&chain.node, config(&chain), table(vec![svc]))?;
+    let source = chain.client_ip(0, true).ok_or("no client ip")?;
+    let targets = [
+        SocketAddr::new(chain.node_ip(true), 30007),
+        SocketAddr::from(([10, 1, 2, 1], 30007)),
+    ];
+    chain.client.run(move || -> io::Result<()> {
+        for to in targets {
+            let socket = UdpSocket::bind(SocketAddr::new(source, 0))?;
+            // The listener may take a moment to open: a few bounded tries.
+            let mut last = None;
+            for _ in 0..20 {
+                match udp_exchange(&socket, to, b"hello", Duration::from_millis(250)) {
+                    Ok((reply, from)) => {
+                        assert_eq!(reply, b"hello");
+                        assert_eq!(from, to, "reply must come from the address the client used");
+                        last = None;
+                        break;
+                    }
+                    Err(err) => last = Some(err),
+                }
+            }
+            if let Some(err) = last {
+                return Err(io::Error::new(err.kind(), format!("{to}: {err}")));
+            }
+        }
+        Ok(())
+    })??;
+    Ok(())
+}
