@@ -83,40 +83,29 @@ pub(crate) async fn recv_from(
 fn send_once(socket: &UdpSocket, data: &[u8], to: SocketAddr, local: IpAddr) -> io::Result<usize> {
     let iov = [IoSlice::new(data)];
     let dest = SockaddrStorage::from(to);
+    let send = |cmsg: &[ControlMessage]| {
+        sendmsg(
+            socket.as_raw_fd(),
+            &iov,
+            cmsg,
+            MsgFlags::empty(),
+            Some(&dest),
+        )
+    };
     let sent = match local {
-        IpAddr::V4(v4) => {
-            let info = libc::in_pktinfo {
-                ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr {
-                    s_addr: u32::from(v4).to_be(),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
-            let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-            sendmsg(
-                socket.as_raw_fd(),
-                &iov,
-                &cmsg,
-                MsgFlags::empty(),
-                Some(&dest),
-            )
-        }
-        IpAddr::V6(v6) => {
-            let info = libc::in6_pktinfo {
-                ipi6_addr: libc::in6_addr {
-                    s6_addr: v6.octets(),
-                },
-                ipi6_ifindex: 0,
-            };
-            let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-            sendmsg(
-                socket.as_raw_fd(),
-                &iov,
-                &cmsg,
-                MsgFlags::empty(),
-                Some(&dest),
-            )
-        }
+        IpAddr::V4(v4) => send(&[ControlMessage::Ipv4PacketInfo(&libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(v4).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        })]),
+        IpAddr::V6(v6) => send(&[ControlMessage::Ipv6PacketInfo(&libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: v6.octets(),
+            },
+            ipi6_ifindex: 0,
+        })]),
     };
     sent.map_err(io::Error::from)
 }

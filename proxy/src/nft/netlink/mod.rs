@@ -185,14 +185,7 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded, Unsupported> {
             }
             (Object::Element { set, .. }, Verb::Add | Verb::Delete) => {
                 // A run of element operations on one set with one verb is one message.
-                let run = ops[i..]
-                    .iter()
-                    .take_while(|next| {
-                        next.verb == op.verb
-                            && matches!(&next.object, Object::Element { set: s, family: f, .. }
-                                if s == set && *f == op.object.family())
-                    })
-                    .count();
+                let run = element_run(&ops[i..]);
                 let attrs = elements::message(op.object.family(), set, &ops[i..i + run])?;
                 let kind = if op.verb == Verb::Add {
                     MsgType::NewSetElem
@@ -257,23 +250,32 @@ pub fn apply(socket: &NetlinkSocket, encoded: Encoded) -> Result<(), SyncError> 
     })
 }
 
+/// How many operations from the start of `ops` are element operations with the first one's
+/// verb, set and family: they travel as one message. Zero when the first is no element.
+fn element_run(ops: &[Op]) -> usize {
+    let Some(Op {
+        verb,
+        object: Object::Element { set, family, .. },
+    }) = ops.first()
+    else {
+        return 0;
+    };
+    ops.iter()
+        .take_while(|next| {
+            next.verb == *verb
+                && matches!(&next.object, Object::Element { set: s, family: f, .. }
+                    if s == set && f == family)
+        })
+        .count()
+}
+
 /// A readable name for the operation behind message `index` (element runs count once).
 fn describe(ops: &[Op], index: usize) -> String {
     let mut message = 0;
     let mut i = 0;
     while i < ops.len() {
         let op = &ops[i];
-        let run = match &op.object {
-            Object::Element { set, family, .. } => ops[i..]
-                .iter()
-                .take_while(|next| {
-                    next.verb == op.verb
-                        && matches!(&next.object, Object::Element { set: s, family: f, .. }
-                            if s == set && f == family)
-                })
-                .count(),
-            _ => 1,
-        };
+        let run = element_run(&ops[i..]).max(1);
         if message == index {
             let mut single = Transaction::new();
             single.push(op.verb, op.object.clone());
