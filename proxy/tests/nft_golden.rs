@@ -57,8 +57,9 @@ fn full_ruleset_matches_golden() -> Result<(), SyncError> {
     assert!(dump.contains("{ 10.96.0.12 . tcp . 80 : goto reject-chain }"));
     assert!(dump.contains("{ tcp . 30081 : goto reject-chain }"));
     assert!(dump.contains("flags dynamic,timeout ; timeout 10800s ;"));
-    assert!(dump.contains("dnat to [fd00:244:1::10]:8080"));
-    assert!(dump.contains("meta l4proto udp dnat to 10.244.1.53:53"));
+    assert!(dump.contains("{ 0-65535 : fd00:244:1::10 . 8080 }"));
+    assert!(dump.contains("{ 0-32767 : 10.244.1.53 . 53 }"));
+    assert!(dump.contains("meta l4proto udp dnat ip to numgen random mod 65536 map @endpoints-"));
     Ok(())
 }
 

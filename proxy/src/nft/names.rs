@@ -81,6 +81,17 @@ pub fn external_chain(port_identity: &str) -> String {
     build("external", port_identity)
 }
 
+/// The interval map from `numgen random mod 65536` to the endpoint (`addr . port`) that
+/// ClusterIP traffic of a service port goes to.
+pub fn endpoints_map(port_identity: &str) -> String {
+    build("endpoints", port_identity)
+}
+
+/// [`endpoints_map`] for external traffic, when its endpoints differ (a Local policy).
+pub fn external_endpoints_map(port_identity: &str) -> String {
+    build("external-endpoints", port_identity)
+}
+
 /// The dynamic set remembering clients pinned to one endpoint. The timeout is part of the hash:
 /// a set's timeout cannot be changed in place, so a new timeout means a new set.
 pub fn affinity_set(port_identity: &str, endpoint: &Endpoint, timeout: Duration) -> String {

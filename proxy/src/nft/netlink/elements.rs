@@ -1,6 +1,11 @@
 //! Set and map elements as netlink: keys parsed from the same text `nft` reads
-//! (`10.0.0.1 . tcp . 80`, `tcp . 30080`, `10.244.1.1 . 10.244.1.1`, `fd00::1`), values
-//! `goto CHAIN` / `jump CHAIN` / `drop` / `accept`.
+//! (`10.0.0.1 . tcp . 80`, `tcp . 30080`, `10.244.1.1 . 10.244.1.1`, `fd00::1`, and the
+//! ranges `0-21845` of the endpoint maps), values `goto CHAIN` / `jump CHAIN` / `drop` /
+//! `accept` or data (`10.244.1.1 . 8080`).
+//!
+//! A range `a-b` of an interval map (keys of `numgen`, in network byte order as nft stores
+//! them) is two kernel elements, as nft sends it: `a` carrying the value, and `b+1` flagged
+//! as the interval's end.
 
 use std::net::IpAddr;
 
@@ -44,6 +49,28 @@ fn key(text: &str, family: Family) -> Result<Vec<u8>, Unsupported> {
     Ok(out)
 }
 
+/// A range key `a-b` of a `numgen` interval map: start and exclusive end, as big-endian u32.
+fn range(text: &str) -> Option<([u8; 4], [u8; 4])> {
+    let (a, b) = text.split_once('-')?;
+    let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    let end = b.checked_add(1)?;
+    (a <= b).then(|| (a.to_be_bytes(), end.to_be_bytes()))
+}
+
+/// What a map element maps to.
+enum Value<'a> {
+    Verdict(i32, Option<&'a str>),
+    Data(Vec<u8>),
+}
+
+/// The value of a map element: a verdict, or data (`addr . port`) laid out like a key.
+fn value(text: &str, family: Family) -> Result<Value<'_>, Unsupported> {
+    match verdict(text) {
+        Ok((code, chain)) => Ok(Value::Verdict(code, chain)),
+        Err(_) => key(text, family).map(Value::Data),
+    }
+}
+
 /// The verdict of a map value.
 fn verdict(text: &str) -> Result<(i32, Option<&str>), Unsupported> {
     let mut words = text.split_whitespace();
@@ -57,29 +84,53 @@ fn verdict(text: &str) -> Result<(i32, Option<&str>), Unsupported> {
     Ok(parsed)
 }
 
+/// `NFTA_SET_ELEM_FLAGS` value `NFT_SET_ELEM_INTERVAL_END`.
+const INTERVAL_END: u32 = 1;
+
+/// One element of the list: key, optional flags, optional value.
+fn element(elements: &mut Attrs, key: &[u8], flags: Option<u32>, value: Option<&Value<'_>>) {
+    elements.nest(LIST_ELEM, |elem| {
+        elem.nest(1, |k| {
+            k.bytes(1, key);
+        });
+        if let Some(flags) = flags {
+            elem.be32(3, flags);
+        }
+        match value {
+            Some(Value::Verdict(code, chain)) => verdict_data(elem, 2, *code, *chain),
+            Some(Value::Data(data)) => {
+                elem.nest(2, |d| {
+                    d.bytes(1, data);
+                });
+            }
+            None => {}
+        }
+    });
+}
+
 /// A `NEWSETELEM`/`DELSETELEM` body for `ops` (all elements of `set`).
 pub(super) fn message(family: Family, set: &str, ops: &[Op]) -> Result<Attrs, Unsupported> {
     let mut elements = Attrs::default();
     for op in ops {
         let Object::Element {
-            key: text, value, ..
+            key: text,
+            value: v,
+            ..
         } = &op.object
         else {
             return Err(Unsupported::new("not an element"));
         };
-        let key = key(text, family)?;
-        let value = match value {
-            Some(v) if op.verb != crate::nft::transaction::Verb::Delete => Some(verdict(v)?),
+        let value = match v {
+            Some(v) if op.verb != crate::nft::transaction::Verb::Delete => Some(value(v, family)?),
             _ => None,
         };
-        elements.nest(LIST_ELEM, |elem| {
-            elem.nest(1, |k| {
-                k.bytes(1, &key);
-            });
-            if let Some((code, chain)) = value {
-                verdict_data(elem, 2, code, chain);
+        match range(text) {
+            Some((start, end)) => {
+                element(&mut elements, &start, None, value.as_ref());
+                element(&mut elements, &end, Some(INTERVAL_END), None);
             }
-        });
+            None => element(&mut elements, &key(text, family)?, None, value.as_ref()),
+        }
     }
     let mut attrs = Attrs::default();
     attrs.str(1, TABLE).str(2, set);
@@ -109,6 +160,20 @@ mod tests {
         assert!(key("10.0.0.1", Family::Ip6).is_err());
         assert!(key("10.0.0.0/8", Family::Ip).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn ranges_are_start_and_exclusive_end_in_network_order() {
+        assert_eq!(range("0-21845"), Some(([0, 0, 0, 0], [0, 0, 0x55, 0x56])));
+        assert_eq!(
+            range("43691-65535"),
+            Some(([0, 0, 0xaa, 0xab], [0, 1, 0, 0]))
+        );
+        assert_eq!(range("5-4"), None);
+        assert_eq!(range("10.0.0.1"), None);
+        assert!(
+            matches!(value("10.0.0.1 . 8080", Family::Ip), Ok(Value::Data(d)) if d == [10, 0, 0, 1, 0x1f, 0x90, 0, 0])
+        );
     }
 
     #[test]

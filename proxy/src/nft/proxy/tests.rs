@@ -103,7 +103,7 @@ async fn bursts_are_coalesced_into_one_sync() {
     let applied = fake.transactions();
     assert_eq!(applied.len(), 2);
     assert!(
-        applied[1].render().contains("numgen random mod 20 == 0"),
+        applied[1].render().contains("10.244.1.20 . 80"),
         "{}",
         applied[1]
     );

@@ -121,6 +121,8 @@ pub struct Fragment {
     pub sets: Vec<(String, SetSpec)>,
     /// Its elements of the shared sets and maps: (set, key, value).
     pub elements: Vec<(&'static str, String, Option<String>)>,
+    /// Elements of its own maps (endpoint maps): (map, key, value).
+    pub own_elements: Vec<(String, String, String)>,
 }
 
 /// A service port's generated rules, per family, shared between syncs.
@@ -277,6 +279,13 @@ impl RuleBuilder {
 }
 
 fn merge(rules: &mut FamilyRules, fragment: &Fragment, owner: &ServicePortId) {
+    for (map, key, value) in &fragment.own_elements {
+        rules
+            .elements
+            .entry(map.clone())
+            .or_default()
+            .insert(key.clone(), Some(value.clone()));
+    }
     for (name, chain) in &fragment.chains {
         rules.chains.insert(name.clone(), chain.clone());
     }

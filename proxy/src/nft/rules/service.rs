@@ -20,20 +20,18 @@
 //!   transaction that adds any rule (even `meta l4proto tcp drop`) or a `goto`/`jump`
 //!   verdict-map element makes the kernel re-walk every chain reachable from the table's base
 //!   chains. Measured at 10k services × 10 endpoints through netlink: a plain set element
-//!   0.2 ms, one chain flushed and given one new rule 63 ms, whatever the rule. An endpoint
-//!   change rewrites its service chain, so it pays that walk. Getting under it means keeping
-//!   endpoints out of rules: a per-service interval map from `numgen random mod 65536` to
-//!   `addr . port`, where an endpoint change is element updates only (not built yet; the
-//!   round-robin cascade would keep its rules).
-//! - The pick is a cascade, as iptables' `statistic` does it: rule i takes endpoint i
-//!   with probability 1/(N-i) (`numgen random mod N-i == 0 … dnat to …`; round-robin uses
-//!   `numgen inc`, a counter per rule, which cycles exactly), the last rule takes the
-//!   rest, so each endpoint gets 1/N. NAT chains only see a connection's first packet, so the
-//!   O(endpoints) walk is per new connection, and per-service dispatch stays one map lookup.
-//!   The alternative, `numgen random mod N vmap { 0 : goto …, … }`, needs one anonymous set
-//!   per service; with nft 1.0.6 on Linux 6.18 loading those grows quadratically (measured:
-//!   10k services take 22 s to load against 1.7 s for the cascade), which would stall every
-//!   restart and full resync of a large cluster.
+//!   0.2 ms, one chain flushed and given one new rule 63 ms, whatever the rule. So endpoints
+//!   stay out of rules wherever they can:
+//! - The random pick (no affinity) is one rule and a per-port interval map:
+//!   `dnat ip to numgen random mod 65536 map @endpoints-…`, endpoint i owning
+//!   `[i·65536/N, (i+1)·65536/N)`, so each gets 1/N to within 1/65536. Endpoints coming, going
+//!   or moving, their number included, are element updates only. The alternative,
+//!   `numgen random mod N vmap { 0 : goto …, … }`, puts N in the rule and needs an anonymous
+//!   set per service, which nft 1.0.6 loads quadratically (10k services: 22 s).
+//! - Round-robin and affinity keep a cascade, as iptables' `statistic` does it: rule i takes
+//!   endpoint i for one in N-i of the connections reaching it (`numgen random|inc mod N-i == 0
+//!   … dnat to …`; `numgen inc` is a counter per rule, which cycles exactly), the last rule
+//!   takes the rest. Their endpoint changes rewrite the chain and pay the kernel's walk.
 //! - ClientIP affinity: one dynamic set per endpoint, checked before the random pick
 //!   (`saddr @set update @set { saddr } … dnat to …`) and refreshed with `update` on every new
 //!   connection sent to that endpoint.
@@ -44,7 +42,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::base::{self, CLUSTER_IPS, MARK_FOR_MASQUERADE, REJECT_CHAIN};
-use super::{ChainSpec, Fragment, RuleConfig};
+use super::{ChainSpec, Fragment, Pick, RuleConfig};
+
+/// The range `numgen random` draws from for map picks: endpoint shares are exact to 1/65536.
+const PICK_RANGE: u64 = 65536;
 use crate::model::{Endpoint, ServicePort};
 use crate::nft::names;
 use crate::nft::transaction::{Family, SetSpec};
@@ -146,6 +147,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
             &mut rules,
             &cluster_eps,
             "no local endpoints for internalTrafficPolicy Local",
+            &names::endpoints_map(&identity),
         );
         generator.chain(&service_chain, rules);
         let verdict = Some(format!("goto {service_chain}"));
@@ -178,6 +180,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
                 &mut rules,
                 &external_eps,
                 "no local endpoints for externalTrafficPolicy Local",
+                &names::external_endpoints_map(&identity),
             );
         }
         generator.chain(&external_chain, rules);
@@ -249,10 +252,21 @@ impl Generator<'_> {
     }
 
     /// Appends the rules that choose one of `endpoints` and DNAT to it (or drop when there is
-    /// none).
-    fn pick(&mut self, rules: &mut Vec<String>, endpoints: &[&Endpoint], empty_reason: &str) {
+    /// none). A random pick without affinity goes through the endpoint map `map`, so later
+    /// endpoint changes are element updates; otherwise through a cascade of rules.
+    fn pick(
+        &mut self,
+        rules: &mut Vec<String>,
+        endpoints: &[&Endpoint],
+        empty_reason: &str,
+        map: &str,
+    ) {
         if endpoints.is_empty() {
             rules.push(format!("drop comment \"{empty_reason}\""));
+            return;
+        }
+        if self.numgen == Pick::Random.numgen() && self.affinity.is_none() {
+            self.pick_by_map(rules, endpoints, map);
             return;
         }
         let family = self.family;
@@ -275,6 +289,42 @@ impl Generator<'_> {
             } else {
                 rules.push(format!("numgen {numgen} mod {} == 0 {dnat}", n - i));
             }
+        }
+    }
+
+    /// The random pick as one rule and an interval map: `numgen random mod 65536` falls in
+    /// endpoint i's range `[i·65536/N, (i+1)·65536/N)`, so each endpoint gets 1/N (to within
+    /// 1/65536) and a change of endpoints, their number included, touches only elements.
+    fn pick_by_map(&mut self, rules: &mut Vec<String>, endpoints: &[&Endpoint], map: &str) {
+        let family = self.family;
+        for endpoint in endpoints {
+            self.endpoint(endpoint);
+        }
+        rules.push(format!(
+            "meta l4proto {} dnat {family} to numgen random mod {PICK_RANGE} map @{map}",
+            self.proto
+        ));
+        self.fragment.sets.push((
+            map.to_owned(),
+            SetSpec {
+                key_type: format!("typeof numgen random mod {PICK_RANGE}"),
+                // The port expression must name the service's protocol (nft checks it
+                // against the rule's `meta l4proto`).
+                value_type: Some(format!("{family} daddr . {} dport", self.proto)),
+                flags: vec!["interval"],
+                timeout: None,
+                comment: None,
+            },
+        ));
+        let n = endpoints.len() as u64;
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let i = i as u64;
+            let (start, end) = (i * PICK_RANGE / n, (i + 1) * PICK_RANGE / n - 1);
+            self.fragment.own_elements.push((
+                map.to_owned(),
+                format!("{start}-{end}"),
+                format!("{} . {}", endpoint.ip, endpoint.port),
+            ));
         }
     }
 

@@ -44,9 +44,29 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
     );
     assert_eq!(
         chain.rules[1],
-        "numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.1.1:8080"
+        "meta l4proto tcp dnat ip to numgen random mod 65536 map @endpoints-WJBPYKEJ-default/web/tcp/80"
     );
-    assert_eq!(chain.rules[2], "meta l4proto tcp dnat to 10.244.1.2:8080");
+    assert_eq!(chain.rules.len(), 2);
+    let map = &v4.sets["endpoints-WJBPYKEJ-default/web/tcp/80"];
+    assert_eq!(map.key_type, "typeof numgen random mod 65536");
+    assert_eq!(map.value_type.as_deref(), Some("ip daddr . tcp dport"));
+    assert_eq!(map.flags, ["interval"]);
+    // Two endpoints split the range in halves.
+    let elements: Vec<(&String, &Option<String>)> =
+        v4.elements["endpoints-WJBPYKEJ-default/web/tcp/80"]
+            .iter()
+            .collect();
+    let want = [
+        ("0-32767".to_string(), Some("10.244.1.1 . 8080".to_string())),
+        (
+            "32768-65535".to_string(),
+            Some("10.244.1.2 . 8080".to_string()),
+        ),
+    ];
+    assert_eq!(
+        elements,
+        want.iter().map(|(k, v)| (k, v)).collect::<Vec<_>>()
+    );
     let empty = RuleBuilder::new(config()).build(&table(vec![]));
     let static_chains = empty.family(Family::Ip).map_or(0, |f| f.chains.len());
     assert_eq!(
@@ -151,7 +171,15 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
         "source kept"
     );
     let last = external.rules.last().cloned().unwrap_or_default();
-    assert!(last == "meta l4proto tcp dnat to 10.244.1.1:443", "{last}");
+    assert!(
+        last.ends_with("map @external-endpoints-R7LPQKWZ-default/local/tcp/443"),
+        "{last}"
+    );
+    let local_only: Vec<&Option<String>> =
+        v4.elements["external-endpoints-R7LPQKWZ-default/local/tcp/443"]
+            .values()
+            .collect();
+    assert_eq!(local_only, [&Some("10.244.1.1 . 443".to_string())]);
     // No local endpoint: external traffic is dropped, ClusterIP still served.
     port.endpoints = vec![ep("10.244.2.1", 443, false)];
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));

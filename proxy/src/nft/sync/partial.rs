@@ -3,8 +3,9 @@
 //! is proportional to the change, not to the number of services.
 //!
 //! Order in the transaction: delete what the previous sync flushed, add new sets, add new
-//! chains, rewrite changed chains, move map elements (per set: deletes, then adds), flush
-//! chains nobody wants any more (deleted by the next sync).
+//! chains, rewrite changed chains, move map elements (per set: deletes, then adds), the same
+//! for the ports' own endpoint maps, flush chains nobody wants any more (deleted by the next
+//! sync).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -103,6 +104,11 @@ pub(super) fn family(
     }
     for (name, spec) in &new_sets {
         tx.set(Verb::Add, family, name, spec);
+        // A map wanted again before the sync that would have deleted it still holds its old
+        // elements: start it empty.
+        if !spec.is_dynamic() && due.sets.contains_key(*name) {
+            tx.set(Verb::Flush, family, name, spec);
+        }
     }
     for (name, (exists, spec)) in &chain_writes {
         if *exists {
@@ -131,6 +137,7 @@ pub(super) fn family(
             }
         }
     }
+    own_elements(tx, family, changes);
     let mut stale = Stale::default();
     for name in removed_chains {
         tx.chain(Verb::Flush, family, name);
@@ -140,4 +147,34 @@ pub(super) fn family(
         stale.sets.insert(name.to_owned(), spec.clone());
     }
     stale
+}
+
+/// Moves the elements of the ports' own maps: per change, what the old fragment had and the
+/// new one does not is deleted (only while the map stays), then what is new is added. A map
+/// that goes away takes its elements with it when a later sync deletes it.
+fn own_elements(tx: &mut Transaction, family: Family, changes: &[Change]) {
+    let empty = Fragment::default();
+    let mut deletes: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut adds: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    for change in changes {
+        let old = Change::fragment(&change.old, family).unwrap_or(&empty);
+        let new = Change::fragment(&change.new, family).unwrap_or(&empty);
+        let before: BTreeSet<&(String, String, String)> = old.own_elements.iter().collect();
+        let after: BTreeSet<&(String, String, String)> = new.own_elements.iter().collect();
+        for (map, key, value) in before.difference(&after) {
+            let _ = value;
+            if new.sets.iter().any(|(name, _)| name == map) {
+                deletes.insert((map, key));
+            }
+        }
+        for (map, key, value) in after.difference(&before) {
+            adds.insert((map, key, value));
+        }
+    }
+    for (map, key) in deletes {
+        tx.element(Verb::Delete, family, map, key, None);
+    }
+    for (map, key, value) in adds {
+        tx.element(Verb::Add, family, map, key, Some(value));
+    }
 }

@@ -155,7 +155,8 @@ pub struct BaseChain {
 /// Properties of a set (no `value_type`) or map (with one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SetSpec {
-    /// Key type, e.g. `ipv4_addr . inet_proto . inet_service`.
+    /// Key type, e.g. `ipv4_addr . inet_proto . inet_service`, or `typeof EXPR` (then
+    /// `value_type` is an expression too).
     pub key_type: String,
     /// Value type of a map, e.g. `verdict`; `None` for a set.
     pub value_type: Option<String>,

@@ -41,7 +41,12 @@ fn write_op(out: &mut String, op: &Op) -> fmt::Result {
         Object::Set { family, name, spec } => {
             write!(out, "{verb} {} {family} {TABLE} {name}", spec.keyword())?;
             if matches!(op.verb, Verb::Add | Verb::Create) {
-                write!(out, " {{ type {}", spec.key_type)?;
+                // `typeof EXPR : EXPR` names types by the expressions that produce them.
+                if spec.key_type.starts_with("typeof ") {
+                    write!(out, " {{ {}", spec.key_type)?;
+                } else {
+                    write!(out, " {{ type {}", spec.key_type)?;
+                }
                 if let Some(value) = &spec.value_type {
                     write!(out, " : {value}")?;
                 }
