@@ -190,14 +190,9 @@ async fn periodic_full_resync_repairs_hand_edits() {
     proxy.shutdown().await;
 }
 
-/// Chain flushes a full resync adds for chains that already exist.
+/// Flushes a full resync adds for chains and maps that already exist.
 fn flushes(tx: &Transaction) -> usize {
-    tx.ops()
-        .iter()
-        .filter(|op| {
-            op.verb == Verb::Flush && matches!(op.object, crate::nft::Object::Chain { .. })
-        })
-        .count()
+    tx.ops().iter().filter(|op| op.verb == Verb::Flush).count()
 }
 
 fn metrics_count(proxy: &NftProxy, kind: &str) -> u64 {

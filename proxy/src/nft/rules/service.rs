@@ -25,7 +25,12 @@
 //! - The random pick (no affinity) is one rule and a per-port interval map:
 //!   `dnat ip to numgen random mod 65536 map @endpoints-…`, endpoint i owning
 //!   `[i·65536/N, (i+1)·65536/N)`, so each gets 1/N to within 1/65536. Endpoints coming, going
-//!   or moving, their number included, are element updates only. The alternative,
+//!   or moving, their number included, are element updates only (10k services: 11 ms, was
+//!   68 ms through a rewritten cascade). The price is one named map per port, and the kernel
+//!   finds a table's sets by walking a list: a full sync of 10k services × 10 endpoints takes
+//!   about 15 s instead of 3.6 s (1k: 0.32 s). Full syncs run at start and hourly, under
+//!   rules that keep working; one map shared by all ports (keyed `daddr . l4proto . dport .
+//!   numgen`) would remove that price and is the next step. The alternative,
 //!   `numgen random mod N vmap { 0 : goto …, … }`, puts N in the rule and needs an anonymous
 //!   set per service, which nft 1.0.6 loads quadratically (10k services: 22 s).
 //! - Round-robin and affinity keep a cascade, as iptables' `statistic` does it: rule i takes

@@ -167,9 +167,17 @@ fn full_family(
     let listing = runner.list(family)?;
     let existing: BTreeSet<&str> = listing.chains.iter().map(String::as_str).collect();
     tx.add_table(family);
+    let existing_sets: BTreeSet<&str> = listing
+        .sets
+        .iter()
+        .chain(&listing.maps)
+        .map(String::as_str)
+        .collect();
     for (name, spec) in &want.sets {
         tx.set(Verb::Add, family, name, spec);
-        if !spec.is_dynamic() {
+        // Only what is there can hold stale elements; flushing the rest costs a set lookup
+        // each (the kernel keeps a table's sets in a list).
+        if !spec.is_dynamic() && existing_sets.contains(name.as_str()) {
             tx.set(Verb::Flush, family, name, spec);
         }
     }
