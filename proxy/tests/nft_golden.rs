@@ -59,7 +59,7 @@ fn full_ruleset_matches_golden() -> Result<(), SyncError> {
     assert!(dump.contains("flags dynamic,timeout ; timeout 10800s ;"));
     assert!(dump.contains("{ 0-65535 : fd00:244:1::10 . 8080 }"));
     assert!(dump.contains("{ 0-32767 : 10.244.1.53 . 53 }"));
-    assert!(dump.contains("meta l4proto udp dnat ip to numgen random mod 65536 map @endpoints-"));
+    assert!(dump.contains("meta l4proto udp dnat ip to numgen random mod 65536 map @ep-"));
     Ok(())
 }
 
@@ -106,11 +106,16 @@ fn removing_a_service_touches_only_its_objects() -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Every chain or set operation names `needle`; element operations are about its addresses.
+/// Every chain or set operation names `needle` (endpoint maps: in their comment); element
+/// operations are about its addresses.
 fn assert_only_touches(tx: &Transaction, needle: &str) {
     for op in tx.ops() {
         let ok = match &op.object {
-            Object::Chain { name, .. } | Object::Set { name, .. } => name.contains(needle),
+            Object::Chain { name, .. } => name.contains(needle),
+            // Endpoint maps have short names and carry the identity as their comment.
+            Object::Set { name, spec, .. } => {
+                name.contains(needle) || spec.comment.as_deref().is_some_and(|c| c.contains(needle))
+            }
             Object::Rule { chain, .. } => chain.contains(needle),
             Object::Element { value, key, .. } => {
                 value.as_deref().is_none_or(|v| v.contains(needle)) || key.starts_with("10.96.0.53")

@@ -66,7 +66,7 @@ fn kernel_accepts_generated_and_golden_scripts() -> TestResult {
     }
     let listing = nft(&ns, &["list", "table", "ip", "switchyard"])?;
     assert!(
-        listing.contains("meta l4proto tcp dnat ip to numgen random mod 65536 map @endpoints-"),
+        listing.contains("meta l4proto tcp dnat ip to numgen random mod 65536 map @ep-"),
         "{listing}"
     );
     assert!(

@@ -23,13 +23,18 @@ fn fnv1a(data: &[u8]) -> u64 {
     hash
 }
 
-/// Eight base32 characters (40 bits) of the hash of `identity`.
-fn short_hash(identity: &str) -> String {
+/// `chars` base32 characters (5 bits each, at most 12) of the hash of `identity`.
+fn hash_chars(identity: &str, chars: u32) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let hash = fnv1a(identity.as_bytes());
-    (0..8)
+    (0..chars.min(12))
         .map(|i| char::from(ALPHABET[((hash >> (59 - 5 * i)) & 31) as usize]))
         .collect()
+}
+
+/// Eight base32 characters (40 bits) of the hash of `identity`.
+fn short_hash(identity: &str) -> String {
+    hash_chars(identity, 8)
 }
 
 /// Keeps characters nft accepts in an unquoted name; anything else becomes `_` (and `:` of
@@ -83,13 +88,18 @@ pub fn external_chain(port_identity: &str) -> String {
 
 /// The interval map from `numgen random mod 65536` to the endpoint (`addr . port`) that
 /// ClusterIP traffic of a service port goes to.
+///
+/// Map names are short on purpose (`ep-` and 60 bits of hash; the readable identity is the
+/// map's comment): the kernel finds a set by name with a walk over all of the table's sets
+/// that measures each name, so at 10k services a full sync spent most of its time in that
+/// walk, and halving the name length halved it.
 pub fn endpoints_map(port_identity: &str) -> String {
-    build("endpoints", port_identity)
+    format!("ep-{}", hash_chars(port_identity, 12))
 }
 
 /// [`endpoints_map`] for external traffic, when its endpoints differ (a Local policy).
 pub fn external_endpoints_map(port_identity: &str) -> String {
-    build("external-endpoints", port_identity)
+    format!("xep-{}", hash_chars(port_identity, 12))
 }
 
 /// The dynamic set remembering clients pinned to one endpoint. The timeout is part of the hash:

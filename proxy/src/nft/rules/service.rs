@@ -23,7 +23,7 @@
 //!   0.2 ms, one chain flushed and given one new rule 63 ms, whatever the rule. So endpoints
 //!   stay out of rules wherever they can:
 //! - The random pick (no affinity) is one rule and a per-port interval map:
-//!   `dnat ip to numgen random mod 65536 map @endpoints-…`, endpoint i owning
+//!   `dnat ip to numgen random mod 65536 map @ep-…`, endpoint i owning
 //!   `[i·65536/N, (i+1)·65536/N)`, so each gets 1/N to within 1/65536. Endpoints coming, going
 //!   or moving, their number included, are element updates only (10k services: 11 ms, was
 //!   68 ms through a rewritten cascade). The price is one named map per port, and the kernel
@@ -318,7 +318,7 @@ impl Generator<'_> {
                 value_type: Some(format!("{family} daddr . {} dport", self.proto)),
                 flags: vec!["interval"],
                 timeout: None,
-                comment: None,
+                comment: Some(self.identity.to_owned()),
             },
         ));
         let n = endpoints.len() as u64;

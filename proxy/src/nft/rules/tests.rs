@@ -44,18 +44,20 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
     );
     assert_eq!(
         chain.rules[1],
-        "meta l4proto tcp dnat ip to numgen random mod 65536 map @endpoints-WJBPYKEJ-default/web/tcp/80"
+        format!(
+            "meta l4proto tcp dnat ip to numgen random mod 65536 map @{}",
+            crate::nft::names::endpoints_map("default/web/tcp/80")
+        )
     );
     assert_eq!(chain.rules.len(), 2);
-    let map = &v4.sets["endpoints-WJBPYKEJ-default/web/tcp/80"];
+    let map_name = crate::nft::names::endpoints_map("default/web/tcp/80");
+    let map = &v4.sets[&map_name];
+    assert_eq!(map.comment.as_deref(), Some("default/web/tcp/80"));
     assert_eq!(map.key_type, "typeof numgen random mod 65536");
     assert_eq!(map.value_type.as_deref(), Some("ip daddr . tcp dport"));
     assert_eq!(map.flags, ["interval"]);
     // Two endpoints split the range in halves.
-    let elements: Vec<(&String, &Option<String>)> =
-        v4.elements["endpoints-WJBPYKEJ-default/web/tcp/80"]
-            .iter()
-            .collect();
+    let elements: Vec<(&String, &Option<String>)> = v4.elements[&map_name].iter().collect();
     let want = [
         ("0-32767".to_string(), Some("10.244.1.1 . 8080".to_string())),
         (
@@ -172,13 +174,16 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
     );
     let last = external.rules.last().cloned().unwrap_or_default();
     assert!(
-        last.ends_with("map @external-endpoints-R7LPQKWZ-default/local/tcp/443"),
+        last.ends_with(&format!(
+            "map @{}",
+            crate::nft::names::external_endpoints_map("default/local/tcp/443")
+        )),
         "{last}"
     );
-    let local_only: Vec<&Option<String>> =
-        v4.elements["external-endpoints-R7LPQKWZ-default/local/tcp/443"]
-            .values()
-            .collect();
+    let local_only: Vec<&Option<String>> = v4.elements
+        [&crate::nft::names::external_endpoints_map("default/local/tcp/443")]
+        .values()
+        .collect();
     assert_eq!(local_only, [&Some("10.244.1.1 . 443".to_string())]);
     // No local endpoint: external traffic is dropped, ClusterIP still served.
     port.endpoints = vec![ep("10.244.2.1", 443, false)];

@@ -67,8 +67,12 @@ fn endpoint_change_touches_only_that_service() -> Result<(), SyncError> {
     let tx = fake.last_transaction().unwrap_or_default();
     // flush + 2 pick rules for the service chain; the new endpoint's hairpin element.
     assert_eq!(out.ops, 4, "{tx}");
-    assert!(touches(&tx, "default/web/"));
-    assert!(!touches(&tx, "default/api/"), "{tx}");
+    let (web, api) = (
+        crate::nft::names::endpoints_map("default/web/tcp/80"),
+        crate::nft::names::endpoints_map("default/api/tcp/80"),
+    );
+    assert!(touches(&tx, &web), "{tx}");
+    assert!(!touches(&tx, "default/api/") && !touches(&tx, &api), "{tx}");
     assert!(!touches(&tx, "10.96.0.11"), "{tx}");
     Ok(())
 }
@@ -115,7 +119,7 @@ fn removed_service_chain_is_flushed_then_deleted() -> Result<(), SyncError> {
             .list(Family::Ip)?
             .maps
             .iter()
-            .any(|m| m.contains("default/web/"))
+            .any(|m| *m == crate::nft::names::endpoints_map("default/web/tcp/80"))
     );
     Ok(())
 }
@@ -249,16 +253,13 @@ fn failed_transaction_forces_full_resync() -> Result<(), SyncError> {
         .flat_map(|c| fake.chain_rules(Family::Ip, c).unwrap_or_default())
         .collect();
     assert_eq!(rules.len(), 2, "{rules:?}");
-    assert!(
-        rules.iter().all(|r| r.contains("map @endpoints-")),
-        "{rules:?}"
-    );
+    assert!(rules.iter().all(|r| r.contains("map @ep-")), "{rules:?}");
     let web = fake
         .list(Family::Ip)?
         .sets
         .into_iter()
         .chain(fake.list(Family::Ip)?.maps)
-        .find(|n| n.starts_with("endpoints-") && n.contains("default/web/"))
+        .find(|n| *n == crate::nft::names::endpoints_map("default/web/tcp/80"))
         .unwrap_or_default();
     let elements = fake.elements(Family::Ip, &web).unwrap_or_default();
     assert_eq!(
