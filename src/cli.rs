@@ -130,10 +130,12 @@ pub struct DnsArgs {
 /// Proxy flags.
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
-    /// Load-balancing policy: all three in userspace mode; round-robin (`numgen inc`) or
-    /// random (`numgen random`) in nftables mode.
-    #[arg(long, value_enum, default_value_t = LbPolicy::RoundRobin)]
-    pub lb: LbPolicy,
+    /// Load-balancing policy: all three in userspace mode (default round-robin); random
+    /// (`numgen random`, the default) or round-robin (`numgen inc`) in nftables mode. Random
+    /// keeps endpoints in maps, so an endpoint change is a few map elements; round-robin
+    /// rewrites the service's rules, which costs a kernel walk of the whole table.
+    #[arg(long, value_enum)]
+    pub lb: Option<LbPolicy>,
     /// Node addresses that accept NodePort traffic (CIDRs); empty = every local address.
     #[arg(long, value_delimiter = ',')]
     pub nodeport_addresses: Vec<ipnet::IpNet>,

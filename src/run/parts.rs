@@ -278,7 +278,7 @@ async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Op
             let config = UserspaceConfig {
                 node_ips: settings.identity.ips.clone(),
                 nodeport_addresses: args.nodeport_addresses.clone(),
-                lb: match args.lb {
+                lb: match args.lb.unwrap_or(LbPolicy::RoundRobin) {
                     LbPolicy::RoundRobin => proxy::userspace::LbPolicy::RoundRobin,
                     LbPolicy::Random => proxy::userspace::LbPolicy::Random,
                     LbPolicy::LeastConnections => proxy::userspace::LbPolicy::LeastConnections,
@@ -294,7 +294,7 @@ async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Op
         }
         ProxyMode::Nftables => {
             let node_ips: Vec<IpAddr> = args.nodeport_addresses.iter().map(|n| n.addr()).collect();
-            let pick = match args.lb {
+            let pick = match args.lb.unwrap_or(LbPolicy::Random) {
                 LbPolicy::RoundRobin => proxy::nft::rules::Pick::RoundRobin,
                 LbPolicy::Random => proxy::nft::rules::Pick::Random,
                 LbPolicy::LeastConnections => anyhow::bail!(
