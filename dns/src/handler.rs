@@ -292,11 +292,7 @@ impl ResponseHandler for Capture {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let max = response.edns().map_or(512, |e| e.max_payload());
-        let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
-        encoder.set_max_size(max);
-        let info = response.destructive_emit(&mut encoder)?;
+        let (info, bytes) = crate::udp::emit_within_limit(response).map_err(|(_, err)| err)?;
         if let Ok(mut out) = self.bytes.lock() {
             *out = bytes;
         }

@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
+use hickory_proto::ProtoError;
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
@@ -115,7 +116,29 @@ fn can_answer(src: SocketAddr) -> bool {
 }
 
 /// Encodes a response within the payload size the client advertised (512 bytes without
-/// EDNS); a response that cannot be encoded becomes a bare SERVFAIL, as in hickory's server.
+/// EDNS).
+pub(crate) fn emit_within_limit<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+) -> Result<(ResponseInfo, Vec<u8>), (u16, ProtoError)> {
+    let id = response.metadata().id;
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(response.edns().map_or(512, |e| e.max_payload()));
+    match response.destructive_emit(&mut encoder) {
+        Ok(info) => Ok((info, bytes)),
+        Err(err) => Err((id, err)),
+    }
+}
+
+/// [`emit_within_limit`]; a response that cannot be encoded becomes a bare SERVFAIL, as in
+/// hickory's server.
 fn encode<'a>(
     response: MessageResponse<
         '_,
@@ -126,16 +149,12 @@ fn encode<'a>(
         impl Iterator<Item = &'a Record> + Send + 'a,
     >,
 ) -> Result<(ResponseInfo, Vec<u8>), NetError> {
-    let id = response.metadata().id;
-    let mut bytes = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut bytes);
-    encoder.set_max_size(response.edns().map_or(512, |e| e.max_payload()));
-    let err = match response.destructive_emit(&mut encoder) {
-        Ok(info) => return Ok((info, bytes)),
-        Err(err) => err,
+    let (id, err) = match emit_within_limit(response) {
+        Ok(encoded) => return Ok(encoded),
+        Err(failed) => failed,
     };
     warn!(%err, "cannot encode dns response; answering SERVFAIL");
-    bytes.clear();
+    let mut bytes = Vec::with_capacity(12);
     let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
     metadata.response_code = ResponseCode::ServFail;
     let header = Header {
