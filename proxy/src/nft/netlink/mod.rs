@@ -50,12 +50,12 @@ impl std::fmt::Display for Unsupported {
 /// A transaction encoded as one nf_tables batch, with the operations it came from (for
 /// error messages).
 #[derive(Debug, Clone)]
-pub struct Encoded {
+pub struct Encoded<'t> {
     batch: Batch,
-    ops: Vec<Op>,
+    ops: &'t [Op],
 }
 
-impl Encoded {
+impl Encoded<'_> {
     /// Number of nf_tables messages.
     pub fn messages(&self) -> usize {
         self.batch.messages()
@@ -120,7 +120,7 @@ fn named(kind: u16, name: &str) -> Attrs {
 
 /// Encodes `tx` as one batch whose sequence numbers start at `seq` (see
 /// [`NetlinkSocket::next_seq`]), or says why it cannot be.
-pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded, Unsupported> {
+pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
     let mut batch = Batch::new(seq);
     let mut set_id = 1u32;
     let mut i = 0;
@@ -201,11 +201,6 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded, Unsupported> {
                 return Err(Unsupported::new(format!("{verb:?} of {object:?}")));
             }
         }
-        if batch.size() > MAX_BATCH_BYTES {
-            return Err(Unsupported::new(
-                "batch larger than the netlink socket buffer",
-            ));
-        }
         i += 1;
     }
     if batch.size() > MAX_BATCH_BYTES {
@@ -213,10 +208,7 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded, Unsupported> {
             "batch larger than the netlink socket buffer",
         ));
     }
-    Ok(Encoded {
-        batch,
-        ops: ops.to_vec(),
-    })
+    Ok(Encoded { batch, ops })
 }
 
 /// Sends `encoded` on `socket` and waits for the kernel's verdict on the whole batch.
@@ -224,7 +216,7 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded, Unsupported> {
 /// # Errors
 /// [`SyncError::Refused`] naming the first refused operation (nothing was applied), or
 /// [`SyncError::Spawn`] when the socket failed.
-pub fn apply(socket: &NetlinkSocket, encoded: Encoded) -> Result<(), SyncError> {
+pub fn apply(socket: &NetlinkSocket, encoded: Encoded<'_>) -> Result<(), SyncError> {
     let first = encoded.batch.first_seq();
     let (bytes, next) = encoded.batch.finish();
     let errors = socket.transact(&bytes, next)?;
@@ -234,7 +226,7 @@ pub fn apply(socket: &NetlinkSocket, encoded: Encoded) -> Result<(), SyncError> 
     // Sequence numbers: `first` is the batch begin, then one per message. Messages built from
     // a run of elements stand for several operations; name the first of the run.
     let index = seq.wrapping_sub(first).wrapping_sub(1) as usize;
-    let what = describe(&encoded.ops, index);
+    let what = describe(encoded.ops, index);
     let kind = match *errno {
         libc::ENOENT => Refusal::NotFound,
         libc::EEXIST => Refusal::Exists,

@@ -21,6 +21,11 @@ const NLMSG_ERROR: u16 = 2;
 /// How long to wait for the kernel's answer before giving up.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The little-endian u32 at `at` (netlink headers are in host order; callers check bounds).
+fn le32(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
 /// A netlink socket bound to nf_tables in one network namespace.
 #[derive(Debug)]
 pub struct NetlinkSocket {
@@ -110,30 +115,19 @@ impl NetlinkSocket {
             }
             let mut at = 0;
             while at + 16 <= n {
-                let len =
-                    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+                let len = le32(&buf, at) as usize;
                 let kind = u16::from_le_bytes([buf[at + 4], buf[at + 5]]);
-                let msg_seq =
-                    u32::from_le_bytes([buf[at + 8], buf[at + 9], buf[at + 10], buf[at + 11]]);
+                let msg_seq = le32(&buf, at + 8);
                 if len < 16 || at + len > n {
                     return Err(io_error("short netlink message", nix::Error::EBADMSG));
                 }
                 if kind == NLMSG_ERROR && len >= 20 {
-                    let errno = i32::from_le_bytes([
-                        buf[at + 16],
-                        buf[at + 17],
-                        buf[at + 18],
-                        buf[at + 19],
-                    ]);
+                    // struct nlmsgerr: a negative errno (0 is an ack), then the request's header.
+                    let errno = le32(&buf, at + 16) as i32;
                     if errno != 0 {
                         // The error names the request it answers in its copy of the header.
                         let request_seq = if len >= 36 {
-                            u32::from_le_bytes([
-                                buf[at + 28],
-                                buf[at + 29],
-                                buf[at + 30],
-                                buf[at + 31],
-                            ])
+                            le32(&buf, at + 28)
                         } else {
                             msg_seq
                         };

@@ -131,7 +131,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
     let external_eps = port.external_endpoints(ip);
     let mut generator = Generator {
         family,
-        numgen: config.pick.numgen(),
+        pick: config.pick,
         identity: &identity,
         proto,
         affinity: port.affinity_timeout,
@@ -215,8 +215,8 @@ fn endpoints_equal(a: &[&Endpoint], b: &[&Endpoint]) -> bool {
 /// Accumulates a service port's chains, affinity sets and hairpin elements.
 struct Generator<'a> {
     family: Family,
-    /// `random` or `inc`.
-    numgen: &'static str,
+    /// How endpoints are picked.
+    pick: Pick,
     identity: &'a str,
     proto: &'static str,
     affinity: Option<Duration>,
@@ -270,7 +270,7 @@ impl Generator<'_> {
             rules.push(format!("drop comment \"{empty_reason}\""));
             return;
         }
-        if self.numgen == Pick::Random.numgen() && self.affinity.is_none() {
+        if self.pick == Pick::Random && self.affinity.is_none() {
             self.pick_by_map(rules, endpoints, map);
             return;
         }
@@ -286,7 +286,7 @@ impl Generator<'_> {
         // or its own counter for round-robin); the last endpoint takes what is left. Every
         // endpoint ends up with exactly 1/N.
         let n = endpoints.len();
-        let numgen = self.numgen;
+        let numgen = self.pick.numgen();
         for (i, (endpoint, set)) in endpoints.iter().zip(&sets).enumerate() {
             let dnat = self.dnat(endpoint, set.as_deref());
             if i + 1 == n {

@@ -161,8 +161,7 @@ fn own_elements(tx: &mut Transaction, family: Family, changes: &[Change]) {
         let new = Change::fragment(&change.new, family).unwrap_or(&empty);
         let before: BTreeSet<&(String, String, String)> = old.own_elements.iter().collect();
         let after: BTreeSet<&(String, String, String)> = new.own_elements.iter().collect();
-        for (map, key, value) in before.difference(&after) {
-            let _ = value;
+        for (map, key, _) in before.difference(&after) {
             if new.sets.iter().any(|(name, _)| name == map) {
                 deletes.insert((map, key));
             }
