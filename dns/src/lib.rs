@@ -43,6 +43,7 @@ mod handler;
 mod metrics;
 mod server;
 mod udp;
+mod wire;
 
 pub use catalog::{Answer, NameTable, TableOptions, TableWriter};
 pub use config::{DnsConfig, PodRecords, upstreams_from_resolv_conf};

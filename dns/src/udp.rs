@@ -5,6 +5,9 @@
 //! polled once in place: a table answer completes in that poll and its response is written to
 //! the socket directly. Only requests that wait (forwarding upstream) get a task of their own.
 //!
+//! Queries for the table's own names in the common shape are answered before any of that, from
+//! the table's pre-encoded records (`crate::wire`); the rest take the path above.
+//!
 //! Malformed datagrams are treated as hickory's server treats them: shorter than a header or a
 //! response message, dropped; a header followed by an undecodable body, FORMERR.
 
@@ -37,6 +40,7 @@ pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: Cancella
     let socket = Arc::new(socket);
     let handler = Arc::new(handler);
     let mut buffer = vec![0u8; RECV_BUFFER];
+    let mut response = Vec::with_capacity(512);
     loop {
         let received = tokio::select! {
             received = socket.recv_from(&mut buffer) => received,
@@ -57,6 +61,10 @@ pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: Cancella
         let Some(raw) = buffer.get(..len) else {
             continue;
         };
+        if handler.respond_fast(raw, &mut response) {
+            send_fast(&socket, &response, src).await;
+            continue;
+        }
         let responder = UdpResponder {
             socket: socket.clone(),
             dst: src,
@@ -80,6 +88,20 @@ pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: Cancella
         {
             tokio::spawn(task);
         }
+    }
+}
+
+/// Sends a fast-path response, waiting for room in the socket buffer if need be (as
+/// [`UdpResponder`] does).
+async fn send_fast(socket: &UdpSocket, bytes: &[u8], dst: SocketAddr) {
+    let sent = match socket.try_send_to(bytes, dst) {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+            socket.send_to(bytes, dst).await
+        }
+        sent => sent,
+    };
+    if let Err(err) = sent {
+        debug!(%dst, %err, "udp response not sent");
     }
 }
 

@@ -6,13 +6,15 @@
 //! off the query path: `fragment.rs` makes the records of one source (a Service, a Pod, the
 //! apex), `writer.rs` applies the fragments that changed between two snapshots to the sharded
 //! map of `nodes.rs`, so a new table shares every unchanged shard with the previous one; the
-//! spelling rules live in `names.rs`.
+//! spelling rules live in `names.rs`; `encoded.rs` keeps every record set in wire form too, for
+//! the UDP fast path.
 
+mod encoded;
 mod fragment;
 mod names;
 mod nodes;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod writer;
 
 use std::borrow::Cow;
@@ -25,6 +27,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::{DnsConfig, DnsError, PodRecords};
 
+use encoded::EncodedZone;
+pub(crate) use encoded::{EncodedAnswer, EncodedRecords};
 use fragment::Source;
 pub(crate) use names::is_reverse;
 pub use writer::TableWriter;
@@ -84,6 +88,8 @@ struct RecordSet {
     rtype: RecordType,
     records: Vec<Record>,
     additional: Vec<Record>,
+    /// Both in wire form, once the set is complete; `None` when it could not be encoded.
+    encoded: Option<EncodedRecords>,
 }
 
 /// The response to one question, borrowing the table's records where it can.
@@ -120,6 +126,8 @@ pub struct NameTable {
     nodes: Nodes,
     /// `pod.<zone>`, for the insecure pod mode.
     pod_zone: Option<Name>,
+    /// The table-wide parts of the wire-form answers.
+    encoded: EncodedZone,
 }
 
 impl NameTable {

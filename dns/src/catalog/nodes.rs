@@ -75,22 +75,35 @@ impl Key {
         self.bytes.get(..self.len).unwrap_or_default()
     }
 
-    /// The shard of this key: FNV-1a over its bytes, unseeded (the shard map hashes again
-    /// with its own seed).
     fn shard(&self) -> usize {
-        let mut hash: u32 = 0x811c_9dc5;
-        for byte in self.bytes() {
-            hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
-        }
-        hash as usize % SHARDS
+        shard_of(self.bytes())
     }
+}
+
+/// The key of `name` as an owned byte string (for keys kept outside the map, like the zone's).
+pub(super) fn key_of(name: &Name) -> Box<[u8]> {
+    Key::of(name).bytes().into()
+}
+
+/// The shard of a key: FNV-1a over its bytes, unseeded (the shard map hashes again with its own
+/// seed).
+fn shard_of(key: &[u8]) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in key {
+        hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
+    }
+    hash as usize % SHARDS
 }
 
 impl Nodes {
     /// What `name` holds, if it exists.
     pub(super) fn get(&self, name: &Name) -> Option<&Arc<Node>> {
-        let key = Key::of(name);
-        self.shards.get(key.shard())?.get(key.bytes())
+        self.get_key(Key::of(name).bytes())
+    }
+
+    /// What the name with `key` (lower-cased wire labels, no root) holds, if it exists.
+    pub(super) fn get_key(&self, key: &[u8]) -> Option<&Arc<Node>> {
+        self.shards.get(shard_of(key))?.get(key)
     }
 
     /// True when `name` exists.

@@ -16,6 +16,7 @@ use hickory_proto::rr::Name;
 use imbl::ordmap::DiffItem;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use super::encoded::{EncodedRecords, EncodedZone};
 use super::fragment::{Add, Fragment, Source, soa_record};
 use super::{NameTable, Node, Nodes, RecordSet, TableOptions};
 use crate::PodRecords;
@@ -106,6 +107,7 @@ impl TableWriter {
             for set in &mut sets {
                 set.records.shrink_to_fit();
                 set.additional.shrink_to_fit();
+                set.encoded = EncodedRecords::of_set(&name, set);
             }
             sets.shrink_to_fit();
             sources.shrink_to_fit();
@@ -120,11 +122,13 @@ impl TableWriter {
         let pod_zone = (self.options.pod_records != PodRecords::Disabled)
             .then(|| super::names::child(&self.options.zone, "pod"))
             .flatten();
+        let soa = soa_record(&self.options, state.revision);
         NameTable {
             options: self.options.clone(),
             synced: state.synced,
             revision: state.revision,
-            soa: soa_record(&self.options, state.revision),
+            encoded: EncodedZone::new(&self.options, &soa, pod_zone.as_ref()),
+            soa,
             nodes: self.nodes.clone(),
             pod_zone,
         }
@@ -278,6 +282,7 @@ fn merge(sets: &mut Vec<RecordSet>, add: &Add) {
                 rtype,
                 records: Vec::new(),
                 additional: Vec::new(),
+                encoded: None,
             });
             sets.len() - 1
         }

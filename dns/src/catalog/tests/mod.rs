@@ -32,7 +32,8 @@ fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Obj
     )
 }
 
-fn fixture() -> Result<ClusterState, serde_json::Error> {
+/// The snapshot of `tests/fixtures/cluster.json`, synced at revision 7.
+pub(crate) fn fixture() -> Result<ClusterState, serde_json::Error> {
     let fixture: Fixture =
         serde_json::from_str(include_str!("../../../tests/fixtures/cluster.json"))?;
     let mut state = ClusterState {
@@ -52,7 +53,8 @@ fn fixture() -> Result<ClusterState, serde_json::Error> {
     Ok(state)
 }
 
-fn table(pods: PodRecords) -> Result<NameTable, Box<dyn std::error::Error>> {
+/// The table of the fixture with pod records in mode `pods`.
+pub(crate) fn table(pods: PodRecords) -> Result<NameTable, Box<dyn std::error::Error>> {
     let config = DnsConfig {
         pod_records: pods,
         ..DnsConfig::default()
@@ -61,6 +63,13 @@ fn table(pods: PodRecords) -> Result<NameTable, Box<dyn std::error::Error>> {
         &fixture()?,
         TableOptions::from_config(&config)?,
     ))
+}
+
+/// Every name `table` holds, as `a.b.c.`.
+pub(crate) fn names(table: &NameTable) -> Vec<String> {
+    let mut names: Vec<String> = table.nodes.iter().map(|(name, _)| name).collect();
+    names.sort();
+    names
 }
 
 fn ask<'t>(
