@@ -146,6 +146,13 @@ pub struct ProxyArgs {
     /// hand (`0s` = only at start, after a failure and on request).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub nft_resync_period: Duration,
+    /// Service shard tables per family in nftables mode (1-256). The kernel looks sets up by
+    /// walking its table's list and re-checks a whole table when a rule is added, so more
+    /// shards make syncs of large clusters faster; each shard costs a new connection one more
+    /// map lookup. Changing it moves the services at the next start.
+    #[arg(long, default_value_t = proxy::nft::rules::DEFAULT_SHARDS,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub nft_shards: u16,
     /// Interface the userspace proxy creates and owns for ClusterIPs (root only); `none` = leave
     /// addresses alone.
     #[arg(long, default_value = "switchyard0")]

@@ -12,7 +12,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use nft_fixture::{fixture, fixture_config, fixture_ports, table};
-use proxy::nft::{FakeRunner, Family, NftRunner, Runner, Syncer, Verb};
+use proxy::nft::{FakeRunner, Family, NftRunner, Runner, Syncer, TableId, Verb};
 use support::{Netns, require_root};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -64,7 +64,11 @@ fn kernel_accepts_generated_and_golden_scripts() -> TestResult {
     for family in Family::ALL {
         assert_eq!(runner.list(family)?, fake.list(family)?, "{family}");
     }
-    let listing = nft(&ns, &["list", "table", "ip", "switchyard"])?;
+    let listing = nft(&ns, &["list", "ruleset"])?;
+    assert!(
+        listing.contains("table ip switchyard-1 {") && listing.contains("table ip6 switchyard-0 {"),
+        "{listing}"
+    );
     assert!(
         listing.contains("meta l4proto tcp dnat ip to numgen random mod 65536 map @ep-"),
         "{listing}"
@@ -153,11 +157,9 @@ fn netlink_and_nft_paths_build_identical_tables() -> TestResult {
     for (step, t) in fixture_changes().iter().enumerate() {
         let (x, y) = (a.sync(t)?, b.sync(t)?);
         assert_eq!(x.ops, y.ops, "step {step}");
-        for family in ["ip", "ip6"] {
-            let got = nft(&ns_netlink, &["list", "table", family, "switchyard"])?;
-            let want = nft(&ns_nft, &["list", "table", family, "switchyard"])?;
-            assert_eq!(got, want, "step {step}, family {family}");
-        }
+        let got = nft(&ns_netlink, &["list", "ruleset"])?;
+        let want = nft(&ns_nft, &["list", "ruleset"])?;
+        assert_eq!(got, want, "step {step}");
     }
     assert!(
         netlink.netlink_transactions() >= 5,
@@ -178,11 +180,11 @@ fn netlink_refusal_applies_nothing_and_names_the_operation() -> TestResult {
     Syncer::new(fixture_config().rule_config(), Arc::new(runner.clone())).sync(&fixture())?;
     let before = nft(&ns, &["list", "ruleset"])?;
     let mut tx = proxy::nft::Transaction::new();
-    tx.add_chain(Family::Ip, "fresh-chain", None);
-    tx.add_rule(Family::Ip, "fresh-chain", "drop");
+    tx.add_chain(TableId::main(Family::Ip), "fresh-chain", None);
+    tx.add_rule(TableId::main(Family::Ip), "fresh-chain", "drop");
     tx.element(
         Verb::Delete,
-        Family::Ip,
+        TableId::shard(Family::Ip, 0),
         "service-ips",
         "10.96.9.9 . tcp . 9",
         None,
@@ -208,21 +210,16 @@ fn restart_adopts_tables_without_flushing_and_converges() -> TestResult {
     Syncer::new(fixture_config().rule_config(), runner.clone()).sync(&fixture())?;
     let handle = table_handle(&ns, "ip")?;
     // A client pinned by affinity: the data path's dynamic set entry must survive a restart.
-    let sets = runner.list(Family::Ip)?.sets;
-    let affinity = sets
-        .iter()
-        .find(|s| s.starts_with("affinity-") && s.contains("10.244.2.11"))
+    let (shard, affinity) = runner
+        .list(Family::Ip)?
+        .into_iter()
+        .flat_map(|(id, listing)| listing.sets.into_iter().map(move |s| (id.name(), s)))
+        .find(|(_, s)| s.starts_with("affinity-") && s.contains("10.244.2.11"))
         .ok_or("fixture has an affinity set for 10.244.2.11")?;
+    let affinity = affinity.as_str();
     nft(
         &ns,
-        &[
-            "add",
-            "element",
-            "ip",
-            "switchyard",
-            affinity,
-            "{ 10.1.1.7 }",
-        ],
+        &["add", "element", "ip", &shard, affinity, "{ 10.1.1.7 }"],
     )?;
 
     // The restarted proxy sees a table where kube-dns is gone and sticky lost an endpoint.
@@ -240,7 +237,7 @@ fn restart_adopts_tables_without_flushing_and_converges() -> TestResult {
     );
     restarted.sync(&changed)?;
     assert_eq!(table_handle(&ns, "ip")?, handle, "table never recreated");
-    let elements = nft(&ns, &["list", "set", "ip", "switchyard", affinity])?;
+    let elements = nft(&ns, &["list", "set", "ip", &shard, affinity])?;
     assert!(
         elements.contains("10.1.1.7"),
         "affinity survived: {elements}"
@@ -253,7 +250,7 @@ fn restart_adopts_tables_without_flushing_and_converges() -> TestResult {
     for family in Family::ALL {
         assert_eq!(runner.list(family)?, fake.list(family)?, "{family}");
     }
-    let listing = nft(&ns, &["list", "table", "ip", "switchyard"])?;
+    let listing = nft(&ns, &["list", "ruleset"])?;
     assert!(!listing.contains("kube-dns"), "{listing}");
     assert!(!listing.contains("10.244.1.11"), "{listing}");
     Ok(())

@@ -97,7 +97,10 @@ fn kernel_takes_thousands_of_services() -> TestResult {
     let runner = Arc::new(NftRunner::new(Some(ns.name().to_owned())));
     let (_, partial) = measure(n, runner, "kernel")?;
     assert_eq!(partial, measure(10, Arc::new(FakeRunner::new()), "fake")?.1);
-    let map = ns.exec("nft", &["list", "map", "ip", "switchyard", "service-ips"])?;
-    assert_eq!(map.matches(" . tcp . 80 : goto service-").count() as u32, n);
+    let ruleset = ns.exec("nft", &["list", "ruleset"])?;
+    assert_eq!(
+        ruleset.matches(" . tcp . 80 : goto service-").count() as u32,
+        n
+    );
     Ok(())
 }

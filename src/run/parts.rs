@@ -310,6 +310,7 @@ async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Op
                 min_sync_period: args.min_sync_period,
                 full_resync_period: (!args.nft_resync_period.is_zero())
                     .then_some(args.nft_resync_period),
+                shards: args.nft_shards,
                 ..NftConfig::default()
             };
             let proxy = NftProxy::start(config, tables)

@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use proxy::nft::{NftRunner, Syncer, rules::RuleConfig};
+use proxy::nft::{
+    NftRunner, Syncer,
+    rules::{DEFAULT_SHARDS, RuleConfig},
+};
 
 use crate::Ctx;
 use crate::peers::Daemon;
@@ -40,10 +43,76 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Rules as `switchyard run` makes them by default (its shard count included).
 fn rule_config() -> RuleConfig {
     RuleConfig {
         masquerade_mark: 0x4000,
         ..RuleConfig::default()
+    }
+}
+
+/// The same with every service in one table: what sharding buys, measured.
+fn one_shard_config() -> RuleConfig {
+    RuleConfig {
+        shards: 1,
+        ..rule_config()
+    }
+}
+
+/// Samples of one switchyard configuration: full sync, one endpoint moved, one service added.
+struct SyncSamples {
+    full: Samples,
+    endpoint: Samples,
+    add: Samples,
+    ops: Vec<f64>,
+}
+
+impl SyncSamples {
+    fn new() -> SyncSamples {
+        SyncSamples {
+            full: Ok(vec![]),
+            endpoint: Ok(vec![]),
+            add: Ok(vec![]),
+            ops: Vec::new(),
+        }
+    }
+
+    /// One repetition from an empty ruleset; a failure marks every series failed.
+    fn measure(
+        &mut self,
+        ns: &Netns,
+        config: RuleConfig,
+        table: &proxy::model::ServiceTable,
+        n: usize,
+        rep: usize,
+    ) {
+        let result: anyhow::Result<()> = (|| {
+            ns.exec("nft", &["flush", "ruleset"])?;
+            let mut syncer = Syncer::new(
+                config,
+                Arc::new(NftRunner::new(Some(ns.name().to_string()))),
+            );
+            let t = Instant::now();
+            syncer.sync(table).context("switchyard full sync")?;
+            push(&mut self.full, Ok(ms_since(t)));
+            let changed =
+                shapes::with_moved_endpoint(table, rep % n.max(1), ENDPOINTS, rep as u32 + 1);
+            let t = Instant::now();
+            let outcome = syncer
+                .sync(&changed)
+                .context("switchyard incremental sync")?;
+            push(&mut self.endpoint, Ok(ms_since(t)));
+            self.ops.push(outcome.ops as f64);
+            let grown = shapes::with_added_service(&changed, n, ENDPOINTS);
+            let t = Instant::now();
+            syncer.sync(&grown).context("switchyard service add")?;
+            push(&mut self.add, Ok(ms_since(t)));
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let failed: Samples = Err(format!("{e:#}"));
+            (self.full, self.endpoint, self.add) = (failed.clone(), failed.clone(), failed);
+        }
     }
 }
 
@@ -86,38 +155,14 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
     let mut sync_rows = Vec::new();
     for &n in &sizes {
         let table = shapes::table(n, ENDPOINTS);
-        let (mut sy_full, mut sy_inc, mut lin_full, mut lin_inc): (
-            Samples,
-            Samples,
-            Samples,
-            Samples,
-        ) = (Ok(vec![]), Ok(vec![]), Ok(vec![]), Ok(vec![]));
-        let mut inc_ops = Vec::new();
+        let mut sharded = SyncSamples::new();
+        let mut single = SyncSamples::new();
+        let (mut lin_full, mut lin_inc, mut lin_add): (Samples, Samples, Samples) =
+            (Ok(vec![]), Ok(vec![]), Ok(vec![]));
         for rep in 0..reps {
             let changed_index = rep % n.max(1);
-            let sy: anyhow::Result<()> = (|| {
-                ns.exec("nft", &["flush", "ruleset"])?;
-                let mut syncer = Syncer::new(
-                    rule_config(),
-                    Arc::new(NftRunner::new(Some(ns.name().to_string()))),
-                );
-                let t = Instant::now();
-                syncer.sync(&table).context("switchyard full sync")?;
-                push(&mut sy_full, Ok(ms_since(t)));
-                let changed =
-                    shapes::with_moved_endpoint(&table, changed_index, ENDPOINTS, rep as u32 + 1);
-                let t = Instant::now();
-                let outcome = syncer
-                    .sync(&changed)
-                    .context("switchyard incremental sync")?;
-                push(&mut sy_inc, Ok(ms_since(t)));
-                inc_ops.push(outcome.ops as f64);
-                Ok(())
-            })();
-            if let Err(e) = sy {
-                sy_full = Err(format!("{e:#}"));
-                sy_inc = Err(format!("{e:#}"));
-            }
+            sharded.measure(&ns, rule_config(), &table, n, rep);
+            single.measure(&ns, one_shard_config(), &table, n, rep);
             let linear: anyhow::Result<()> = (|| {
                 ns.exec("nft", &["flush", "ruleset"])?;
                 let t = Instant::now();
@@ -133,27 +178,41 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 ))
                 .context("linear incremental")?;
                 push(&mut lin_inc, Ok(ms_since(t)));
+                let t = Instant::now();
+                ns.nft_script(&shapes::linear_add(n, ENDPOINTS))
+                    .context("linear service add")?;
+                push(&mut lin_add, Ok(ms_since(t)));
                 Ok(())
             })();
             if let Err(e) = linear {
-                lin_full = Err(format!("{e:#}"));
-                lin_inc = Err(format!("{e:#}"));
+                let failed: Samples = Err(format!("{e:#}"));
+                (lin_full, lin_inc, lin_add) = (failed.clone(), failed.clone(), failed);
             }
         }
-        let ops_note = crate::stats::Summary::of(&inc_ops).map_or(0.0, |s| s.median);
+        let ops_note = crate::stats::Summary::of(&sharded.ops).map_or(0.0, |s| s.median);
+        let subject = |s: &Samples| series(&format!("switchyard nft ({DEFAULT_SHARDS} shards)"), s);
+        let one_shard = |s: &Samples| series("switchyard nft, 1 shard", s);
+        let linear = |s: &Samples| series("linear per-service chain", s);
         sync_rows.push(Row {
             case: format!("{n} services × {ENDPOINTS} endpoints, full sync"),
             metric: "ms".into(),
             better: Better::Lower,
-            subject: series("switchyard nft (verdict maps)", &sy_full),
-            references: vec![series("linear per-service chain", &lin_full)],
+            subject: subject(&sharded.full),
+            references: vec![linear(&lin_full), one_shard(&single.full)],
         });
         sync_rows.push(Row {
             case: format!("{n} services, one endpoint changed ({ops_note:.0} nft ops)"),
             metric: "ms".into(),
             better: Better::Lower,
-            subject: series("switchyard nft (verdict maps)", &sy_inc),
-            references: vec![series("linear per-service chain", &lin_inc)],
+            subject: subject(&sharded.endpoint),
+            references: vec![linear(&lin_inc), one_shard(&single.endpoint)],
+        });
+        sync_rows.push(Row {
+            case: format!("{n} services, one service added"),
+            metric: "ms".into(),
+            better: Better::Lower,
+            subject: subject(&sharded.add),
+            references: vec![linear(&lin_add), one_shard(&single.add)],
         });
     }
 
@@ -162,14 +221,17 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
 
     let sync_method = format!(
         "In a network namespace created by the bench (`ip netns add`), `{nft_version}`. \
-         switchyard: `proxy::nft::Syncer` with `NftRunner` (one `nft -f -` transaction per sync), \
+         switchyard: `proxy::nft::Syncer` with `NftRunner` (one atomic transaction per sync), \
          the first sync full, then one service's endpoint moved (incremental; the row names the \
-         median transaction size). Reference: the same services as a linear ruleset in the \
+         median transaction size), then one service added. Services are spread over \
+         {DEFAULT_SHARDS} shard tables per family (`--nft-shards`, the default); the same syncs \
+         with every service in one table are shown as a second reference. Incremental syncs go \
+         through nf_tables netlink, full syncs through `nft -f`. Reference: the same services as a linear ruleset in the \
          iptables-mode shape — one `ip daddr <ClusterIP> tcp dport 80 jump svc-<i>` rule per \
          service in one chain, each service chain picking and DNATing to an endpoint exactly as \
          switchyard's do (a `numgen random` cascade), so only the dispatch differs; its \
-         incremental update rewrites the dispatch chain whole plus the changed service's chain, \
-         as kube-proxy's iptables mode rewrites KUBE-SERVICES each sync. Times include generating the rules and running nft; `nft flush ruleset` \
+         incremental update rewrites the dispatch chain whole plus the changed (or added) \
+         service's chain, as kube-proxy's iptables mode rewrites KUBE-SERVICES each sync. Times include generating the rules and running nft; `nft flush ruleset` \
          between repetitions. sybench pinned to `{}`. {reps} repetitions.",
         ctx.client_cpus
     );

@@ -148,6 +148,45 @@ pub fn linear_incremental(n: usize, endpoints: usize, changed: usize, generation
     s
 }
 
+/// `table` with one more service, number `n` (the table has services `0..n`).
+pub fn with_added_service(t: &ServiceTable, n: usize, endpoints: usize) -> ServiceTable {
+    let mut ports = t.ports.clone();
+    ports.push(Arc::new(service(n, endpoints, 0, None)));
+    ports.sort_by(|a, b| a.id.cmp(&b.id));
+    ServiceTable { ports }
+}
+
+/// The iptables-restore-shaped update adding service `n` to a linear ruleset of `n`
+/// services: the dispatch chain rewritten whole with n + 1 rules, and the new service's chain.
+pub fn linear_add(n: usize, endpoints: usize) -> String {
+    let mut s = String::from(
+        "flush chain ip sybench_linear services
+",
+    );
+    s.push_str(
+        "table ip sybench_linear {
+  chain services {
+",
+    );
+    for i in 0..=n {
+        let _ = writeln!(
+            s,
+            "    ip daddr {} tcp dport 80 jump svc-{i}",
+            cluster_ip(i)
+        );
+    }
+    s.push_str(
+        "  }
+",
+    );
+    s.push_str(&linear_service_chain(n, endpoints, 0));
+    s.push_str(
+        "}
+",
+    );
+    s
+}
+
 /// Points linear service `i` straight at `backend` (for the connection-latency test).
 pub fn linear_point_at(i: usize, backend: (Ipv4Addr, u16)) -> String {
     format!(
@@ -182,6 +221,12 @@ mod tests {
         assert_eq!(inc.matches("tcp dport 80 jump svc-").count(), 3);
         assert!(inc.contains("flush chain ip sybench_linear svc-1\n"));
         assert!(inc.contains("numgen random mod 2 == 0 meta l4proto tcp dnat ip to "));
+        let add = linear_add(3, 2);
+        assert_eq!(add.matches("tcp dport 80 jump svc-").count(), 4);
+        assert!(add.contains("  chain svc-3 {\n"));
+        let grown = with_added_service(&table(20, 10), 20, 10);
+        assert_eq!(grown.ports.len(), 21);
+        assert!(grown.ports.windows(2).all(|w| w[0].id < w[1].id));
         let point = linear_point_at(2, (Ipv4Addr::new(10, 250, 0, 1), 8080));
         assert!(point.contains("dnat ip to 10.250.0.1:8080"));
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::error::{Refusal, SyncError};
 use super::runner::{Listing, Runner};
-use super::transaction::{BaseChain, Family, Object, Op, SetSpec, Transaction, Verb};
+use super::transaction::{BaseChain, Family, Object, Op, SetSpec, TableId, Transaction, Verb};
 
 #[derive(Debug, Clone, Default)]
 struct FakeChain {
@@ -32,7 +32,7 @@ struct FakeTable {
 
 #[derive(Debug, Default)]
 struct State {
-    tables: BTreeMap<Family, FakeTable>,
+    tables: BTreeMap<TableId, FakeTable>,
     transactions: Vec<Transaction>,
 }
 
@@ -245,31 +245,31 @@ impl FakeTable {
 }
 
 impl State {
-    fn apply(&self, tx: &Transaction) -> Result<BTreeMap<Family, FakeTable>, SyncError> {
+    fn apply(&self, tx: &Transaction) -> Result<BTreeMap<TableId, FakeTable>, SyncError> {
         if let Some(err) = tx.error() {
             return Err(err.clone().into());
         }
         let mut tables = self.tables.clone();
         for (i, op) in tx.ops().iter().enumerate() {
-            let family = op.object.family();
+            let table = op.object.table();
             let fail = |err: SyncError| match err {
                 SyncError::Refused { kind, message } => refuse(
                     kind,
-                    format!("operation {} ({:?} {family}): {message}", i + 1, op.verb),
+                    format!("operation {} ({:?} {table}): {message}", i + 1, op.verb),
                 ),
                 other => other,
             };
             match (&op.object, op.verb) {
                 (Object::Table { .. }, Verb::Add | Verb::Create) => {
-                    tables.entry(family).or_default();
+                    tables.entry(table).or_default();
                 }
                 (Object::Table { .. }, Verb::Delete) => {
-                    if tables.remove(&family).is_none() {
+                    if tables.remove(&table).is_none() {
                         return Err(fail(refuse(Refusal::NotFound, "table not found".into())));
                     }
                 }
-                _ => match tables.get_mut(&family) {
-                    Some(table) => table.apply(op).map_err(fail)?,
+                _ => match tables.get_mut(&table) {
+                    Some(content) => content.apply(op).map_err(fail)?,
                     None => return Err(fail(refuse(Refusal::NotFound, "table not found".into()))),
                 },
             }
@@ -300,16 +300,61 @@ impl FakeRunner {
         self.lock().transactions.last().cloned()
     }
 
-    /// The rules of `chain` in `family`'s table, if it exists.
-    pub fn chain_rules(&self, family: Family, chain: &str) -> Option<Vec<String>> {
+    /// The rules of `chain` in `table`, if it exists.
+    pub fn chain_rules(&self, table: TableId, chain: &str) -> Option<Vec<String>> {
         let state = self.lock();
-        Some(state.tables.get(&family)?.chains.get(chain)?.rules.clone())
+        Some(state.tables.get(&table)?.chains.get(chain)?.rules.clone())
     }
 
-    /// The elements of `set` in `family`'s table, if it exists.
-    pub fn elements(&self, family: Family, set: &str) -> Option<BTreeMap<String, Option<String>>> {
+    /// The elements of `set` in `table`, if it exists.
+    pub fn elements(&self, table: TableId, set: &str) -> Option<BTreeMap<String, Option<String>>> {
         let state = self.lock();
-        Some(state.tables.get(&family)?.sets.get(set)?.elements.clone())
+        Some(state.tables.get(&table)?.sets.get(set)?.elements.clone())
+    }
+
+    /// The elements of `set` in every table of `family` that has one, merged (for the sets
+    /// each shard has its own part of, like `service-ips`).
+    pub fn all_elements(&self, family: Family, set: &str) -> BTreeMap<String, Option<String>> {
+        let state = self.lock();
+        state
+            .tables
+            .iter()
+            .filter(|(id, _)| id.family == family)
+            .filter_map(|(_, table)| table.sets.get(set))
+            .flat_map(|set| set.elements.clone())
+            .collect()
+    }
+
+    /// The names of every chain, set and map in the tables of `family`, merged and sorted.
+    pub fn family_listing(&self, family: Family) -> Listing {
+        let mut merged = Listing::default();
+        if let Ok(tables) = self.list(family) {
+            for listing in tables.into_values() {
+                merged.table_exists = true;
+                merged.chains.extend(listing.chains);
+                merged.sets.extend(listing.sets);
+                merged.maps.extend(listing.maps);
+            }
+        }
+        for names in [&mut merged.chains, &mut merged.sets, &mut merged.maps] {
+            names.sort();
+        }
+        merged
+    }
+
+    /// The rules of `chain` in whichever table of `family` has it.
+    pub fn find_chain_rules(&self, family: Family, chain: &str) -> Option<Vec<String>> {
+        self.chain_rules(self.table_of_chain(family, chain)?, chain)
+    }
+
+    /// The table of `family` holding a chain named `chain` (the first, in table order).
+    pub fn table_of_chain(&self, family: Family, chain: &str) -> Option<TableId> {
+        let state = self.lock();
+        state
+            .tables
+            .iter()
+            .find(|(id, table)| id.family == family && table.chains.contains_key(chain))
+            .map(|(id, _)| *id)
     }
 
     /// The whole model as a sorted `nft -f` script: tables, sets and maps, chain declarations,
@@ -317,23 +362,23 @@ impl FakeRunner {
     pub fn dump(&self) -> String {
         let state = self.lock();
         let mut tx = Transaction::new();
-        for (family, table) in &state.tables {
-            let family = *family;
-            tx.add_table(family);
+        for (id, table) in &state.tables {
+            let id = *id;
+            tx.add_table(id);
             for (name, set) in &table.sets {
-                tx.set(Verb::Add, family, name, &set.spec);
+                tx.set(Verb::Add, id, name, &set.spec);
             }
             for (name, chain) in &table.chains {
-                tx.add_chain(family, name, chain.base);
+                tx.add_chain(id, name, chain.base);
             }
             for (name, chain) in &table.chains {
                 for rule in &chain.rules {
-                    tx.add_rule(family, name, rule);
+                    tx.add_rule(id, name, rule);
                 }
             }
             for (name, set) in &table.sets {
                 for (key, value) in &set.elements {
-                    tx.element(Verb::Add, family, name, key, value.as_deref());
+                    tx.element(Verb::Add, id, name, key, value.as_deref());
                 }
             }
         }
@@ -356,18 +401,25 @@ impl Runner for FakeRunner {
         self.lock().apply(tx).map(drop)
     }
 
-    fn list(&self, family: Family) -> Result<Listing, SyncError> {
+    fn list(&self, family: Family) -> Result<BTreeMap<TableId, Listing>, SyncError> {
         let state = self.lock();
-        let Some(table) = state.tables.get(&family) else {
-            return Ok(Listing::default());
-        };
-        let (maps, sets): (Vec<_>, Vec<_>) = table.sets.iter().partition(|(_, s)| s.spec.is_map());
-        Ok(Listing {
-            table_exists: true,
-            chains: table.chains.keys().cloned().collect(),
-            sets: sets.into_iter().map(|(n, _)| n.clone()).collect(),
-            maps: maps.into_iter().map(|(n, _)| n.clone()).collect(),
-        })
+        let listings = state
+            .tables
+            .iter()
+            .filter(|(id, _)| id.family == family)
+            .map(|(id, table)| {
+                let (maps, sets): (Vec<_>, Vec<_>) =
+                    table.sets.iter().partition(|(_, s)| s.spec.is_map());
+                let listing = Listing {
+                    table_exists: true,
+                    chains: table.chains.keys().cloned().collect(),
+                    sets: sets.into_iter().map(|(n, _)| n.clone()).collect(),
+                    maps: maps.into_iter().map(|(n, _)| n.clone()).collect(),
+                };
+                (*id, listing)
+            })
+            .collect();
+        Ok(listings)
     }
 }
 

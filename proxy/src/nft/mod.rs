@@ -38,7 +38,8 @@ pub use proxy::{NftProxy, cleanup, preflight};
 pub use runner::{Listing, NftRunner, Runner};
 pub use sync::{SyncOutcome, Syncer};
 pub use transaction::{
-    BaseChain, ChainType, Family, Hook, InvalidOp, Object, Op, SetSpec, TABLE, Transaction, Verb,
+    BaseChain, ChainType, Family, Hook, InvalidOp, MAX_SHARDS, Object, Op, SetSpec, TABLE, TableId,
+    Transaction, Verb,
 };
 
 /// Settings of the nftables proxy.
@@ -58,6 +59,9 @@ pub struct NftConfig {
     pub masquerade_mark: u32,
     /// How endpoints are picked (`--lb`).
     pub pick: rules::Pick,
+    /// Service shard tables per family (`--nft-shards`, 1–256): more make one-service changes
+    /// and full syncs of large clusters faster; each costs new connections one map lookup.
+    pub shards: u16,
     /// Run `nft` and `conntrack` inside this network namespace (`ip netns exec`); for tests.
     pub netns: Option<String>,
     /// Health turns stale when a queued change waits longer than this.
@@ -77,6 +81,7 @@ impl Default for NftConfig {
             min_sync_period: Duration::from_secs(1),
             masquerade_mark: 0x4000,
             pick: rules::Pick::Random,
+            shards: rules::DEFAULT_SHARDS,
             netns: None,
             stale_after: Duration::from_secs(60),
             full_resync_period: Some(Duration::from_secs(3600)),
@@ -93,6 +98,7 @@ impl NftConfig {
             node_ips: self.node_ips.clone(),
             masquerade_mark: self.masquerade_mark,
             pick: self.pick,
+            shards: self.shards,
         }
     }
 }

@@ -59,6 +59,15 @@ fn build(prefix: &str, identity: &str) -> String {
     name
 }
 
+/// The service shard (`0..shards`) a service's ports live in: a hash of `namespace/name`, so
+/// every port of a service shares one table and a restarted proxy finds them where it left
+/// them (as long as the shard count is unchanged; a full sync moves them otherwise).
+pub fn shard_of(id: &ServicePortId, shards: u16) -> u16 {
+    let identity = format!("{}/{}", id.namespace, id.name);
+    // The remainder is below `shards`, which is a u16.
+    (fnv1a(identity.as_bytes()) % u64::from(shards.max(1))) as u16
+}
+
 /// The readable identity of a service port: `ns/name/proto/port-name` (port number when the
 /// port is unnamed).
 pub fn port_identity(id: &ServicePortId, port: u16) -> String {

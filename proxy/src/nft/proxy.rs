@@ -362,8 +362,8 @@ fn check_kernel(release: &str) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Removes everything switchyard created: its `ip` and `ip6` tables (in `netns` when given).
-/// Succeeds when there is nothing to remove.
+/// Removes everything switchyard created: its `ip` and `ip6` tables, main and shards, whatever
+/// shard count made them (in `netns` when given). Succeeds when there is nothing to remove.
 ///
 /// # Errors
 /// When `nft` cannot be run or refuses.
@@ -372,9 +372,9 @@ pub async fn cleanup(netns: Option<&str>) -> Result<(), SyncError> {
     tokio::task::spawn_blocking(move || {
         let mut tx = Transaction::new();
         for family in Family::ALL {
-            // Adding first makes the delete succeed whether or not the table exists.
-            tx.add_table(family);
-            tx.push(Verb::Delete, super::transaction::Object::Table { family });
+            for table in runner.list(family)?.into_keys() {
+                tx.push(Verb::Delete, super::transaction::Object::Table { table });
+            }
         }
         runner.run(&tx)
     })

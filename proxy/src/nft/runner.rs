@@ -14,7 +14,9 @@ use std::sync::{Arc, OnceLock};
 
 use super::error::{Refusal, SyncError};
 use super::netlink::{self, NetlinkSocket};
-use super::transaction::{Family, TABLE, Transaction};
+use std::collections::BTreeMap;
+
+use super::transaction::{Family, TableId, Transaction};
 
 /// Names of the objects that exist in one of switchyard's tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,8 +37,9 @@ pub trait Runner: Send + Sync + std::fmt::Debug {
     fn run(&self, tx: &Transaction) -> Result<(), SyncError>;
     /// Checks `tx` without applying it (`nft -c`).
     fn check(&self, tx: &Transaction) -> Result<(), SyncError>;
-    /// Lists the chains, sets and maps of `family`'s table.
-    fn list(&self, family: Family) -> Result<Listing, SyncError>;
+    /// Lists the chains, sets and maps of every switchyard table of `family` that exists (the
+    /// main table and any shards, whatever the configured shard count).
+    fn list(&self, family: Family) -> Result<BTreeMap<TableId, Listing>, SyncError>;
 }
 
 /// Runs transactions through netlink or the real `nft` binary.
@@ -206,29 +209,34 @@ impl NftRunner {
         self.exec(args, Some(&tx.render())).map(drop)
     }
 
-    fn list_kind(&self, family: Family, kind: &str) -> Result<Vec<String>, SyncError> {
+    fn list_kind(&self, family: Family, kind: &str) -> Result<Vec<(TableId, String)>, SyncError> {
         let what = format!("{kind}s {family}");
         let out = self.exec(&["-j", "list", &format!("{kind}s"), family.as_str()], None)?;
-        names_in_listing(&out, kind).map_err(|reason| SyncError::Listing { what, reason })
+        names_in_listing(&out, family, kind).map_err(|reason| SyncError::Listing { what, reason })
     }
 }
 
-/// The names of `kind` objects (`chain`, `set`, `map`) of switchyard's table in `nft -j` output.
-fn names_in_listing(json: &str, kind: &str) -> Result<Vec<String>, String> {
+/// The `kind` objects (`table`, `chain`, `set`, `map`) of switchyard's tables in `nft -j`
+/// output, with the table each belongs to (tables: the table itself), sorted.
+fn names_in_listing(
+    json: &str,
+    family: Family,
+    kind: &str,
+) -> Result<Vec<(TableId, String)>, String> {
     let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let items = doc
         .get("nftables")
         .and_then(|v| v.as_array())
         .ok_or("no \"nftables\" array")?;
-    let mut names: Vec<String> = items
+    // Tables name themselves; everything else names the table it lives in.
+    let owner = if kind == "table" { "name" } else { "table" };
+    let mut names: Vec<(TableId, String)> = items
         .iter()
         .filter_map(|item| item.get(kind))
-        .filter(|obj| {
-            // Tables name themselves; everything else names the table it lives in.
-            let owner = if kind == "table" { "name" } else { "table" };
-            obj.get(owner).and_then(|t| t.as_str()) == Some(TABLE)
+        .filter_map(|obj| {
+            let table = TableId::parse(family, obj.get(owner)?.as_str()?)?;
+            Some((table, obj.get("name")?.as_str()?.to_owned()))
         })
-        .filter_map(|obj| obj.get("name").and_then(|n| n.as_str()).map(str::to_owned))
         .collect();
     names.sort();
     Ok(names)
@@ -243,23 +251,39 @@ impl Runner for NftRunner {
         self.apply(tx, true)
     }
 
-    fn list(&self, family: Family) -> Result<Listing, SyncError> {
+    fn list(&self, family: Family) -> Result<BTreeMap<TableId, Listing>, SyncError> {
         let tables = self.exec(&["-j", "list", "tables", family.as_str()], None)?;
-        let table_exists = !names_in_listing(&tables, "table")
-            .map_err(|reason| SyncError::Listing {
+        let tables =
+            names_in_listing(&tables, family, "table").map_err(|reason| SyncError::Listing {
                 what: format!("tables {family}"),
                 reason,
-            })?
-            .is_empty();
-        if !table_exists {
-            return Ok(Listing::default());
+            })?;
+        let mut listings: BTreeMap<TableId, Listing> = tables
+            .into_iter()
+            .map(|(table, _)| {
+                let listing = Listing {
+                    table_exists: true,
+                    ..Listing::default()
+                };
+                (table, listing)
+            })
+            .collect();
+        if listings.is_empty() {
+            return Ok(listings);
         }
-        Ok(Listing {
-            table_exists,
-            chains: self.list_kind(family, "chain")?,
-            sets: self.list_kind(family, "set")?,
-            maps: self.list_kind(family, "map")?,
-        })
+        for kind in ["chain", "set", "map"] {
+            for (table, name) in self.list_kind(family, kind)? {
+                let Some(listing) = listings.get_mut(&table) else {
+                    continue;
+                };
+                match kind {
+                    "chain" => listing.chains.push(name),
+                    "set" => listing.sets.push(name),
+                    _ => listing.maps.push(name),
+                }
+            }
+        }
+        Ok(listings)
     }
 }
 
@@ -268,16 +292,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listing_keeps_only_our_table() -> Result<(), String> {
+    fn listing_keeps_only_our_tables() -> Result<(), String> {
         let json = r#"{"nftables":[{"metainfo":{"version":"1.0.6"}},
-            {"chain":{"family":"ip","table":"switchyard","name":"services","handle":1}},
+            {"chain":{"family":"ip","table":"switchyard-1","name":"services","handle":1}},
             {"chain":{"family":"ip","table":"filter","name":"INPUT","handle":2}},
+            {"chain":{"family":"ip","table":"switchyard-01","name":"x","handle":4}},
+            {"chain":{"family":"ip","table":"switchyardx","name":"y","handle":5}},
             {"chain":{"family":"ip","table":"switchyard","name":"masquerading","handle":3}}]}"#;
+        let main = TableId::main(Family::Ip);
+        let shard = TableId::shard(Family::Ip, 1);
         assert_eq!(
-            names_in_listing(json, "chain")?,
-            ["masquerading", "services"]
+            names_in_listing(json, Family::Ip, "chain")?,
+            [(main, "masquerading".into()), (shard, "services".into())]
         );
-        assert!(names_in_listing("{}", "chain").is_err());
+        assert!(names_in_listing("{}", Family::Ip, "chain").is_err());
         Ok(())
     }
 }

@@ -1,4 +1,7 @@
 use super::*;
+use crate::nft::transaction::TableId;
+
+const IP: TableId = TableId::main(Family::Ip);
 
 fn map() -> SetSpec {
     SetSpec {
@@ -12,12 +15,12 @@ fn map() -> SetSpec {
 
 fn base_tx() -> Transaction {
     let mut tx = Transaction::new();
-    tx.add_table(Family::Ip);
-    tx.add_chain(Family::Ip, "a", None);
-    tx.add_chain(Family::Ip, "b", None);
-    tx.add_rule(Family::Ip, "a", "goto b");
-    tx.set(Verb::Add, Family::Ip, "m", &map());
-    tx.element(Verb::Add, Family::Ip, "m", "tcp . 80", Some("goto b"));
+    tx.add_table(IP);
+    tx.add_chain(IP, "a", None);
+    tx.add_chain(IP, "b", None);
+    tx.add_rule(IP, "a", "goto b");
+    tx.set(Verb::Add, IP, "m", &map());
+    tx.element(Verb::Add, IP, "m", "tcp . 80", Some("goto b"));
     tx
 }
 
@@ -45,8 +48,8 @@ fn failed_transaction_changes_nothing() -> Result<(), SyncError> {
     fake.run(&base_tx())?;
     let before = fake.dump();
     let mut tx = Transaction::new();
-    tx.add_chain(Family::Ip, "c", None);
-    tx.add_rule(Family::Ip, "c", "goto missing");
+    tx.add_chain(IP, "c", None);
+    tx.add_rule(IP, "c", "goto missing");
     let err = fake.run(&tx).err();
     assert!(matches!(&err, Some(e) if e.is_not_found()), "{err:?}");
     assert_eq!(fake.dump(), before);
@@ -64,25 +67,27 @@ fn enforces_kernel_rules_for_delete_and_elements() -> Result<(), SyncError> {
     fake.run(&base_tx())?;
     // b is referenced by a's rule and by the map element.
     let mut tx = Transaction::new();
-    tx.chain(Verb::Delete, Family::Ip, "b");
+    tx.chain(Verb::Delete, IP, "b");
     assert!(fake.run(&tx).is_err_and(|e| e.is_busy()));
     // a has rules.
     let mut tx = Transaction::new();
-    tx.chain(Verb::Delete, Family::Ip, "a");
+    tx.chain(Verb::Delete, IP, "a");
     assert!(fake.run(&tx).is_err_and(|e| e.is_busy()));
     // Changing a map element's value with add.
     let mut tx = Transaction::new();
-    tx.element(Verb::Add, Family::Ip, "m", "tcp . 80", Some("goto a"));
+    tx.element(Verb::Add, IP, "m", "tcp . 80", Some("goto a"));
     assert!(fake.run(&tx).is_err_and(|e| e.is_exists()));
     // Flush then delete in order works.
     let mut tx = Transaction::new();
-    tx.chain(Verb::Flush, Family::Ip, "a");
-    tx.element(Verb::Delete, Family::Ip, "m", "tcp . 80", None);
-    tx.chain(Verb::Delete, Family::Ip, "b");
-    tx.chain(Verb::Delete, Family::Ip, "a");
+    tx.chain(Verb::Flush, IP, "a");
+    tx.element(Verb::Delete, IP, "m", "tcp . 80", None);
+    tx.chain(Verb::Delete, IP, "b");
+    tx.chain(Verb::Delete, IP, "a");
     fake.run(&tx)?;
-    assert_eq!(fake.list(Family::Ip)?.chains, Vec::<String>::new());
-    assert_eq!(fake.list(Family::Ip)?.maps, ["m"]);
-    assert!(!fake.list(Family::Ip6)?.table_exists);
+    let listing = fake.list(Family::Ip)?;
+    assert_eq!(listing.keys().collect::<Vec<_>>(), [&IP]);
+    assert_eq!(listing[&IP].chains, Vec::<String>::new());
+    assert_eq!(listing[&IP].maps, ["m"]);
+    assert!(fake.list(Family::Ip6)?.is_empty());
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use super::Unsupported;
 use super::expr::{LIST_ELEM, proto_number, verdict_data};
 use super::wire::Attrs;
-use crate::nft::transaction::{Family, Object, Op, TABLE};
+use crate::nft::transaction::{Family, Object, Op, TableId};
 
 /// The key bytes of one component: an address, a protocol name or a port.
 fn component(text: &str, family: Family) -> Result<Vec<u8>, Unsupported> {
@@ -109,7 +109,8 @@ fn element(elements: &mut Attrs, key: &[u8], flags: Option<u32>, value: Option<&
 }
 
 /// A `NEWSETELEM`/`DELSETELEM` body for `ops` (all elements of `set`).
-pub(super) fn message(family: Family, set: &str, ops: &[Op]) -> Result<Attrs, Unsupported> {
+pub(super) fn message(table: TableId, set: &str, ops: &[Op]) -> Result<Attrs, Unsupported> {
+    let family = table.family;
     let mut elements = Attrs::default();
     for op in ops {
         let Object::Element {
@@ -133,7 +134,7 @@ pub(super) fn message(family: Family, set: &str, ops: &[Op]) -> Result<Attrs, Un
         }
     }
     let mut attrs = Attrs::default();
-    attrs.str(1, TABLE).str(2, set);
+    attrs.str(1, &table.name()).str(2, set);
     let elements = elements.into_bytes();
     attrs.nest(3, |list| {
         list.raw(&elements);

@@ -23,7 +23,7 @@ mod wire;
 use std::time::Duration;
 
 use super::error::{Refusal, SyncError};
-use super::transaction::{Object, Op, SetSpec, TABLE, Transaction, Verb};
+use super::transaction::{Object, Op, SetSpec, TableId, Transaction, Verb};
 use wire::{Attrs, Batch, F_APPEND, F_CREATE, MsgType};
 
 pub use socket::NetlinkSocket;
@@ -62,12 +62,12 @@ impl Encoded<'_> {
     }
 }
 
-fn table_attr(attrs: &mut Attrs, kind: u16) {
-    attrs.str(kind, TABLE);
+fn table_attr(attrs: &mut Attrs, kind: u16, table: TableId) {
+    attrs.str(kind, &table.name());
 }
 
 /// `NFT_SET_*` flags and timeout of an affinity-style set; other sets are unsupported.
-fn set_message(name: &str, spec: &SetSpec, id: u32) -> Result<Attrs, Unsupported> {
+fn set_message(table: TableId, name: &str, spec: &SetSpec, id: u32) -> Result<Attrs, Unsupported> {
     const SET_TIMEOUT: u32 = 0x10;
     const SET_EVAL: u32 = 0x20;
     let (key_type, key_len) = match spec.key_type.as_str() {
@@ -87,7 +87,7 @@ fn set_message(name: &str, spec: &SetSpec, id: u32) -> Result<Attrs, Unsupported
         };
     }
     let mut attrs = Attrs::default();
-    table_attr(&mut attrs, 1);
+    table_attr(&mut attrs, 1, table);
     attrs
         .str(2, name)
         .be32(3, flags)
@@ -111,9 +111,9 @@ fn timeout_ms(timeout: Duration) -> u64 {
     timeout.as_secs().max(1) * 1000
 }
 
-fn named(kind: u16, name: &str) -> Attrs {
+fn named(table: TableId, kind: u16, name: &str) -> Attrs {
     let mut attrs = Attrs::default();
-    table_attr(&mut attrs, 1);
+    table_attr(&mut attrs, 1, table);
     attrs.str(kind, name);
     attrs
 }
@@ -127,11 +127,12 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
     let ops = tx.ops();
     while i < ops.len() {
         let op = &ops[i];
-        let family = expr::nfproto(op.object.family());
+        let table = op.object.table();
+        let family = expr::nfproto(table.family);
         match (&op.object, op.verb) {
             (Object::Table { .. }, Verb::Add) => {
                 let mut attrs = Attrs::default();
-                table_attr(&mut attrs, 1);
+                table_attr(&mut attrs, 1, table);
                 batch.push(MsgType::NewTable, F_CREATE, family, attrs);
             }
             (
@@ -140,10 +141,10 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
                 },
                 Verb::Add,
             ) => {
-                batch.push(MsgType::NewChain, F_CREATE, family, named(3, name));
+                batch.push(MsgType::NewChain, F_CREATE, family, named(table, 3, name));
             }
             (Object::Chain { name, .. }, Verb::Flush) => {
-                batch.push(MsgType::DelRule, 0, family, named(2, name));
+                batch.push(MsgType::DelRule, 0, family, named(table, 2, name));
             }
             (
                 Object::Chain {
@@ -151,18 +152,11 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
                 },
                 Verb::Delete,
             ) => {
-                batch.push(MsgType::DelChain, 0, family, named(3, name));
+                batch.push(MsgType::DelChain, 0, family, named(table, 3, name));
             }
-            (
-                Object::Rule {
-                    family: f,
-                    chain,
-                    rule,
-                },
-                Verb::Add,
-            ) => {
-                let (exprs, userdata) = expr::encode_rule(*f, rule)?;
-                let mut attrs = named(2, chain);
+            (Object::Rule { chain, rule, .. }, Verb::Add) => {
+                let (exprs, userdata) = expr::encode_rule(table.family, rule)?;
+                let mut attrs = named(table, 2, chain);
                 let exprs = exprs.into_bytes();
                 attrs.nest(4, |list| {
                     list.raw(&exprs);
@@ -173,20 +167,20 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
                 batch.push(MsgType::NewRule, F_CREATE | F_APPEND, family, attrs);
             }
             (Object::Set { name, spec, .. }, Verb::Add) => {
-                let attrs = set_message(name, spec, set_id)?;
+                let attrs = set_message(table, name, spec, set_id)?;
                 set_id += 1;
                 batch.push(MsgType::NewSet, F_CREATE, family, attrs);
             }
             (Object::Set { name, .. }, Verb::Delete) => {
-                batch.push(MsgType::DelSet, 0, family, named(2, name));
+                batch.push(MsgType::DelSet, 0, family, named(table, 2, name));
             }
             (Object::Set { name, .. }, Verb::Flush) => {
-                batch.push(MsgType::DelSetElem, 0, family, named(2, name));
+                batch.push(MsgType::DelSetElem, 0, family, named(table, 2, name));
             }
             (Object::Element { set, .. }, Verb::Add | Verb::Delete) => {
                 // A run of element operations on one set with one verb is one message.
                 let run = element_run(&ops[i..]);
-                let attrs = elements::message(op.object.family(), set, &ops[i..i + run])?;
+                let attrs = elements::message(table, set, &ops[i..i + run])?;
                 let kind = if op.verb == Verb::Add {
                     MsgType::NewSetElem
                 } else {
@@ -243,11 +237,11 @@ pub fn apply(socket: &NetlinkSocket, encoded: Encoded<'_>) -> Result<(), SyncErr
 }
 
 /// How many operations from the start of `ops` are element operations with the first one's
-/// verb, set and family: they travel as one message. Zero when the first is no element.
+/// verb, set and table: they travel as one message. Zero when the first is no element.
 fn element_run(ops: &[Op]) -> usize {
     let Some(Op {
         verb,
-        object: Object::Element { set, family, .. },
+        object: Object::Element { set, table, .. },
     }) = ops.first()
     else {
         return 0;
@@ -255,8 +249,8 @@ fn element_run(ops: &[Op]) -> usize {
     ops.iter()
         .take_while(|next| {
             next.verb == *verb
-                && matches!(&next.object, Object::Element { set: s, family: f, .. }
-                    if s == set && f == family)
+                && matches!(&next.object, Object::Element { set: s, table: t, .. }
+                    if s == set && t == table)
         })
         .count()
 }

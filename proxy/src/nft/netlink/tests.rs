@@ -4,7 +4,9 @@ use crate::nft::fake::FakeRunner;
 use crate::nft::fixture::{ep, sticky, svc, table};
 use crate::nft::rules::RuleConfig;
 use crate::nft::sync::Syncer;
-use crate::nft::transaction::Family;
+use crate::nft::transaction::{Family, TableId};
+
+const IP: TableId = TableId::main(Family::Ip);
 use std::sync::Arc;
 
 fn config() -> RuleConfig {
@@ -53,22 +55,22 @@ fn incremental_syncs_encode_and_full_syncs_do_not() -> Result<(), crate::nft::Sy
 #[test]
 fn failing_message_is_named() {
     let mut tx = Transaction::new();
-    tx.add_chain(Family::Ip, "a", None);
+    tx.add_chain(IP, "a", None);
     tx.element(
         Verb::Add,
-        Family::Ip,
+        IP,
         "service-ips",
         "10.0.0.1 . tcp . 80",
         Some("goto a"),
     );
     tx.element(
         Verb::Add,
-        Family::Ip,
+        IP,
         "service-ips",
         "10.0.0.2 . tcp . 80",
         Some("goto a"),
     );
-    tx.add_rule(Family::Ip, "a", "drop");
+    tx.add_rule(IP, "a", "drop");
     assert_eq!(describe(tx.ops(), 0), "add chain ip switchyard a");
     assert!(describe(tx.ops(), 1).starts_with("add element ip switchyard service-ips"));
     assert_eq!(describe(tx.ops(), 2), "add rule ip switchyard a drop");

@@ -5,6 +5,8 @@ use crate::model::{Protocol, ServiceTable};
 use crate::nft::fake::FakeRunner;
 use crate::nft::fixture::{ep, svc, table};
 use crate::nft::runner::Listing;
+use crate::nft::transaction::TableId;
+use std::collections::BTreeMap;
 
 fn snapshot(table: ServiceTable, synced: bool) -> TableSnapshot {
     TableSnapshot {
@@ -60,7 +62,7 @@ impl Runner for Flaky {
     fn check(&self, tx: &Transaction) -> Result<(), SyncError> {
         self.fake.check(tx)
     }
-    fn list(&self, family: Family) -> Result<Listing, SyncError> {
+    fn list(&self, family: Family) -> Result<BTreeMap<TableId, Listing>, SyncError> {
         self.fake.list(family)
     }
 }
@@ -167,25 +169,26 @@ async fn periodic_full_resync_repairs_hand_edits() {
     cfg.full_resync_period = Some(Duration::from_secs(30));
     let proxy = NftProxy::start_with_runner(cfg, rx, Arc::new(fake.clone()));
     assert!(until(|| proxy.sync_count() == 1).await);
-    let service_chains = || -> Vec<String> {
+    let service_chains = || -> Vec<(TableId, String)> {
         fake.list(Family::Ip)
-            .map(|l| l.chains)
             .unwrap_or_default()
             .into_iter()
-            .filter(|c| c.starts_with("service-"))
+            .flat_map(|(id, l)| l.chains.into_iter().map(move |c| (id, c)))
+            .filter(|(_, c)| c.starts_with("service-"))
             .collect()
     };
     let chains = service_chains();
     assert_eq!(chains.len(), 1);
-    let rules = fake.chain_rules(Family::Ip, &chains[0]);
+    let (shard, chain) = &chains[0];
+    let rules = fake.chain_rules(*shard, chain);
     // Someone flushes our chain by hand; nothing in the cluster changes.
     let mut edit = Transaction::new();
-    edit.chain(Verb::Flush, Family::Ip, &chains[0]);
+    edit.chain(Verb::Flush, *shard, chain);
     assert!(fake.run(&edit).is_ok());
-    assert_eq!(fake.chain_rules(Family::Ip, &chains[0]), Some(vec![]));
+    assert_eq!(fake.chain_rules(*shard, chain), Some(vec![]));
     // Within the period (virtual time) the proxy resyncs fully and the rules are back.
     assert!(until(|| proxy.sync_count() == 2).await);
-    assert_eq!(fake.chain_rules(Family::Ip, &chains[0]), rules);
+    assert_eq!(fake.chain_rules(*shard, chain), rules);
     assert_eq!(metrics_count(&proxy, "full"), 2);
     proxy.shutdown().await;
 }
@@ -223,8 +226,11 @@ async fn stale_chains_are_deleted_without_further_changes() {
     // The last endpoints go: the service chain is flushed, and deleted by a later sync.
     tx.send_replace(snapshot(web(0), true));
     let gone = || {
-        fake.list(Family::Ip)
-            .is_ok_and(|l| !l.chains.iter().any(|c| c.contains("default/web/")))
+        fake.list(Family::Ip).is_ok_and(|tables| {
+            !tables
+                .values()
+                .any(|l| l.chains.iter().any(|c| c.contains("default/web/")))
+        })
     };
     assert!(until(gone).await, "{}", fake.dump());
     assert_eq!(

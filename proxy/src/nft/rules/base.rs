@@ -1,13 +1,16 @@
 //! The static part of each table: base chains on the standard hooks, the dispatch verdict maps
 //! and the helper chains every service jumps to. Depends only on the node configuration.
 //!
-//! Packet path:
-//! - `nat-prerouting` / `nat-output` (dstnat) jump to `services`, which looks the packet up in
-//!   `service-ips` (`daddr . l4proto . dport`) and, for local destinations, `service-nodeports`
-//!   (`l4proto . dport`); a hit goes to the service port's own chain, which DNATs.
-//! - `nat-postrouting` (srcnat) masquerades packets carrying the masquerade mark, and hairpin
+//! Services are spread over shard tables (`switchyard-0` …, see [`TableId`]); the main table
+//! (`switchyard`) holds what is node-wide. Packet path:
+//! - In every shard, `nat-prerouting` / `nat-output` (dstnat) jump to `services`, which looks
+//!   the packet up in the shard's `service-ips` (`daddr . l4proto . dport`) and, for local
+//!   destinations, `service-nodeports` (`l4proto . dport`); a hit goes to the service port's
+//!   own chain, which DNATs. A connection is NATed once: after one shard's DNAT the kernel
+//!   skips the remaining nat chains of the hook.
+//! - The main table's `nat-postrouting` (srcnat) masquerades packets carrying the masquerade mark, and hairpin
 //!   connections (DNATed back to the endpoint that opened them: `hairpin-endpoints`).
-//! - `filter-input` / `filter-forward` / `filter-output` run on new connections after DNAT:
+//! - The main table's `filter-input` / `filter-forward` / `filter-output` run on new connections after DNAT:
 //!   a service without endpoints is still addressed to its service IP (it is not in
 //!   `service-ips`), so `no-endpoint-services` / `no-endpoint-nodeports` reject it at once
 //!   (the client sees "connection refused", not a timeout). In forward and output,
@@ -16,8 +19,8 @@
 //!   service CIDRs, as kube-proxy does, so such packets neither leave the node nor time out
 //!   somewhere upstream. `reject` is only valid on input, forward and output, hence those hooks.
 
-use super::{ChainSpec, FamilyRules, RuleConfig};
-use crate::nft::transaction::{BaseChain, ChainType, Family, Hook, SetSpec, priority};
+use super::{ChainSpec, RuleConfig, TableRules};
+use crate::nft::transaction::{BaseChain, ChainType, Family, Hook, SetSpec, TableId, priority};
 
 use std::sync::Arc;
 
@@ -73,13 +76,68 @@ fn anonymous_set(nets: &[ipnet::IpNet]) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
-/// The static chains, sets and maps of `family`'s table.
-pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
+/// Whether `set` (one a service port puts elements in) lives in the port's shard table rather
+/// than in the family's main table.
+pub(super) fn in_shard(set: &str) -> bool {
+    set == SERVICE_IPS || set == SERVICE_NODEPORTS
+}
+
+/// The static chains, sets and maps of `table`: the main table's or a shard's.
+pub(super) fn static_rules(config: &RuleConfig, table: TableId) -> TableRules {
+    let family = table.family;
+    let mut rules = TableRules::default();
+    let local_dst = local_destination(config, family, &mut rules);
+    if table.shard.is_some() {
+        shard_rules(config, family, &local_dst, &mut rules);
+    } else {
+        main_rules(config, family, &local_dst, &mut rules);
+    }
+    rules
+}
+
+/// The match for "addressed to this node's NodePort addresses": the configured node IPs (a
+/// `nodeport-ips` set, added to `rules`), else every local address except loopback.
+fn local_destination(config: &RuleConfig, family: Family, rules: &mut TableRules) -> String {
+    let f = family.as_str();
+    let node_ips: Vec<String> = config
+        .node_ips
+        .iter()
+        .filter(|ip| Family::of(**ip) == family)
+        .map(|ip| ip.to_string())
+        .collect();
+    if node_ips.is_empty() {
+        let loopback = match family {
+            Family::Ip => "127.0.0.0/8",
+            Family::Ip6 => "::1",
+        };
+        return format!("fib daddr type local {f} daddr != {loopback}");
+    }
+    rules.sets.insert(
+        NODEPORT_IPS.into(),
+        set_spec(
+            family.addr_type().into(),
+            None,
+            "addresses NodePorts are served on",
+        ),
+    );
+    let elements = rules.elements.entry(NODEPORT_IPS.into()).or_default();
+    for ip in &node_ips {
+        elements.insert(ip.clone(), None);
+    }
+    format!("{f} daddr @{NODEPORT_IPS}")
+}
+
+fn chain(rules: &mut TableRules, name: &str, base: Option<BaseChain>, body: Vec<String>) {
+    rules
+        .chains
+        .insert(name.to_owned(), Arc::new(ChainSpec { base, rules: body }));
+}
+
+/// A shard: DNAT base chains, the dispatch maps of its services, and what their chains use.
+fn shard_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut TableRules) {
     let f = family.as_str();
     let addr = family.addr_type();
-    let mut rules = FamilyRules::default();
-    let sets = &mut rules.sets;
-    sets.insert(
+    rules.sets.insert(
         SERVICE_IPS.into(),
         set_spec(
             format!("{addr} . inet_proto . inet_service"),
@@ -87,7 +145,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
             "ClusterIP, externalIP and LoadBalancer IP dispatch",
         ),
     );
-    sets.insert(
+    rules.sets.insert(
         SERVICE_NODEPORTS.into(),
         set_spec(
             "inet_proto . inet_service".into(),
@@ -95,6 +153,59 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
             "NodePort dispatch",
         ),
     );
+    for map in [SERVICE_IPS, SERVICE_NODEPORTS] {
+        rules.elements.entry(map.into()).or_default();
+    }
+    let cluster_cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
+    if !cluster_cidrs.is_empty() {
+        let mut spec = set_spec(addr.into(), None, "pod CIDRs");
+        spec.flags = vec!["interval"];
+        rules.sets.insert(CLUSTER_CIDRS.into(), spec);
+        let elements = rules.elements.entry(CLUSTER_CIDRS.into()).or_default();
+        for net in &cluster_cidrs {
+            elements.insert(net.trunc().to_string(), None);
+        }
+    }
+    chain(
+        rules,
+        "nat-prerouting",
+        base(ChainType::Nat, Hook::Prerouting, priority::DSTNAT),
+        vec![format!("jump {SERVICES}")],
+    );
+    chain(
+        rules,
+        "nat-output",
+        base(ChainType::Nat, Hook::Output, priority::DSTNAT),
+        vec![format!("jump {SERVICES}")],
+    );
+    // Every shard sees every new connection, so the NodePort rule asks the (hash) map first
+    // and only then the (route lookup) `fib`: a connection that is no NodePort of this shard
+    // costs one lookup here.
+    chain(
+        rules,
+        SERVICES,
+        None,
+        vec![
+            format!("{f} daddr . meta l4proto . th dport vmap @{SERVICE_IPS}"),
+            format!(
+                "meta l4proto . th dport @{SERVICE_NODEPORTS} {local_dst} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}"
+            ),
+        ],
+    );
+    let mark = config.masquerade_mark;
+    chain(
+        rules,
+        MARK_FOR_MASQUERADE,
+        None,
+        vec![format!("meta mark set meta mark | {mark:#010x}")],
+    );
+}
+
+/// The main table: masquerading, the filter chains and the node-wide sets.
+fn main_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut TableRules) {
+    let f = family.as_str();
+    let addr = family.addr_type();
+    let sets = &mut rules.sets;
     sets.insert(
         NO_ENDPOINT_SERVICES.into(),
         set_spec(
@@ -123,44 +234,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
             "endpoints reaching themselves through a service",
         ),
     );
-
-    let cluster_cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
-    if !cluster_cidrs.is_empty() {
-        let mut spec = set_spec(addr.into(), None, "pod CIDRs");
-        spec.flags = vec!["interval"];
-        sets.insert(CLUSTER_CIDRS.into(), spec);
-        let elements = rules.elements.entry(CLUSTER_CIDRS.into()).or_default();
-        for net in &cluster_cidrs {
-            elements.insert(net.trunc().to_string(), None);
-        }
-    }
-
-    let node_ips: Vec<String> = config
-        .node_ips
-        .iter()
-        .filter(|ip| Family::of(**ip) == family)
-        .map(|ip| ip.to_string())
-        .collect();
-    let local_dst = if node_ips.is_empty() {
-        let loopback = match family {
-            Family::Ip => "127.0.0.0/8",
-            Family::Ip6 => "::1",
-        };
-        format!("fib daddr type local {f} daddr != {loopback}")
-    } else {
-        sets.insert(
-            NODEPORT_IPS.into(),
-            set_spec(addr.into(), None, "addresses NodePorts are served on"),
-        );
-        let elements = rules.elements.entry(NODEPORT_IPS.into()).or_default();
-        for ip in &node_ips {
-            elements.insert(ip.clone(), None);
-        }
-        format!("{f} daddr @{NODEPORT_IPS}")
-    };
     for map in [
-        SERVICE_IPS,
-        SERVICE_NODEPORTS,
         NO_ENDPOINT_SERVICES,
         NO_ENDPOINT_NODEPORTS,
         CLUSTER_IPS,
@@ -169,28 +243,15 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         rules.elements.entry(map.into()).or_default();
     }
 
-    let mut chain = |name: &str, base: Option<BaseChain>, body: Vec<String>| {
-        rules
-            .chains
-            .insert(name.to_owned(), Arc::new(ChainSpec { base, rules: body }));
-    };
     let new = "ct state new";
     chain(
-        "nat-prerouting",
-        base(ChainType::Nat, Hook::Prerouting, priority::DSTNAT),
-        vec![format!("jump {SERVICES}")],
-    );
-    chain(
-        "nat-output",
-        base(ChainType::Nat, Hook::Output, priority::DSTNAT),
-        vec![format!("jump {SERVICES}")],
-    );
-    chain(
+        rules,
         "nat-postrouting",
         base(ChainType::Nat, Hook::Postrouting, priority::SRCNAT),
         vec![format!("jump {MASQUERADING}")],
     );
     chain(
+        rules,
         "filter-input",
         base(ChainType::Filter, Hook::Input, priority::FILTER),
         vec![
@@ -199,6 +260,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         ],
     );
     chain(
+        rules,
         "filter-forward",
         base(ChainType::Filter, Hook::Forward, priority::FILTER),
         vec![
@@ -207,6 +269,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         ],
     );
     chain(
+        rules,
         "filter-output",
         base(ChainType::Filter, Hook::Output, priority::FILTER),
         vec![
@@ -214,16 +277,9 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
             format!("{new} jump {CLUSTER_IPS_CHECK}"),
         ],
     );
-    chain(
-        SERVICES,
-        None,
-        vec![
-            format!("{f} daddr . meta l4proto . th dport vmap @{SERVICE_IPS}"),
-            format!("{local_dst} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}"),
-        ],
-    );
     let mark = config.masquerade_mark;
     chain(
+        rules,
         MASQUERADING,
         None,
         vec![
@@ -236,11 +292,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         ],
     );
     chain(
-        MARK_FOR_MASQUERADE,
-        None,
-        vec![format!("meta mark set meta mark | {mark:#010x}")],
-    );
-    chain(
+        rules,
         SERVICE_ENDPOINTS_CHECK,
         None,
         vec![format!(
@@ -248,6 +300,7 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
         )],
     );
     chain(
+        rules,
         NODEPORT_ENDPOINTS_CHECK,
         None,
         vec![format!(
@@ -264,9 +317,8 @@ pub(super) fn static_rules(config: &RuleConfig, family: Family) -> FamilyRules {
             anonymous_set(&service_cidrs)
         ));
     }
-    chain(CLUSTER_IPS_CHECK, None, check);
-    chain(REJECT_CHAIN, None, vec!["reject".into()]);
-    rules
+    chain(rules, CLUSTER_IPS_CHECK, None, check);
+    chain(rules, REJECT_CHAIN, None, vec!["reject".into()]);
 }
 
 /// `@cluster-cidrs` when `family` has pod CIDRs (the named set, so per-service rules stay

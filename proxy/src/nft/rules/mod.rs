@@ -19,7 +19,8 @@ use ipnet::IpNet;
 
 use crate::model::{ServicePort, ServicePortId, ServiceTable};
 
-use super::transaction::{BaseChain, Family, SetSpec};
+use super::names;
+use super::transaction::{BaseChain, Family, MAX_SHARDS, SetSpec, TableId};
 
 pub use base::{
     CLUSTER_IPS, HAIRPIN_ENDPOINTS, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS,
@@ -51,7 +52,7 @@ impl Pick {
 }
 
 /// The node-level facts rule generation needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleConfig {
     /// Pod CIDRs: traffic from outside them to a ClusterIP is masqueraded.
     pub cluster_cidrs: Vec<IpNet>,
@@ -64,9 +65,47 @@ pub struct RuleConfig {
     pub masquerade_mark: u32,
     /// How endpoints are picked.
     pub pick: Pick,
+    /// Number of service shard tables per family (at least 1; see [`TableId`]).
+    pub shards: u16,
 }
 
+impl Default for RuleConfig {
+    fn default() -> RuleConfig {
+        RuleConfig {
+            cluster_cidrs: Vec::new(),
+            service_cidrs: Vec::new(),
+            node_ips: Vec::new(),
+            masquerade_mark: 0x4000,
+            pick: Pick::default(),
+            shards: DEFAULT_SHARDS,
+        }
+    }
+}
+
+/// Service shards per family unless configured: at 10k services, 1,250 per table keeps a
+/// one-service change and a full sync fast, while a new connection pays eight verdict-map
+/// lookups instead of one (see docs/benchmarks.md).
+pub const DEFAULT_SHARDS: u16 = 8;
+
 impl RuleConfig {
+    /// Every table this configuration uses: each family's main table and its shards.
+    pub fn tables(&self) -> Vec<TableId> {
+        let shards = self.shards.clamp(1, MAX_SHARDS);
+        Family::ALL
+            .iter()
+            .flat_map(|family| {
+                std::iter::once(TableId::main(*family))
+                    .chain((0..shards).map(|shard| TableId::shard(*family, shard)))
+            })
+            .collect()
+    }
+
+    /// The shard table of `family` that holds `id`'s rules.
+    pub fn shard_table(&self, family: Family, id: &ServicePortId) -> TableId {
+        let shards = self.shards.clamp(1, MAX_SHARDS);
+        TableId::shard(family, names::shard_of(id, shards))
+    }
+
     fn cidrs(list: &[IpNet], family: Family) -> Vec<IpNet> {
         list.iter()
             .filter(|n| Family::of(n.addr()) == family)
@@ -87,9 +126,9 @@ pub struct ChainSpec {
 /// Elements of one set or map: key → value (`None` for sets).
 pub type Elements = BTreeMap<String, Option<String>>;
 
-/// Desired content of one family's table.
+/// Desired content of one table.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FamilyRules {
+pub struct TableRules {
     /// Every chain, static and per service.
     pub chains: BTreeMap<String, Arc<ChainSpec>>,
     /// Every set and map.
@@ -98,21 +137,21 @@ pub struct FamilyRules {
     pub elements: BTreeMap<String, Elements>,
 }
 
-/// Desired content of both tables.
+/// Desired content of every table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ruleset {
-    /// Per family; both families are always present.
-    pub families: BTreeMap<Family, FamilyRules>,
+    /// Per table; every table of [`RuleConfig::tables`] is present.
+    pub tables: BTreeMap<TableId, TableRules>,
 }
 
 impl Ruleset {
-    /// The rules of one family.
-    pub fn family(&self, family: Family) -> Option<&FamilyRules> {
-        self.families.get(&family)
+    /// The rules of one table.
+    pub fn table(&self, table: TableId) -> Option<&TableRules> {
+        self.tables.get(&table)
     }
 }
 
-/// What one service port contributes to one family.
+/// What one service port contributes to one table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fragment {
     /// Its chains (names unique to the port).
@@ -125,8 +164,17 @@ pub struct Fragment {
     pub own_elements: Vec<(String, String, String)>,
 }
 
-/// A service port's generated rules, per family, shared between syncs.
-pub type Fragments = Arc<[(Family, Fragment)]>;
+impl Fragment {
+    fn is_empty(&self) -> bool {
+        self.chains.is_empty()
+            && self.sets.is_empty()
+            && self.elements.is_empty()
+            && self.own_elements.is_empty()
+    }
+}
+
+/// A service port's generated rules, per table, shared between syncs.
+pub type Fragments = Arc<[(TableId, Fragment)]>;
 
 /// A service port whose rules changed since the previous [`RuleBuilder::update`].
 #[derive(Debug, Clone)]
@@ -140,12 +188,12 @@ pub struct Change {
 }
 
 impl Change {
-    /// The port's fragment for `family`, before or after.
-    pub fn fragment(fragments: &Option<Fragments>, family: Family) -> Option<&Fragment> {
+    /// The port's fragment for `table`, before or after.
+    pub fn fragment(fragments: &Option<Fragments>, table: TableId) -> Option<&Fragment> {
         fragments
             .as_deref()?
             .iter()
-            .find(|(f, _)| *f == family)
+            .find(|(t, _)| *t == table)
             .map(|(_, fragment)| fragment)
     }
 }
@@ -176,6 +224,11 @@ impl RuleBuilder {
         }
     }
 
+    /// The configuration rules are built for.
+    pub fn config(&self) -> &RuleConfig {
+        &self.config
+    }
+
     /// Brings the cache to `table` and returns the ports whose rules changed, in id order.
     pub fn update(&mut self, table: &ServiceTable) -> Vec<Change> {
         self.generation += 1;
@@ -190,7 +243,7 @@ impl RuleBuilder {
                     cached.generation = generation;
                 }
                 Some(cached) => {
-                    let fragments: Fragments = service::fragments(&self.config, port).into();
+                    let fragments = place(&self.config, port);
                     let old = std::mem::replace(&mut cached.fragments, fragments.clone());
                     cached.port = port.clone();
                     cached.generation = generation;
@@ -203,7 +256,7 @@ impl RuleBuilder {
                     }
                 }
                 None => {
-                    let fragments: Fragments = service::fragments(&self.config, port).into();
+                    let fragments = place(&self.config, port);
                     self.cache.insert(
                         port.id.clone(),
                         Cached {
@@ -237,32 +290,34 @@ impl RuleBuilder {
 
     /// The complete desired state for `table` (after [`RuleBuilder::update`] with it).
     pub fn assemble(&self, table: &ServiceTable) -> Ruleset {
-        let mut families: BTreeMap<Family, FamilyRules> = Family::ALL
-            .iter()
-            .map(|f| (*f, base::static_rules(&self.config, *f)))
+        let mut tables: BTreeMap<TableId, TableRules> = self
+            .config
+            .tables()
+            .into_iter()
+            .map(|t| (t, base::static_rules(&self.config, t)))
             .collect();
         for port in &table.ports {
             let Some(cached) = self.cache.get(&port.id) else {
                 continue;
             };
-            for (family, fragment) in cached.fragments.iter() {
-                if let Some(rules) = families.get_mut(family) {
+            for (id, fragment) in cached.fragments.iter() {
+                if let Some(rules) = tables.get_mut(id) {
                     merge(rules, fragment, &port.id);
                 }
             }
         }
-        Ruleset { families }
+        Ruleset { tables }
     }
 
-    /// The element claims of every cached port, per family (after [`RuleBuilder::update`]).
-    pub fn claims(&self, table: &ServiceTable) -> BTreeMap<Family, Claims> {
-        let mut claims: BTreeMap<Family, Claims> = BTreeMap::new();
+    /// The element claims of every cached port, per table (after [`RuleBuilder::update`]).
+    pub fn claims(&self, table: &ServiceTable) -> BTreeMap<TableId, Claims> {
+        let mut claims: BTreeMap<TableId, Claims> = BTreeMap::new();
         for port in &table.ports {
             let Some(cached) = self.cache.get(&port.id) else {
                 continue;
             };
-            for (family, fragment) in cached.fragments.iter() {
-                let family_claims = claims.entry(*family).or_default();
+            for (id, fragment) in cached.fragments.iter() {
+                let family_claims = claims.entry(*id).or_default();
                 for (set, key, value) in &fragment.elements {
                     family_claims.insert(set, key, &port.id, value.clone());
                 }
@@ -278,7 +333,31 @@ impl RuleBuilder {
     }
 }
 
-fn merge(rules: &mut FamilyRules, fragment: &Fragment, owner: &ServicePortId) {
+/// A port's rules, placed: elements of the node-wide sets (`cluster-ips`, the no-endpoint maps,
+/// `hairpin-endpoints`) go to the family's main table; its chains, sets, endpoint maps and
+/// dispatch elements go to the port's shard.
+fn place(config: &RuleConfig, port: &ServicePort) -> Fragments {
+    let mut placed = Vec::new();
+    for (family, mut fragment) in service::fragments(config, port) {
+        let (sharded, main): (Vec<_>, Vec<_>) = std::mem::take(&mut fragment.elements)
+            .into_iter()
+            .partition(|(set, _, _)| base::in_shard(set));
+        fragment.elements = sharded;
+        let main = Fragment {
+            elements: main,
+            ..Fragment::default()
+        };
+        if !main.is_empty() {
+            placed.push((TableId::main(family), main));
+        }
+        if !fragment.is_empty() {
+            placed.push((config.shard_table(family, &port.id), fragment));
+        }
+    }
+    placed.into()
+}
+
+fn merge(rules: &mut TableRules, fragment: &Fragment, owner: &ServicePortId) {
     for (map, key, value) in &fragment.own_elements {
         rules
             .elements

@@ -9,10 +9,29 @@ fn config() -> RuleConfig {
         node_ips: Vec::new(),
         masquerade_mark: 0x4000,
         pick: Pick::Random,
+        shards: 4,
     }
 }
 
-fn chain_with_prefix<'a>(rules: &'a FamilyRules, prefix: &str) -> Vec<(&'a String, &'a ChainSpec)> {
+/// Every table of `family` merged into one (static names repeat across shards; their
+/// elements are united), for looking at one service's rules wherever its shard is.
+fn merged(rules: &Ruleset, family: Family) -> Option<TableRules> {
+    let mut out: Option<TableRules> = None;
+    for (_, table) in rules.tables.iter().filter(|(id, _)| id.family == family) {
+        let out = out.get_or_insert_with(TableRules::default);
+        out.chains.extend(table.chains.clone());
+        out.sets.extend(table.sets.clone());
+        for (set, elements) in &table.elements {
+            out.elements
+                .entry(set.clone())
+                .or_default()
+                .extend(elements.clone());
+        }
+    }
+    out
+}
+
+fn chain_with_prefix<'a>(rules: &'a TableRules, prefix: &str) -> Vec<(&'a String, &'a ChainSpec)> {
     rules
         .chains
         .iter()
@@ -31,7 +50,7 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         vec![ep("10.244.1.1", 8080, false), ep("10.244.1.2", 8080, true)],
     );
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
-    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let services = chain_with_prefix(&v4, "service-");
     let (name, chain) = services
         .iter()
@@ -70,7 +89,7 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         want.iter().map(|(k, v)| (k, v)).collect::<Vec<_>>()
     );
     let empty = RuleBuilder::new(config()).build(&table(vec![]));
-    let static_chains = empty.family(Family::Ip).map_or(0, |f| f.chains.len());
+    let static_chains = merged(&empty, Family::Ip).map_or(0, |f| f.chains.len());
     assert_eq!(
         v4.chains.len(),
         static_chains + 1,
@@ -86,7 +105,7 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         Some(&Some(format!("goto {name}")))
     );
     assert!(v4.elements[CLUSTER_IPS].contains_key("10.96.0.10"));
-    let v6 = rules.family(Family::Ip6).cloned().unwrap_or_default();
+    let v6 = merged(&rules, Family::Ip6).unwrap_or_default();
     assert!(
         chain_with_prefix(&v6, "service-").is_empty(),
         "single-stack"
@@ -98,7 +117,7 @@ fn no_endpoints_go_to_the_reject_maps() {
     let mut port = svc("empty", Protocol::Tcp, 80, &["10.96.0.12"], vec![]);
     port.node_port = Some(30081);
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
-    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     assert!(chain_with_prefix(&v4, "service-").is_empty());
     let verdict = Some(format!("goto {REJECT_CHAIN}"));
     assert_eq!(
@@ -125,7 +144,7 @@ fn affinity_checks_sets_before_random_pick() {
         600,
     );
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
-    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, chain) = chain_with_prefix(&v4, "service-")[0];
     for (rule, endpoint) in chain.rules[1..3]
         .iter()
@@ -163,7 +182,7 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
     port.node_port = Some(30443);
     port.external_ips = vec![crate::nft::fixture::ip("192.0.2.10")];
     let rules = RuleBuilder::new(config()).build(&table(vec![port.clone()]));
-    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, external) = chain_with_prefix(&v4, "external-")[0];
     assert!(
         !external
@@ -188,7 +207,7 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
     // No local endpoint: external traffic is dropped, ClusterIP still served.
     port.endpoints = vec![ep("10.244.2.1", 443, false)];
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
-    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, external) = chain_with_prefix(&v4, "external-")[0];
     assert!(external.rules.last().is_some_and(|r| r.starts_with("drop")));
     assert!(v4.elements[NO_ENDPOINT_SERVICES].is_empty());
@@ -208,7 +227,7 @@ fn unchanged_services_are_not_regenerated() {
     let a = builder.build(&t);
     let b = builder.build(&t);
     let chain = |r: &Ruleset| {
-        r.family(Family::Ip).and_then(|f| {
+        merged(r, Family::Ip).and_then(|f| {
             f.chains
                 .iter()
                 .find(|(n, _)| n.starts_with("service-"))
@@ -237,7 +256,7 @@ fn round_robin_cascades_on_per_rule_counters() {
     let mut cfg = config();
     cfg.pick = Pick::RoundRobin;
     let rules = RuleBuilder::new(cfg).build(&table(vec![port]));
-    let v4 = rules.family(Family::Ip).cloned().unwrap_or_default();
+    let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, chain) = chain_with_prefix(&v4, "service-")[0];
     assert_eq!(
         chain.rules[1..],

@@ -23,9 +23,9 @@ mod partial;
 
 use super::conntrack::{self, StaleFlow};
 use super::error::SyncError;
-use super::rules::{Claims, FamilyRules, RuleBuilder, RuleConfig};
-use super::runner::Runner;
-use super::transaction::{Family, SetSpec, Transaction, Verb};
+use super::rules::{Claims, RuleBuilder, RuleConfig, TableRules};
+use super::runner::{Listing, Runner};
+use super::transaction::{Family, Object, SetSpec, TableId, Transaction, Verb};
 
 /// Objects flushed by the previous sync and due for deletion.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +54,8 @@ pub struct Syncer {
     /// Whether the kernel holds what the builder's cache describes (false: next sync is full).
     in_sync: bool,
     /// Who claims which element of the shared sets and maps.
-    claims: BTreeMap<Family, Claims>,
-    stale: BTreeMap<Family, Stale>,
+    claims: BTreeMap<TableId, Claims>,
+    stale: BTreeMap<TableId, Stale>,
     /// The table last applied; `None` before the first success (a restarted proxy does not
     /// know what changed while it was down, and must not drop live UDP flows on a guess).
     last_table: Option<ServiceTable>,
@@ -100,26 +100,35 @@ impl Syncer {
     fn plan_inner(
         &mut self,
         table: &ServiceTable,
-    ) -> Result<(Transaction, BTreeMap<Family, Stale>), SyncError> {
+    ) -> Result<(Transaction, BTreeMap<TableId, Stale>), SyncError> {
         let changes = self.builder.update(table);
         let mut tx = Transaction::new();
         let mut next_stale = BTreeMap::new();
         if self.in_sync {
-            for family in Family::ALL {
-                let due = self.stale.get(&family).cloned().unwrap_or_default();
-                let claims = self.claims.entry(family).or_default();
-                let stale = partial::family(&mut tx, family, &changes, claims, &due);
-                next_stale.insert(family, stale);
+            for id in self.builder.config().tables() {
+                let due = self.stale.get(&id).cloned().unwrap_or_default();
+                let claims = self.claims.entry(id).or_default();
+                let stale = partial::table(&mut tx, id, &changes, claims, &due);
+                next_stale.insert(id, stale);
             }
             return Ok((tx, next_stale));
         }
         let desired = self.builder.assemble(table);
         self.claims = self.builder.claims(table);
-        let empty = FamilyRules::default();
         for family in Family::ALL {
-            let want = desired.family(family).unwrap_or(&empty);
-            let stale = full_family(&mut tx, self.runner.as_ref(), family, want)?;
-            next_stale.insert(family, stale);
+            let mut listings = self.runner.list(family)?;
+            for (id, want) in desired.tables.iter().filter(|(id, _)| id.family == family) {
+                let listing = listings.remove(id).unwrap_or_default();
+                let stale = full_table(&mut tx, *id, &listing, want);
+                next_stale.insert(*id, stale);
+            }
+            // Shards of an earlier, larger shard count: their services moved in this same
+            // transaction, so the whole table goes at once.
+            for (id, listing) in listings {
+                if listing.table_exists {
+                    tx.push(Verb::Delete, Object::Table { table: id });
+                }
+            }
         }
         Ok((tx, next_stale))
     }
@@ -157,16 +166,10 @@ impl Syncer {
     }
 }
 
-/// Writes everything `want` holds, adopting whatever the table already has.
-fn full_family(
-    tx: &mut Transaction,
-    runner: &dyn Runner,
-    family: Family,
-    want: &FamilyRules,
-) -> Result<Stale, SyncError> {
-    let listing = runner.list(family)?;
+/// Writes everything `want` holds, adopting whatever the table already has (`listing`).
+fn full_table(tx: &mut Transaction, table: TableId, listing: &Listing, want: &TableRules) -> Stale {
     let existing: BTreeSet<&str> = listing.chains.iter().map(String::as_str).collect();
-    tx.add_table(family);
+    tx.add_table(table);
     let existing_sets: BTreeSet<&str> = listing
         .sets
         .iter()
@@ -174,23 +177,23 @@ fn full_family(
         .map(String::as_str)
         .collect();
     for (name, spec) in &want.sets {
-        tx.set(Verb::Add, family, name, spec);
+        tx.set(Verb::Add, table, name, spec);
         // Only what is there can hold stale elements; flushing the rest costs a set lookup
         // each (the kernel keeps a table's sets in a list).
         if !spec.is_dynamic() && existing_sets.contains(name.as_str()) {
-            tx.set(Verb::Flush, family, name, spec);
+            tx.set(Verb::Flush, table, name, spec);
         }
     }
     for (name, chain) in &want.chains {
-        tx.add_chain(family, name, chain.base);
+        tx.add_chain(table, name, chain.base);
         if existing.contains(name.as_str()) {
-            tx.chain(Verb::Flush, family, name);
+            tx.chain(Verb::Flush, table, name);
         }
     }
     let mut stale = Stale::default();
     for name in &listing.chains {
         if !want.chains.contains_key(name) {
-            tx.chain(Verb::Flush, family, name);
+            tx.chain(Verb::Flush, table, name);
             stale.chains.insert(name.clone());
         }
     }
@@ -203,15 +206,15 @@ fn full_family(
     }
     for (name, chain) in &want.chains {
         for rule in &chain.rules {
-            tx.add_rule(family, name, rule);
+            tx.add_rule(table, name, rule);
         }
     }
     for (set, elements) in &want.elements {
         for (key, value) in elements {
-            tx.element(Verb::Add, family, set, key, value.as_deref());
+            tx.element(Verb::Add, table, set, key, value.as_deref());
         }
     }
-    Ok(stale)
+    stale
 }
 
 /// A spec good enough to render `delete set` / `delete map` (only the keyword matters).

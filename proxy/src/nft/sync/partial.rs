@@ -1,5 +1,5 @@
 //! The partial sync: from the service ports whose rules changed (and only those), the
-//! operations that move one family's table from the last applied state to the new one. Work
+//! operations that move one table from the last applied state to the new one. Work
 //! is proportional to the change, not to the number of services.
 //!
 //! Order in the transaction: delete what the previous sync flushed, add new sets, add new
@@ -12,16 +12,16 @@ use std::sync::Arc;
 
 use super::Stale;
 use crate::nft::rules::{ChainSpec, Change, Claims, Fragment};
-use crate::nft::transaction::{Family, SetSpec, Transaction, Verb};
+use crate::nft::transaction::{SetSpec, TableId, Transaction, Verb};
 
 /// Before and after of one element key.
 type ElementMove = (Option<Option<String>>, Option<Option<String>>);
 
-/// Writes the operations for `changes` in `family`, updating `claims`; returns what it
+/// Writes the operations for `changes` in `table`, updating `claims`; returns what it
 /// flushed, for the next sync to delete.
-pub(super) fn family(
+pub(super) fn table(
     tx: &mut Transaction,
-    family: Family,
+    table: TableId,
     changes: &[Change],
     claims: &mut Claims,
     due: &Stale,
@@ -34,8 +34,8 @@ pub(super) fn family(
     let mut moves: BTreeMap<&'static str, BTreeMap<String, ElementMove>> = BTreeMap::new();
 
     for change in changes {
-        let old = Change::fragment(&change.old, family).unwrap_or(&empty);
-        let new = Change::fragment(&change.new, family).unwrap_or(&empty);
+        let old = Change::fragment(&change.old, table).unwrap_or(&empty);
+        let new = Change::fragment(&change.new, table).unwrap_or(&empty);
         let old_chains: HashMap<&str, &Arc<ChainSpec>> =
             old.chains.iter().map(|(n, c)| (n.as_str(), c)).collect();
         let new_chains: HashMap<&str, &Arc<ChainSpec>> =
@@ -76,8 +76,8 @@ pub(super) fn family(
         }
     }
     for change in changes {
-        let old = Change::fragment(&change.old, family).unwrap_or(&empty);
-        let new = Change::fragment(&change.new, family).unwrap_or(&empty);
+        let old = Change::fragment(&change.old, table).unwrap_or(&empty);
+        let new = Change::fragment(&change.new, table).unwrap_or(&empty);
         for (set, key, _) in &old.elements {
             claims.remove(set, key, &change.id);
         }
@@ -94,53 +94,53 @@ pub(super) fn family(
     // Delete what the previous sync flushed, unless it is wanted again.
     for name in &due.chains {
         if !chain_writes.contains_key(name.as_str()) {
-            tx.chain(Verb::Delete, family, name);
+            tx.chain(Verb::Delete, table, name);
         }
     }
     for (name, spec) in &due.sets {
         if !new_sets.contains_key(name.as_str()) {
-            tx.set(Verb::Delete, family, name, spec);
+            tx.set(Verb::Delete, table, name, spec);
         }
     }
     for (name, spec) in &new_sets {
-        tx.set(Verb::Add, family, name, spec);
+        tx.set(Verb::Add, table, name, spec);
         // A map wanted again before the sync that would have deleted it still holds its old
         // elements: start it empty.
         if !spec.is_dynamic() && due.sets.contains_key(*name) {
-            tx.set(Verb::Flush, family, name, spec);
+            tx.set(Verb::Flush, table, name, spec);
         }
     }
     for (name, (exists, spec)) in &chain_writes {
         if *exists {
-            tx.chain(Verb::Flush, family, name);
+            tx.chain(Verb::Flush, table, name);
         } else {
             // A chain flushed last time may still exist with no rules: adding is a no-op.
-            tx.add_chain(family, name, spec.base);
+            tx.add_chain(table, name, spec.base);
         }
     }
     for (name, (_, spec)) in &chain_writes {
         for rule in &spec.rules {
-            tx.add_rule(family, name, rule);
+            tx.add_rule(table, name, rule);
         }
     }
     for (set, keys) in &moves {
         for (key, (before, after)) in keys {
             if before.is_some() && before != after {
-                tx.element(Verb::Delete, family, set, key, None);
+                tx.element(Verb::Delete, table, set, key, None);
             }
         }
         for (key, (before, after)) in keys {
             if let Some(value) = after
                 && before != after
             {
-                tx.element(Verb::Add, family, set, key, value.as_deref());
+                tx.element(Verb::Add, table, set, key, value.as_deref());
             }
         }
     }
-    own_elements(tx, family, changes);
+    own_elements(tx, table, changes);
     let mut stale = Stale::default();
     for name in removed_chains {
-        tx.chain(Verb::Flush, family, name);
+        tx.chain(Verb::Flush, table, name);
         stale.chains.insert(name.to_owned());
     }
     for (name, spec) in removed_sets {
@@ -152,13 +152,13 @@ pub(super) fn family(
 /// Moves the elements of the ports' own maps: per change, what the old fragment had and the
 /// new one does not is deleted (only while the map stays), then what is new is added. A map
 /// that goes away takes its elements with it when a later sync deletes it.
-fn own_elements(tx: &mut Transaction, family: Family, changes: &[Change]) {
+fn own_elements(tx: &mut Transaction, table: TableId, changes: &[Change]) {
     let empty = Fragment::default();
     let mut deletes: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut adds: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
     for change in changes {
-        let old = Change::fragment(&change.old, family).unwrap_or(&empty);
-        let new = Change::fragment(&change.new, family).unwrap_or(&empty);
+        let old = Change::fragment(&change.old, table).unwrap_or(&empty);
+        let new = Change::fragment(&change.new, table).unwrap_or(&empty);
         let before: BTreeSet<&(String, String, String)> = old.own_elements.iter().collect();
         let after: BTreeSet<&(String, String, String)> = new.own_elements.iter().collect();
         for (map, key, _) in before.difference(&after) {
@@ -171,9 +171,9 @@ fn own_elements(tx: &mut Transaction, family: Family, changes: &[Change]) {
         }
     }
     for (map, key) in deletes {
-        tx.element(Verb::Delete, family, map, key, None);
+        tx.element(Verb::Delete, table, map, key, None);
     }
     for (map, key, value) in adds {
-        tx.element(Verb::Add, family, map, key, Some(value));
+        tx.element(Verb::Add, table, map, key, Some(value));
     }
 }

@@ -4,6 +4,8 @@ use crate::nft::fake::FakeRunner;
 use crate::nft::fixture::{ep, svc, table};
 use crate::nft::transaction::Object;
 
+const MAIN: TableId = TableId::main(Family::Ip);
+
 fn syncer(fake: &FakeRunner) -> Syncer {
     Syncer::new(RuleConfig::default(), Arc::new(fake.clone()))
 }
@@ -84,7 +86,7 @@ fn removed_service_chain_is_flushed_then_deleted() -> Result<(), SyncError> {
     s.sync(&two_services(vec![ep("10.244.1.1", 80, false)]))?;
     let web_chain = |fake: &FakeRunner| -> Result<bool, SyncError> {
         Ok(fake
-            .list(Family::Ip)?
+            .family_listing(Family::Ip)
             .chains
             .iter()
             .any(|c| c.starts_with("service-") && c.contains("default/web/")))
@@ -103,9 +105,7 @@ fn removed_service_chain_is_flushed_then_deleted() -> Result<(), SyncError> {
         .count();
     assert_eq!(flushed, 1, "{tx}");
     assert!(web_chain(&fake)?, "still there after the first sync");
-    let hairpin = fake
-        .elements(Family::Ip, "hairpin-endpoints")
-        .unwrap_or_default();
+    let hairpin = fake.elements(MAIN, "hairpin-endpoints").unwrap_or_default();
     assert!(
         !hairpin.contains_key("10.244.1.1 . 10.244.1.1"),
         "{hairpin:?}"
@@ -116,7 +116,7 @@ fn removed_service_chain_is_flushed_then_deleted() -> Result<(), SyncError> {
     assert!(!web_chain(&fake)?);
     assert!(
         !fake
-            .list(Family::Ip)?
+            .family_listing(Family::Ip)
             .maps
             .iter()
             .any(|m| *m == crate::nft::names::endpoints_map("default/web/tcp/80"))
@@ -140,7 +140,7 @@ fn removed_affinity_set_is_deleted_after_its_rules() -> Result<(), SyncError> {
     ]))?;
     let sets = |fake: &FakeRunner| -> Result<usize, SyncError> {
         Ok(fake
-            .list(Family::Ip)?
+            .family_listing(Family::Ip)
             .sets
             .iter()
             .filter(|n| n.starts_with("affinity-") && n.contains("10.244.1.2"))
@@ -165,24 +165,24 @@ fn service_removal_and_no_endpoint_transitions_move_map_elements() -> Result<(),
     s.sync(&two_services(vec![ep("10.244.1.1", 80, false)]))?;
     s.sync(&two_services(vec![]))?;
     let reject = fake
-        .elements(Family::Ip, "no-endpoint-services")
+        .elements(MAIN, "no-endpoint-services")
         .unwrap_or_default();
     assert!(reject.contains_key("10.96.0.10 . tcp . 80"));
-    let dispatch = fake.elements(Family::Ip, "service-ips").unwrap_or_default();
+    let dispatch = fake.all_elements(Family::Ip, "service-ips");
     assert!(!dispatch.contains_key("10.96.0.10 . tcp . 80"));
     s.sync(&table(vec![]))?;
     s.sync(&table(vec![]))?;
     assert!(
-        fake.elements(Family::Ip, "no-endpoint-services")
+        fake.elements(MAIN, "no-endpoint-services")
             .unwrap_or_default()
             .is_empty()
     );
     assert!(
-        fake.elements(Family::Ip, "cluster-ips")
+        fake.elements(MAIN, "cluster-ips")
             .unwrap_or_default()
             .is_empty()
     );
-    let chains = fake.list(Family::Ip)?.chains;
+    let chains = fake.family_listing(Family::Ip).chains;
     assert!(
         !chains
             .iter()
@@ -230,12 +230,13 @@ fn failed_transaction_forces_full_resync() -> Result<(), SyncError> {
     // Someone deletes a chain behind our back: the next partial sync that touches it fails.
     let mut sabotage = Transaction::new();
     for name in fake
-        .list(Family::Ip)?
+        .family_listing(Family::Ip)
         .chains
         .iter()
         .filter(|c| c.starts_with("service-"))
     {
-        sabotage.chain(Verb::Flush, Family::Ip, name);
+        let shard = fake.table_of_chain(Family::Ip, name).unwrap_or(MAIN);
+        sabotage.chain(Verb::Flush, shard, name);
     }
     fake.run(&sabotage)?;
     let t2 = two_services(vec![ep("10.244.1.9", 80, false)]);
@@ -246,22 +247,22 @@ fn failed_transaction_forces_full_resync() -> Result<(), SyncError> {
     assert!(out.full);
     // Both service chains are whole again: the changed one and the one nothing changed in.
     let rules: Vec<String> = fake
-        .list(Family::Ip)?
+        .family_listing(Family::Ip)
         .chains
         .iter()
         .filter(|c| c.starts_with("service-"))
-        .flat_map(|c| fake.chain_rules(Family::Ip, c).unwrap_or_default())
+        .flat_map(|c| fake.find_chain_rules(Family::Ip, c).unwrap_or_default())
         .collect();
     assert_eq!(rules.len(), 2, "{rules:?}");
     assert!(rules.iter().all(|r| r.contains("map @ep-")), "{rules:?}");
     let web = fake
-        .list(Family::Ip)?
+        .family_listing(Family::Ip)
         .sets
         .into_iter()
-        .chain(fake.list(Family::Ip)?.maps)
+        .chain(fake.family_listing(Family::Ip).maps)
         .find(|n| *n == crate::nft::names::endpoints_map("default/web/tcp/80"))
         .unwrap_or_default();
-    let elements = fake.elements(Family::Ip, &web).unwrap_or_default();
+    let elements = fake.all_elements(Family::Ip, &web);
     assert_eq!(
         elements.values().collect::<Vec<_>>(),
         [&Some("10.244.1.9 . 80".to_string())]
@@ -407,4 +408,73 @@ mod convergence {
             }
         }
     }
+}
+
+#[test]
+fn a_new_shard_count_moves_services_and_drops_unused_shards_in_one_transaction()
+-> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    let t = two_services(vec![ep("10.244.1.1", 80, false)]);
+    let with = |shards| RuleConfig {
+        shards,
+        ..RuleConfig::default()
+    };
+    Syncer::new(with(16), Arc::new(fake.clone())).sync(&t)?;
+    let shard_tables = |fake: &FakeRunner| -> Result<usize, SyncError> {
+        Ok(fake
+            .list(Family::Ip)?
+            .keys()
+            .filter(|id| id.shard.is_some())
+            .count())
+    };
+    assert_eq!(shard_tables(&fake)?, 16);
+    // Restarted with fewer shards: one full sync converges to what a fresh proxy builds.
+    let mut fewer = Syncer::new(with(3), Arc::new(fake.clone()));
+    assert!(fewer.sync(&t)?.full);
+    let tx = fake.last_transaction().unwrap_or_default();
+    let deleted_tables = tx
+        .ops()
+        .iter()
+        .filter(|op| op.verb == Verb::Delete && matches!(op.object, Object::Table { .. }))
+        .count();
+    assert_eq!(
+        deleted_tables,
+        2 * 13,
+        "shards 3..16 of both families: {tx}"
+    );
+    assert_eq!(shard_tables(&fake)?, 3);
+    fewer.sync(&t)?;
+    let fresh = FakeRunner::new();
+    Syncer::new(with(3), Arc::new(fresh.clone())).sync(&t)?;
+    assert_eq!(fake.dump(), fresh.dump());
+    Ok(())
+}
+
+#[test]
+fn a_service_lives_in_one_shard_and_node_wide_sets_in_the_main_table() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    let mut s = syncer(&fake);
+    s.sync(&two_services(vec![ep("10.244.1.1", 80, false)]))?;
+    let web = fake
+        .family_listing(Family::Ip)
+        .chains
+        .into_iter()
+        .find(|c| c.starts_with("service-") && c.contains("default/web/"))
+        .unwrap_or_default();
+    let shard = fake.table_of_chain(Family::Ip, &web);
+    assert!(shard.is_some_and(|id| id.shard.is_some()), "{shard:?}");
+    let dispatch = shard
+        .and_then(|id| fake.elements(id, "service-ips"))
+        .unwrap_or_default();
+    assert_eq!(
+        dispatch.get("10.96.0.10 . tcp . 80"),
+        Some(&Some(format!("goto {web}")))
+    );
+    assert!(
+        fake.elements(MAIN, "cluster-ips")
+            .unwrap_or_default()
+            .contains_key("10.96.0.10")
+    );
+    assert_eq!(fake.elements(MAIN, "service-ips"), None);
+    Ok(())
 }

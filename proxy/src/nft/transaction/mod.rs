@@ -1,5 +1,6 @@
 //! nft as data: a [`Transaction`] is an ordered list of [`Op`]s, each a [`Verb`] applied to an
-//! [`Object`] in switchyard's own table (`ip switchyard` or `ip6 switchyard`).
+//! [`Object`] in one of switchyard's own tables ([`TableId`]: `ip switchyard`, its service
+//! shards `ip switchyard-0` …, and the same in `ip6`).
 //!
 //! Builders never fail at the call site: the first invalid operation is remembered and reported
 //! when the transaction is run, so rule generation reads straight through. `Display` renders
@@ -9,7 +10,7 @@
 //! Why text and not the `nftables` crate's JSON: the text script is what an operator reads in
 //! `nft list ruleset` and in our golden files, the kernel accepts it as one transaction all the
 //! same, and rule expressions stay one readable line instead of a deep JSON tree. This module
-//! never runs anything and never names a table other than [`TABLE`].
+//! never runs anything and never names a table that is not a [`TableId`].
 
 mod render;
 mod validate;
@@ -19,8 +20,11 @@ use std::time::Duration;
 
 use validate::validate;
 
-/// The only table switchyard creates or touches, in each family.
+/// The name of switchyard's main table in each family; its service shards add `-N`.
 pub const TABLE: &str = "switchyard";
+
+/// Most service shards per family (shard numbers are `0..MAX_SHARDS`).
+pub const MAX_SHARDS: u16 = 256;
 
 /// Longest chain, set or map name we emit. The kernel allows 255 bytes (`NFT_NAME_MAXLEN`);
 /// we stay well below so generated names never hit the limit.
@@ -68,6 +72,67 @@ impl Family {
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One of switchyard's tables: the main table of a family (filtering, masquerading, the
+/// node-wide sets), or one of its service shards (dispatch, service chains, endpoint maps).
+///
+/// Why shards: the kernel finds a set by walking its table's list of sets, and re-checks every
+/// chain of a table when a rule is added to it. Spreading services over N tables makes both
+/// walks N times shorter; each shard costs one verdict-map lookup per new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableId {
+    /// Address family.
+    pub family: Family,
+    /// `None` for the main table, else the shard number.
+    pub shard: Option<u16>,
+}
+
+impl TableId {
+    /// The main table of `family`.
+    pub const fn main(family: Family) -> TableId {
+        TableId {
+            family,
+            shard: None,
+        }
+    }
+
+    /// Service shard `shard` of `family`.
+    pub const fn shard(family: Family, shard: u16) -> TableId {
+        TableId {
+            family,
+            shard: Some(shard),
+        }
+    }
+
+    /// The table's name: `switchyard` or `switchyard-N`.
+    pub fn name(&self) -> String {
+        match self.shard {
+            None => TABLE.to_owned(),
+            Some(shard) => format!("{TABLE}-{shard}"),
+        }
+    }
+
+    /// The table `name` denotes in `family`, if it is one of switchyard's (`switchyard`, or
+    /// `switchyard-N` with N below [`MAX_SHARDS`] written without leading zeros).
+    pub fn parse(family: Family, name: &str) -> Option<TableId> {
+        if name == TABLE {
+            return Some(TableId::main(family));
+        }
+        let digits = name.strip_prefix(TABLE)?.strip_prefix('-')?;
+        let shard: u16 = digits.parse().ok()?;
+        (shard < MAX_SHARDS && digits == shard.to_string()).then_some(TableId::shard(family, shard))
+    }
+}
+
+impl fmt::Display for TableId {
+    /// `ip switchyard`, `ip6 switchyard-3`: the family and table as nft commands name them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.shard {
+            None => write!(f, "{} {TABLE}", self.family),
+            Some(shard) => write!(f, "{} {TABLE}-{shard}", self.family),
+        }
     }
 }
 
@@ -185,18 +250,18 @@ impl SetSpec {
     }
 }
 
-/// The thing an operation applies to. Everything lives in [`TABLE`] of its family.
+/// The thing an operation applies to, in one of switchyard's tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Object {
     /// The table itself.
     Table {
-        /// Family.
-        family: Family,
+        /// Table.
+        table: TableId,
     },
     /// A chain, regular or base.
     Chain {
-        /// Family.
-        family: Family,
+        /// Table.
+        table: TableId,
         /// Chain name.
         name: String,
         /// Hook attachment, for base chains (used by `add`/`create`).
@@ -204,8 +269,8 @@ pub enum Object {
     },
     /// A rule appended to a chain (only `add`).
     Rule {
-        /// Family.
-        family: Family,
+        /// Table.
+        table: TableId,
         /// Chain name.
         chain: String,
         /// The rule's expression, as nft text.
@@ -213,8 +278,8 @@ pub enum Object {
     },
     /// A set or map.
     Set {
-        /// Family.
-        family: Family,
+        /// Table.
+        table: TableId,
         /// Set or map name.
         name: String,
         /// Properties (used by `add`/`create`; the keyword `set`/`map` for all verbs).
@@ -222,8 +287,8 @@ pub enum Object {
     },
     /// An element of a set or map (`add`, `create`, `delete`).
     Element {
-        /// Family.
-        family: Family,
+        /// Table.
+        table: TableId,
         /// Set or map name.
         set: String,
         /// The key, as nft text (`10.0.0.1 . tcp . 80`).
@@ -234,14 +299,14 @@ pub enum Object {
 }
 
 impl Object {
-    /// The family of the object.
-    pub fn family(&self) -> Family {
+    /// The table the object is (or is in).
+    pub fn table(&self) -> TableId {
         match self {
-            Object::Table { family }
-            | Object::Chain { family, .. }
-            | Object::Rule { family, .. }
-            | Object::Set { family, .. }
-            | Object::Element { family, .. } => *family,
+            Object::Table { table }
+            | Object::Chain { table, .. }
+            | Object::Rule { table, .. }
+            | Object::Set { table, .. }
+            | Object::Element { table, .. } => *table,
         }
     }
 }
@@ -313,23 +378,23 @@ impl Transaction {
     }
 
     /// `add table`.
-    pub fn add_table(&mut self, family: Family) {
-        self.push(Verb::Add, Object::Table { family });
+    pub fn add_table(&mut self, table: TableId) {
+        self.push(Verb::Add, Object::Table { table });
     }
 
     /// `add chain`, with a hook for base chains.
-    pub fn add_chain(&mut self, family: Family, name: &str, base: Option<BaseChain>) {
+    pub fn add_chain(&mut self, table: TableId, name: &str, base: Option<BaseChain>) {
         let name = name.to_owned();
-        self.push(Verb::Add, Object::Chain { family, name, base });
+        self.push(Verb::Add, Object::Chain { table, name, base });
     }
 
     /// `flush chain` or `delete chain`.
-    pub fn chain(&mut self, verb: Verb, family: Family, name: &str) {
+    pub fn chain(&mut self, verb: Verb, table: TableId, name: &str) {
         let name = name.to_owned();
         self.push(
             verb,
             Object::Chain {
-                family,
+                table,
                 name,
                 base: None,
             },
@@ -337,29 +402,22 @@ impl Transaction {
     }
 
     /// `add rule` at the end of `chain`.
-    pub fn add_rule(&mut self, family: Family, chain: &str, rule: &str) {
+    pub fn add_rule(&mut self, table: TableId, chain: &str, rule: &str) {
         let (chain, rule) = (chain.to_owned(), rule.to_owned());
-        self.push(
-            Verb::Add,
-            Object::Rule {
-                family,
-                chain,
-                rule,
-            },
-        );
+        self.push(Verb::Add, Object::Rule { table, chain, rule });
     }
 
     /// Any verb on a set or map.
-    pub fn set(&mut self, verb: Verb, family: Family, name: &str, spec: &SetSpec) {
+    pub fn set(&mut self, verb: Verb, table: TableId, name: &str, spec: &SetSpec) {
         let (name, spec) = (name.to_owned(), spec.clone());
-        self.push(verb, Object::Set { family, name, spec });
+        self.push(verb, Object::Set { table, name, spec });
     }
 
     /// `add element` (or `delete element` with `Verb::Delete`).
     pub fn element(
         &mut self,
         verb: Verb,
-        family: Family,
+        table: TableId,
         set: &str,
         key: &str,
         value: Option<&str>,
@@ -367,7 +425,7 @@ impl Transaction {
         self.push(
             verb,
             Object::Element {
-                family,
+                table,
                 set: set.to_owned(),
                 key: key.to_owned(),
                 value: value.map(str::to_owned),

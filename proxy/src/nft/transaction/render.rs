@@ -5,7 +5,7 @@
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use super::{ChainType, Object, Op, TABLE, Transaction, Verb};
+use super::{ChainType, Object, Op, Transaction, Verb};
 
 /// Renders a duration the way nft reads timeouts (`10800s`).
 fn render_timeout(timeout: Duration) -> String {
@@ -15,9 +15,9 @@ fn render_timeout(timeout: Duration) -> String {
 fn write_op(out: &mut String, op: &Op) -> fmt::Result {
     let verb = op.verb.as_str();
     match &op.object {
-        Object::Table { family } => writeln!(out, "{verb} table {family} {TABLE}"),
-        Object::Chain { family, name, base } => {
-            write!(out, "{verb} chain {family} {TABLE} {name}")?;
+        Object::Table { table } => writeln!(out, "{verb} table {table}"),
+        Object::Chain { table, name, base } => {
+            write!(out, "{verb} chain {table} {name}")?;
             if let (Verb::Add | Verb::Create, Some(base)) = (op.verb, base) {
                 let kind = match base.kind {
                     ChainType::Filter => "filter",
@@ -33,13 +33,9 @@ fn write_op(out: &mut String, op: &Op) -> fmt::Result {
             out.push('\n');
             Ok(())
         }
-        Object::Rule {
-            family,
-            chain,
-            rule,
-        } => writeln!(out, "add rule {family} {TABLE} {chain} {rule}"),
-        Object::Set { family, name, spec } => {
-            write!(out, "{verb} {} {family} {TABLE} {name}", spec.keyword())?;
+        Object::Rule { table, chain, rule } => writeln!(out, "add rule {table} {chain} {rule}"),
+        Object::Set { table, name, spec } => {
+            write!(out, "{verb} {} {table} {name}", spec.keyword())?;
             if matches!(op.verb, Verb::Add | Verb::Create) {
                 // `typeof EXPR : EXPR` names types by the expressions that produce them.
                 if spec.key_type.starts_with("typeof ") {
@@ -66,7 +62,7 @@ fn write_op(out: &mut String, op: &Op) -> fmt::Result {
             Ok(())
         }
         Object::Element {
-            family,
+            table,
             set,
             key,
             value,
@@ -78,13 +74,10 @@ fn write_op(out: &mut String, op: &Op) -> fmt::Result {
             };
             match (op.verb, value) {
                 (Verb::Delete, _) | (_, None) => {
-                    writeln!(out, "{verb} element {family} {TABLE} {set} {{ {key} }}")
+                    writeln!(out, "{verb} element {table} {set} {{ {key} }}")
                 }
                 (_, Some(value)) => {
-                    writeln!(
-                        out,
-                        "{verb} element {family} {TABLE} {set} {{ {key} : {value} }}"
-                    )
+                    writeln!(out, "{verb} element {table} {set} {{ {key} : {value} }}")
                 }
             }
         }
@@ -112,7 +105,7 @@ impl Transaction {
         let mut i = 0;
         while i < self.ops.len() {
             let op = &self.ops[i];
-            let Object::Element { family, set, .. } = &op.object else {
+            let Object::Element { table, set, .. } = &op.object else {
                 // Writing into a String cannot fail.
                 let _ = write_op(&mut out, op);
                 i += 1;
@@ -122,15 +115,11 @@ impl Transaction {
                 .iter()
                 .take_while(|next| {
                     next.verb == op.verb
-                        && matches!(&next.object, Object::Element { family: f, set: s, .. }
-                            if f == family && s == set)
+                        && matches!(&next.object, Object::Element { table: t, set: s, .. }
+                            if t == table && s == set)
                 })
                 .count();
-            let _ = write!(
-                out,
-                "{} element {family} {TABLE} {set} {{ ",
-                op.verb.as_str()
-            );
+            let _ = write!(out, "{} element {table} {set} {{ ", op.verb.as_str());
             for (n, next) in self.ops[i..i + run].iter().enumerate() {
                 if let Object::Element { key, value, .. } = &next.object {
                     if n > 0 {

@@ -1,5 +1,8 @@
 use super::*;
 
+const IP: TableId = TableId::main(Family::Ip);
+const IP6: TableId = TableId::main(Family::Ip6);
+
 fn map_spec() -> SetSpec {
     SetSpec {
         key_type: "ipv4_addr . inet_proto . inet_service".into(),
@@ -13,9 +16,9 @@ fn map_spec() -> SetSpec {
 #[test]
 fn renders_one_line_per_operation() {
     let mut tx = Transaction::new();
-    tx.add_table(Family::Ip);
+    tx.add_table(IP);
     tx.add_chain(
-        Family::Ip,
+        IP,
         "nat-prerouting",
         Some(BaseChain {
             kind: ChainType::Nat,
@@ -23,25 +26,19 @@ fn renders_one_line_per_operation() {
             priority: priority::DSTNAT,
         }),
     );
-    tx.add_chain(Family::Ip, "services", None);
-    tx.add_rule(Family::Ip, "nat-prerouting", "jump services");
-    tx.set(Verb::Add, Family::Ip, "service-ips", &map_spec());
+    tx.add_chain(IP, "services", None);
+    tx.add_rule(IP, "nat-prerouting", "jump services");
+    tx.set(Verb::Add, IP, "service-ips", &map_spec());
     tx.element(
         Verb::Add,
-        Family::Ip,
+        IP,
         "service-ips",
         "10.0.0.1 . tcp . 80",
         Some("goto services"),
     );
-    tx.element(
-        Verb::Delete,
-        Family::Ip,
-        "service-ips",
-        "10.0.0.2 . tcp . 80",
-        None,
-    );
-    tx.chain(Verb::Flush, Family::Ip, "services");
-    tx.set(Verb::Delete, Family::Ip, "service-ips", &map_spec());
+    tx.element(Verb::Delete, IP, "service-ips", "10.0.0.2 . tcp . 80", None);
+    tx.chain(Verb::Flush, IP, "services");
+    tx.set(Verb::Delete, IP, "service-ips", &map_spec());
     assert_eq!(tx.error(), None);
     assert_eq!(tx.len(), 9);
     let expected = "\
@@ -69,7 +66,7 @@ fn dynamic_sets_render_flags_and_timeout() {
         timeout: Some(Duration::from_secs(10800)),
         comment: None,
     };
-    tx.set(Verb::Add, Family::Ip6, "affinity-X", &spec);
+    tx.set(Verb::Add, IP6, "affinity-X", &spec);
     assert_eq!(
         tx.render(),
         "add set ip6 switchyard affinity-X { type ipv6_addr ; flags dynamic,timeout ; timeout 10800s ; }\n"
@@ -79,9 +76,9 @@ fn dynamic_sets_render_flags_and_timeout() {
 #[test]
 fn first_error_sticks_and_later_ops_are_ignored() {
     let mut tx = Transaction::new();
-    tx.add_chain(Family::Ip, "ok", None);
-    tx.add_chain(Family::Ip, "bad name", None);
-    tx.add_rule(Family::Ip, "ok", "accept; drop");
+    tx.add_chain(IP, "ok", None);
+    tx.add_chain(IP, "bad name", None);
+    tx.add_rule(IP, "ok", "accept; drop");
     assert_eq!(tx.len(), 1);
     match tx.error() {
         Some(InvalidOp::Name { kind, name, .. }) => {
@@ -98,7 +95,7 @@ fn rejects_invalid_verbs_text_and_names() {
         (
             Verb::Flush,
             Object::Rule {
-                family: Family::Ip,
+                table: IP,
                 chain: "c".into(),
                 rule: "accept".into(),
             },
@@ -106,7 +103,7 @@ fn rejects_invalid_verbs_text_and_names() {
         (
             Verb::Add,
             Object::Rule {
-                family: Family::Ip,
+                table: IP,
                 chain: "c".into(),
                 rule: "accept\ndrop".into(),
             },
@@ -114,7 +111,7 @@ fn rejects_invalid_verbs_text_and_names() {
         (
             Verb::Add,
             Object::Chain {
-                family: Family::Ip,
+                table: IP,
                 name: "x".repeat(MAX_NAME_LEN + 1),
                 base: None,
             },
@@ -122,7 +119,7 @@ fn rejects_invalid_verbs_text_and_names() {
         (
             Verb::Add,
             Object::Chain {
-                family: Family::Ip,
+                table: IP,
                 name: "9lives".into(),
                 base: None,
             },
@@ -130,7 +127,7 @@ fn rejects_invalid_verbs_text_and_names() {
         (
             Verb::Flush,
             Object::Element {
-                family: Family::Ip,
+                table: IP,
                 set: "s".into(),
                 key: "1".into(),
                 value: None,
@@ -139,7 +136,7 @@ fn rejects_invalid_verbs_text_and_names() {
         (
             Verb::Add,
             Object::Element {
-                family: Family::Ip,
+                table: IP,
                 set: "s".into(),
                 key: " ".into(),
                 value: None,
@@ -164,35 +161,23 @@ fn render_merges_runs_of_element_operations() {
     for (key, chain) in [("10.0.0.1 . tcp . 80", "a"), ("10.0.0.2 . tcp . 80", "b")] {
         tx.element(
             Verb::Add,
-            Family::Ip,
+            IP,
             "service-ips",
             key,
             Some(&format!("goto {chain}")),
         );
     }
-    tx.element(
-        Verb::Delete,
-        Family::Ip,
-        "service-ips",
-        "10.0.0.3 . tcp . 80",
-        None,
-    );
-    tx.element(
-        Verb::Delete,
-        Family::Ip,
-        "service-ips",
-        "10.0.0.4 . tcp . 80",
-        None,
-    );
+    tx.element(Verb::Delete, IP, "service-ips", "10.0.0.3 . tcp . 80", None);
+    tx.element(Verb::Delete, IP, "service-ips", "10.0.0.4 . tcp . 80", None);
     tx.element(
         Verb::Add,
-        Family::Ip6,
+        IP6,
         "service-ips",
         "fd00::1 . tcp . 80",
         Some("goto a"),
     );
-    tx.set(Verb::Flush, Family::Ip, "service-ips", &spec);
-    tx.element(Verb::Add, Family::Ip, "cluster-ips", "10.0.0.1", None);
+    tx.set(Verb::Flush, IP, "service-ips", &spec);
+    tx.element(Verb::Add, IP, "cluster-ips", "10.0.0.1", None);
     assert_eq!(tx.to_string().lines().count(), 7);
     assert_eq!(
         tx.render(),
@@ -204,4 +189,30 @@ flush map ip switchyard service-ips
 add element ip switchyard cluster-ips { 10.0.0.1 }
 "
     );
+}
+
+#[test]
+fn table_names_round_trip_and_foreign_names_are_not_ours() {
+    for id in [
+        TableId::main(Family::Ip),
+        TableId::shard(Family::Ip6, 0),
+        TableId::shard(Family::Ip, 255),
+    ] {
+        assert_eq!(TableId::parse(id.family, &id.name()), Some(id));
+    }
+    assert_eq!(
+        TableId::shard(Family::Ip6, 3).to_string(),
+        "ip6 switchyard-3"
+    );
+    for foreign in [
+        "filter",
+        "switchyard-",
+        "switchyard-01",
+        "switchyard-256",
+        "switchyard-x",
+        "switchyardx",
+        "switchyard--1",
+    ] {
+        assert_eq!(TableId::parse(Family::Ip, foreign), None, "{foreign}");
+    }
 }
