@@ -106,9 +106,13 @@ async fn pump(
     // Bytes moved since the source last drained.
     let mut burst = 0usize;
     let mut pending = Vec::new();
+    // The source's FIN came with the bytes last moved: end of stream without reading it.
+    let mut last = false;
     loop {
-        src.readable().await?;
-        let (bytes, drained) = match copy_step(src, dst, &mut pending)? {
+        // Read-closed readiness means the FIN was in the receive queue before the coming read
+        // (a FIN is queued only in order), so a read that drains the queue takes the last bytes.
+        let fin_queued = src.ready(Interest::READABLE).await?.is_read_closed();
+        let (bytes, drained) = match copy_step(src, dst, &mut pending, fin_queued)? {
             Step::Eof => break,
             Step::Again => continue,
             Step::Moved { bytes, drained } => (bytes, drained),
@@ -118,6 +122,10 @@ async fn pump(
         }
         total += bytes as u64;
         counter.fetch_add(bytes as u64, Ordering::Relaxed);
+        if fin_queued && drained {
+            last = true;
+            break;
+        }
         burst = if drained { 0 } else { burst + bytes };
         if may_splice && burst >= SPLICE_AFTER {
             match splice_rest(src, dst, counter).await? {
@@ -132,7 +140,7 @@ async fn pump(
             }
         }
     }
-    end_of_stream(dst, ended).await;
+    end_of_stream(dst, ended, last).await;
     Ok(total)
 }
 
@@ -158,12 +166,15 @@ async fn splice_rest(
 
 /// The source ended: half-close `dst`, unless both directions end now, in which case the
 /// caller's close sends the FINs and the `shutdown` call is saved. The first direction to end
-/// yields once first, so that a peer closing at the same moment is seen.
-async fn end_of_stream(dst: &TcpStream, ended: &AtomicU8) {
+/// yields once first, so that a peer closing at the same moment is seen; not when `corked`
+/// (the last bytes wait in `dst`'s send queue for the FIN to ride along, see [`copy_step`]).
+async fn end_of_stream(dst: &TcpStream, ended: &AtomicU8, corked: bool) {
     if ended.fetch_add(1, Ordering::AcqRel) > 0 {
         return;
     }
-    tokio::task::yield_now().await;
+    if !corked {
+        tokio::task::yield_now().await;
+    }
     if ended.load(Ordering::Acquire) < 2 {
         shutdown_write(dst);
     }
@@ -175,7 +186,16 @@ async fn end_of_stream(dst: &TcpStream, ended: &AtomicU8) {
 /// A read shorter than the buffer means the socket was drained: the readiness observed before
 /// the read is then cleared, so the next wait needs a new event instead of costing a `read`
 /// that returns `EAGAIN`. Readiness that arrived meanwhile carries a newer tick and survives.
-fn copy_step(src: &TcpStream, dst: &TcpStream, pending: &mut Vec<u8>) -> io::Result<Step> {
+///
+/// When `fin_queued` and the read drains the socket, these are the stream's last bytes: they
+/// are written corked (`MSG_MORE`, Linux), so the half-close that follows at once sends them
+/// and the FIN in one segment instead of two.
+fn copy_step(
+    src: &TcpStream,
+    dst: &TcpStream,
+    pending: &mut Vec<u8>,
+    fin_queued: bool,
+) -> io::Result<Step> {
     SCRATCH.with(|scratch| {
         // The scratch buffer is never borrowed across an await; a nested borrow cannot happen,
         // but costs only an allocation if it ever did.
@@ -210,7 +230,12 @@ fn copy_step(src: &TcpStream, dst: &TcpStream, pending: &mut Vec<u8>) -> io::Res
             (Ok(()), None) => return Ok(Step::Again),
         };
         let data = buf.get(..n).unwrap_or_default();
-        match dst.try_write(data) {
+        let written = if fin_queued && n < capacity {
+            write_last(dst, data)
+        } else {
+            dst.try_write(data)
+        };
+        match written {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(written) => pending.extend_from_slice(data.get(written..).unwrap_or_default()),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => pending.extend_from_slice(data),
@@ -221,6 +246,21 @@ fn copy_step(src: &TcpStream, dst: &TcpStream, pending: &mut Vec<u8>) -> io::Res
             drained: n < capacity,
         })
     })
+}
+
+/// Writes the stream's last bytes to `dst` corked (`MSG_MORE`): they stay queued until the
+/// half-close or close that follows sends them with the FIN. Never waits.
+#[cfg(target_os = "linux")]
+fn write_last(dst: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    dst.try_io(Interest::WRITABLE, || {
+        SockRef::from(dst).send_with_flags(data, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+    })
+}
+
+/// Without `MSG_MORE` the last bytes go out as any others.
+#[cfg(not(target_os = "linux"))]
+fn write_last(dst: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    dst.try_write(data)
 }
 
 /// Writes all of `pending` to `dst`, waiting for room as needed, and releases its memory.

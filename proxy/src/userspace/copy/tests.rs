@@ -266,3 +266,43 @@ async fn splice_mode_both_close_at_once() -> io::Result<()> {
 async fn copy_mode_both_close_at_once() -> io::Result<()> {
     both_close_at_once(Mode::Copy).await
 }
+
+/// The endpoint answers and closes before the proxy reads (the FIN is queued behind the
+/// response): the client gets the response and end of stream promptly (the corked last bytes
+/// go out with the half-close), and can still send to the endpoint afterwards.
+async fn answer_and_close_before_the_proxy_reads(mode: Mode) -> io::Result<()> {
+    let Rig {
+        mut client,
+        mut endpoint,
+        forward,
+        ..
+    } = rig(mode).await?;
+    endpoint.write_all(b"response, then FIN").await?;
+    endpoint.shutdown().await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        client.read_to_end(&mut response),
+    )
+    .await
+    .map_err(|_| io::Error::other("last bytes and FIN held back"))??;
+    assert_eq!(response, b"response, then FIN");
+    client.write_all(b"late request").await?;
+    client.shutdown().await?;
+    let mut request = Vec::new();
+    endpoint.read_to_end(&mut request).await?;
+    assert_eq!(request, b"late request");
+    let totals = forward.await.map_err(io::Error::other)??;
+    assert_eq!(totals, (12, 18));
+    Ok(())
+}
+
+#[tokio::test]
+async fn splice_mode_answer_and_close_before_read() -> io::Result<()> {
+    answer_and_close_before_the_proxy_reads(Mode::native()).await
+}
+
+#[tokio::test]
+async fn copy_mode_answer_and_close_before_read() -> io::Result<()> {
+    answer_and_close_before_the_proxy_reads(Mode::Copy).await
+}
