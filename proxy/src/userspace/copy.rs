@@ -5,10 +5,12 @@
 //!
 //! Each direction starts as a plain copy through a per-thread scratch buffer: one `read` and one
 //! `write` per message, and a short read is taken as "socket drained" (as nginx and HAProxy do),
-//! so request/response traffic costs no extra `read` that would only say `EAGAIN`. A connection
-//! holds no buffer of its own unless the receiver pushes back. In [`Mode::Splice`] (Linux), a
-//! direction that moves [`SPLICE_AFTER`] bytes without draining is bulk traffic and continues
-//! with zero-copy [`super::splice`] for the rest of the connection.
+//! so request/response traffic costs no extra `read` that would only say `EAGAIN`. A FIN queued
+//! behind the last message is seen from the readiness alone: no `read` for the end of stream,
+//! and the message leaves with the half-close in one segment. A connection holds no buffer of
+//! its own unless the receiver pushes back. In [`Mode::Splice`] (Linux), a direction that moves
+//! [`SPLICE_AFTER`] bytes without draining is bulk traffic and continues with zero-copy
+//! [`super::splice`] for the rest of the connection.
 
 use std::cell::RefCell;
 use std::io;
