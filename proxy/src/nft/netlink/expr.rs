@@ -5,7 +5,8 @@
 //!
 //! Supported, in any order: `ip|ip6 saddr [!=] @set`, `numgen random|inc mod N == 0`,
 //! `fib saddr type local`, `meta l4proto tcp|udp|sctp`, `update @set { ip|ip6 saddr }`,
-//! `dnat to ADDR:PORT` / `dnat to [ADDR6]:PORT`, `jump|goto CHAIN`, `drop`, `accept`,
+//! `dnat to ADDR:PORT` / `dnat to [ADDR6]:PORT`,
+//! `dnat ip|ip6 to numgen random mod N map @set`, `jump|goto CHAIN`, `drop`, `accept`,
 //! `return`, and a trailing `comment "…"`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +19,10 @@ use crate::nft::transaction::Family;
 const REG_VERDICT: u32 = 0;
 const REG_1: u32 = 1;
 const REG_2: u32 = 2;
+/// `NFT_REG32_01`: the second 32-bit word of register 1.
+const REG32_01: u32 = 9;
+/// `NFT_BYTEORDER_HTON`.
+const BYTEORDER_HTON: u32 = 1;
 
 // Verdict codes (`enum nft_verdicts` and netfilter's NF_*), as the kernel reads them (i32).
 const NF_DROP: i32 = 0;
@@ -236,6 +241,44 @@ pub(super) fn encode_rule(
                 }));
                 i += 6;
             }
+            "dnat" if t.get(i + 1) == Some(&fam) => {
+                // `dnat ip to numgen random mod N map @set`: the endpoint map's value is
+                // `addr . port`, loaded into consecutive registers.
+                let shaped = t.get(i + 2..i + 6) == Some(&["to", "numgen", "random", "mod"][..])
+                    && t.get(i + 7) == Some(&"map");
+                if !shaped {
+                    return Err(bad(i + 2));
+                }
+                let modulus: u32 = t[i + 6].parse().map_err(|_| bad(i + 6))?;
+                let set = set_name(t.get(i + 8).ok_or_else(|| bad(i + 8))?)?.to_owned();
+                exprs.push(expr("numgen", |a| {
+                    a.be32(1, REG_1).be32(2, modulus).be32(3, NG_RANDOM);
+                }));
+                exprs.push(expr("byteorder", |a| {
+                    a.be32(1, REG_1)
+                        .be32(2, REG_1)
+                        .be32(3, BYTEORDER_HTON)
+                        .be32(4, 4)
+                        .be32(5, 4);
+                }));
+                exprs.push(expr("lookup", |a| {
+                    a.str(1, &set).be32(2, REG_1).be32(3, REG_1);
+                }));
+                // The port follows the address: the next 32-bit register after an IPv4
+                // address, the next 128-bit one after an IPv6 address.
+                let proto_reg = match family {
+                    Family::Ip => REG32_01,
+                    Family::Ip6 => REG_2,
+                };
+                let nfproto = u32::from(nfproto(family));
+                exprs.push(expr("nat", |a| {
+                    a.be32(1, NAT_DNAT)
+                        .be32(2, nfproto)
+                        .be32(3, REG_1)
+                        .be32(5, proto_reg);
+                }));
+                i += 9;
+            }
             "dnat" => {
                 if t.get(i + 1) != Some(&"to") {
                     return Err(bad(i + 1));
@@ -320,10 +363,13 @@ mod tests {
             "fib saddr type local goto service-X",
             "drop comment \"no local endpoints for externalTrafficPolicy Local\"",
             "goto service-X",
+            "meta l4proto tcp dnat ip to numgen random mod 65536 map @ep-ABC",
         ] {
             assert!(encode_rule(Family::Ip, rule).is_ok(), "{rule}");
         }
         assert!(encode_rule(Family::Ip6, "meta l4proto tcp dnat to [fd00::1]:80").is_ok());
+        let map_pick = "meta l4proto udp dnat ip6 to numgen random mod 65536 map @xep-A";
+        assert!(encode_rule(Family::Ip6, map_pick).is_ok());
     }
 
     #[test]
@@ -335,6 +381,10 @@ mod tests {
             "meta l4proto icmp drop",
             "dnat to 10.0.0.1",
             "ip6 saddr @s drop",
+            "dnat ip6 to numgen random mod 65536 map @m",
+            "dnat ip to numgen inc mod 65536 map @m",
+            "dnat ip to numgen random mod 65536 vmap @m",
+            "dnat ip to numgen random mod 65536 map",
         ] {
             assert!(encode_rule(Family::Ip, rule).is_err(), "{rule}");
         }

@@ -6,8 +6,8 @@
 //! batch built from the operations themselves costs about as much as the change.
 //!
 //! Scope: the operations an incremental sync emits — regular chains (add, flush, delete),
-//! rules in the grammar of [`expr`], affinity sets (add, delete), and elements of the static
-//! sets and maps (add, delete). [`encode`] answers [`Unsupported`] for anything else (base
+//! rules in the grammar of [`expr`], affinity sets and endpoint maps (add, delete; see
+//! [`sets`]), and elements of sets and maps (add, delete). [`encode`] answers [`Unsupported`] for anything else (base
 //! chains, anonymous sets, maps with new types...), and the runner uses `nft -f` for that
 //! transaction instead; full syncs always go through `nft`. Both paths produce the same
 //! kernel objects, which `tests/nft_kernel.rs` checks by listing both with `nft`.
@@ -17,13 +17,12 @@
 
 mod elements;
 mod expr;
+mod sets;
 mod socket;
 mod wire;
 
-use std::time::Duration;
-
 use super::error::{Refusal, SyncError};
-use super::transaction::{Object, Op, SetSpec, TableId, Transaction, Verb};
+use super::transaction::{Object, Op, TableId, Transaction, Verb};
 use wire::{Attrs, Batch, F_APPEND, F_CREATE, MsgType};
 
 pub use socket::NetlinkSocket;
@@ -64,51 +63,6 @@ impl Encoded<'_> {
 
 fn table_attr(attrs: &mut Attrs, kind: u16, table: TableId) {
     attrs.str(kind, &table.name());
-}
-
-/// `NFT_SET_*` flags and timeout of an affinity-style set; other sets are unsupported.
-fn set_message(table: TableId, name: &str, spec: &SetSpec, id: u32) -> Result<Attrs, Unsupported> {
-    const SET_TIMEOUT: u32 = 0x10;
-    const SET_EVAL: u32 = 0x20;
-    let (key_type, key_len) = match spec.key_type.as_str() {
-        "ipv4_addr" => (7u32, 4u32),
-        "ipv6_addr" => (8, 16),
-        other => return Err(Unsupported::new(format!("set key type {other:?}"))),
-    };
-    if spec.value_type.is_some() || spec.comment.is_some() {
-        return Err(Unsupported::new(format!("set {name}: maps and comments")));
-    }
-    let mut flags = 0;
-    for flag in &spec.flags {
-        flags |= match *flag {
-            "dynamic" => SET_EVAL,
-            "timeout" => SET_TIMEOUT,
-            other => return Err(Unsupported::new(format!("set flag {other:?}"))),
-        };
-    }
-    let mut attrs = Attrs::default();
-    table_attr(&mut attrs, 1, table);
-    attrs
-        .str(2, name)
-        .be32(3, flags)
-        .be32(4, key_type)
-        .be32(5, key_len)
-        .be32(10, id);
-    if let Some(timeout) = spec.timeout {
-        attrs.be64(11, timeout_ms(timeout));
-    }
-    if flags & SET_EVAL != 0 {
-        // nft gives dynamic sets this size when none is set; match it so both paths agree.
-        attrs.nest(9, |desc| {
-            desc.be32(1, 65535);
-        });
-    }
-    Ok(attrs)
-}
-
-fn timeout_ms(timeout: Duration) -> u64 {
-    // nft reads `Ns` timeouts: whole seconds, at least one (render.rs does the same).
-    timeout.as_secs().max(1) * 1000
 }
 
 fn named(table: TableId, kind: u16, name: &str) -> Attrs {
@@ -167,7 +121,7 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
                 batch.push(MsgType::NewRule, F_CREATE | F_APPEND, family, attrs);
             }
             (Object::Set { name, spec, .. }, Verb::Add) => {
-                let attrs = set_message(table, name, spec, set_id)?;
+                let attrs = sets::message(table, name, spec, set_id)?;
                 set_id += 1;
                 batch.push(MsgType::NewSet, F_CREATE, family, attrs);
             }

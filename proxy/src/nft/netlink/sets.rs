@@ -1,0 +1,264 @@
+//! `NEWSET` bodies for the two kinds of set an incremental sync creates: affinity sets
+//! (`type ipv4_addr ; flags dynamic,timeout`) and endpoint maps
+//! (`typeof numgen random mod 65536 : ip daddr . tcp dport ; flags interval ; comment …`).
+//! Anything else is [`Unsupported`] and goes through `nft`.
+//!
+//! An endpoint map's `typeof` lives only in the set's user data, which the kernel stores and
+//! `nft list` reads back to print the types. We write it the way nft 1.0.6 does (checked
+//! byte for byte against its batch, and by `tests/nft_kernel.rs`, which lists tables built by
+//! both paths): little-endian u32 values in one-byte type / one-byte length records.
+
+use std::time::Duration;
+
+use super::Unsupported;
+use super::expr::proto_number;
+use super::wire::Attrs;
+use crate::nft::transaction::{Family, SetSpec, TableId};
+
+// `NFT_SET_*` flags.
+const SET_INTERVAL: u32 = 0x4;
+const SET_MAP: u32 = 0x8;
+const SET_TIMEOUT: u32 = 0x10;
+const SET_EVAL: u32 = 0x20;
+
+// nft's data type numbers; a concatenation is `(first << 6) | second`.
+const TYPE_INTEGER: u32 = 4;
+const TYPE_IPADDR: u32 = 7;
+const TYPE_IP6ADDR: u32 = 8;
+const TYPE_INET_SERVICE: u32 = 13;
+
+// nft's user-data records (`NFTNL_UDATA_SET_*`).
+const UDATA_KEY_BYTEORDER: u8 = 0;
+const UDATA_DATA_BYTEORDER: u8 = 1;
+const UDATA_KEY_TYPEOF: u8 = 3;
+const UDATA_DATA_TYPEOF: u8 = 4;
+const UDATA_DATA_INTERVAL: u8 = 6;
+const UDATA_COMMENT: u8 = 7;
+/// `BYTEORDER_HOST_ENDIAN`: the numgen key.
+const HOST_ENDIAN: u32 = 1;
+
+// Expression kinds and fields as nft records them in `typeof` user data.
+const EXPR_PAYLOAD: u32 = 7;
+const EXPR_CONCAT: u32 = 13;
+const EXPR_NUMGEN: u32 = 23;
+const NUMGEN_RANDOM: u32 = 1;
+const DESC_IP: u32 = 12;
+const DESC_IP6: u32 = 13;
+const IP_DADDR: u32 = 12;
+const IP6_DADDR: u32 = 9;
+const DESC_TCP: u32 = 8;
+const DESC_UDP: u32 = 6;
+const DESC_SCTP: u32 = 10;
+const TRANSPORT_DPORT: u32 = 2;
+
+/// The numgen modulus endpoint maps are keyed by (`rules/service.rs` writes the same).
+const PICK_RANGE: u32 = 65536;
+
+/// The `NEWSET` attributes for `spec`, created as set `id` of the batch.
+pub(super) fn message(
+    table: TableId,
+    name: &str,
+    spec: &SetSpec,
+    id: u32,
+) -> Result<Attrs, Unsupported> {
+    let mut attrs = Attrs::default();
+    attrs.str(1, &table.name()).str(2, name);
+    if spec.key_type.starts_with("typeof ") {
+        endpoint_map(&mut attrs, table.family, name, spec)?;
+    } else {
+        affinity_set(&mut attrs, name, spec)?;
+    }
+    attrs.be32(10, id);
+    Ok(attrs)
+}
+
+fn affinity_set(attrs: &mut Attrs, name: &str, spec: &SetSpec) -> Result<(), Unsupported> {
+    let (key_type, key_len) = match spec.key_type.as_str() {
+        "ipv4_addr" => (TYPE_IPADDR, 4u32),
+        "ipv6_addr" => (TYPE_IP6ADDR, 16),
+        other => return Err(Unsupported::new(format!("set key type {other:?}"))),
+    };
+    if spec.value_type.is_some() || spec.comment.is_some() {
+        return Err(Unsupported::new(format!("set {name}: maps and comments")));
+    }
+    let mut flags = 0;
+    for flag in &spec.flags {
+        flags |= match *flag {
+            "dynamic" => SET_EVAL,
+            "timeout" => SET_TIMEOUT,
+            other => return Err(Unsupported::new(format!("set flag {other:?}"))),
+        };
+    }
+    attrs.be32(3, flags).be32(4, key_type).be32(5, key_len);
+    if let Some(timeout) = spec.timeout {
+        attrs.be64(11, timeout_ms(timeout));
+    }
+    if flags & SET_EVAL != 0 {
+        // nft gives dynamic sets this size when none is set; match it so both paths agree.
+        attrs.nest(9, |desc| {
+            desc.be32(1, 65535);
+        });
+    }
+    Ok(())
+}
+
+fn timeout_ms(timeout: Duration) -> u64 {
+    // nft reads `Ns` timeouts: whole seconds, at least one (render.rs does the same).
+    timeout.as_secs().max(1) * 1000
+}
+
+/// An endpoint map: key `numgen random mod 65536`, data `ADDR . PORT`, interval, commented.
+fn endpoint_map(
+    attrs: &mut Attrs,
+    family: Family,
+    name: &str,
+    spec: &SetSpec,
+) -> Result<(), Unsupported> {
+    let unsupported = || Unsupported::new(format!("map {name}: {spec:?}"));
+    if spec.key_type != format!("typeof numgen random mod {PICK_RANGE}")
+        || spec.flags != ["interval"]
+        || spec.timeout.is_some()
+    {
+        return Err(unsupported());
+    }
+    let value = spec.value_type.as_deref().ok_or_else(unsupported)?;
+    let words: Vec<&str> = value.split_whitespace().collect();
+    let [fam, "daddr", ".", proto, "dport"] = words[..] else {
+        return Err(unsupported());
+    };
+    if fam != family.as_str() {
+        return Err(unsupported());
+    }
+    let proto_desc = match proto_number(proto) {
+        Some(6) => DESC_TCP,
+        Some(17) => DESC_UDP,
+        Some(132) => DESC_SCTP,
+        _ => return Err(unsupported()),
+    };
+    let (addr_type, addr_len, addr_desc, addr_field) = match family {
+        Family::Ip => (TYPE_IPADDR, 4, DESC_IP, IP_DADDR),
+        Family::Ip6 => (TYPE_IP6ADDR, 16, DESC_IP6, IP6_DADDR),
+    };
+    let comment = spec.comment.as_deref().unwrap_or_default();
+    let mut udata = Vec::with_capacity(128);
+    record(&mut udata, UDATA_KEY_BYTEORDER, &HOST_ENDIAN.to_le_bytes())?;
+    record(&mut udata, UDATA_DATA_BYTEORDER, &0u32.to_le_bytes())?;
+    let mut numgen = Vec::new();
+    record(&mut numgen, 0, &NUMGEN_RANDOM.to_le_bytes())?;
+    record(&mut numgen, 1, &PICK_RANGE.to_le_bytes())?;
+    record(&mut numgen, 2, &0u32.to_le_bytes())?;
+    record(
+        &mut udata,
+        UDATA_KEY_TYPEOF,
+        &typeof_expr(EXPR_NUMGEN, &numgen)?,
+    )?;
+    let mut concat = Vec::new();
+    record(&mut concat, 0, &payload(addr_desc, addr_field)?)?;
+    record(&mut concat, 1, &payload(proto_desc, TRANSPORT_DPORT)?)?;
+    record(
+        &mut udata,
+        UDATA_DATA_TYPEOF,
+        &typeof_expr(EXPR_CONCAT, &concat)?,
+    )?;
+    record(&mut udata, UDATA_DATA_INTERVAL, &0u32.to_le_bytes())?;
+    if !comment.is_empty() {
+        let mut text = comment.as_bytes().to_vec();
+        text.push(0);
+        record(&mut udata, UDATA_COMMENT, &text)?;
+    }
+    attrs
+        .be32(3, SET_INTERVAL | SET_MAP)
+        .be32(4, TYPE_INTEGER)
+        .be32(5, 4)
+        .be32(6, (addr_type << 6) | TYPE_INET_SERVICE)
+        // The port takes a whole 32-bit register in a concatenation.
+        .be32(7, addr_len + 4)
+        .bytes(13, &udata);
+    Ok(())
+}
+
+/// One user-data record: type, length, value (nft's `nftnl_udata` layout).
+fn record(out: &mut Vec<u8>, kind: u8, value: &[u8]) -> Result<(), Unsupported> {
+    let len = u8::try_from(value.len())
+        .map_err(|_| Unsupported::new("set user data record longer than 255 bytes"))?;
+    out.push(kind);
+    out.push(len);
+    out.extend_from_slice(value);
+    Ok(())
+}
+
+/// A `typeof` expression record: its kind, then its own records.
+fn typeof_expr(kind: u32, inner: &[u8]) -> Result<Vec<u8>, Unsupported> {
+    let mut out = Vec::new();
+    record(&mut out, 0, &kind.to_le_bytes())?;
+    record(&mut out, 1, inner)?;
+    Ok(out)
+}
+
+/// A header field (`ip daddr`, `tcp dport`): a payload expression of protocol `desc`.
+fn payload(desc: u32, field: u32) -> Result<Vec<u8>, Unsupported> {
+    let mut fields = Vec::new();
+    record(&mut fields, 0, &desc.to_le_bytes())?;
+    record(&mut fields, 1, &field.to_le_bytes())?;
+    typeof_expr(EXPR_PAYLOAD, &fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint_spec(value: &str, comment: &str) -> SetSpec {
+        SetSpec {
+            key_type: "typeof numgen random mod 65536".into(),
+            value_type: Some(value.into()),
+            flags: vec!["interval"],
+            timeout: None,
+            comment: Some(comment.into()),
+        }
+    }
+
+    /// The user data nft 1.0.6 sends for
+    /// `typeof numgen random mod 65536 : ip daddr . tcp dport ; … comment "ns/a/tcp/80"`.
+    const NFT_IP_TCP_UDATA: &[u8] = b"\x00\x04\x01\x00\x00\x00\x01\x04\x00\x00\x00\x00\x03\x1a\
+        \x00\x04\x17\x00\x00\x00\x01\x12\x00\x04\x01\x00\x00\x00\x01\x04\x00\x00\x01\x00\x02\x04\
+        \x00\x00\x00\x00\x04\x34\x00\x04\x0d\x00\x00\x00\x01\x2c\x00\x14\x00\x04\x07\x00\x00\x00\
+        \x01\x0c\x00\x04\x0c\x00\x00\x00\x01\x04\x0c\x00\x00\x00\x01\x14\x00\x04\x07\x00\x00\x00\
+        \x01\x0c\x00\x04\x08\x00\x00\x00\x01\x04\x02\x00\x00\x00\x06\x04\x00\x00\x00\x00\x07\x0c\
+        ns/a/tcp/80\x00";
+
+    #[test]
+    fn endpoint_map_user_data_matches_nft() -> Result<(), Unsupported> {
+        let table = TableId::main(Family::Ip);
+        let spec = endpoint_spec("ip daddr . tcp dport", "ns/a/tcp/80");
+        let attrs = message(table, "ep-A", &spec, 1)?.into_bytes();
+        assert!(
+            attrs
+                .windows(NFT_IP_TCP_UDATA.len())
+                .any(|w| w == NFT_IP_TCP_UDATA),
+            "{attrs:02x?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn other_maps_and_sets_are_unsupported() {
+        let table = TableId::main(Family::Ip);
+        let wrong_family = endpoint_spec("ip6 daddr . tcp dport", "x");
+        assert!(message(table, "ep-A", &wrong_family, 1).is_err());
+        let other_key = SetSpec {
+            key_type: "typeof numgen inc mod 65536".into(),
+            ..endpoint_spec("ip daddr . tcp dport", "x")
+        };
+        assert!(message(table, "ep-A", &other_key, 1).is_err());
+        let verdict_map = SetSpec {
+            key_type: "inet_proto . inet_service".into(),
+            value_type: Some("verdict".into()),
+            flags: Vec::new(),
+            timeout: None,
+            comment: None,
+        };
+        assert!(message(table, "m", &verdict_map, 1).is_err());
+        let long_comment = endpoint_spec("ip daddr . tcp dport", &"c".repeat(300));
+        assert!(message(table, "ep-A", &long_comment, 1).is_err());
+    }
+}
