@@ -35,6 +35,10 @@ use crate::DnsHandler;
 /// Largest datagram read; bigger ones are cut and then fail to decode.
 const RECV_BUFFER: usize = 4096;
 
+/// Datagrams read in a row without waiting on the socket: under load the receive queue is
+/// rarely empty, and reading it directly skips a readiness future and the stop check per query.
+const BATCH: usize = 32;
+
 /// Serves `socket` with `handler` until `stop` is cancelled.
 pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: CancellationToken) {
     let socket = Arc::new(socket);
@@ -42,52 +46,73 @@ pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: Cancella
     let mut buffer = vec![0u8; RECV_BUFFER];
     let mut response = Vec::with_capacity(512);
     loop {
-        let received = tokio::select! {
+        let mut received = tokio::select! {
             received = socket.recv_from(&mut buffer) => received,
             () = stop.cancelled() => return,
         };
-        let (len, src) = match received {
-            Ok(received) => received,
-            Err(err) => {
+        for read in 1.. {
+            match received {
+                Ok((len, src)) => {
+                    if let Some(raw) = buffer.get(..len) {
+                        serve_one(&socket, &handler, raw, src, &mut response).await;
+                    }
+                }
                 // ICMP errors of earlier sends surface here (connection refused): keep going.
-                debug!(%err, "udp receive failed");
-                continue;
+                Err(err) => debug!(%err, "udp receive failed"),
             }
-        };
-        if !can_answer(src) {
-            debug!(%src, "udp request from an address that cannot be answered");
-            continue;
+            if read == BATCH {
+                break;
+            }
+            received = socket.try_recv_from(&mut buffer);
+            if received
+                .as_ref()
+                .is_err_and(|err| err.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                break;
+            }
         }
-        let Some(raw) = buffer.get(..len) else {
-            continue;
-        };
-        if handler.respond_fast(raw, &mut response) {
-            send_fast(&socket, &response, src).await;
-            continue;
-        }
-        let responder = UdpResponder {
-            socket: socket.clone(),
-            dst: src,
-        };
-        let Some(request) = decode(raw, src, &responder) else {
-            continue;
-        };
-        let handler = handler.clone();
-        let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            handler
-                .handle_request::<_, TokioTime>(&request, responder)
-                .await;
-        });
-        // Table answers finish in the first poll; only the rest (upstream exchanges) need a
-        // task. Tokio resources register the waker of each poll, so the spawned task is woken
-        // by its own waker from then on.
-        if task
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-            .is_pending()
-        {
-            tokio::spawn(task);
-        }
+    }
+}
+
+/// Answers one datagram: from the table's encoded answers when it can, else through the
+/// hickory handler.
+async fn serve_one(
+    socket: &Arc<UdpSocket>,
+    handler: &Arc<DnsHandler>,
+    raw: &[u8],
+    src: SocketAddr,
+    response: &mut Vec<u8>,
+) {
+    if !can_answer(src) {
+        debug!(%src, "udp request from an address that cannot be answered");
+        return;
+    }
+    if handler.respond_fast(raw, response) {
+        send_fast(socket, response, src).await;
+        return;
+    }
+    let responder = UdpResponder {
+        socket: socket.clone(),
+        dst: src,
+    };
+    let Some(request) = decode(raw, src, &responder) else {
+        return;
+    };
+    let handler = handler.clone();
+    let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        handler
+            .handle_request::<_, TokioTime>(&request, responder)
+            .await;
+    });
+    // Table answers finish in the first poll; only the rest (upstream exchanges) need a
+    // task. Tokio resources register the waker of each poll, so the spawned task is woken
+    // by its own waker from then on.
+    if task
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending()
+    {
+        tokio::spawn(task);
     }
 }
 
