@@ -320,3 +320,41 @@ fn cleanup_removes_only_switchyard_tables() -> TestResult {
     assert_eq!(nft(&ns, &["list", "ruleset"])?.trim(), "");
     Ok(())
 }
+
+#[test]
+fn restart_with_another_shard_count_moves_services_and_drops_old_shards() -> TestResult {
+    if !require_root("restart_with_another_shard_count_moves_services_and_drops_old_shards") {
+        return Ok(());
+    }
+    let ns = Netns::new("nftsh")?;
+    let runner = Arc::new(NftRunner::new(Some(ns.name().to_owned())));
+    let with = |shards| {
+        let mut config = fixture_config();
+        config.shards = shards;
+        config.rule_config()
+    };
+    Syncer::new(with(5), runner.clone()).sync(&fixture())?;
+    assert!(nft(&ns, &["list", "tables"])?.contains("table ip6 switchyard-4"));
+    let mut restarted = Syncer::new(with(1), runner.clone());
+    assert!(restarted.sync(&fixture())?.full);
+    restarted.sync(&fixture())?;
+    let tables = nft(&ns, &["list", "tables"])?;
+    for family in ["ip", "ip6"] {
+        assert!(
+            tables.contains(&format!("table {family} switchyard-0\n")),
+            "{tables}"
+        );
+        for gone in 1..5 {
+            assert!(
+                !tables.contains(&format!("table {family} switchyard-{gone}\n")),
+                "{tables}"
+            );
+        }
+    }
+    let fake = FakeRunner::new();
+    Syncer::new(with(1), Arc::new(fake.clone())).sync(&fixture())?;
+    for family in Family::ALL {
+        assert_eq!(runner.list(family)?, fake.list(family)?, "{family}");
+    }
+    Ok(())
+}

@@ -253,17 +253,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
 /// Connection set-up latency through the rules, inside the namespace.
 fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Section {
     let count = ctx.mode.pick(200, 2000, 5000);
-    type Eight = (
-        Samples,
-        Samples,
-        Samples,
-        Samples,
-        Samples,
-        Samples,
-        Samples,
-        Samples,
-    );
-    let result: anyhow::Result<Eight> = (|| {
+    type Ten = [Samples; 10];
+    let result: anyhow::Result<Ten> = (|| {
         ns.exec(
             "ip",
             &["addr", "add", &format!("{BACKEND}/32"), "dev", "lo"],
@@ -295,10 +286,11 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
         let direct = SocketAddr::from((BACKEND, BACKEND_PORT));
         let client = std::net::IpAddr::V4(CLIENT);
         probe::wait_listening(ctx, ns, client, direct)?;
-        let mut out: [Samples; 6] = std::array::from_fn(|_| Ok(vec![]));
+        // direct p50/p99, 10 services, `large` services, `large` in one shard.
+        let mut out: [Samples; 8] = std::array::from_fn(|_| Ok(vec![]));
         // Direct, with no rules loaded: half the repetitions now, half at the end, so a drift
         // of the machine over the run shows in the reference's spread, not in the ratio.
-        let direct_round = |out: &mut [Samples; 6], times: usize| -> anyhow::Result<()> {
+        let direct_round = |out: &mut [Samples; 8], times: usize| -> anyhow::Result<()> {
             for _ in 0..times {
                 let (p50, p99) = probe::run(ctx, ns, client, direct, count)?;
                 push(&mut out[0], Ok(p50));
@@ -312,7 +304,11 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
         ns.exec("nft", &["flush", "ruleset"])?;
         probe::run(ctx, ns, client, direct, count)?;
         direct_round(&mut out, reps.div_ceil(2))?;
-        for (slot, n) in [(2usize, 10usize), (4, large)] {
+        for (slot, n, config) in [
+            (2usize, 10usize, rule_config()),
+            (4, large, rule_config()),
+            (6, large, one_shard_config()),
+        ] {
             ns.exec("nft", &["flush", "ruleset"])?;
             let mut ports: Vec<_> = (0..n)
                 .map(|i| {
@@ -325,7 +321,7 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
             ports.sort_by(|a, b| a.id.cmp(&b.id));
             let table = proxy::model::ServiceTable { ports };
             let mut syncer = Syncer::new(
-                rule_config(),
+                config,
                 Arc::new(NftRunner::new(Some(ns.name().to_string()))),
             );
             syncer
@@ -357,24 +353,12 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
         }
         ns.exec("nft", &["flush", "ruleset"])?;
         direct_round(&mut out, reps / 2)?;
-        let [a, b, c, d, e, f] = out;
-        Ok((a, b, c, d, e, f, lin50, lin99))
+        let [a, b, c, d, e, f, g, h] = out;
+        Ok([a, b, c, d, e, f, g, h, lin50, lin99])
     })();
-    let (d50, d99, s50, s99, l50, l99, lin50, lin99) = match result {
+    let [d50, d99, s50, s99, l50, l99, one50, one99, lin50, lin99] = match result {
         Ok(v) => v,
-        Err(e) => {
-            let m: Samples = Err(format!("{e:#}"));
-            (
-                m.clone(),
-                m.clone(),
-                m.clone(),
-                m.clone(),
-                m.clone(),
-                m.clone(),
-                m.clone(),
-                m,
-            )
-        }
+        Err(e) => std::array::from_fn(|_| Err(format!("{e:#}"))),
     };
     let row = |case: &str, metric: &str, sy: &Samples, refs: Vec<Series>| Row {
         case: case.into(),
@@ -385,6 +369,7 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
     };
     let direct = |s: &Samples| series("direct (no rules)", s);
     let linear = |s: &Samples| series("linear per-service chain", s);
+    let one_shard = |s: &Samples| series("switchyard nft, 1 shard", s);
     Section {
         title: "Connection set-up through the rules".into(),
         method: format!(
@@ -395,7 +380,9 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
              connects from {CLIENT} (SYN → SYN-ACK through DNAT in `nat-output`), p50/p99 per \
              run. Direct: the same connects from the same source to the backend address with no \
              rules loaded (`nft flush ruleset`), half of its repetitions before and half after \
-             the others, after one discarded warm-up run. Every connection is closed with a reset (no TIME_WAIT). Linear: the iptables-shape \
+             the others, after one discarded warm-up run. Every connection is closed with a reset (no TIME_WAIT). Services are spread over {DEFAULT_SHARDS} \
+             shard tables (the default), each of which a new connection passes through; the \
+             same rules in one shard are the third reference. Linear: the iptables-shape \
              ruleset at {large} services, the probed service last in the chain (the worst case \
              for a linear walk) and pointed at the backend.",
             ctx.server_cpus, ctx.client_cpus
@@ -407,13 +394,13 @@ fn connection_latency(ctx: &Ctx, ns: &Netns, large: usize, reps: usize) -> Secti
                 &format!("{large} services"),
                 "connect p50 ms",
                 &l50,
-                vec![direct(&d50), linear(&lin50)],
+                vec![direct(&d50), linear(&lin50), one_shard(&one50)],
             ),
             row(
                 &format!("{large} services"),
                 "connect p99 ms",
                 &l99,
-                vec![direct(&d99), linear(&lin99)],
+                vec![direct(&d99), linear(&lin99), one_shard(&one99)],
             ),
         ],
         notes: vec![],
