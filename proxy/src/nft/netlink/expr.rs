@@ -160,6 +160,17 @@ fn tokens(rule: &str) -> Result<(Vec<&str>, Option<&str>), Unsupported> {
     Ok((body.split_whitespace().collect(), comment))
 }
 
+/// DNAT to the address in register 1 and the port in `port_reg`.
+fn dnat_from(family: Family, port_reg: u32) -> Expr {
+    let nfproto = u32::from(nfproto(family));
+    expr("nat", |a| {
+        a.be32(1, NAT_DNAT)
+            .be32(2, nfproto)
+            .be32(3, REG_1)
+            .be32(5, port_reg);
+    })
+}
+
 /// The `NFTA_RULE_EXPRESSIONS` and optional `NFTA_RULE_USERDATA` of `rule` in `family`.
 pub(super) fn encode_rule(
     family: Family,
@@ -270,13 +281,7 @@ pub(super) fn encode_rule(
                     Family::Ip => REG32_01,
                     Family::Ip6 => REG_2,
                 };
-                let nfproto = u32::from(nfproto(family));
-                exprs.push(expr("nat", |a| {
-                    a.be32(1, NAT_DNAT)
-                        .be32(2, nfproto)
-                        .be32(3, REG_1)
-                        .be32(5, proto_reg);
-                }));
+                exprs.push(dnat_from(family, proto_reg));
                 i += 9;
             }
             "dnat" => {
@@ -294,13 +299,7 @@ pub(super) fn encode_rule(
                 };
                 exprs.push(immediate(REG_1, &addr));
                 exprs.push(immediate(REG_2, &target.port().to_be_bytes()));
-                let nfproto = u32::from(nfproto(family));
-                exprs.push(expr("nat", |a| {
-                    a.be32(1, NAT_DNAT)
-                        .be32(2, nfproto)
-                        .be32(3, REG_1)
-                        .be32(5, REG_2);
-                }));
+                exprs.push(dnat_from(family, REG_2));
                 i += 3;
             }
             "jump" | "goto" => {
