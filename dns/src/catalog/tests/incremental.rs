@@ -262,10 +262,11 @@ fn contents(table: &NameTable) -> BTreeMap<String, String> {
                 .iter()
                 .map(|set| {
                     format!(
-                        "{}: {:?} + {:?}",
+                        "{}: {:?} + {:?} as {:?}",
                         set.rtype,
                         render(&set.records),
-                        render(&set.additional)
+                        render(&set.additional),
+                        set.encoded
                     )
                 })
                 .collect();
@@ -279,8 +280,8 @@ fn contents(table: &NameTable) -> BTreeMap<String, String> {
     out.insert(
         "(table)".to_owned(),
         format!(
-            "synced {} revision {} soa {} pod zone {:?}",
-            table.synced, table.revision, table.soa, table.pod_zone
+            "synced {} revision {} soa {} pod zone {:?} encoded {:?}",
+            table.synced, table.revision, table.soa, table.pod_zone, table.encoded
         ),
     );
     out
