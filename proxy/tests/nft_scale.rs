@@ -53,10 +53,25 @@ fn config() -> NftConfig {
     }
 }
 
-/// (full ops, partial ops) for `n` services through `runner`, printing times.
-fn measure(n: u32, runner: Arc<dyn Runner>, label: &str) -> Result<(usize, usize), Box<dyn Error>> {
+/// (full ops, one-service change ops, one-service add ops) for `n` services through
+/// `runner`, printing times.
+fn measure(n: u32, runner: Arc<dyn Runner>, label: &str) -> Result<[usize; 3], Box<dyn Error>> {
     let mut syncer = Syncer::new(config().rule_config(), runner);
     let (before, after) = (services(n, None), services(n, Some(n / 2)));
+    let grown = {
+        let mut ports: Vec<ServicePort> = after.ports.iter().map(|p| (**p).clone()).collect();
+        let extra = services(n + 1, None)
+            .ports
+            .iter()
+            .find(|p| p.id.name == format!("svc-{n}"))
+            .map(|p| ServicePort {
+                // NodePorts repeat every 2000 services; the new one must not collide.
+                node_port: None,
+                ..(**p).clone()
+            });
+        ports.extend(extra);
+        table(ports)
+    };
     let start = Instant::now();
     let full = syncer.sync(&before)?;
     let full_time = start.elapsed();
@@ -65,22 +80,26 @@ fn measure(n: u32, runner: Arc<dyn Runner>, label: &str) -> Result<(usize, usize
     let partial = syncer.sync(&after)?;
     let partial_time = start.elapsed();
     assert_eq!(planned, partial.ops);
+    let start = Instant::now();
+    let added = syncer.sync(&grown)?;
+    let added_time = start.elapsed();
     println!(
-        "{label}: {n} services: full sync {} ops in {full_time:?}, one-service change {} ops in {partial_time:?}",
-        full.ops, partial.ops
+        "{label}: {n} services: full sync {} ops in {full_time:?}, one-service change {} ops in {partial_time:?}, one service added {} ops in {added_time:?}",
+        full.ops, partial.ops, added.ops
     );
-    Ok((full.ops, partial.ops))
+    Ok([full.ops, partial.ops, added.ops])
 }
 
 #[test]
 fn one_service_change_costs_the_same_at_any_scale() -> TestResult {
-    let (small_full, small) = measure(10, Arc::new(FakeRunner::new()), "fake")?;
-    let (big_full, big) = measure(3000, Arc::new(FakeRunner::new()), "fake")?;
+    let [small_full, small, small_add] = measure(10, Arc::new(FakeRunner::new()), "fake")?;
+    let [big_full, big, big_add] = measure(3000, Arc::new(FakeRunner::new()), "fake")?;
     assert!(big_full > 100 * small_full, "full sync grows with services");
     assert_eq!(
         small, big,
         "a one-service change is the same size at 10 and 3000 services"
     );
+    assert_eq!(small_add, big_add, "so is adding a service");
     Ok(())
 }
 
@@ -95,12 +114,14 @@ fn kernel_takes_thousands_of_services() -> TestResult {
         .unwrap_or(2000);
     let ns = Netns::new("nftscale")?;
     let runner = Arc::new(NftRunner::new(Some(ns.name().to_owned())));
-    let (_, partial) = measure(n, runner, "kernel")?;
-    assert_eq!(partial, measure(10, Arc::new(FakeRunner::new()), "fake")?.1);
+    let [_, partial, added] = measure(n, runner, "kernel")?;
+    let [_, fake_partial, fake_added] = measure(10, Arc::new(FakeRunner::new()), "fake")?;
+    assert_eq!((partial, added), (fake_partial, fake_added));
     let ruleset = ns.exec("nft", &["list", "ruleset"])?;
     assert_eq!(
         ruleset.matches(" . tcp . 80 : goto service-").count() as u32,
-        n
+        n + 1,
+        "every service and the added one are dispatched"
     );
     Ok(())
 }
