@@ -45,10 +45,14 @@ pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: Cancella
     let handler = Arc::new(handler);
     let mut buffer = vec![0u8; RECV_BUFFER];
     let mut response = Vec::with_capacity(512);
+    // One stop future for the whole loop, not a new waiter registration per wait.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let mut received = tokio::select! {
+            biased;
+            () = &mut stopped => return,
             received = socket.recv_from(&mut buffer) => received,
-            () = stop.cancelled() => return,
         };
         for read in 1.. {
             match received {
