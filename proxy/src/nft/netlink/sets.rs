@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::Unsupported;
 use super::expr::proto_number;
 use super::wire::Attrs;
+use crate::nft::rules::PICK_RANGE;
 use crate::nft::transaction::{Family, SetSpec, TableId};
 
 // `NFT_SET_*` flags.
@@ -50,9 +51,6 @@ const DESC_TCP: u32 = 8;
 const DESC_UDP: u32 = 6;
 const DESC_SCTP: u32 = 10;
 const TRANSPORT_DPORT: u32 = 2;
-
-/// The numgen modulus endpoint maps are keyed by (`rules/service.rs` writes the same).
-const PICK_RANGE: u32 = 65536;
 
 /// The `NEWSET` attributes for `spec`, created as set `id` of the batch.
 pub(super) fn message(

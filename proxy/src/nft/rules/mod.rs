@@ -27,6 +27,7 @@ pub use base::{
     NO_ENDPOINT_SERVICES, REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
 };
 pub use claims::Claims;
+pub(crate) use service::PICK_RANGE;
 
 /// How a service chain picks one of N endpoints for a new connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub const DEFAULT_SHARDS: u16 = 8;
 impl RuleConfig {
     /// Every table this configuration uses: each family's main table and its shards.
     pub fn tables(&self) -> Vec<TableId> {
-        let shards = self.shards.clamp(1, MAX_SHARDS);
+        let shards = self.shard_count();
         Family::ALL
             .iter()
             .flat_map(|family| {
@@ -102,8 +103,12 @@ impl RuleConfig {
 
     /// The shard table of `family` that holds `id`'s rules.
     pub fn shard_table(&self, family: Family, id: &ServicePortId) -> TableId {
-        let shards = self.shards.clamp(1, MAX_SHARDS);
-        TableId::shard(family, names::shard_of(id, shards))
+        TableId::shard(family, names::shard_of(id, self.shard_count()))
+    }
+
+    /// The configured shard count within what table names allow (1–[`MAX_SHARDS`]).
+    fn shard_count(&self) -> u16 {
+        self.shards.clamp(1, MAX_SHARDS)
     }
 
     fn cidrs(list: &[IpNet], family: Family) -> Vec<IpNet> {

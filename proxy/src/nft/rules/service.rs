@@ -48,12 +48,13 @@ use std::time::Duration;
 
 use super::base::{self, CLUSTER_IPS, MARK_FOR_MASQUERADE, REJECT_CHAIN};
 use super::{ChainSpec, Fragment, Pick, RuleConfig};
-
-/// The range `numgen random` draws from for map picks: endpoint shares are exact to 1/65536.
-const PICK_RANGE: u64 = 65536;
 use crate::model::{Endpoint, ServicePort};
 use crate::nft::names;
 use crate::nft::transaction::{Family, SetSpec};
+
+/// The range `numgen random` draws from for map picks: endpoint shares are exact to 1/65536.
+/// The netlink encoder writes endpoint maps with the same modulus.
+pub(crate) const PICK_RANGE: u32 = 65536;
 
 /// The service port's contribution to each family it has addresses in.
 pub(super) fn fragments(config: &RuleConfig, port: &ServicePort) -> Vec<(Family, Fragment)> {
@@ -324,7 +325,8 @@ impl Generator<'_> {
         let n = endpoints.len() as u64;
         for (i, endpoint) in endpoints.iter().enumerate() {
             let i = i as u64;
-            let (start, end) = (i * PICK_RANGE / n, (i + 1) * PICK_RANGE / n - 1);
+            let range = u64::from(PICK_RANGE);
+            let (start, end) = (i * range / n, (i + 1) * range / n - 1);
             self.fragment.own_elements.push((
                 map.to_owned(),
                 format!("{start}-{end}"),

@@ -124,10 +124,8 @@ impl Syncer {
             }
             // Shards of an earlier, larger shard count: their services moved in this same
             // transaction, so the whole table goes at once.
-            for (id, listing) in listings {
-                if listing.table_exists {
-                    tx.push(Verb::Delete, Object::Table { table: id });
-                }
+            for id in listings.into_keys() {
+                tx.push(Verb::Delete, Object::Table { table: id });
             }
         }
         Ok((tx, next_stale))
