@@ -37,6 +37,10 @@ struct Fig {
     cpu_req: Samples,
     cpu_conn: Samples,
     cpu_gb: Samples,
+    /// Bulk with the endpoints on the client CPUs and the proxy alone on the server CPUs.
+    gbps_apart: Samples,
+    /// The proxy's CPU use during that run, % of one CPU.
+    busy_apart: Samples,
     errors: u64,
 }
 
@@ -54,6 +58,8 @@ impl Fig {
             cpu_req: Ok(vec![]),
             cpu_conn: Ok(vec![]),
             cpu_gb: Ok(vec![]),
+            gbps_apart: Ok(vec![]),
+            busy_apart: Ok(vec![]),
             errors: 0,
         }
     }
@@ -69,7 +75,9 @@ impl Fig {
             gbps: Err(m.clone()),
             cpu_req: Err(m.clone()),
             cpu_conn: Err(m.clone()),
-            cpu_gb: Err(m),
+            cpu_gb: Err(m.clone()),
+            gbps_apart: Err(m.clone()),
+            busy_apart: Err(m),
             errors: 0,
         }
     }
@@ -79,6 +87,8 @@ impl Fig {
 struct Endpoints {
     http: SocketAddr,
     bulk: SocketAddr,
+    /// Bulk to the iperf3 server that runs on the client CPUs.
+    bulk_apart: SocketAddr,
 }
 
 /// Runs the proxy area.
@@ -91,29 +101,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         .build()?;
 
     let b = backends::start(&ctx.server_cpus, &[Duration::ZERO; BACKENDS], tmp.path())?;
-    let iperf_port = free_port()?;
-    let iperf_addr = SocketAddr::from(([127, 0, 0, 1], iperf_port));
-    let mut iperf = Daemon::spawn(
-        "iperf3-server",
-        &ctx.server_cpus,
-        &find_program("iperf3")?,
-        &[
-            "-s".into(),
-            "-B".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            iperf_port.to_string(),
-        ],
-        tmp.path(),
-    )?;
-    iperf.wait_tcp(iperf_addr, Duration::from_secs(10))?;
+    let (iperf, iperf_addr) = start_iperf_server(&ctx.server_cpus, tmp.path())?;
+    // A second iperf3 server next to the client: with both endpoints on the client CPUs the
+    // proxy has the server CPUs to itself, which shows whether the proxy is the limit.
+    let (iperf_apart, iperf_apart_addr) = start_iperf_server(&ctx.client_cpus, tmp.path())?;
 
     let direct = Endpoints {
         http: b.addrs[0],
         bulk: iperf_addr,
+        bulk_apart: iperf_apart_addr,
     };
-    let sy = start_switchyard(ctx, &rt, tmp.path(), &b.addrs, iperf_addr);
-    let hap = start_haproxy(ctx, tmp.path(), &b.addrs, iperf_addr);
+    let bulk_targets = [iperf_addr, iperf_apart_addr];
+    let sy = start_switchyard(ctx, &rt, tmp.path(), &b.addrs, bulk_targets);
+    let hap = start_haproxy(ctx, tmp.path(), &b.addrs, bulk_targets);
 
     let mut figs = vec![
         Fig::new("switchyard userspace"),
@@ -171,7 +171,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
     );
     drop(sy);
     drop(hap);
-    drop(iperf);
+    iperf.stop();
+    iperf_apart.stop();
     drop(b);
 
     let [sy_fig, hap_fig, direct_fig] =
@@ -272,11 +273,40 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         ],
         notes,
     };
+    let apart = Section {
+        title: "Bulk with the proxy on a core of its own".into(),
+        method: format!(
+            "The bulk row again with the CPUs split differently: the iperf3 client and a second \
+             `iperf3 -s` both pinned with `taskset -c {client}`, the proxy alone on `{server}` \
+             (the HTTP backends there are idle). Direct is then client and server sharing \
+             `{client}`, the endpoints' whole budget either way, so the ratio against direct \
+             shows what the extra TCP hop costs the endpoints' core when the proxy's own work \
+             costs them nothing. Proxy busy: the proxy's user + system CPU time over the run's \
+             wall time, in % of one CPU; below 100 % the proxy is not what limits the rate. \
+             Runs alternate with the rows above ({reps} repetitions, {seconds} s each).",
+            client = ctx.client_cpus,
+            server = ctx.server_cpus,
+        ),
+        rows: vec![
+            row(
+                "bulk TCP, 1 stream, proxy on its own CPU".into(),
+                "Gbit/s",
+                Better::Higher,
+                &|f| &f.gbps_apart,
+            ),
+            cpu_row(
+                "bulk TCP, 1 stream, proxy on its own CPU".into(),
+                "proxy busy % of a CPU",
+                &|f| &f.busy_apart,
+            ),
+        ],
+        notes: vec![],
+    };
     Ok(AreaResult {
         area: "proxy".into(),
         title: "Userspace proxy".into(),
         run: ctx.run_info(),
-        sections: vec![section],
+        sections: vec![section, apart],
     })
 }
 
@@ -343,6 +373,35 @@ fn measure(ctx: &Ctx, ep: &Endpoints, seconds: u32, fig: &mut Fig, pid: Option<u
         r.gbps
     });
     push(&mut fig.gbps, bulk);
+    let before = cpu_now(pid);
+    let apart = tools::iperf3(&ctx.client_cpus, ep.bulk_apart, seconds).map(|r| {
+        if let Some(busy) = cpu_per(pid, before, f64::from(seconds), 100.0) {
+            push(&mut fig.busy_apart, Ok(busy));
+        }
+        r.gbps
+    });
+    push(&mut fig.gbps_apart, apart);
+}
+
+/// An `iperf3 -s` on 127.0.0.1 pinned to `cpus`, ready for clients.
+fn start_iperf_server(cpus: &str, dir: &std::path::Path) -> anyhow::Result<(Daemon, SocketAddr)> {
+    let port = free_port()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut d = Daemon::spawn(
+        "iperf3-server",
+        cpus,
+        &find_program("iperf3")?,
+        &[
+            "-s".into(),
+            "-B".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ],
+        dir,
+    )?;
+    d.wait_tcp(addr, Duration::from_secs(10))?;
+    Ok((d, addr))
 }
 
 /// How many CPUs a taskset list (`1`, `0-3`, `0,2-3`) names.
@@ -376,7 +435,7 @@ fn start_switchyard(
     rt: &tokio::runtime::Runtime,
     dir: &std::path::Path,
     backends: &[SocketAddr],
-    iperf: SocketAddr,
+    [iperf, iperf_apart]: [SocketAddr; 2],
 ) -> anyhow::Result<(switchyard::Switchyard, Endpoints)> {
     let sy = switchyard::start(
         &ctx.switchyard,
@@ -400,11 +459,14 @@ fn start_switchyard(
         switchyard::ensure_namespace(&http, &base, "default").await?;
         let web = sy_service::create(&http, &base, "bench-web", backends, false).await?;
         let bulk = sy_service::create(&http, &base, "bench-bulk", &[iperf], false).await?;
+        let apart =
+            sy_service::create(&http, &base, "bench-bulk-apart", &[iperf_apart], false).await?;
         let http_addr = SocketAddr::from(([127, 0, 0, 1], web));
         sy_service::wait_http(http_addr, Duration::from_secs(30)).await?;
         anyhow::Ok(Endpoints {
             http: http_addr,
             bulk: SocketAddr::from(([127, 0, 0, 1], bulk)),
+            bulk_apart: SocketAddr::from(([127, 0, 0, 1], apart)),
         })
     })?;
     Ok((sy, eps))
@@ -414,10 +476,11 @@ fn start_haproxy(
     ctx: &Ctx,
     dir: &std::path::Path,
     backends: &[SocketAddr],
-    iperf: SocketAddr,
+    [iperf, iperf_apart]: [SocketAddr; 2],
 ) -> anyhow::Result<(Daemon, Endpoints)> {
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let bulk = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let bulk_apart = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let d = haproxy::start(
         &ctx.server_cpus,
         &[
@@ -431,10 +494,22 @@ fn start_haproxy(
                 bind: bulk,
                 servers: vec![iperf],
             },
+            haproxy::Frontend {
+                name: "bulk-apart".into(),
+                bind: bulk_apart,
+                servers: vec![iperf_apart],
+            },
         ],
         dir,
     )?;
-    Ok((d, Endpoints { http, bulk }))
+    Ok((
+        d,
+        Endpoints {
+            http,
+            bulk,
+            bulk_apart,
+        },
+    ))
 }
 
 #[cfg(test)]
