@@ -1,34 +1,59 @@
 //! Who claims each element of the shared sets and maps (`service-ips`, `cluster-ips`, ...):
 //! two services may name the same address and port (externalIPs are not checked by the API),
-//! and the element must not flap between them. The first claimant in id order wins, the same
-//! rule [`super::RuleBuilder::assemble`] applies, so partial and full syncs agree.
+//! and the element must not flap between them. The first claimant in id order wins, for the
+//! whole family: its element goes to the table that holds its rules (its shard, or the main
+//! table for the node-wide sets) and no other table gets one, so a packet never meets two
+//! shards that both answer for its address. [`super::RuleBuilder::assemble`] places elements
+//! from these claims, so partial and full syncs agree.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::ServicePortId;
+use crate::nft::transaction::TableId;
 
-/// Claimants of one key: service port → the value it wants.
-type Claimants = BTreeMap<ServicePortId, Option<String>>;
+/// One claimant's wish: the table its element belongs in and the value (`None` for sets).
+type Wish = (TableId, Option<String>);
 
-/// Element claims of one family: set → key → claimants.
+/// Claimants of one key: service port → what it wants.
+type Claimants = BTreeMap<ServicePortId, Wish>;
+
+/// Element claims of one family, over its main table and all its shards: set → key →
+/// claimants.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
     sets: HashMap<&'static str, HashMap<String, Claimants>>,
 }
 
 impl Claims {
-    /// The value in effect for `key` of `set` (`None`: no element).
-    pub fn effective(&self, set: &str, key: &str) -> Option<Option<String>> {
-        let claimants = self.sets.get(set)?.get(key)?;
-        claimants.values().next().cloned()
+    /// The value in effect for `key` of `set` in `table` (`None`: no element there, either
+    /// because nobody claims the key or because the winner's element lives in another table).
+    pub fn effective(&self, table: TableId, set: &str, key: &str) -> Option<Option<String>> {
+        let (winner_table, value) = self.winner(set, key)?;
+        (*winner_table == table).then(|| value.clone())
     }
 
-    /// Records that `owner` wants `key` in `set` with `value`.
+    /// The first claimant's wish for `key` of `set`.
+    fn winner(&self, set: &str, key: &str) -> Option<&Wish> {
+        self.sets.get(set)?.get(key)?.values().next()
+    }
+
+    /// Every element in effect: (table, set, key, value).
+    pub fn winners(&self) -> impl Iterator<Item = (TableId, &'static str, &str, &Option<String>)> {
+        self.sets.iter().flat_map(|(set, keys)| {
+            keys.iter().filter_map(|(key, claimants)| {
+                let (table, value) = claimants.values().next()?;
+                Some((*table, *set, key.as_str(), value))
+            })
+        })
+    }
+
+    /// Records that `owner` wants `key` in `set` of `table` with `value`.
     pub fn insert(
         &mut self,
         set: &'static str,
         key: &str,
         owner: &ServicePortId,
+        table: TableId,
         value: Option<String>,
     ) {
         let claimants = self
@@ -39,7 +64,7 @@ impl Claims {
             .or_default();
         if let Some((first, existing)) = claimants.iter().next()
             && first != owner
-            && *existing != value
+            && *existing != (table, value.clone())
         {
             tracing::warn!(
                 service = %owner,
@@ -49,7 +74,7 @@ impl Claims {
                 "address and port claimed by two services; the first in name order wins"
             );
         }
-        claimants.insert(owner.clone(), value);
+        claimants.insert(owner.clone(), (table, value));
     }
 
     /// Drops `owner`'s claim on `key` of `set`.

@@ -307,24 +307,36 @@ impl RuleBuilder {
             };
             for (id, fragment) in cached.fragments.iter() {
                 if let Some(rules) = tables.get_mut(id) {
-                    merge(rules, fragment, &port.id);
+                    merge(rules, fragment);
+                }
+            }
+        }
+        // Shared elements: only each key's winner, in the one table it belongs to.
+        for claims in self.claims(table).values() {
+            for (id, set, key, value) in claims.winners() {
+                if let Some(rules) = tables.get_mut(&id) {
+                    rules
+                        .elements
+                        .entry(set.to_owned())
+                        .or_default()
+                        .insert(key.to_owned(), value.clone());
                 }
             }
         }
         Ruleset { tables }
     }
 
-    /// The element claims of every cached port, per table (after [`RuleBuilder::update`]).
-    pub fn claims(&self, table: &ServiceTable) -> BTreeMap<TableId, Claims> {
-        let mut claims: BTreeMap<TableId, Claims> = BTreeMap::new();
+    /// The element claims of every cached port, per family (after [`RuleBuilder::update`]).
+    pub fn claims(&self, table: &ServiceTable) -> BTreeMap<Family, Claims> {
+        let mut claims: BTreeMap<Family, Claims> = BTreeMap::new();
         for port in &table.ports {
             let Some(cached) = self.cache.get(&port.id) else {
                 continue;
             };
             for (id, fragment) in cached.fragments.iter() {
-                let family_claims = claims.entry(*id).or_default();
+                let family_claims = claims.entry(id.family).or_default();
                 for (set, key, value) in &fragment.elements {
-                    family_claims.insert(set, key, &port.id, value.clone());
+                    family_claims.insert(set, key, &port.id, *id, value.clone());
                 }
             }
         }
@@ -362,7 +374,9 @@ fn place(config: &RuleConfig, port: &ServicePort) -> Fragments {
     placed.into()
 }
 
-fn merge(rules: &mut TableRules, fragment: &Fragment, owner: &ServicePortId) {
+/// Adds a port's own objects to its table: chains, sets and the elements of its own maps.
+/// Its elements of the shared sets come from the claims (see [`Claims`]).
+fn merge(rules: &mut TableRules, fragment: &Fragment) {
     for (map, key, value) in &fragment.own_elements {
         rules
             .elements
@@ -375,23 +389,6 @@ fn merge(rules: &mut TableRules, fragment: &Fragment, owner: &ServicePortId) {
     }
     for (name, spec) in &fragment.sets {
         rules.sets.insert(name.clone(), spec.clone());
-    }
-    for (map, key, value) in &fragment.elements {
-        let elements = rules.elements.entry((*map).to_owned()).or_default();
-        match elements.get(key) {
-            Some(existing) if existing != value => {
-                tracing::warn!(
-                    service = %owner,
-                    map = *map,
-                    key = %key,
-                    "address and port already claimed by another service; keeping the first"
-                );
-            }
-            Some(_) => {}
-            None => {
-                elements.insert(key.clone(), value.clone());
-            }
-        }
     }
 }
 

@@ -53,8 +53,8 @@ pub struct Syncer {
     builder: RuleBuilder,
     /// Whether the kernel holds what the builder's cache describes (false: next sync is full).
     in_sync: bool,
-    /// Who claims which element of the shared sets and maps.
-    claims: BTreeMap<TableId, Claims>,
+    /// Who claims which element of the shared sets and maps, per family.
+    claims: BTreeMap<Family, Claims>,
     stale: BTreeMap<TableId, Stale>,
     /// The table last applied; `None` before the first success (a restarted proxy does not
     /// know what changed while it was down, and must not drop live UDP flows on a guess).
@@ -105,11 +105,18 @@ impl Syncer {
         let mut tx = Transaction::new();
         let mut next_stale = BTreeMap::new();
         if self.in_sync {
-            for id in self.builder.config().tables() {
-                let due = self.stale.get(&id).cloned().unwrap_or_default();
-                let claims = self.claims.entry(id).or_default();
-                let stale = partial::table(&mut tx, id, &changes, claims, &due);
-                next_stale.insert(id, stale);
+            let all = self.builder.config().tables();
+            for family in Family::ALL {
+                let tables: Vec<TableId> =
+                    all.iter().copied().filter(|t| t.family == family).collect();
+                let claims = self.claims.entry(family).or_default();
+                let mut moves = partial::element_moves(&tables, &changes, claims);
+                for id in tables {
+                    let due = self.stale.get(&id).cloned().unwrap_or_default();
+                    let moves = moves.remove(&id).unwrap_or_default();
+                    let stale = partial::table(&mut tx, id, &changes, &moves, &due);
+                    next_stale.insert(id, stale);
+                }
             }
             return Ok((tx, next_stale));
         }

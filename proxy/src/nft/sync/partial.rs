@@ -11,19 +11,93 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::Stale;
-use crate::nft::rules::{ChainSpec, Change, Claims, Fragment};
+use crate::nft::rules::{ChainSpec, Change, Claims, Fragment, Fragments};
 use crate::nft::transaction::{SetSpec, TableId, Transaction, Verb};
 
-/// Before and after of one element key.
+/// Before and after of one element key in one table.
 type ElementMove = (Option<Option<String>>, Option<Option<String>>);
 
-/// Writes the operations for `changes` in `table`, updating `claims`; returns what it
-/// flushed, for the next sync to delete.
+/// The shared-set elements that move in one table: set → key → before and after.
+pub(super) type ElementMoves = BTreeMap<&'static str, BTreeMap<String, ElementMove>>;
+
+/// Applies `changes` to one family's `claims` and returns, per table of `tables` (that
+/// family's main table and shards), the shared-set elements whose effective value moved.
+///
+/// A key's winner decides for the whole family, so a change in one shard can move an element
+/// into or out of another: when the winner of a shared externalIP:port goes, the runner-up's
+/// element appears in the runner-up's shard. Every table is therefore asked about every key
+/// the changes touched in any table of the family.
+pub(super) fn element_moves(
+    tables: &[TableId],
+    changes: &[Change],
+    claims: &mut Claims,
+) -> BTreeMap<TableId, ElementMoves> {
+    let fragments = |side| in_tables(side, tables);
+    let mut touched: BTreeSet<(&'static str, &str)> = BTreeSet::new();
+    for change in changes {
+        for (_, fragment) in fragments(&change.old).chain(fragments(&change.new)) {
+            for (set, key, _) in &fragment.elements {
+                touched.insert((set, key.as_str()));
+            }
+        }
+    }
+    let before: Vec<Vec<Option<Option<String>>>> = touched
+        .iter()
+        .map(|(set, key)| {
+            tables
+                .iter()
+                .map(|t| claims.effective(*t, set, key))
+                .collect()
+        })
+        .collect();
+    for change in changes {
+        for (_, fragment) in fragments(&change.old) {
+            for (set, key, _) in &fragment.elements {
+                claims.remove(set, key, &change.id);
+            }
+        }
+        for (id, fragment) in fragments(&change.new) {
+            for (set, key, value) in &fragment.elements {
+                claims.insert(set, key, &change.id, id, value.clone());
+            }
+        }
+    }
+    let mut moves: BTreeMap<TableId, ElementMoves> = BTreeMap::new();
+    for ((set, key), before) in touched.iter().zip(before) {
+        for (table, before) in tables.iter().zip(before) {
+            let after = claims.effective(*table, set, key);
+            if before != after {
+                moves
+                    .entry(*table)
+                    .or_default()
+                    .entry(set)
+                    .or_default()
+                    .insert((*key).to_owned(), (before, after));
+            }
+        }
+    }
+    moves
+}
+
+/// A port's fragments (before or after) for the tables in `tables`.
+fn in_tables<'c>(
+    side: &'c Option<Fragments>,
+    tables: &'c [TableId],
+) -> impl Iterator<Item = (TableId, &'c Fragment)> {
+    side.as_deref()
+        .into_iter()
+        .flatten()
+        .filter(move |(id, _)| tables.contains(id))
+        .map(|(id, fragment)| (*id, fragment))
+}
+
+/// Writes the operations for `changes` in `table`, with the shared-set element `moves`
+/// [`element_moves`] computed for it; returns what it flushed, for the next sync to delete.
 pub(super) fn table(
     tx: &mut Transaction,
     table: TableId,
     changes: &[Change],
-    claims: &mut Claims,
+    moves: &ElementMoves,
     due: &Stale,
 ) -> Stale {
     let empty = Fragment::default();
@@ -31,7 +105,6 @@ pub(super) fn table(
     let mut removed_chains: BTreeSet<&str> = BTreeSet::new();
     let mut new_sets: BTreeMap<&str, &SetSpec> = BTreeMap::new();
     let mut removed_sets: BTreeMap<&str, &SetSpec> = BTreeMap::new();
-    let mut moves: BTreeMap<&'static str, BTreeMap<String, ElementMove>> = BTreeMap::new();
 
     for change in changes {
         let old = Change::fragment(&change.old, table).unwrap_or(&empty);
@@ -65,29 +138,6 @@ pub(super) fn table(
             if !new.sets.iter().any(|(n, _)| n == name) {
                 removed_sets.insert(name, spec);
             }
-        }
-        // Remember what each touched key held before any claim moves.
-        for (set, key, _) in old.elements.iter().chain(&new.elements) {
-            moves
-                .entry(set)
-                .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| (claims.effective(set, key), None));
-        }
-    }
-    for change in changes {
-        let old = Change::fragment(&change.old, table).unwrap_or(&empty);
-        let new = Change::fragment(&change.new, table).unwrap_or(&empty);
-        for (set, key, _) in &old.elements {
-            claims.remove(set, key, &change.id);
-        }
-        for (set, key, value) in &new.elements {
-            claims.insert(set, key, &change.id, value.clone());
-        }
-    }
-    for (set, keys) in moves.iter_mut() {
-        for (key, (_, after)) in keys.iter_mut() {
-            *after = claims.effective(set, key);
         }
     }
 
@@ -123,7 +173,7 @@ pub(super) fn table(
             tx.add_rule(table, name, rule);
         }
     }
-    for (set, keys) in &moves {
+    for (set, keys) in moves {
         for (key, (before, after)) in keys {
             if before.is_some() && before != after {
                 tx.element(Verb::Delete, table, set, key, None);

@@ -2,6 +2,7 @@ use super::*;
 use crate::model::Protocol;
 use crate::nft::fake::FakeRunner;
 use crate::nft::fixture::{ep, svc, table};
+use crate::nft::rules::SERVICE_IPS;
 use crate::nft::transaction::Object;
 
 const MAIN: TableId = TableId::main(Family::Ip);
@@ -310,6 +311,86 @@ fn udp_service_getting_endpoints_clears_its_unanswered_flows() -> Result<(), Syn
     Ok(())
 }
 
+/// Where `key` of `set` is installed in `family`: (table, value) for every table holding it.
+fn holders(
+    fake: &FakeRunner,
+    family: Family,
+    set: &str,
+    key: &str,
+) -> Result<Vec<(TableId, Option<String>)>, SyncError> {
+    Ok(fake
+        .list(family)?
+        .into_keys()
+        .filter_map(|id| Some((id, fake.elements(id, set)?.get(key)?.clone())))
+        .collect())
+}
+
+#[test]
+fn a_shared_external_address_is_answered_by_one_shard_and_moves_when_its_winner_goes()
+-> Result<(), SyncError> {
+    let config = RuleConfig::default();
+    // Two services in different shards that both claim 192.0.2.1:80.
+    let shard = |name: &str| {
+        let port = svc(name, Protocol::Tcp, 80, &["10.96.0.1"], vec![]);
+        config.shard_table(Family::Ip, &port.id)
+    };
+    let names: Vec<String> = (0..64).map(|i| format!("s{i:02}")).collect();
+    let first = names.first().cloned().unwrap_or_default();
+    let Some(second) = names.iter().find(|n| shard(n) != shard(&first)).cloned() else {
+        panic!("64 names all hash to one of 8 shards");
+    };
+    let port = |name: &str, last: u8| {
+        let mut p = svc(
+            name,
+            Protocol::Tcp,
+            80,
+            &[&format!("10.96.0.{last}")],
+            vec![ep(&format!("10.244.0.{last}"), 80, false)],
+        );
+        p.external_ips = vec![crate::nft::fixture::ip("192.0.2.1")];
+        p
+    };
+    let both = table(vec![port(&first, 1), port(&second, 2)]);
+    let key = "192.0.2.1 . tcp . 80";
+
+    let fake = FakeRunner::new();
+    let mut s = Syncer::new(config.clone(), Arc::new(fake.clone()));
+    s.sync(&both)?;
+    let held = holders(&fake, Family::Ip, SERVICE_IPS, key)?;
+    assert_eq!(held.len(), 1, "one table answers for the address: {held:?}");
+    assert_eq!(
+        held[0].0,
+        shard(&first),
+        "the first service in name order wins"
+    );
+
+    // The winner goes: the runner-up's shard takes the address in the same transaction.
+    let only_second = table(vec![port(&second, 2)]);
+    let out = s.sync(&only_second)?;
+    assert!(!out.full);
+    let held = holders(&fake, Family::Ip, SERVICE_IPS, key)?;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, shard(&second));
+    assert!(
+        held[0]
+            .1
+            .as_deref()
+            .is_some_and(|v| v.contains(&format!("default/{second}/"))),
+        "{held:?}"
+    );
+
+    // The winner comes back: the address returns to it and leaves the runner-up.
+    s.sync(&both)?;
+    s.sync(&both)?;
+    let held = holders(&fake, Family::Ip, SERVICE_IPS, key)?;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, shard(&first));
+    let fresh = FakeRunner::new();
+    Syncer::new(config, Arc::new(fresh.clone())).sync(&both)?;
+    assert_eq!(fake.dump(), fresh.dump());
+    Ok(())
+}
+
 mod convergence {
     use super::*;
     use proptest::prelude::*;
@@ -405,6 +486,23 @@ mod convergence {
                 let fresh = FakeRunner::new();
                 syncer(&fresh).sync(&t).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(fake.dump(), fresh.dump());
+                // Whatever the shards, one table answers for the shared address: the first
+                // claimant's (ports are in id order) among the TCP ports with endpoints.
+                let held = holders(&fake, Family::Ip, SERVICE_IPS, "192.0.2.1 . tcp . 80")
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let tcp_claimant = t
+                    .ports
+                    .iter()
+                    .find(|p| {
+                        !p.external_ips.is_empty()
+                            && p.id.protocol == Protocol::Tcp
+                            && !p.endpoints.is_empty()
+                    });
+                prop_assert!(held.len() <= 1, "{:?}", held);
+                prop_assert_eq!(
+                    held.first().map(|(id, _)| *id),
+                    tcp_claimant.map(|p| RuleConfig::default().shard_table(Family::Ip, &p.id))
+                );
             }
         }
     }
