@@ -126,7 +126,8 @@ impl<K: Resource> KindState<K> {
                 self.relist = Some(OrdMap::new());
                 false
             }
-            Event::InitApply(obj) => {
+            Event::InitApply(mut obj) => {
+                trim(&mut obj);
                 if let Some(buffer) = self.relist.as_mut() {
                     buffer.insert(key_of(&obj), Arc::new(obj));
                 }
@@ -137,11 +138,30 @@ impl<K: Resource> KindState<K> {
                 self.listed = true;
                 true
             }
-            Event::Apply(obj) => {
+            Event::Apply(mut obj) => {
+                trim(&mut obj);
                 map.insert(key_of(&obj), Arc::new(obj));
                 true
             }
             Event::Delete(obj) => map.remove(&key_of(&obj)).is_some(),
+        }
+    }
+}
+
+/// The annotation `kubectl apply` keeps a whole copy of the object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no consumer of the snapshots reads but every object may carry in bulk: the
+/// server-side-apply `managedFields` (a real API server sets them on every object, often
+/// larger than the object itself) and `kubectl apply`'s last-applied copy. Labels and the
+/// other annotations stay.
+fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
         }
     }
 }
@@ -193,5 +213,65 @@ async fn fold_loop(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    use super::*;
+
+    fn service(annotations: &[(&str, &str)]) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("default".into()),
+                labels: Some(BTreeMap::from([("app".into(), "web".into())])),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    manager: Some("kubectl".into()),
+                    ..ManagedFieldsEntry::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            ..Service::default()
+        }
+    }
+
+    #[test]
+    fn snapshots_keep_no_managed_fields_or_last_applied_copy() {
+        let mut kind = KindState::<Service>::default();
+        let mut map = OrdMap::new();
+        let applied = service(&[(LAST_APPLIED, "{\"kind\":\"Service\"}"), ("team", "a")]);
+        assert!(kind.apply(&mut map, Event::Apply(applied)));
+        let key = ObjectKey::new("default", "web");
+        let kept = map
+            .get(&key)
+            .map(|s| s.metadata.clone())
+            .unwrap_or_default();
+        assert_eq!(kept.managed_fields, None);
+        assert_eq!(
+            kept.annotations,
+            Some(BTreeMap::from([("team".into(), "a".into())]))
+        );
+        assert_eq!(kept.labels.map(|l| l.len()), Some(1));
+
+        // The same through a re-list, and an object left with no annotations has none.
+        assert!(!kind.apply(&mut map, Event::Init));
+        assert!(!kind.apply(&mut map, Event::InitApply(service(&[(LAST_APPLIED, "{}")]))));
+        assert!(kind.apply(&mut map, Event::InitDone));
+        let kept = map
+            .get(&key)
+            .map(|s| s.metadata.clone())
+            .unwrap_or_default();
+        assert_eq!((kept.annotations, kept.managed_fields), (None, None));
     }
 }
