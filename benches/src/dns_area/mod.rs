@@ -11,6 +11,7 @@
 
 pub mod daemon;
 pub mod dnsperf;
+pub mod pinning;
 pub mod probe;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -39,6 +40,8 @@ struct ServerFigures {
     rss_per_10k: Result<Vec<f64>, String>,
     lost: u64,
     codes: Option<String>,
+    /// Threads found outside the server CPUs before a measurement (`tid (was CPUs)`).
+    repinned: Vec<String>,
 }
 
 impl ServerFigures {
@@ -51,6 +54,7 @@ impl ServerFigures {
             rss_per_10k: Ok(vec![]),
             lost: 0,
             codes: None,
+            repinned: vec![],
         }
     }
 
@@ -64,6 +68,7 @@ impl ServerFigures {
             rss_per_10k: Err(msg),
             lost: 0,
             codes: None,
+            repinned: vec![],
         }
     }
 }
@@ -147,8 +152,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         let shift = rep % order.len();
         order.rotate_left(shift);
         for i in order {
-            let (addr, fig) = if i == 0 {
-                (dns_addr, &mut sy_fig)
+            let (addr, pid, fig) = if i == 0 {
+                (dns_addr, sy_dns.daemon.pid(), &mut sy_fig)
             } else {
                 let Some((_, Ok(peer))) = peers.get(i - 1) else {
                     continue;
@@ -156,9 +161,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 let Some(fig) = peer_figs.get_mut(i - 1) else {
                     continue;
                 };
-                (peer.addr, fig)
+                (peer.addr, peer.daemon.pid(), fig)
             };
-            measure_once(ctx, addr, &queries, seconds, rate, fig);
+            measure_once(ctx, addr, pid, &queries, seconds, rate, fig);
         }
     }
 
@@ -195,7 +200,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
          `local=/{ZONE}/`), unbound (`local-zone static`, `local-data`, `local-data-ptr`, \
          `num-threads: 1`, module `iterator`) and knot (authoritative zone files for `{ZONE}` and \
          `10.in-addr.arpa`, 1 UDP worker) serve records generated from the same list. All servers \
-         on 127.0.0.1 pinned with `taskset -c {}`; {} pinned to `{}`. Query mix: {mix}, names \
+         on 127.0.0.1 pinned with `taskset -c {}` (every thread checked and, if a server moved \
+         one, pinned back before each measurement); {} pinned to `{}`. Query mix: {mix}, names \
          spread over all services. Throughput: `dnsperf -l {seconds} -c 4 -q 200` (flat out). \
          Latency: `dnsperf -l {seconds} -Q {rate} -c 1 -q 100 -v`, every reply timed. {reps} \
          repetitions, order rotated each time.",
@@ -220,6 +226,24 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
             .collect::<Vec<_>>()
             .join("; ")
     ));
+    let repinned: Vec<String> = std::iter::once(&sy_fig)
+        .chain(peer_figs.iter())
+        .filter(|f| !f.repinned.is_empty())
+        .map(|f| {
+            let mut threads = f.repinned.clone();
+            threads.dedup();
+            format!("{}: {}", f.name, threads.join(", "))
+        })
+        .collect();
+    notes.push(if repinned.is_empty() {
+        "Every thread of every server was on the server CPUs before each measurement.".into()
+    } else {
+        format!(
+            "Threads that had left the server CPUs and were moved back before measuring (knot \
+             pins UDP worker i to CPU i mod online CPUs itself): {}.",
+            repinned.join("; ")
+        )
+    });
     notes.push("dnsmasq's `host-record` creates the PTR together with the A record (no separate `ptr-record` needed).".into());
     let queries_section = Section {
         title: format!("Cluster-zone queries, {services} services"),
@@ -301,11 +325,27 @@ fn per_10k(before: u64, after: u64, n: usize) -> f64 {
 fn measure_once(
     ctx: &Ctx,
     addr: SocketAddr,
+    pid: u32,
     queries: &Path,
     seconds: u32,
     rate: u32,
     fig: &mut ServerFigures,
 ) {
+    // Every server runs where the method says, whatever it did to its threads' affinity.
+    match pinning::repin(pid, &ctx.server_cpus) {
+        Ok(moved) => fig.repinned.extend(
+            moved
+                .into_iter()
+                .map(|m| format!("thread {} (was on CPU {})", m.tid, m.was)),
+        ),
+        Err(e) => {
+            let msg = format!("pinning to the server CPUs failed: {e:#}");
+            fig.qps = Err(msg.clone());
+            fig.p50 = Err(msg.clone());
+            fig.p99 = Err(msg);
+            return;
+        }
+    }
     match dnsperf::throughput(&ctx.client_cpus, addr, queries, seconds) {
         Ok(t) => {
             fig.lost += t.lost;
