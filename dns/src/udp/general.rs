@@ -1,12 +1,7 @@
-//! The UDP socket loop. hickory's own UDP server spawns a task per datagram and sends every
-//! response through a channel to the socket task; for answers that come straight from the
-//! in-memory table that is most of the cost of a query. Here each request is decoded with
-//! hickory's [`Request`], handed to the same [`DnsHandler`] (a hickory `RequestHandler`) and
-//! polled once in place: a table answer completes in that poll and its response is written to
-//! the socket directly. Only requests that wait (forwarding upstream) get a task of their own.
-//!
-//! Queries for the table's own names in the common shape are answered before any of that, from
-//! the table's pre-encoded records (`crate::wire`); the rest take the path above.
+//! The general path of the UDP loop: a datagram the wire fast path leaves alone is decoded
+//! with hickory's [`Request`], handed to the [`DnsHandler`] (a hickory `RequestHandler`) and
+//! polled once in place. A table answer completes in that poll and its response is written to
+//! the socket directly; only requests that wait (forwarding upstream) get a task of their own.
 //!
 //! Malformed datagrams are treated as hickory's server treats them: shorter than a header or a
 //! response message, dropped; a header followed by an undecodable body, FORMERR.
@@ -27,74 +22,18 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::DnsHandler;
 
-/// Largest datagram read; bigger ones are cut and then fail to decode.
-const RECV_BUFFER: usize = 4096;
-
-/// Datagrams read in a row without waiting on the socket: under load the receive queue is
-/// rarely empty, and reading it directly skips a readiness future and the stop check per query.
-const BATCH: usize = 32;
-
-/// Serves `socket` with `handler` until `stop` is cancelled.
-pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: CancellationToken) {
-    let socket = Arc::new(socket);
-    let handler = Arc::new(handler);
-    let mut buffer = vec![0u8; RECV_BUFFER];
-    let mut response = Vec::with_capacity(512);
-    // One stop future for the whole loop, not a new waiter registration per wait.
-    let stopped = stop.cancelled();
-    tokio::pin!(stopped);
-    loop {
-        let mut received = tokio::select! {
-            biased;
-            () = &mut stopped => return,
-            received = socket.recv_from(&mut buffer) => received,
-        };
-        for read in 1.. {
-            match received {
-                Ok((len, src)) => {
-                    if let Some(raw) = buffer.get(..len) {
-                        serve_one(&socket, &handler, raw, src, &mut response).await;
-                    }
-                }
-                // ICMP errors of earlier sends surface here (connection refused): keep going.
-                Err(err) => debug!(%err, "udp receive failed"),
-            }
-            if read == BATCH {
-                break;
-            }
-            received = socket.try_recv_from(&mut buffer);
-            if received
-                .as_ref()
-                .is_err_and(|err| err.kind() == std::io::ErrorKind::WouldBlock)
-            {
-                break;
-            }
-        }
-    }
-}
-
-/// Answers one datagram: from the table's encoded answers when it can, else through the
-/// hickory handler.
-async fn serve_one(
+/// Answers one datagram through the hickory handler; the response, if any, is sent from here
+/// (or from the spawned task of a request that waits on upstreams).
+pub(super) fn serve(
     socket: &Arc<UdpSocket>,
     handler: &Arc<DnsHandler>,
     raw: &[u8],
     src: SocketAddr,
-    response: &mut Vec<u8>,
 ) {
-    if !can_answer(src) {
-        debug!(%src, "udp request from an address that cannot be answered");
-        return;
-    }
-    if handler.respond_fast(raw, response) {
-        send_fast(socket, response, src).await;
-        return;
-    }
     let responder = UdpResponder {
         socket: socket.clone(),
         dst: src,
@@ -120,20 +59,6 @@ async fn serve_one(
     }
 }
 
-/// Sends a fast-path response, waiting for room in the socket buffer if need be (as
-/// [`UdpResponder`] does).
-async fn send_fast(socket: &UdpSocket, bytes: &[u8], dst: SocketAddr) {
-    let sent = match socket.try_send_to(bytes, dst) {
-        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-            socket.send_to(bytes, dst).await
-        }
-        sent => sent,
-    };
-    if let Err(err) = sent {
-        debug!(%dst, %err, "udp response not sent");
-    }
-}
-
 /// The request in `raw`, or `None` when it is dropped or answered FORMERR here.
 fn decode(raw: &[u8], src: SocketAddr, responder: &UdpResponder) -> Option<Request> {
     let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
@@ -156,7 +81,7 @@ fn decode(raw: &[u8], src: SocketAddr, responder: &UdpResponder) -> Option<Reque
 }
 
 /// Whether a response can go to `src` (not port 0, not an unspecified or broadcast address).
-fn can_answer(src: SocketAddr) -> bool {
+pub(super) fn can_answer(src: SocketAddr) -> bool {
     if src.port() == 0 {
         return false;
     }
