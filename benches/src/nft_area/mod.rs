@@ -225,8 +225,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
          the first sync full, then one service's endpoint moved (incremental; the row names the \
          median transaction size), then one service added. Services are spread over \
          {DEFAULT_SHARDS} shard tables per family (`--nft-shards`, the default); the same syncs \
-         with every service in one table are shown as a second reference. Incremental syncs go \
-         through nf_tables netlink, full syncs through `nft -f`. Reference: the same services as a linear ruleset in the \
+         with every service in one table are shown as a second reference. switchyard's syncs, full \
+         and incremental, go to the kernel as nf_tables netlink batches it encodes itself; the \
+         linear reference is loaded with `nft -f`, as a ruleset file would be. Reference: the same services as a linear ruleset in the \
          iptables-mode shape — one `ip daddr <ClusterIP> tcp dport 80 jump svc-<i>` rule per \
          service in one chain, each service chain picking and DNATing to an endpoint exactly as \
          switchyard's do (a `numgen random` cascade), so only the dispatch differs; its \

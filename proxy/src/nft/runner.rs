@@ -198,15 +198,28 @@ impl NftRunner {
         if tx.is_empty() {
             return Ok(());
         }
+        let mut netlink_refused = None;
         if !check_only && let Some(result) = self.apply_netlink(tx) {
-            return result;
+            match result {
+                Ok(()) => return Ok(()),
+                // The batch was all-or-nothing, so nothing was applied: nft, the reference
+                // encoder, gets the same transaction and has the last word.
+                Err(err) => {
+                    tracing::warn!(error = %err, ops = tx.len(), "netlink batch failed; trying the same transaction with nft");
+                    netlink_refused = Some(err);
+                }
+            }
         }
         let args: &[&str] = if check_only {
             &["-c", "-f", "-"]
         } else {
             &["-f", "-"]
         };
-        self.exec(args, Some(&tx.render())).map(drop)
+        let result = self.exec(args, Some(&tx.render())).map(drop);
+        if let (Ok(()), Some(err)) = (&result, netlink_refused) {
+            tracing::error!(error = %err, ops = tx.len(), "nft applied a transaction the netlink encoder got wrong; please report");
+        }
+        result
     }
 
     fn list_kind(&self, family: Family, kind: &str) -> Result<Vec<(TableId, String)>, SyncError> {

@@ -57,6 +57,32 @@ fn range(text: &str) -> Option<([u8; 4], [u8; 4])> {
     (a <= b).then(|| (a.to_be_bytes(), end.to_be_bytes()))
 }
 
+/// A prefix `10.244.0.0/14` of an interval set: its first address and the first address
+/// after it (a prefix reaching the end of the address space has no such address and is
+/// left to `nft`).
+fn prefix(text: &str, family: Family) -> Result<(Vec<u8>, Vec<u8>), Unsupported> {
+    let unsupported = || Unsupported::new(format!("prefix element {text:?}"));
+    let net: ipnet::IpNet = text.parse().map_err(|_| unsupported())?;
+    let net = net.trunc();
+    let (start, end) = match (net, family) {
+        (ipnet::IpNet::V4(n), Family::Ip) => {
+            let start = u32::from(n.network());
+            let size = 1u64 << (32 - u32::from(n.prefix_len()));
+            let end = u32::try_from(u64::from(start) + size).map_err(|_| unsupported())?;
+            (start.to_be_bytes().to_vec(), end.to_be_bytes().to_vec())
+        }
+        (ipnet::IpNet::V6(n), Family::Ip6) => {
+            let start = u128::from(n.network());
+            let bits = 128 - u32::from(n.prefix_len());
+            let size = 1u128.checked_shl(bits).ok_or_else(unsupported)?;
+            let end = start.checked_add(size).ok_or_else(unsupported)?;
+            (start.to_be_bytes().to_vec(), end.to_be_bytes().to_vec())
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok((start, end))
+}
+
 /// What a map element maps to.
 enum Value<'a> {
     Verdict(i32, Option<&'a str>),
@@ -125,12 +151,15 @@ pub(super) fn message(table: TableId, set: &str, ops: &[Op]) -> Result<Attrs, Un
             Some(v) if op.verb != crate::nft::transaction::Verb::Delete => Some(value(v, family)?),
             _ => None,
         };
-        match range(text) {
-            Some((start, end)) => {
-                element(&mut elements, &start, None, value.as_ref());
-                element(&mut elements, &end, Some(INTERVAL_END), None);
-            }
-            None => element(&mut elements, &key(text, family)?, None, value.as_ref()),
+        if let Some((start, end)) = range(text) {
+            element(&mut elements, &start, None, value.as_ref());
+            element(&mut elements, &end, Some(INTERVAL_END), None);
+        } else if text.contains('/') {
+            let (start, end) = prefix(text, family)?;
+            element(&mut elements, &start, None, value.as_ref());
+            element(&mut elements, &end, Some(INTERVAL_END), None);
+        } else {
+            element(&mut elements, &key(text, family)?, None, value.as_ref());
         }
     }
     let mut attrs = Attrs::default();
@@ -160,6 +189,13 @@ mod tests {
         assert_eq!(key("fd00::1 . fd00::1", Family::Ip6)?.len(), 32);
         assert!(key("10.0.0.1", Family::Ip6).is_err());
         assert!(key("10.0.0.0/8", Family::Ip).is_err());
+        assert_eq!(
+            prefix("10.244.0.0/14", Family::Ip)?,
+            (vec![10, 244, 0, 0], vec![10, 248, 0, 0])
+        );
+        assert!(prefix("0.0.0.0/0", Family::Ip).is_err());
+        assert!(prefix("fd00::/8", Family::Ip).is_err());
+        assert_eq!(prefix("fd00::/64", Family::Ip6)?.1[7], 1);
         Ok(())
     }
 

@@ -3,11 +3,16 @@
 //! back to `nft -f`. The text stays the one source of truth: golden files, logs and the
 //! fallback read the same string this module encodes.
 //!
-//! Supported, in any order: `ip|ip6 saddr [!=] @set`, `numgen random|inc mod N == 0`,
-//! `fib saddr type local`, `meta l4proto tcp|udp|sctp`, `update @set { ip|ip6 saddr }`,
+//! Supported, in any order: lookups of a selector or a concatenation of selectors
+//! (`ip|ip6 saddr|daddr`, `meta l4proto`, `th dport`) in a set (`@set`, `!= @set` for one
+//! selector) or verdict map (`vmap @set`), `ip|ip6 daddr != ADDR[/LEN]` (byte-aligned
+//! prefixes), `numgen random|inc mod N == 0`, `fib saddr|daddr type local`,
+//! `meta l4proto tcp|udp|sctp`, `meta mark & M == V`, `meta mark set meta mark | V` and `^ V`,
+//! `ct state new`, `ct status dnat`, `update @set { ip|ip6 saddr }`,
 //! `dnat to ADDR:PORT` / `dnat to [ADDR6]:PORT`,
-//! `dnat ip|ip6 to numgen random mod N map @set`, `jump|goto CHAIN`, `drop`, `accept`,
-//! `return`, and a trailing `comment "…"`.
+//! `dnat ip|ip6 to numgen random mod N map @set`, `masquerade [fully-random]`, `reject`,
+//! `jump|goto CHAIN`, `drop`, `accept`, `return`, and a trailing `comment "…"`. The
+//! registers are the ones nft picks, so both paths give the kernel the same rule.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,10 +36,27 @@ const NFT_JUMP: i32 = -3;
 const NFT_GOTO: i32 = -4;
 const NFT_RETURN: i32 = -5;
 
-/// `NFT_PAYLOAD_NETWORK_HEADER`.
+/// `NFT_PAYLOAD_NETWORK_HEADER` / `NFT_PAYLOAD_TRANSPORT_HEADER`.
 const PAYLOAD_NETWORK: u32 = 1;
-/// `NFT_META_L4PROTO`.
+const PAYLOAD_TRANSPORT: u32 = 2;
+/// `NFT_META_MARK` / `NFT_META_L4PROTO`.
+const META_MARK: u32 = 3;
 const META_L4PROTO: u32 = 16;
+/// `NFT_CT_STATE` / `NFT_CT_STATUS`.
+const CT_STATE: u32 = 0;
+const CT_STATUS: u32 = 2;
+/// `NF_CT_STATE_BIT(IP_CT_NEW)` and `IPS_DST_NAT`.
+const CT_STATE_NEW: u32 = 8;
+const CT_STATUS_DNAT: u32 = 0x20;
+/// `NFT_CMP_EQ` / `NFT_CMP_NEQ`.
+const CMP_EQ: u32 = 0;
+const CMP_NEQ: u32 = 1;
+/// `NF_NAT_RANGE_PROTO_RANDOM_FULLY`.
+const NAT_RANDOM_FULLY: u32 = 0x10;
+/// `NFT_REJECT_ICMP_UNREACH`, with ICMP's and ICMPv6's port-unreachable codes.
+const REJECT_ICMP_UNREACH: u32 = 0;
+const ICMP_PORT_UNREACH: u8 = 3;
+const ICMPV6_PORT_UNREACH: u8 = 4;
 /// `NFT_LOOKUP_F_INV`.
 const LOOKUP_INV: u32 = 1;
 /// `NFT_DYNSET_OP_UPDATE`.
@@ -42,6 +64,7 @@ const DYNSET_UPDATE: u32 = 1;
 /// `NFT_FIB_RESULT_ADDRTYPE` and `NFTA_FIB_F_SADDR`.
 const FIB_ADDRTYPE: u32 = 3;
 const FIB_F_SADDR: u32 = 1;
+const FIB_F_DADDR: u32 = 2;
 /// `RTN_LOCAL`.
 const RTN_LOCAL: u32 = 2;
 /// `NFT_NG_INCREMENTAL` / `NFT_NG_RANDOM`.
@@ -94,10 +117,130 @@ pub(super) fn verdict_data(attrs: &mut Attrs, kind: u16, code: i32, chain: Optio
 }
 
 fn cmp_eq(value: &[u8]) -> Expr {
+    cmp(CMP_EQ, value)
+}
+
+fn cmp(op: u32, value: &[u8]) -> Expr {
     expr("cmp", |a| {
-        a.be32(1, REG_1).be32(2, 0);
+        a.be32(1, REG_1).be32(2, op);
         data_value(a, 3, value);
     })
+}
+
+/// `reg 1 = (reg 1 & mask) ^ xor` over 32 bits (values in host order, as nft sends them).
+fn bitwise(mask: u32, xor: u32) -> Expr {
+    expr("bitwise", |a| {
+        a.be32(1, REG_1).be32(2, REG_1).be32(3, 4);
+        data_value(a, 4, &mask.to_ne_bytes());
+        data_value(a, 5, &xor.to_ne_bytes());
+    })
+}
+
+fn meta_load(key: u32, reg: u32) -> Expr {
+    expr("meta", |a| {
+        a.be32(1, reg).be32(2, key);
+    })
+}
+
+fn ct_load(key: u32) -> Expr {
+    expr("ct", |a| {
+        a.be32(1, REG_1).be32(2, key);
+    })
+}
+
+/// One value a rule can load: (expression kind, load into register, length in bytes).
+#[derive(Debug, Clone, Copy)]
+enum Selector {
+    /// `ip|ip6 saddr|daddr`: network header offset and length.
+    Address { offset: u32, len: u32 },
+    /// `meta l4proto`.
+    L4proto,
+    /// `th dport`.
+    Dport,
+}
+
+impl Selector {
+    /// The selector at `t[i..]` and how many tokens it takes.
+    fn parse(family: Family, t: &[&str], i: usize) -> Option<(Selector, usize)> {
+        let (addr_len, saddr, daddr) = match family {
+            Family::Ip => (4, 12, 16),
+            Family::Ip6 => (16, 8, 24),
+        };
+        match (t.get(i), t.get(i + 1)) {
+            (Some(f), Some(&"saddr")) if *f == family.as_str() => Some((
+                Selector::Address {
+                    offset: saddr,
+                    len: addr_len,
+                },
+                2,
+            )),
+            (Some(f), Some(&"daddr")) if *f == family.as_str() => Some((
+                Selector::Address {
+                    offset: daddr,
+                    len: addr_len,
+                },
+                2,
+            )),
+            (Some(&"meta"), Some(&"l4proto")) => Some((Selector::L4proto, 2)),
+            (Some(&"th"), Some(&"dport")) => Some((Selector::Dport, 2)),
+            _ => None,
+        }
+    }
+
+    /// 32-bit register words the value takes in a concatenation.
+    fn words(self) -> u32 {
+        match self {
+            Selector::Address { len, .. } => len.div_ceil(4),
+            Selector::L4proto | Selector::Dport => 1,
+        }
+    }
+
+    fn load(self, reg: u32) -> Expr {
+        match self {
+            Selector::Address { offset, len } => payload(PAYLOAD_NETWORK, offset, len, reg),
+            Selector::L4proto => meta_load(META_L4PROTO, reg),
+            Selector::Dport => payload(PAYLOAD_TRANSPORT, 2, 2, reg),
+        }
+    }
+}
+
+fn payload(base: u32, offset: u32, len: u32, reg: u32) -> Expr {
+    expr("payload", |a| {
+        a.be32(1, reg).be32(2, base).be32(3, offset).be32(4, len);
+    })
+}
+
+/// The register nft names for the 32-bit word `word` of a concatenation: a 128-bit register
+/// (`NFT_REG_1`...) where the word starts one, else the 32-bit one (`NFT_REG32_00` is 8).
+fn concat_register(word: u32) -> u32 {
+    if word.is_multiple_of(4) {
+        REG_1 + word / 4
+    } else {
+        8 + word
+    }
+}
+
+/// `ADDR` or `ADDR/LEN` of `family` as the bytes a byte-aligned prefix compares (nft loads
+/// only those bytes and compares them; other prefix lengths are not supported).
+fn prefix_bytes(family: Family, text: &str) -> Option<Vec<u8>> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
+        None => (text, None),
+    };
+    let bytes = match (addr.parse::<IpAddr>().ok()?, family) {
+        (IpAddr::V4(v4), Family::Ip) => v4.octets().to_vec(),
+        (IpAddr::V6(v6), Family::Ip6) => v6.octets().to_vec(),
+        _ => return None,
+    };
+    let bits = len.unwrap_or(bytes.len() as u32 * 8);
+    if bits == 0 || !bits.is_multiple_of(8) || bits as usize > bytes.len() * 8 {
+        return None;
+    }
+    let keep = (bits / 8) as usize;
+    bytes[keep..]
+        .iter()
+        .all(|b| *b == 0)
+        .then(|| bytes[..keep].to_vec())
 }
 
 fn saddr(family: Family) -> Expr {
@@ -160,6 +303,99 @@ fn tokens(rule: &str) -> Result<(Vec<&str>, Option<&str>), Unsupported> {
     Ok((body.split_whitespace().collect(), comment))
 }
 
+/// A selector or concatenation at `t[i..]` and what is done with it: a set lookup
+/// (`@set`, `!= @set`), a verdict map (`vmap @set`), a protocol (`meta l4proto tcp`) or an
+/// address compare (`ip daddr != 127.0.0.0/8`). Returns the index after it.
+fn selectors(family: Family, t: &[&str], mut i: usize, exprs: &mut Vec<Expr>) -> Option<usize> {
+    let mut parts = Vec::new();
+    loop {
+        let (selector, used) = Selector::parse(family, t, i)?;
+        parts.push(selector);
+        i += used;
+        if t.get(i) != Some(&".") {
+            break;
+        }
+        i += 1;
+    }
+    let mut word = 0;
+    for part in &parts {
+        exprs.push(part.load(concat_register(word)));
+        word += part.words();
+    }
+    let single = parts.len() == 1;
+    let lookup = |set: &str, inverted: bool, verdict_map: bool| {
+        let set = set.to_owned();
+        expr("lookup", move |a| {
+            a.str(1, &set).be32(2, REG_1);
+            if verdict_map {
+                a.be32(3, REG_VERDICT);
+            }
+            if inverted {
+                a.be32(5, LOOKUP_INV);
+            }
+        })
+    };
+    match (t.get(i), t.get(i + 1)) {
+        (Some(&"vmap"), Some(set)) => {
+            exprs.push(lookup(set_name(set).ok()?, false, true));
+            Some(i + 2)
+        }
+        (Some(&"!="), Some(set)) if single && set.starts_with('@') => {
+            exprs.push(lookup(set_name(set).ok()?, true, false));
+            Some(i + 2)
+        }
+        (Some(&"!="), Some(addr)) if single => {
+            let Selector::Address { offset, .. } = parts[0] else {
+                return None;
+            };
+            let bytes = prefix_bytes(family, addr)?;
+            // nft loads only the prefix's bytes.
+            exprs.pop();
+            exprs.push(payload(PAYLOAD_NETWORK, offset, bytes.len() as u32, REG_1));
+            exprs.push(cmp(CMP_NEQ, &bytes));
+            Some(i + 2)
+        }
+        (Some(set), _) if set.starts_with('@') => {
+            exprs.push(lookup(set_name(set).ok()?, false, false));
+            Some(i + 1)
+        }
+        (Some(proto), _) if single && matches!(parts[0], Selector::L4proto) => {
+            exprs.push(cmp_eq(&[proto_number(proto)?]));
+            Some(i + 1)
+        }
+        _ => None,
+    }
+}
+
+/// `meta mark & M == V` and `meta mark set meta mark | V` / `^ V` at `t[i..]`; returns the
+/// index after it.
+fn mark(t: &[&str], i: usize, exprs: &mut Vec<Expr>) -> Option<usize> {
+    let hex = |text: &str| u32::from_str_radix(text.strip_prefix("0x")?, 16).ok();
+    match t.get(i + 2..)? {
+        ["&", mask, "==", value, ..] => {
+            exprs.push(meta_load(META_MARK, REG_1));
+            exprs.push(bitwise(hex(mask)?, 0));
+            exprs.push(cmp_eq(&hex(value)?.to_ne_bytes()));
+            Some(i + 6)
+        }
+        ["set", "meta", "mark", op, value, ..] => {
+            let value = hex(value)?;
+            let (mask, xor) = match *op {
+                "|" => (!value, value),
+                "^" => (u32::MAX, value),
+                _ => return None,
+            };
+            exprs.push(meta_load(META_MARK, REG_1));
+            exprs.push(bitwise(mask, xor));
+            exprs.push(expr("meta", |a| {
+                a.be32(2, META_MARK).be32(3, REG_1);
+            }));
+            Some(i + 7)
+        }
+        _ => None,
+    }
+}
+
 /// DNAT to the address in register 1 and the port in `port_reg`.
 fn dnat_from(family: Family, port_reg: u32) -> Expr {
     let nfproto = u32::from(nfproto(family));
@@ -184,21 +420,10 @@ pub(super) fn encode_rule(
         |at: usize| Unsupported::new(format!("unsupported rule text at token {at}: {rule:?}"));
     while i < t.len() {
         match t[i] {
-            f if f == fam && t.get(i + 1) == Some(&"saddr") => {
-                let (inverted, set_at) = if t.get(i + 2) == Some(&"!=") {
-                    (true, i + 3)
-                } else {
-                    (false, i + 2)
-                };
-                let set = set_name(t.get(set_at).ok_or_else(|| bad(set_at))?)?.to_owned();
-                exprs.push(saddr(family));
-                exprs.push(expr("lookup", |a| {
-                    a.str(1, &set).be32(2, REG_1);
-                    if inverted {
-                        a.be32(5, LOOKUP_INV);
-                    }
-                }));
-                i = set_at + 1;
+            _ if Selector::parse(family, &t, i).is_some() && t.get(i) != Some(&"meta")
+                || (t.get(i..i + 3) == Some(&["meta", "l4proto", "."][..])) =>
+            {
+                i = selectors(family, &t, i, &mut exprs).ok_or_else(|| bad(i))?;
             }
             "numgen" => {
                 let mode = match t.get(i + 1) {
@@ -221,14 +446,52 @@ pub(super) fn encode_rule(
                 i += 6;
             }
             "fib" => {
-                if t.get(i + 1..i + 4) != Some(&["saddr", "type", "local"][..]) {
+                let flags = match t.get(i + 1) {
+                    Some(&"saddr") => FIB_F_SADDR,
+                    Some(&"daddr") => FIB_F_DADDR,
+                    _ => return Err(bad(i + 1)),
+                };
+                if t.get(i + 2..i + 4) != Some(&["type", "local"][..]) {
                     return Err(bad(i));
                 }
                 exprs.push(expr("fib", |a| {
-                    a.be32(1, REG_1).be32(2, FIB_ADDRTYPE).be32(3, FIB_F_SADDR);
+                    a.be32(1, REG_1).be32(2, FIB_ADDRTYPE).be32(3, flags);
                 }));
                 exprs.push(cmp_eq(&RTN_LOCAL.to_ne_bytes()));
                 i += 4;
+            }
+            "meta" if t.get(i + 1) == Some(&"mark") => {
+                i = mark(&t, i, &mut exprs).ok_or_else(|| bad(i))?;
+            }
+            "ct" => {
+                let (key, bit) = match (t.get(i + 1), t.get(i + 2)) {
+                    (Some(&"state"), Some(&"new")) => (CT_STATE, CT_STATE_NEW),
+                    (Some(&"status"), Some(&"dnat")) => (CT_STATUS, CT_STATUS_DNAT),
+                    _ => return Err(bad(i + 1)),
+                };
+                exprs.push(ct_load(key));
+                exprs.push(bitwise(bit, 0));
+                exprs.push(cmp(CMP_NEQ, &0u32.to_ne_bytes()));
+                i += 3;
+            }
+            "masquerade" => {
+                let fully_random = t.get(i + 1) == Some(&"fully-random");
+                exprs.push(expr("masq", |a| {
+                    if fully_random {
+                        a.be32(1, NAT_RANDOM_FULLY);
+                    }
+                }));
+                i += if fully_random { 2 } else { 1 };
+            }
+            "reject" => {
+                let code = match family {
+                    Family::Ip => ICMP_PORT_UNREACH,
+                    Family::Ip6 => ICMPV6_PORT_UNREACH,
+                };
+                exprs.push(expr("reject", |a| {
+                    a.be32(1, REJECT_ICMP_UNREACH).bytes(2, &[code]);
+                }));
+                i += 1;
             }
             "meta" => {
                 let proto = match (t.get(i + 1), t.get(i + 2)) {
@@ -363,12 +626,46 @@ mod tests {
             "drop comment \"no local endpoints for externalTrafficPolicy Local\"",
             "goto service-X",
             "meta l4proto tcp dnat ip to numgen random mod 65536 map @ep-ABC",
+            // The main table's and the shards' static rules.
+            "ip daddr @cluster-ips reject comment \"no such port on this ClusterIP\"",
+            "ip daddr @service-cidrs drop comment \"unallocated ClusterIP\"",
+            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @m",
+            "ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
+            "ct state new jump check-cluster-ips",
+            "ct status dnat ip saddr . ip daddr @hairpin-endpoints meta mark set meta mark | 0x00004000",
+            "meta mark & 0x00004000 == 0x00000000 return",
+            "meta mark set meta mark ^ 0x00004000",
+            "masquerade fully-random",
+            "reject",
+            "meta l4proto . th dport @service-nodeports fib daddr type local ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
         ] {
             assert!(encode_rule(Family::Ip, rule).is_ok(), "{rule}");
+        }
+        for rule in [
+            "fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @m",
+            "ip6 daddr . meta l4proto . th dport vmap @service-ips",
+            "ct status dnat ip6 saddr . ip6 daddr @hairpin-endpoints meta mark set meta mark | 0x00004000",
+            "reject",
+        ] {
+            assert!(encode_rule(Family::Ip6, rule).is_ok(), "{rule}");
         }
         assert!(encode_rule(Family::Ip6, "meta l4proto tcp dnat to [fd00::1]:80").is_ok());
         let map_pick = "meta l4proto udp dnat ip6 to numgen random mod 65536 map @xep-A";
         assert!(encode_rule(Family::Ip6, map_pick).is_ok());
+    }
+
+    /// Concatenations use the registers nft picks (`nft --debug=netlink`): 128-bit register
+    /// names where a word starts one, 32-bit names elsewhere.
+    #[test]
+    fn concatenations_use_nfts_registers() {
+        assert_eq!(
+            [0, 1, 2, 4, 5].map(concat_register),
+            [REG_1, 9, 10, REG_2, 13]
+        );
+        assert_eq!(prefix_bytes(Family::Ip, "127.0.0.0/8"), Some(vec![127]));
+        assert_eq!(prefix_bytes(Family::Ip6, "::1").map(|b| b.len()), Some(16));
+        assert_eq!(prefix_bytes(Family::Ip, "10.96.0.0/12"), None);
+        assert_eq!(prefix_bytes(Family::Ip, "10.96.0.1/16"), None);
     }
 
     #[test]
@@ -384,6 +681,15 @@ mod tests {
             "dnat ip to numgen inc mod 65536 map @m",
             "dnat ip to numgen random mod 65536 vmap @m",
             "dnat ip to numgen random mod 65536 map",
+            "ip daddr != 10.96.0.0/12 drop",
+            "ip daddr != @a . @b drop",
+            "ct state established accept",
+            "ct status snat accept",
+            "meta mark set 0x1",
+            "meta mark & 0x1 != 0x0 return",
+            "ip daddr . meta l4proto tcp drop",
+            "th dport 80 drop",
+            "masquerade random",
         ] {
             assert!(encode_rule(Family::Ip, rule).is_err(), "{rule}");
         }

@@ -5,12 +5,13 @@
 //! returns. At 10k services that is ~20 ms of the ~22 ms a one-service sync costs; a netlink
 //! batch built from the operations themselves costs about as much as the change.
 //!
-//! Scope: the operations an incremental sync emits — regular chains (add, flush, delete),
-//! rules in the grammar of [`expr`], affinity sets and endpoint maps (add, delete; see
-//! [`sets`]), and elements of sets and maps (add, delete). [`encode`] answers [`Unsupported`] for anything else (base
-//! chains, anonymous sets, maps with new types...), and the runner uses `nft -f` for that
-//! transaction instead; full syncs always go through `nft`. Both paths produce the same
-//! kernel objects, which `tests/nft_kernel.rs` checks by listing both with `nft`.
+//! Scope: what the syncs emit for the layouts switchyard generates — tables (add, delete),
+//! chains (add with or without a hook, flush, delete), rules in the grammar of [`expr`],
+//! the sets and maps of [`sets`] (add, flush, delete), and elements of sets and maps (add,
+//! delete). [`encode`] answers [`Unsupported`] for anything else (anonymous sets, other
+//! set types, ...), and the runner uses `nft -f` for that transaction instead. Both paths
+//! produce the same kernel objects, which `tests/nft_kernel.rs` checks by listing both with
+//! `nft`, for incremental and for full syncs.
 //!
 //! The batch is one atomic nf_tables transaction, exactly like `nft -f`: the kernel applies
 //! all of it or, on the first error, none.
@@ -22,13 +23,17 @@ mod socket;
 mod wire;
 
 use super::error::{Refusal, SyncError};
-use super::transaction::{Object, Op, TableId, Transaction, Verb};
+use super::transaction::{BaseChain, ChainType, Hook, Object, Op, TableId, Transaction, Verb};
 use wire::{Attrs, Batch, F_APPEND, F_CREATE, MsgType};
 
 pub use socket::NetlinkSocket;
 
-/// Batches larger than this go through `nft`, which raises its socket buffers to fit.
-const MAX_BATCH_BYTES: usize = 128 * 1024;
+/// Batches larger than this go through `nft` (a full sync of 10k services is ~25 MB).
+const MAX_BATCH_BYTES: usize = 512 * 1024 * 1024;
+
+/// The most elements one message carries: an element list is one netlink attribute, whose
+/// length is 16 bits.
+const MAX_ELEMENTS_PER_MESSAGE: usize = 512;
 
 /// Why a transaction cannot go through netlink (it then goes through `nft`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +101,23 @@ pub fn encode(tx: &Transaction, seq: u32) -> Result<Encoded<'_>, Unsupported> {
                 Verb::Add,
             ) => {
                 batch.push(MsgType::NewChain, F_CREATE, family, named(table, 3, name));
+            }
+            (
+                Object::Chain {
+                    name,
+                    base: Some(base),
+                    ..
+                },
+                Verb::Add,
+            ) => {
+                let mut attrs = named(table, 3, name);
+                base_chain(&mut attrs, base);
+                batch.push(MsgType::NewChain, F_CREATE, family, attrs);
+            }
+            (Object::Table { .. }, Verb::Delete) => {
+                let mut attrs = Attrs::default();
+                table_attr(&mut attrs, 1, table);
+                batch.push(MsgType::DelTable, 0, family, attrs);
             }
             (Object::Chain { name, .. }, Verb::Flush) => {
                 batch.push(MsgType::DelRule, 0, family, named(table, 2, name));
@@ -201,12 +223,36 @@ fn element_run(ops: &[Op]) -> usize {
         return 0;
     };
     ops.iter()
+        .take(MAX_ELEMENTS_PER_MESSAGE)
         .take_while(|next| {
             next.verb == *verb
                 && matches!(&next.object, Object::Element { set: s, table: t, .. }
                     if s == set && t == table)
         })
         .count()
+}
+
+/// `NFTA_CHAIN_HOOK`, `NFTA_CHAIN_POLICY` (accept) and `NFTA_CHAIN_TYPE` of a base chain.
+fn base_chain(attrs: &mut Attrs, base: &BaseChain) {
+    let hook = match base.hook {
+        Hook::Prerouting => 0,
+        Hook::Input => 1,
+        Hook::Forward => 2,
+        Hook::Output => 3,
+        Hook::Postrouting => 4,
+    };
+    attrs.nest(4, |h| {
+        // The priority is a signed 32-bit number on the wire.
+        h.be32(1, hook).be32(2, base.priority as u32);
+    });
+    attrs.be32(5, 1);
+    attrs.str(
+        7,
+        match base.kind {
+            ChainType::Filter => "filter",
+            ChainType::Nat => "nat",
+        },
+    );
 }
 
 /// A readable name for the operation behind message `index` (element runs count once).

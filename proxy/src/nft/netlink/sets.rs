@@ -1,5 +1,7 @@
-//! `NEWSET` bodies for the two kinds of set an incremental sync creates: affinity sets
-//! (`type ipv4_addr ; flags dynamic,timeout`) and endpoint maps
+//! `NEWSET` bodies for the sets and maps switchyard declares: sets and verdict maps keyed by
+//! addresses, protocols, ports and their concatenations (`type ipv4_addr . inet_proto .
+//! inet_service : verdict ; comment …`, `type ipv4_addr ; flags interval`, affinity sets with
+//! `flags dynamic,timeout`), and endpoint maps
 //! (`typeof numgen random mod 65536 : ip daddr . tcp dport ; flags interval ; comment …`).
 //! Anything else is [`Unsupported`] and goes through `nft`.
 //!
@@ -26,7 +28,10 @@ const SET_EVAL: u32 = 0x20;
 const TYPE_INTEGER: u32 = 4;
 const TYPE_IPADDR: u32 = 7;
 const TYPE_IP6ADDR: u32 = 8;
+const TYPE_INET_PROTO: u32 = 12;
 const TYPE_INET_SERVICE: u32 = 13;
+/// `NFT_DATA_VERDICT`: a verdict map's data type.
+const DATA_VERDICT: u32 = 0xffff_ff00;
 
 // nft's user-data records (`NFTNL_UDATA_SET_*`).
 const UDATA_KEY_BYTEORDER: u8 = 0;
@@ -64,30 +69,62 @@ pub(super) fn message(
     if spec.key_type.starts_with("typeof ") {
         endpoint_map(&mut attrs, table.family, name, spec)?;
     } else {
-        affinity_set(&mut attrs, name, spec)?;
+        typed_set(&mut attrs, name, spec)?;
     }
     attrs.be32(10, id);
     Ok(attrs)
 }
 
-fn affinity_set(attrs: &mut Attrs, name: &str, spec: &SetSpec) -> Result<(), Unsupported> {
-    let (key_type, key_len) = match spec.key_type.as_str() {
-        "ipv4_addr" => (TYPE_IPADDR, 4u32),
-        "ipv6_addr" => (TYPE_IP6ADDR, 16),
-        other => return Err(Unsupported::new(format!("set key type {other:?}"))),
-    };
-    if spec.value_type.is_some() || spec.comment.is_some() {
-        return Err(Unsupported::new(format!("set {name}: maps and comments")));
+/// A key type's nft type number and length in a key: (type, bytes with padding).
+fn key_component(name: &str) -> Option<(u32, u32)> {
+    match name {
+        "ipv4_addr" => Some((TYPE_IPADDR, 4)),
+        "ipv6_addr" => Some((TYPE_IP6ADDR, 16)),
+        // Protocols and ports take a whole 32-bit register in a concatenation.
+        "inet_proto" => Some((TYPE_INET_PROTO, 4)),
+        "inet_service" => Some((TYPE_INET_SERVICE, 4)),
+        _ => None,
+    }
+}
+
+/// A `type …` set or verdict map: key type (a concatenation is `(first << 6) | next`, the
+/// length the sum of the padded lengths), flags, timeout, and the comment as user data.
+fn typed_set(attrs: &mut Attrs, name: &str, spec: &SetSpec) -> Result<(), Unsupported> {
+    let unsupported = |what: &str| Unsupported::new(format!("set {name}: {what}"));
+    let mut key_type = 0;
+    let mut key_len = 0;
+    let parts: Vec<&str> = spec.key_type.split(" . ").map(str::trim).collect();
+    for part in &parts {
+        let (kind, len) = key_component(part).ok_or_else(|| unsupported(part))?;
+        key_type = (key_type << 6) | kind;
+        key_len += len;
+    }
+    if parts.len() == 1 {
+        // A lone protocol or port is its own length, not a register's.
+        key_len = match parts[0] {
+            "inet_proto" => 1,
+            "inet_service" => 2,
+            _ => key_len,
+        };
     }
     let mut flags = 0;
+    match spec.value_type.as_deref() {
+        None => {}
+        Some("verdict") => flags |= SET_MAP,
+        Some(other) => return Err(unsupported(other)),
+    }
     for flag in &spec.flags {
         flags |= match *flag {
             "dynamic" => SET_EVAL,
             "timeout" => SET_TIMEOUT,
-            other => return Err(Unsupported::new(format!("set flag {other:?}"))),
+            "interval" => SET_INTERVAL,
+            other => return Err(unsupported(other)),
         };
     }
     attrs.be32(3, flags).be32(4, key_type).be32(5, key_len);
+    if flags & SET_MAP != 0 {
+        attrs.be32(6, DATA_VERDICT);
+    }
     if let Some(timeout) = spec.timeout {
         attrs.be64(11, timeout_ms(timeout));
     }
@@ -96,6 +133,13 @@ fn affinity_set(attrs: &mut Attrs, name: &str, spec: &SetSpec) -> Result<(), Uns
         attrs.nest(9, |desc| {
             desc.be32(1, 65535);
         });
+    }
+    if let Some(comment) = spec.comment.as_deref().filter(|c| !c.is_empty()) {
+        let mut text = comment.as_bytes().to_vec();
+        text.push(0);
+        let mut udata = Vec::new();
+        record(&mut udata, UDATA_COMMENT, &text)?;
+        attrs.bytes(13, &udata);
     }
     Ok(())
 }
@@ -248,14 +292,20 @@ mod tests {
             ..endpoint_spec("ip daddr . tcp dport", "x")
         };
         assert!(message(table, "ep-A", &other_key, 1).is_err());
-        let verdict_map = SetSpec {
+        let data_map = SetSpec {
             key_type: "inet_proto . inet_service".into(),
-            value_type: Some("verdict".into()),
+            value_type: Some("ipv4_addr".into()),
             flags: Vec::new(),
             timeout: None,
             comment: None,
         };
-        assert!(message(table, "m", &verdict_map, 1).is_err());
+        assert!(message(table, "m", &data_map, 1).is_err());
+        let other_type = SetSpec {
+            key_type: "ether_addr".into(),
+            value_type: None,
+            ..data_map
+        };
+        assert!(message(table, "s", &other_type, 1).is_err());
         let long_comment = endpoint_spec("ip daddr . tcp dport", &"c".repeat(300));
         assert!(message(table, "ep-A", &long_comment, 1).is_err());
     }

@@ -55,6 +55,9 @@ fn open_here() -> Result<OwnedFd, SyncError> {
     Ok(fd)
 }
 
+/// Batches above this size raise the socket's send buffer first.
+const BIG_BATCH: usize = 128 * 1024;
+
 impl NetlinkSocket {
     /// A socket in the current network namespace, or in the named one (`ip netns` name):
     /// opened on a short-lived thread that joins the namespace, so this thread stays put.
@@ -102,6 +105,13 @@ impl NetlinkSocket {
     pub(super) fn transact(&self, batch: &[u8], next: u32) -> Result<Vec<(u32, i32)>, SyncError> {
         let mut seq = self.seq.lock().unwrap_or_else(|p| p.into_inner());
         *seq = next.wrapping_add(1);
+        if batch.len() > BIG_BATCH {
+            // The kernel takes a batch in one message, which must fit the send buffer; as
+            // root the buffer may exceed the sysctl limit (nft does the same).
+            let want = batch.len().saturating_add(BIG_BATCH);
+            setsockopt(&self.fd, sockopt::SndBufForce, &want)
+                .map_err(|e| io_error("SO_SNDBUFFORCE", e))?;
+        }
         send(self.fd.as_raw_fd(), batch, MsgFlags::empty()).map_err(|e| io_error("send", e))?;
         send(self.fd.as_raw_fd(), &wire::get_gen(next), MsgFlags::empty())
             .map_err(|e| io_error("send", e))?;

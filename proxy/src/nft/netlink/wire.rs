@@ -21,6 +21,8 @@ pub const F_APPEND: u16 = 0x800;
 pub enum MsgType {
     /// `NFT_MSG_NEWTABLE`.
     NewTable = 0,
+    /// `NFT_MSG_DELTABLE`.
+    DelTable = 2,
     /// `NFT_MSG_NEWCHAIN`.
     NewChain = 3,
     /// `NFT_MSG_DELCHAIN`.

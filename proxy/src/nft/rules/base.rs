@@ -41,6 +41,9 @@ pub const HAIRPIN_ENDPOINTS: &str = "hairpin-endpoints";
 const CLUSTER_CIDRS: &str = "cluster-cidrs";
 /// Set of the addresses NodePorts are served on (only when node IPs are configured).
 const NODEPORT_IPS: &str = "nodeport-ips";
+/// Interval set (main table) of the service CIDRs: traffic to an address in them that is no
+/// ClusterIP is dropped.
+const SERVICE_CIDRS: &str = "service-cidrs";
 /// Chain that sets the masquerade mark.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 /// Chain that rejects.
@@ -68,12 +71,6 @@ fn set_spec(key_type: String, value_type: Option<&str>, comment: &str) -> SetSpe
         timeout: None,
         comment: Some(comment.to_owned()),
     }
-}
-
-/// Renders a CIDR list as an anonymous set: `{ 10.0.0.0/8, 10.1.0.0/16 }`.
-fn anonymous_set(nets: &[ipnet::IpNet]) -> String {
-    let items: Vec<String> = nets.iter().map(|n| n.trunc().to_string()).collect();
-    format!("{{ {} }}", items.join(", "))
 }
 
 /// Whether `set` (one a service port puts elements in) lives in the port's shard table rather
@@ -312,9 +309,17 @@ fn main_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut 
     )];
     let service_cidrs = RuleConfig::cidrs(&config.service_cidrs, family);
     if !service_cidrs.is_empty() {
+        // A named set rather than an anonymous one: the full sync stays in the grammar the
+        // netlink path encodes, and `nft list` shows the ranges by name.
+        let mut spec = set_spec(family.addr_type().into(), None, "service CIDRs");
+        spec.flags = vec!["interval"];
+        rules.sets.insert(SERVICE_CIDRS.into(), spec);
+        let elements = rules.elements.entry(SERVICE_CIDRS.into()).or_default();
+        for net in &service_cidrs {
+            elements.insert(net.trunc().to_string(), None);
+        }
         check.push(format!(
-            "{f} daddr {} drop comment \"unallocated ClusterIP\"",
-            anonymous_set(&service_cidrs)
+            "{f} daddr @{SERVICE_CIDRS} drop comment \"unallocated ClusterIP\""
         ));
     }
     chain(rules, CLUSTER_IPS_CHECK, None, check);
