@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod dnsperf;
 pub mod pinning;
 pub mod probe;
+pub mod settle;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -146,6 +147,14 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         }
     }
 
+    // The setup's leftover work (watch events of the new services, zone loads) must not fall
+    // on whoever is measured first.
+    let settled = settle::wait_until_idle(
+        &ctx.server_cpus,
+        0.9,
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    )?;
     for rep in 0..reps {
         // Rotate who goes first so drift does not always favour the same server.
         let mut order: Vec<usize> = (0..=peers.len()).collect();
@@ -201,7 +210,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
          `num-threads: 1`, module `iterator`) and knot (authoritative zone files for `{ZONE}` and \
          `10.in-addr.arpa`, 1 UDP worker) serve records generated from the same list. All servers \
          on 127.0.0.1 pinned with `taskset -c {}` (every thread checked and, if a server moved \
-         one, pinned back before each measurement); {} pinned to `{}`. Query mix: {mix}, names \
+         one, pinned back before each measurement; before the first run, a wait until the server \
+         CPUs are 90% idle over 0.5 s); {} pinned to `{}`. Query mix: {mix}, names \
          spread over all services. Throughput: `dnsperf -l {seconds} -c 4 -q 200` (flat out). \
          Latency: `dnsperf -l {seconds} -Q {rate} -c 1 -q 100 -v`, every reply timed. {reps} \
          repetitions, order rotated each time.",
@@ -244,6 +254,12 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
             repinned.join("; ")
         )
     });
+    notes.push(format!(
+        "Before the first run the server CPUs were left to settle: {:.1} s until {:.0}% idle over 0.5 s{}.",
+        settled.waited.as_secs_f64(),
+        settled.idle * 100.0,
+        if settled.quiet { "" } else { " (timed out at 60 s)" }
+    ));
     notes.push("dnsmasq's `host-record` creates the PTR together with the A record (no separate `ptr-record` needed).".into());
     let queries_section = Section {
         title: format!("Cluster-zone queries, {services} services"),

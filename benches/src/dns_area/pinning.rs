@@ -74,7 +74,7 @@ fn allowed_list(status: &str) -> Option<&str> {
 }
 
 /// The CPUs of a list like `0-2,5`; `None` when it does not parse.
-fn parse_cpu_list(list: &str) -> Option<BTreeSet<u32>> {
+pub fn parse_cpu_list(list: &str) -> Option<BTreeSet<u32>> {
     let mut cpus = BTreeSet::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('-') {
