@@ -6,6 +6,7 @@
 //! Pod, so Pods that resolve differently land in different slices), at most
 //! [`MAX_ENDPOINTS_PER_SLICE`] per slice. This module never talks to the API.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -241,7 +242,7 @@ pub(crate) fn chunk_groups(
 /// The slices a Service with a selector should have, given every Pod (Pods of other
 /// namespaces, not matching, without an IP, or finished are left out). Services without a
 /// selector get none. Names are unset (`generateName` is `<service>-`).
-pub fn desired_slices(svc: &Service, pods: &[Pod]) -> Vec<EndpointSlice> {
+pub fn desired_slices<P: Borrow<Pod>>(svc: &Service, pods: &[P]) -> Vec<EndpointSlice> {
     if !selects_pods(svc) {
         return Vec::new();
     }
@@ -253,10 +254,12 @@ pub fn desired_slices(svc: &Service, pods: &[Pod]) -> Vec<EndpointSlice> {
     let families = service_families(svc);
     let mut groups: BTreeMap<(&'static str, PortsKey), Group> = BTreeMap::new();
     for pod in pods {
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let pod: &Pod = pod.borrow();
+        let no_labels = BTreeMap::new();
+        let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         if pod.metadata.namespace.as_deref() != namespace
-            || !selector.matches(&labels)
+            || !selector.matches(labels)
             || matches!(phase, Some("Succeeded" | "Failed"))
         {
             continue;

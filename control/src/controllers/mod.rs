@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod metrics;
+mod prune;
 mod queue;
 mod reconcile;
 mod tracker;

@@ -26,6 +26,7 @@ use super::endpoints_mirror::{
     MIRROR_CONTROLLER_NAME, SKIP_MIRROR_LABEL, endpoints_differ, endpoints_for, mirror_slices,
 };
 use super::metrics::{self, inc};
+use super::prune;
 use super::queue::{ServiceKey, WorkQueue};
 use super::tracker::SliceTracker;
 
@@ -64,10 +65,12 @@ fn is_code(e: &kube::Error, code: u16) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == code)
 }
 
-/// Starts one reflector for `K`; `keys` maps each event to the Service keys it affects.
+/// Starts one reflector for `K`; `prune` cuts each object down to what the controller reads
+/// before it is cached, `keys` maps each event to the Service keys it affects.
 fn reflect<K>(
     client: &Client,
     queue: WorkQueue,
+    prune: fn(&mut K),
     keys: impl Fn(&K) -> Vec<ServiceKey> + Send + 'static,
     on_relist: impl Fn() + Send + 'static,
 ) -> (Store<K>, impl Stream<Item = ()> + Send + 'static)
@@ -84,6 +87,7 @@ where
     let api: Api<K> = Api::all(client.clone());
     let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(prune)
         .reflect(writer)
         .map(move |item| match item {
             Ok(Event::Apply(obj) | Event::Delete(obj)) => {
@@ -140,6 +144,7 @@ pub(super) async fn run(client: Client) {
     let (services, service_events) = reflect::<Service>(
         &client,
         queue.clone(),
+        prune::service_for_endpoints,
         |svc| vec![key_of(svc.namespace(), svc.name_any())],
         || {},
     );
@@ -147,6 +152,7 @@ pub(super) async fn run(client: Client) {
     let (pods, pod_events) = reflect::<Pod>(
         &client,
         queue.clone(),
+        prune::pod_for_endpoints,
         move |pod| {
             // Every Service with a selector in the Pod's namespace: the Pod may have stopped
             // matching one it matched before.
@@ -163,6 +169,7 @@ pub(super) async fn run(client: Client) {
     let (slices, slice_events) = reflect::<EndpointSlice>(
         &client,
         queue.clone(),
+        |_| {},
         |slice| {
             let managed = matches!(
                 label(slice, MANAGED_BY_LABEL),
@@ -178,6 +185,7 @@ pub(super) async fn run(client: Client) {
     let (endpoints, endpoint_events) = reflect::<Endpoints>(
         &client,
         queue.clone(),
+        |_| {},
         |ep| vec![key_of(ep.namespace(), ep.name_any())],
         || {},
     );
@@ -294,13 +302,8 @@ async fn reconcile(
         return Ok(());
     };
     if selects_pods(&svc) {
-        let pods: Vec<Pod> = caches
-            .pods
-            .state()
-            .iter()
-            .filter(|p| p.namespace().as_deref() == Some(key.namespace.as_str()))
-            .map(|p| (**p).clone())
-            .collect();
+        let mut pods = caches.pods.state();
+        pods.retain(|p| p.namespace().as_deref() == Some(key.namespace.as_str()));
         let desired = desired_slices(&svc, &pods);
         let mut changes = plan(&desired, &ours);
         changes
