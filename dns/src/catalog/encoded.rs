@@ -1,6 +1,6 @@
-//! The table's answers in wire form, for the UDP fast path (`crate::wire`): every record set is
-//! encoded once, when the writer makes its name, and a question the fast path understands is
-//! answered by copying those bytes after the question.
+//! The table's answers in wire form: every record set is encoded once, when the writer makes
+//! its name. A question the UDP fast path (`crate::wire`) understands is answered by copying
+//! those bytes after the question; the general path decodes them back into records.
 //!
 //! The encoding keeps what [`NameTable::answer`] means byte for byte once parsed: records the
 //! answer gives the question's spelling (owners equal to the question name, in the answer
@@ -13,15 +13,21 @@
 //! `None`, and the caller falls back to the general path. It never decides an answer the
 //! general path would not give.
 
+use hickory_proto::ProtoError;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use hickory_proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder, NameEncoding,
+};
 
 use super::nodes::key_of;
-use super::{NameTable, PodRecords, RecordSet, TableOptions};
+use super::{NameTable, PodRecords, TableOptions};
 
 /// A compression pointer to the question name, which always starts at offset 12.
 const QUESTION_POINTER: [u8; 2] = [0xc0, 0x0c];
+
+/// Where the question name starts in a message: right after the 12-byte header.
+const QUESTION_OFFSET: usize = 12;
 
 /// Records in wire form: the answer records, then the additional records, back to back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,20 +63,50 @@ impl EncodedRecords {
 
     /// Encodes the records of one set at `owner`; `None` when one cannot be encoded or the
     /// set does not fit a message.
-    pub(super) fn of_set(owner: &Name, set: &RecordSet) -> Option<EncodedRecords> {
+    pub(super) fn of_records(
+        owner: &Name,
+        records: &[Record],
+        additional: &[Record],
+    ) -> Option<EncodedRecords> {
         let mut out = Builder::default();
-        for record in &set.records {
+        for record in records {
             out.push(record, record.name == *owner)?;
         }
-        for record in &set.additional {
+        for record in additional {
             out.push(record, false)?;
         }
         Some(EncodedRecords {
             bytes: out.bytes.into_boxed_slice(),
-            answers: u16::try_from(set.records.len()).ok()?,
-            additional: u16::try_from(set.additional.len()).ok()?,
+            answers: u16::try_from(records.len()).ok()?,
+            additional: u16::try_from(additional.len()).ok()?,
             bound: u16::try_from(out.bound).ok()?,
         })
+    }
+
+    /// The records back in parsed form, answer records first; the records that point to the
+    /// question get `owner` as their name, spelled as given.
+    ///
+    /// # Errors
+    /// The bytes do not decode (they were not made by [`EncodedRecords::of_records`]).
+    pub(super) fn decode(&self, owner: &Name) -> Result<(Vec<Record>, Vec<Record>), ProtoError> {
+        // A message whose question name sits at offset 12, where the pointers lead.
+        let mut message = vec![0; QUESTION_OFFSET];
+        let mut encoder = BinEncoder::new(&mut message);
+        encoder.set_offset(QUESTION_OFFSET);
+        encoder.set_name_encoding(NameEncoding::Uncompressed);
+        owner.emit(&mut encoder)?;
+        let start = message.len();
+        message.extend_from_slice(&self.bytes);
+        let mut decoder = BinDecoder::new(&message);
+        decoder.read_slice(start)?;
+        let mut read = |count: u16| -> Result<Vec<Record>, ProtoError> {
+            (0..count)
+                .map(|_| Record::read(&mut decoder).map_err(ProtoError::from))
+                .collect()
+        };
+        let answers = read(self.answers)?;
+        let additional = read(self.additional)?;
+        Ok((answers, additional))
     }
 
     /// Encodes one record of the authority section (the zone SOA), never respelled.
@@ -173,7 +209,7 @@ impl NameTable {
             ));
         };
         if let Some(set) = node.set(rtype) {
-            return set.encoded.as_ref().map(EncodedAnswer::Records);
+            return set.encoded().map(EncodedAnswer::Records);
         }
         if node.set(RecordType::CNAME).is_some() {
             return None;

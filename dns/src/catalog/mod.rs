@@ -6,8 +6,9 @@
 //! off the query path: `fragment.rs` makes the records of one source (a Service, a Pod, the
 //! apex), `writer.rs` applies the fragments that changed between two snapshots to the sharded
 //! map of `nodes.rs`, so a new table shares every unchanged shard with the previous one; the
-//! spelling rules live in `names.rs`; `encoded.rs` keeps every record set in wire form too, for
-//! the UDP fast path.
+//! spelling rules live in `names.rs`; `encoded.rs` holds every record set in wire form, which
+//! the UDP fast path copies and [`NameTable::answer`] decodes (only a set too large for a message
+//! stays parsed).
 
 mod encoded;
 mod fragment;
@@ -21,6 +22,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hickory_proto::ProtoError;
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -86,13 +88,75 @@ impl Node {
 #[derive(Debug, Clone, PartialEq)]
 struct RecordSet {
     rtype: RecordType,
-    records: Vec<Record>,
-    additional: Vec<Record>,
-    /// Both in wire form, once the set is complete; `None` when it could not be encoded.
-    encoded: Option<EncodedRecords>,
+    data: SetData,
 }
 
-/// The response to one question, borrowing the table's records where it can.
+/// How a [`RecordSet`] holds its records.
+#[derive(Debug, Clone, PartialEq)]
+enum SetData {
+    /// In wire form only: the UDP fast path copies the bytes and the general path decodes
+    /// them. A parsed record takes a few hundred bytes in memory, its wire form a few dozen.
+    Wire(EncodedRecords),
+    /// Parsed, for the rare set that cannot be encoded (larger than a message).
+    Parsed {
+        records: Vec<Record>,
+        additional: Vec<Record>,
+    },
+}
+
+impl RecordSet {
+    /// The set of `rtype` at `owner` holding `records` and `additional`, encoded when it can be.
+    fn new(owner: &Name, rtype: RecordType, records: Vec<Record>, additional: Vec<Record>) -> Self {
+        let data = match EncodedRecords::of_records(owner, &records, &additional) {
+            Some(wire) => SetData::Wire(wire),
+            None => SetData::Parsed {
+                records,
+                additional,
+            },
+        };
+        RecordSet { rtype, data }
+    }
+
+    /// The wire form, when the set has one.
+    fn encoded(&self) -> Option<&EncodedRecords> {
+        match &self.data {
+            SetData::Wire(wire) => Some(wire),
+            SetData::Parsed { .. } => None,
+        }
+    }
+
+    /// Appends the set's records to `answers` and its additional records to `additional`; the
+    /// records owned by the set's own name are given the spelling of `owner` (the same name,
+    /// as the question spelled it).
+    ///
+    /// # Errors
+    /// The wire form does not decode, which would be a bug in the encoder.
+    fn append_to<'t>(
+        &'t self,
+        owner: &Name,
+        answers: &mut Vec<Cow<'t, Record>>,
+        additional: &mut Vec<Cow<'t, Record>>,
+    ) -> Result<(), ProtoError> {
+        match &self.data {
+            SetData::Wire(wire) => {
+                let (records, extra) = wire.decode(owner)?;
+                answers.extend(records.into_iter().map(Cow::Owned));
+                additional.extend(extra.into_iter().map(Cow::Owned));
+            }
+            SetData::Parsed {
+                records,
+                additional: extra,
+            } => {
+                push_spelled(answers, records, owner);
+                additional.extend(extra.iter().map(Cow::Borrowed));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The response to one question (records decoded from the table's wire form, or borrowed from
+/// the rare set kept parsed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer<'t> {
     /// The response code.
@@ -219,61 +283,55 @@ impl NameTable {
             }
             return self.negative(answer, ResponseCode::NXDomain);
         };
-        if qtype == RecordType::ANY {
-            for set in &node.sets {
-                push_spelled(&mut answer.answers, &set.records, qname);
-                answer
-                    .additional
-                    .extend(set.additional.iter().map(Cow::Borrowed));
-            }
-            return self.finish(answer);
-        }
-        if let Some(set) = node.set(qtype) {
-            push_spelled(&mut answer.answers, &set.records, qname);
-            answer
-                .additional
-                .extend(set.additional.iter().map(Cow::Borrowed));
-            return answer;
-        }
-        let Some(cname) = node.set(RecordType::CNAME) else {
+        let own = node.set(qtype);
+        let filled = if qtype == RecordType::ANY {
+            node.sets.iter().try_for_each(|set| {
+                set.append_to(qname, &mut answer.answers, &mut answer.additional)
+            })
+        } else if let Some(set) = own.or_else(|| node.set(RecordType::CNAME)) {
+            set.append_to(qname, &mut answer.answers, &mut answer.additional)
+        } else {
             return self.negative(answer, ResponseCode::NoError);
         };
-        push_spelled(&mut answer.answers, &cname.records, qname);
-        self.follow_cname(answer, &cname.records, qtype)
+        if let Err(error) = filled {
+            tracing::error!(name = %qname, %qtype, %error, "a record set of the table does not decode");
+            return Answer::empty(ResponseCode::ServFail);
+        }
+        match (qtype, own) {
+            (RecordType::ANY, _) => self.finish(answer),
+            (_, Some(_)) => answer,
+            (_, None) => self.follow_cname(answer, qtype),
+        }
     }
 
-    /// Adds the records an in-zone CNAME target holds, hop by hop; an out-of-zone target ends
-    /// the chain (the client resolves it), a missing in-zone target makes the answer NXDOMAIN.
-    fn follow_cname<'t>(
-        &'t self,
-        mut answer: Answer<'t>,
-        mut records: &'t [Record],
-        qtype: RecordType,
-    ) -> Answer<'t> {
+    /// Adds the records an in-zone CNAME target holds, hop by hop, after the CNAME record
+    /// `answer` ends with; an out-of-zone target ends the chain (the client resolves it), a
+    /// missing in-zone target makes the answer NXDOMAIN.
+    fn follow_cname<'t>(&'t self, mut answer: Answer<'t>, qtype: RecordType) -> Answer<'t> {
         for _ in 0..MAX_CNAME_HOPS {
-            let Some(RData::CNAME(target)) = records.first().map(|r| &r.data) else {
+            let Some(RData::CNAME(target)) = answer.answers.last().map(|r| &r.data) else {
                 break;
             };
-            if !self.options.zone.zone_of(&target.0) {
+            let target = target.0.to_lowercase();
+            if !self.options.zone.zone_of(&target) {
                 break;
             }
-            let Some(node) = self.nodes.get(&target.0) else {
+            let Some(node) = self.nodes.get(&target) else {
                 return self.negative(answer, ResponseCode::NXDomain);
             };
-            if let Some(set) = node.set(qtype) {
-                answer.answers.extend(set.records.iter().map(Cow::Borrowed));
-                answer
-                    .additional
-                    .extend(set.additional.iter().map(Cow::Borrowed));
+            let (set, last) = match (node.set(qtype), node.set(RecordType::CNAME)) {
+                (Some(set), _) => (set, true),
+                (None, Some(next)) => (next, false),
+                (None, None) => return self.negative(answer, ResponseCode::NoError),
+            };
+            if let Err(error) = set.append_to(&target, &mut answer.answers, &mut answer.additional)
+            {
+                tracing::error!(name = %target, %error, "a record set of the table does not decode");
+                return Answer::empty(ResponseCode::ServFail);
+            }
+            if last {
                 break;
             }
-            let Some(next) = node.set(RecordType::CNAME) else {
-                return self.negative(answer, ResponseCode::NoError);
-            };
-            answer
-                .answers
-                .extend(next.records.iter().map(Cow::Borrowed));
-            records = &next.records;
         }
         answer
     }

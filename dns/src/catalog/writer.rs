@@ -12,11 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use control::watch::{ClusterState, ObjectKey, SERVICE_NAME_LABEL};
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, Record, RecordType};
 use imbl::ordmap::DiffItem;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::encoded::{EncodedRecords, EncodedZone};
+use super::encoded::EncodedZone;
 use super::fragment::{Add, Fragment, Source, soa_record};
 use super::{NameTable, Node, Nodes, RecordSet, TableOptions};
 use crate::PodRecords;
@@ -98,17 +98,16 @@ impl TableWriter {
                 self.nodes.remove(&name);
                 continue;
             }
-            let mut sets = Vec::new();
+            let mut merged = Vec::new();
             for source in &sources {
                 for add in recent.adds_at(source, state, &self.options, &name) {
-                    merge(&mut sets, add);
+                    merge(&mut merged, add);
                 }
             }
-            for set in &mut sets {
-                set.records.shrink_to_fit();
-                set.additional.shrink_to_fit();
-                set.encoded = EncodedRecords::of_set(&name, set);
-            }
+            let mut sets: Vec<RecordSet> = merged
+                .into_iter()
+                .map(|set| RecordSet::new(&name, set.rtype, set.records, set.additional))
+                .collect();
             sets.shrink_to_fit();
             sources.shrink_to_fit();
             let node = Node {
@@ -272,17 +271,23 @@ impl Recent {
     }
 }
 
+/// The records of one type at one name while the writer collects them.
+struct MergedSet {
+    rtype: RecordType,
+    records: Vec<Record>,
+    additional: Vec<Record>,
+}
+
 /// Adds one record to the sets of a name, skipping records and additional records it holds.
-fn merge(sets: &mut Vec<RecordSet>, add: &Add) {
+fn merge(sets: &mut Vec<MergedSet>, add: &Add) {
     let rtype = add.record.record_type();
     let index = match sets.iter().position(|s| s.rtype == rtype) {
         Some(index) => index,
         None => {
-            sets.push(RecordSet {
+            sets.push(MergedSet {
                 rtype,
                 records: Vec::new(),
                 additional: Vec::new(),
-                encoded: None,
             });
             sets.len() - 1
         }

@@ -244,7 +244,7 @@ fn apply(state: &mut ClusterState, op: &Op) -> bool {
     false
 }
 
-fn render(records: &[hickory_proto::rr::Record]) -> Vec<String> {
+fn render(records: &[std::borrow::Cow<'_, hickory_proto::rr::Record>]) -> Vec<String> {
     records
         .iter()
         .map(|r| format!("{} {}", r.name, r.data))
@@ -261,12 +261,14 @@ fn contents(table: &NameTable) -> BTreeMap<String, String> {
                 .sets
                 .iter()
                 .map(|set| {
+                    let (mut records, mut additional) = (Vec::new(), Vec::new());
+                    let decoded = set.append_to(&owner(&name), &mut records, &mut additional);
                     format!(
-                        "{}: {:?} + {:?} as {:?}",
+                        "{}: {:?} + {:?} as {:?} ({decoded:?})",
                         set.rtype,
-                        render(&set.records),
-                        render(&set.additional),
-                        set.encoded
+                        render(&records),
+                        render(&additional),
+                        set.data
                     )
                 })
                 .collect();
@@ -327,4 +329,9 @@ proptest! {
             prop_assert_eq!(contents(&kept), contents(&fresh));
         }
     }
+}
+
+/// The name a rendered key (`a.b.c.`, `.` for the root) stands for.
+fn owner(key: &str) -> hickory_proto::rr::Name {
+    hickory_proto::rr::Name::from_ascii(key).unwrap_or_else(|_| hickory_proto::rr::Name::root())
 }

@@ -235,8 +235,9 @@ fn answers_keep_the_question_spelling() -> TestResult {
     );
     let lower = ask(&t, "web.default.svc.cluster.local.", RecordType::A)?;
     assert!(
-        matches!(lower.answers[0], std::borrow::Cow::Borrowed(_)),
-        "no copy for lower case"
+        lower.answers[0]
+            .name
+            .eq_case(&Name::from_ascii("web.default.svc.cluster.local.")?)
     );
     Ok(())
 }
@@ -429,6 +430,44 @@ fn one_lookup_answers_as_the_two_step_path() -> TestResult {
                 let two_step = t.is_authoritative(query.name()).then(|| t.answer(&query));
                 assert_eq!(fused, two_step, "{name} {qtype}");
             }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn record_sets_decode_to_what_was_stored_and_a_set_too_large_to_encode_stays_parsed() -> TestResult
+{
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::A;
+
+    use super::RecordSet;
+
+    let owner = Name::from_ascii("big.default.svc.cluster.local.")?;
+    let spelled = Name::from_ascii("BiG.default.svc.cluster.local.")?;
+    let records: Vec<Record> = (0..5000u32)
+        .map(|i| {
+            Record::from_rdata(
+                owner.clone(),
+                5,
+                RData::A(A::from(std::net::Ipv4Addr::from(0x0a00_0000 + i))),
+            )
+        })
+        .collect();
+    for (count, wire) in [(3, true), (5000, false)] {
+        let stored = records.get(..count).ok_or("fixture")?;
+        let set = RecordSet::new(&owner, RecordType::A, stored.to_vec(), Vec::new());
+        assert_eq!(set.encoded().is_some(), wire, "{count} records");
+        let (mut answers, mut additional) = (Vec::new(), Vec::new());
+        set.append_to(&spelled, &mut answers, &mut additional)?;
+        assert!(additional.is_empty());
+        assert_eq!(answers.len(), count);
+        for (got, want) in answers.iter().zip(stored) {
+            assert!(
+                got.name.eq_case(&spelled),
+                "{count} records: owner spelled as asked"
+            );
+            assert_eq!((got.ttl, &got.data), (want.ttl, &want.data));
         }
     }
     Ok(())
