@@ -13,6 +13,7 @@ pub mod object;
 pub mod selector;
 pub mod server;
 pub(crate) mod store;
+pub mod trim;
 pub mod watch;
 
 pub use api::ApiState;

@@ -4,15 +4,13 @@
 
 use anyhow::{Result, anyhow, bail};
 use control::Kind;
+use control::trim::LAST_APPLIED;
 use http::Method;
 use serde_json::{Map, Value};
 
 use super::api;
 use super::manifest::{self, Manifest};
 use crate::cli::ApplyArgs;
-
-/// The annotation that records what was applied last.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Runs `apply`; every object is tried, and the command fails if any failed.
 pub async fn run(args: ApplyArgs) -> Result<()> {

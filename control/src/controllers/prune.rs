@@ -1,15 +1,11 @@
-//! What the controller's caches keep of each object. A reflector holds every Pod and Service of
-//! the cluster for as long as the controller runs, and a Pod's spec (env, probes, resources,
-//! volumes) and managed fields are most of its size; the controller reads only the handful of
-//! fields kept here. Pruning happens on the watch stream, before the object reaches the cache.
+//! What the controller's Pod cache keeps of each Pod. A reflector holds every Pod of the cluster
+//! for as long as the controller runs, and a Pod's spec (env, probes, resources, volumes) and
+//! managed fields are most of its size; the controller reads only the handful of fields kept
+//! here. Pruning happens on the watch stream, before the object reaches the cache. (Services
+//! only lose their bulk metadata: [`crate::trim::bulk_metadata`].)
 
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, Pod, PodCondition, PodSpec, PodStatus, Service,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-/// The annotation `kubectl apply` keeps a whole copy of the object in.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Reduces a Pod to what the EndpointSlice controller reads: identity, labels, deletion
 /// timestamp, node, hostname/subdomain, container port names, phase, IPs and the Ready
@@ -71,19 +67,6 @@ fn container_ports(container: Container) -> Container {
     }
 }
 
-/// Drops what the controller never reads from a Service but that may be larger than the rest
-/// of it: managed fields and `kubectl apply`'s copy of the object.
-pub(crate) fn service_for_endpoints(service: &mut Service) {
-    let meta = &mut service.metadata;
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-        if annotations.is_empty() {
-            meta.annotations = None;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -95,7 +78,7 @@ mod tests {
             "metadata": {
                 "name": "web-1", "namespace": "default", "uid": "u1", "resourceVersion": "7",
                 "labels": {"app": "web"},
-                "annotations": {LAST_APPLIED: "{}", "team": "a"},
+                "annotations": {crate::trim::LAST_APPLIED: "{}", "team": "a"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "r1"}],
                 "managedFields": [{"manager": "kubectl"}],
                 "deletionTimestamp": "2026-12-03T00:00:00Z"
@@ -143,25 +126,5 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(pod, expected);
-    }
-
-    #[test]
-    fn a_pruned_service_keeps_its_spec_labels_and_other_annotations() {
-        let mut service: Service = serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"},
-                "annotations": {LAST_APPLIED: "{}", "team": "a"},
-                "managedFields": [{"manager": "kubectl"}]},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}
-        }))
-        .unwrap_or_else(|e| panic!("{e}"));
-        let spec = service.spec.clone();
-        service_for_endpoints(&mut service);
-        assert_eq!(service.spec, spec);
-        assert_eq!(service.metadata.managed_fields, None);
-        assert_eq!(
-            service.metadata.annotations,
-            Some([("team".to_string(), "a".to_string())].into())
-        );
-        assert!(service.metadata.labels.is_some());
     }
 }

@@ -144,7 +144,7 @@ pub(super) async fn run(client: Client) {
     let (services, service_events) = reflect::<Service>(
         &client,
         queue.clone(),
-        prune::service_for_endpoints,
+        crate::trim::bulk_metadata,
         |svc| vec![key_of(svc.namespace(), svc.name_any())],
         || {},
     );

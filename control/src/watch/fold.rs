@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::{ClusterState, ObjectKey};
+use crate::trim;
 
 /// Which kinds to watch besides Services and EndpointSlices (always watched).
 #[derive(Debug, Clone, Copy, Default)]
@@ -127,7 +128,7 @@ impl<K: Resource> KindState<K> {
                 false
             }
             Event::InitApply(mut obj) => {
-                trim(&mut obj);
+                trim::bulk_metadata(&mut obj);
                 if let Some(buffer) = self.relist.as_mut() {
                     buffer.insert(key_of(&obj), Arc::new(obj));
                 }
@@ -139,29 +140,11 @@ impl<K: Resource> KindState<K> {
                 true
             }
             Event::Apply(mut obj) => {
-                trim(&mut obj);
+                trim::bulk_metadata(&mut obj);
                 map.insert(key_of(&obj), Arc::new(obj));
                 true
             }
             Event::Delete(obj) => map.remove(&key_of(&obj)).is_some(),
-        }
-    }
-}
-
-/// The annotation `kubectl apply` keeps a whole copy of the object in.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops what no consumer of the snapshots reads but every object may carry in bulk: the
-/// server-side-apply `managedFields` (a real API server sets them on every object, often
-/// larger than the object itself) and `kubectl apply`'s last-applied copy. Labels and the
-/// other annotations stay.
-fn trim<K: Resource>(obj: &mut K) {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-        if annotations.is_empty() {
-            meta.annotations = None;
         }
     }
 }
@@ -250,7 +233,10 @@ mod tests {
     fn snapshots_keep_no_managed_fields_or_last_applied_copy() {
         let mut kind = KindState::<Service>::default();
         let mut map = OrdMap::new();
-        let applied = service(&[(LAST_APPLIED, "{\"kind\":\"Service\"}"), ("team", "a")]);
+        let applied = service(&[
+            (trim::LAST_APPLIED, "{\"kind\":\"Service\"}"),
+            ("team", "a"),
+        ]);
         assert!(kind.apply(&mut map, Event::Apply(applied)));
         let key = ObjectKey::new("default", "web");
         let kept = map
@@ -266,7 +252,10 @@ mod tests {
 
         // The same through a re-list, and an object left with no annotations has none.
         assert!(!kind.apply(&mut map, Event::Init));
-        assert!(!kind.apply(&mut map, Event::InitApply(service(&[(LAST_APPLIED, "{}")]))));
+        assert!(!kind.apply(
+            &mut map,
+            Event::InitApply(service(&[(trim::LAST_APPLIED, "{}")]))
+        ));
         assert!(kind.apply(&mut map, Event::InitDone));
         let kept = map
             .get(&key)

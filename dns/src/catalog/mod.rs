@@ -106,13 +106,22 @@ enum SetData {
 
 impl RecordSet {
     /// The set of `rtype` at `owner` holding `records` and `additional`, encoded when it can be.
-    fn new(owner: &Name, rtype: RecordType, records: Vec<Record>, additional: Vec<Record>) -> Self {
+    fn new(
+        owner: &Name,
+        rtype: RecordType,
+        mut records: Vec<Record>,
+        mut additional: Vec<Record>,
+    ) -> Self {
         let data = match EncodedRecords::of_records(owner, &records, &additional) {
             Some(wire) => SetData::Wire(wire),
-            None => SetData::Parsed {
-                records,
-                additional,
-            },
+            None => {
+                records.shrink_to_fit();
+                additional.shrink_to_fit();
+                SetData::Parsed {
+                    records,
+                    additional,
+                }
+            }
         };
         RecordSet { rtype, data }
     }
