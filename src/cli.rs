@@ -48,14 +48,90 @@ pub enum Command {
     Proxy(ProxyOnlyArgs),
     /// Remove every kernel rule and interface switchyard created on this host.
     Cleanup(CleanupArgs),
+    /// Print a kubeconfig for another identity: a client certificate of the data directory's
+    /// CA with CN = user and O = groups (e.g. `--user system:node:n1 --group system:nodes`).
+    Kubeconfig(KubeconfigArgs),
 }
 
-/// Where the API server is.
+/// Where the API server is and how to prove who we are to it. Without `--server` the client
+/// reads `--kubeconfig`, then `$KUBECONFIG`, then `switchyard-data/admin.kubeconfig`, then
+/// `~/.kube/config`, then the in-cluster service account.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// API server URL; unset = `$KUBECONFIG`/`~/.kube/config`/in-cluster, else the local default.
+    /// API server URL (`https://host:6443`); with it, `--token-file` and
+    /// `--certificate-authority` say how to authenticate and what to trust.
     #[arg(long, env = "SWITCHYARD_SERVER")]
     pub server: Option<String>,
+    /// kubeconfig file to use.
+    #[arg(long, env = "SWITCHYARD_KUBECONFIG", conflicts_with = "server")]
+    pub kubeconfig: Option<PathBuf>,
+    /// File holding a bearer token (with `--server`).
+    #[arg(long, requires = "server")]
+    pub token_file: Option<PathBuf>,
+    /// PEM CA bundle the server's certificate is verified against (with `--server`).
+    #[arg(long, requires = "server")]
+    pub certificate_authority: Option<PathBuf>,
+    /// PEM client certificate (with `--server` and `--client-key`).
+    #[arg(long, requires_all = ["server", "client_key"])]
+    pub client_certificate: Option<PathBuf>,
+    /// PEM client key (with `--client-certificate`).
+    #[arg(long, requires = "client_certificate")]
+    pub client_key: Option<PathBuf>,
+}
+
+/// How the API server is secured (`switchyard run`).
+#[derive(Debug, Clone, Args)]
+pub struct SecurityArgs {
+    /// Serve plain HTTP with no authentication, only on a loopback address, only to requests
+    /// whose Host is loopback, every request acting as admin. For tests and benchmarks.
+    #[arg(long)]
+    pub insecure_loopback_http: bool,
+    /// Serving certificate (PEM chain); default: generated in `<data-dir>/pki`.
+    #[arg(long, requires = "tls_private_key_file", conflicts_with = "insecure_loopback_http")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The serving certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA bundle that client certificates are verified against (CN = user, O = groups); the
+    /// data directory's CA is always trusted too.
+    #[arg(long, conflicts_with = "insecure_loopback_http")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Extra names (DNS or IP) for the generated serving certificate (repeatable).
+    #[arg(long, value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+    /// Static bearer tokens, kube-apiserver's CSV format: `token,user,uid,"group1,group2"`.
+    #[arg(long, conflicts_with = "insecure_loopback_http")]
+    pub token_auth_file: Option<PathBuf>,
+    /// Open API connections at most (clipped to what the open-file limit allows).
+    #[arg(long, default_value_t = 8192)]
+    pub max_connections: usize,
+    /// Non-mutating API requests served at once (watches not counted); more get 429.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+    /// Mutating API requests served at once; more get 429.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+    /// Time a client has to send a request's headers (and how long an idle HTTP/1.1
+    /// connection is kept).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub request_header_timeout: Duration,
+}
+
+/// Flags of `switchyard kubeconfig`.
+#[derive(Debug, Clone, Args)]
+pub struct KubeconfigArgs {
+    /// The user name (the certificate's CN).
+    #[arg(long)]
+    pub user: String,
+    /// A group (the certificate's O; repeatable).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// The data directory holding the CA (`pki/ca.crt`, `pki/ca.key`).
+    #[arg(long, default_value = "switchyard-data")]
+    pub data_dir: PathBuf,
+    /// The server URL written into the kubeconfig.
+    #[arg(long, default_value = "https://127.0.0.1:6443")]
+    pub server: String,
 }
 
 /// Flags of `switchyard run` and `switchyard demo`.
@@ -94,6 +170,8 @@ pub struct RunArgs {
     /// How many past events the store keeps for watch resumption.
     #[arg(long, default_value_t = 10000)]
     pub watch_history: usize,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// This node's identity.

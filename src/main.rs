@@ -44,5 +44,6 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Dns(args) => run::dns_only(args).await,
         Command::Proxy(args) => run::proxy_only(args).await,
         Command::Cleanup(args) => run::cleanup(args).await,
+        Command::Kubeconfig(args) => cmd::kubeconfig::run(args),
     }
 }

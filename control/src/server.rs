@@ -9,9 +9,14 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::admission::{Admission, AdmissionConfig};
 use crate::api::{self, ApiState};
 use crate::controllers::{self, ControllerConfig};
+use crate::security::kubeconfig::{self, ClientSpec};
+use crate::security::{Credentials, LOOPBACK_SERVER_NAME, SecurityConfig, SecurityError};
+use crate::serve::{self, ConnectionStats, ServeLimits};
 use crate::store::{Store, StoreConfig};
 
 /// Everything the control plane needs to start.
@@ -25,6 +30,10 @@ pub struct ControlPlaneConfig {
     pub admission: AdmissionConfig,
     /// How many past events are kept for watch resumption.
     pub watch_history: usize,
+    /// TLS, authentication and the plain-HTTP test mode.
+    pub security: SecurityConfig,
+    /// Bounds on connections, request sizes and requests in flight.
+    pub limits: ServeLimits,
 }
 
 /// Why the control plane could not start.
@@ -49,6 +58,9 @@ pub enum StartError {
     /// The address plan is unusable.
     #[error("address plan: {0}")]
     Plan(String),
+    /// Certificates, keys, tokens or the listen address of the plain-HTTP mode.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
 }
 
 /// How long shutdown waits for in-flight requests before dropping them.
@@ -58,6 +70,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct ControlPlane {
     local_addr: SocketAddr,
+    credentials: Credentials,
     store: Store,
     api: ApiState,
     stop_serving: CancellationToken,
@@ -73,6 +86,11 @@ impl ControlPlane {
             reason,
         };
         std::fs::create_dir_all(&config.data_dir).map_err(|e| store_error(e.to_string()))?;
+        // Checked before the store opens, so a bad flag never leaves a half-started server.
+        let credentials = Credentials::prepare(&config.security, &config.data_dir, config.listen)?;
+        let fd_limit = serve::raise_fd_limit();
+        let mut limits = config.limits.clone();
+        limits.max_connections = serve::effective_max_connections(limits.max_connections, fd_limit);
         let admission =
             Admission::new(config.admission.clone()).map_err(|e| StartError::Plan(e.message))?;
         let store_config = StoreConfig {
@@ -107,23 +125,36 @@ impl ControlPlane {
             }
         };
         let api = ApiState::new(store.clone(), local_addr);
-        let app = api::router(api.clone());
+        let guard = Arc::new(api::guard::Guard::new(
+            credentials
+                .tls
+                .is_some()
+                .then(|| credentials.authenticator.clone()),
+            limits.max_requests_inflight,
+            limits.max_mutating_requests_inflight,
+        ));
+        let app = api::router(api.clone(), guard, &limits);
         let stop_serving = CancellationToken::new();
-        let stop = stop_serving.clone();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the API server failed");
-            }
-        });
-        tracing::info!(address = %local_addr, "control plane API listening");
-        let url = format!("http://{local_addr}");
+        let server = tokio::spawn(serve::serve(
+            listener,
+            app,
+            credentials.tls.clone(),
+            limits,
+            Arc::new(ConnectionStats::default()),
+            stop_serving.clone(),
+        ));
+        tracing::info!(address = %local_addr, scheme = credentials.scheme(), "control plane API listening");
+        if let Err(error) = write_admin_kubeconfig(&config.data_dir, &credentials, local_addr) {
+            tracing::error!(%error, "cannot write the admin kubeconfig");
+        }
         let controller_config = ControllerConfig {
             api_address: local_addr,
         };
-        let controllers = match crate::watch::client_for(Some(&url)).await {
+        let client = credentials
+            .loopback_config(local_addr)
+            .map_err(|e| e.to_string())
+            .and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string()));
+        let controllers = match client {
             Ok(client) => {
                 // Built-in objects first, so that a client who sees /readyz 200 finds the
                 // `default` namespace and `default/kubernetes` there.
@@ -138,6 +169,7 @@ impl ControlPlane {
         };
         Ok(ControlPlane {
             local_addr,
+            credentials,
             store,
             api,
             stop_serving,
@@ -151,9 +183,28 @@ impl ControlPlane {
         self.local_addr
     }
 
-    /// The API state, to serve the same API elsewhere ([`api::router`]).
+    /// The API state.
     pub fn api_state(&self) -> ApiState {
         self.api.clone()
+    }
+
+    /// The URL of the API (`https://127.0.0.1:PORT`; `http://` in the plain-HTTP mode).
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            self.credentials.scheme(),
+            crate::security::reachable(self.local_addr)
+        )
+    }
+
+    /// The credentials of this control plane: its CA, admin token and TLS configuration.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// A client configuration for this process's own clients (a superuser token).
+    pub fn loopback_config(&self) -> Result<kube::Config, SecurityError> {
+        self.credentials.loopback_config(self.local_addr)
     }
 
     /// Every metric of the API and the store in the Prometheus text format.
@@ -185,6 +236,28 @@ impl ControlPlane {
         store.close().await;
         tracing::info!("control plane stopped");
     }
+}
+
+/// Writes `<data-dir>/admin.kubeconfig` (0600): the API's URL, the CA and the admin token.
+fn write_admin_kubeconfig(
+    data_dir: &std::path::Path,
+    credentials: &Credentials,
+    local_addr: SocketAddr,
+) -> Result<(), String> {
+    let addr = crate::security::reachable(local_addr);
+    let server = format!("{}://{addr}", credentials.scheme());
+    let yaml = kubeconfig::render(&ClientSpec {
+        server: &server,
+        ca_pem: credentials.ca_pem.as_deref(),
+        tls_server_name: credentials
+            .custom_serving_cert
+            .then_some(LOOPBACK_SERVER_NAME),
+        user: crate::security::ADMIN_USER,
+        token: Some(&credentials.admin_token),
+        client_cert: None,
+    })
+    .map_err(|e| e.to_string())?;
+    kubeconfig::write(&kubeconfig::admin_path(data_dir), &yaml).map_err(|e| e.to_string())
 }
 
 /// How many times the bootstrap of built-in objects is tried before the server reports ready

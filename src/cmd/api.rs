@@ -1,9 +1,14 @@
 //! Small helpers over `kube::Client` for the CLI: raw requests at Kubernetes paths, with API
 //! errors turned into the server's own message.
 
-use anyhow::{Result, anyhow};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
 use http::{Method, Request};
-use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::cli::ServerArgs;
 
 /// Sends `method path` with an optional JSON body and content type; returns the JSON answer.
 pub async fn send(
@@ -40,13 +45,67 @@ pub fn describe(error: kube::Error) -> anyhow::Error {
     }
 }
 
-/// Builds the client for `--server`, or from kubeconfig, else the local default API.
-pub async fn client(server: Option<&str>) -> Result<Client> {
-    let explicit = server.map(str::to_string).or_else(|| {
-        let has_kubeconfig = std::env::var_os("KUBECONFIG").is_some()
-            || std::env::var_os("HOME")
-                .is_some_and(|h| std::path::Path::new(&h).join(".kube/config").exists());
-        (!has_kubeconfig).then(|| "http://127.0.0.1:6443".to_string())
+/// The admin kubeconfig `switchyard run` writes with the default data directory.
+const DEFAULT_KUBECONFIG: &str = "switchyard-data/admin.kubeconfig";
+
+/// Builds the client `args` describe (see [`ServerArgs`] for the order credentials are found
+/// in).
+pub async fn client(args: &ServerArgs) -> Result<Client> {
+    let config = client_config(args).await?;
+    Client::try_from(config).context("building the API client")
+}
+
+/// The client configuration `args` describe.
+pub async fn client_config(args: &ServerArgs) -> Result<Config> {
+    if let Some(url) = &args.server {
+        return explicit_config(url, args);
+    }
+    let path = args.kubeconfig.clone().or_else(|| {
+        let default = PathBuf::from(DEFAULT_KUBECONFIG);
+        (std::env::var_os("KUBECONFIG").is_none() && default.exists()).then_some(default)
     });
-    Ok(control::watch::client_for(explicit.as_deref()).await?)
+    match path {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))
+        }
+        None => Config::infer().await.context(
+            "no API credentials found: pass --kubeconfig FILE or --server URL --token-file F \
+             --certificate-authority F (tried $KUBECONFIG, ./switchyard-data/admin.kubeconfig, \
+             ~/.kube/config and the in-cluster service account)",
+        ),
+    }
+}
+
+fn explicit_config(url: &str, args: &ServerArgs) -> Result<Config> {
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("--server {url:?} is not a URL"))?;
+    if uri.scheme().is_none() || uri.host().is_none() {
+        bail!("--server {url:?}: expected scheme://host:port");
+    }
+    let mut config = Config::new(uri);
+    config.default_namespace = "default".to_string();
+    if let Some(path) = &args.token_file {
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --token-file {}", path.display()))?;
+        let token = token.trim();
+        if token.is_empty() {
+            bail!("--token-file {}: the file is empty", path.display());
+        }
+        config.auth_info.token = Some(token.to_string().into());
+    }
+    if let Some(path) = &args.certificate_authority {
+        let certs = control::security::pki::load_certs(path)
+            .with_context(|| format!("--certificate-authority {}", path.display()))?;
+        config.root_cert = Some(certs.into_iter().map(|c| c.to_vec()).collect());
+    }
+    if let (Some(cert), Some(key)) = (&args.client_certificate, &args.client_key) {
+        config.auth_info.client_certificate = Some(cert.display().to_string());
+        config.auth_info.client_key = Some(key.display().to_string());
+    }
+    Ok(config)
 }

@@ -18,7 +18,7 @@ pub async fn run(args: ApplyArgs) -> Result<()> {
     if manifests.is_empty() {
         bail!("no objects found in {}", args.files.join(", "));
     }
-    let client = api::client(args.server.server.as_deref()).await?;
+    let client = api::client(&args.server).await?;
     apply_all(&client, &manifests, args.namespace.as_deref()).await
 }
 

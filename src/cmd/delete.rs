@@ -16,7 +16,7 @@ pub async fn run(args: DeleteArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| "default".to_string())
     });
-    let client = api::client(args.server.server.as_deref()).await?;
+    let client = api::client(&args.server).await?;
     let mut failures = 0;
     for name in &args.names {
         let path = kind.object_path(namespace.as_deref(), name);

@@ -30,7 +30,7 @@ pub async fn run(args: GetArgs) -> Result<()> {
     if let Some(selector) = &args.selector {
         path.push_str(&format!("?labelSelector={}", encode(selector)));
     }
-    let client = api::client(args.server.server.as_deref()).await?;
+    let client = api::client(&args.server).await?;
     let table_wanted = matches!(args.output, None | Some(OutputFormat::Wide));
     let accept = table_wanted.then_some(TABLE_ACCEPT);
     let answer = api::send(&client, Method::GET, &path, None, accept)

@@ -4,4 +4,5 @@ pub mod api;
 pub mod apply;
 pub mod delete;
 pub mod get;
+pub mod kubeconfig;
 pub mod manifest;

@@ -38,7 +38,7 @@ pub async fn demo(args: RunArgs) -> Result<()> {
         backends.push(tokio::spawn(serve_backend(listener, name)));
     }
     let running = Running::start(&args).await?;
-    let client = crate::cmd::api::client(Some(&format!("http://{}", args.api_listen))).await?;
+    let client = running.client()?;
     let manifests = manifest::parse("examples/demo.yaml", DEMO_MANIFEST)?;
     apply::apply_all(&client, &manifests, None).await?;
 
@@ -80,9 +80,12 @@ fn print_hints(args: &RunArgs) {
         );
         println!("  dig @{host} -p {port} docs.default.svc.cluster.local           # ExternalName");
     }
-    println!("  switchyard get svc -o wide --server http://{api}");
-    println!("  kubectl --server http://{api} get endpointslices");
-    println!("  kubectl --server http://{api} describe service web");
+    let kubeconfig = control::security::kubeconfig::admin_path(&args.data_dir);
+    let kubeconfig = kubeconfig.display();
+    println!("  switchyard get svc -o wide --kubeconfig {kubeconfig}");
+    println!("  kubectl --kubeconfig {kubeconfig} get endpointslices");
+    println!("  kubectl --kubeconfig {kubeconfig} describe service web");
+    println!("  (the API is https://{api}; the kubeconfig holds its CA and the admin token)");
     println!("Ctrl-C stops everything.");
 }
 

@@ -24,7 +24,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
 /// `switchyard dns --server URL`: only the nameserver, fed by a remote API.
 pub async fn dns_only(args: DnsOnlyArgs) -> Result<()> {
-    let client = crate::cmd::api::client(args.server.server.as_deref()).await?;
+    let client = crate::cmd::api::client(&args.server).await?;
     let running = parts::Running::start_dns_only(client, &args).await?;
     signal::wait().await;
     running.shutdown().await;
@@ -33,7 +33,7 @@ pub async fn dns_only(args: DnsOnlyArgs) -> Result<()> {
 
 /// `switchyard proxy --server URL --node-name N --mode M`: only the proxy for one node.
 pub async fn proxy_only(args: ProxyOnlyArgs) -> Result<()> {
-    let client = crate::cmd::api::client(args.server.server.as_deref()).await?;
+    let client = crate::cmd::api::client(&args.server).await?;
     let running = parts::Running::start_proxy_only(client, &args).await?;
     signal::wait().await;
     running.shutdown().await;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use control::admission::AdmissionConfig;
+use control::security::{SecurityConfig, TlsSettings, Transport};
+use control::serve::ServeLimits;
 use control::server::{ControlPlane, ControlPlaneConfig};
 use control::watch::{self, WatchConfig, WatchHandle};
 use proxy::model::NodeContext;
@@ -92,13 +94,26 @@ impl Running {
                 ..AdmissionConfig::default()
             },
             watch_history: args.watch_history,
+            security: security_config(args),
+            limits: ServeLimits {
+                max_connections: args.security.max_connections,
+                max_requests_inflight: args.security.max_requests_inflight,
+                max_mutating_requests_inflight: args.security.max_mutating_requests_inflight,
+                header_read_timeout: args.security.request_header_timeout,
+                ..ServeLimits::default()
+            },
         };
         let control = ControlPlane::start(config)
             .await
             .context("starting the control plane")?;
-        let url = format!("http://{}", control.local_addr());
-        tracing::info!(api = %url, data_dir = %args.data_dir.display(), "control plane serving");
-        let client = watch::client_for(Some(&url)).await?;
+        tracing::info!(
+            api = %control.url(),
+            data_dir = %args.data_dir.display(),
+            kubeconfig = %control::security::kubeconfig::admin_path(&args.data_dir).display(),
+            "control plane serving"
+        );
+        let client = kube::Client::try_from(control.loopback_config()?)
+            .context("building the in-process API client")?;
         let identity = NodeIdentity::from_args(&args.node);
         node::register(client.clone(), &identity)
             .await
@@ -131,6 +146,15 @@ impl Running {
         running.watch = Some(watch);
         running.start_metrics(args.metrics_listen.0).await?;
         Ok(running)
+    }
+
+    /// A client of this process's own API (the in-process superuser).
+    pub fn client(&self) -> Result<kube::Client> {
+        let control = self
+            .control
+            .as_ref()
+            .context("no control plane runs in this process")?;
+        kube::Client::try_from(control.loopback_config()?).context("building the API client")
     }
 
     /// `switchyard dns`: only the nameserver, fed by `client`.
@@ -204,6 +228,26 @@ impl Running {
             control.shutdown().await;
         }
         tracing::info!("stopped");
+    }
+}
+
+/// The API server's security settings from `switchyard run`'s flags.
+fn security_config(args: &RunArgs) -> SecurityConfig {
+    let flags = &args.security;
+    let transport = if flags.insecure_loopback_http {
+        Transport::InsecureLoopbackHttp
+    } else {
+        Transport::Tls(TlsSettings {
+            cert_file: flags.tls_cert_file.clone(),
+            key_file: flags.tls_private_key_file.clone(),
+            client_ca_file: flags.client_ca_file.clone(),
+            extra_sans: flags.tls_san.clone(),
+            node_ips: args.node.node_ip.clone(),
+        })
+    };
+    SecurityConfig {
+        transport,
+        token_auth_file: flags.token_auth_file.clone(),
     }
 }
 

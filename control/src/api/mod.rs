@@ -7,6 +7,7 @@
 
 mod body;
 mod discovery;
+pub mod guard;
 mod list;
 mod metrics;
 mod objects;
@@ -83,8 +84,9 @@ impl ApiState {
     }
 }
 
-/// The API as an axum router, ready to serve (e.g. on `127.0.0.1:0` in tests).
-pub fn router(state: ApiState) -> Router {
+/// The API as an axum router behind `guard` (authentication and in-flight caps), with request
+/// bodies bounded in size and in the time they take to arrive.
+pub fn router(state: ApiState, guard: Arc<guard::Guard>, limits: &crate::serve::ServeLimits) -> Router {
     Router::new()
         .route("/version", get(|| async { ok_json(&discovery::version()) }))
         .route("/healthz", get(health))
@@ -95,6 +97,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/openapi/v3/{*segment}", get(openapi_document))
         .fallback(dispatch)
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
 fn ok_json(value: &serde_json::Value) -> Response {
@@ -203,6 +210,11 @@ async fn dispatch(
     if matches!(&target, Some(t) if matches!(t.resource, Resource::Events { .. })) {
         // Events are always empty here; kubectl describe filters them by involvedObject.*.
         query.remove("fieldSelector");
+    }
+    if !crate::security::loopback_guard::body_media_type_allowed(&headers, body.len()) {
+        return response::error(&ApiError::unsupported_media_type(
+            "a request body needs a Content-Type of JSON, YAML, protobuf or a patch type",
+        ));
     }
     let params = Params::parse(&query);
     let watching = params.as_ref().is_ok_and(|p| p.watch);

@@ -1,0 +1,176 @@
+//! The checks every request passes before a handler runs: in the plain-HTTP mode, a loopback
+//! `Host`; then authentication (anonymous requests reach only the health and version paths);
+//! then the in-flight caps (429 past them; watches are not counted).
+//!
+//! The authenticated [`UserInfo`] is put into the request's extensions for the handlers.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderValue, Method};
+use tokio::sync::Semaphore;
+
+use super::response;
+use crate::error::ApiError;
+use crate::security::authn::{AuthnError, with_authenticated};
+use crate::security::{Authenticator, Identity, MASTERS_GROUP, PeerIdentity, UserInfo};
+
+/// The user every request acts as in the plain-HTTP mode.
+pub const INSECURE_LOOPBACK_USER: &str = "system:insecure-loopback";
+
+/// Paths anonymous clients may read.
+const PUBLIC_PATHS: [&str; 4] = ["/healthz", "/livez", "/readyz", "/version"];
+
+/// What the guard needs; shared by every request.
+#[derive(Debug)]
+pub struct Guard {
+    mode: Mode,
+    readonly: Arc<Semaphore>,
+    mutating: Arc<Semaphore>,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// HTTPS: authenticate every request.
+    Authenticated(Arc<Authenticator>),
+    /// Plain HTTP on loopback: check `Host`, act as a superuser.
+    InsecureLoopback,
+}
+
+impl Guard {
+    /// A guard that authenticates with `authenticator`, or (when `None`) the plain-HTTP
+    /// loopback guard.
+    pub fn new(
+        authenticator: Option<Arc<Authenticator>>,
+        max_requests_inflight: usize,
+        max_mutating_requests_inflight: usize,
+    ) -> Guard {
+        Guard {
+            mode: match authenticator {
+                Some(a) => Mode::Authenticated(a),
+                None => Mode::InsecureLoopback,
+            },
+            readonly: Arc::new(Semaphore::new(max_requests_inflight.max(1))),
+            mutating: Arc::new(Semaphore::new(max_mutating_requests_inflight.max(1))),
+        }
+    }
+}
+
+impl ApiError {
+    /// 401: no valid credentials.
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 401,
+            reason: "Unauthorized",
+            message: message.into(),
+            causes: Vec::new(),
+            details: None,
+        }
+    }
+
+    /// 429: too many requests in flight.
+    pub(crate) fn too_many_requests(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 429,
+            reason: "TooManyRequests",
+            message: message.into(),
+            causes: Vec::new(),
+            details: None,
+        }
+    }
+}
+
+fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+}
+
+fn is_watch(request: &Request) -> bool {
+    request.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| matches!(pair, "watch=true" | "watch=1" | "watch"))
+    }) || request.uri().path().contains("/watch/")
+}
+
+/// The middleware: authenticates, then admits the request under the in-flight caps.
+pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+    let user = match &guard.mode {
+        Mode::InsecureLoopback => {
+            let authority = request.uri().authority().map(|a| a.as_str().to_string());
+            if !crate::security::loopback_guard::host_is_loopback(
+                request.headers(),
+                authority.as_deref(),
+            ) {
+                return response::error(&ApiError {
+                    code: 403,
+                    reason: "Forbidden",
+                    message: "the plain-HTTP API answers only requests whose Host is localhost \
+                              or a loopback address"
+                        .to_string(),
+                    causes: Vec::new(),
+                    details: None,
+                });
+            }
+            with_authenticated(UserInfo {
+                name: INSECURE_LOOPBACK_USER.to_string(),
+                uid: String::new(),
+                groups: vec![MASTERS_GROUP.to_string()],
+            })
+        }
+        Mode::Authenticated(authenticator) => {
+            let peer = request.extensions().get::<PeerIdentity>();
+            match authenticator.authenticate(peer, request.headers()) {
+                Ok(Identity::User(user)) => user,
+                Ok(Identity::Anonymous) if is_public(request.uri().path()) => {
+                    Identity::Anonymous.user()
+                }
+                Ok(Identity::Anonymous) => return unauthorized("Unauthorized"),
+                Err(AuthnError::InvalidToken) => return unauthorized("Unauthorized"),
+                Err(AuthnError::UnsupportedScheme) => {
+                    return unauthorized("Unauthorized: only bearer tokens are accepted");
+                }
+            }
+        }
+    };
+    let semaphore = match *request.method() {
+        Method::GET | Method::HEAD | Method::OPTIONS if is_watch(&request) => None,
+        Method::GET | Method::HEAD | Method::OPTIONS => Some(&guard.readonly),
+        _ => Some(&guard.mutating),
+    };
+    let _permit = match semaphore.map(|s| s.clone().try_acquire_owned()) {
+        None => None,
+        Some(Ok(permit)) => Some(permit),
+        Some(Err(_)) => {
+            let mut r = response::error(&ApiError::too_many_requests(
+                "too many requests in flight; please try again later",
+            ));
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+    };
+    request.extensions_mut().insert(user);
+    next.run(request).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    response::error(&ApiError::unauthorized(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths() {
+        assert!(is_public("/healthz"));
+        assert!(is_public("/readyz/ping"));
+        assert!(is_public("/version"));
+        assert!(!is_public("/versions"));
+        assert!(!is_public("/api/v1/namespaces"));
+        assert!(!is_public("/metrics"));
+    }
+}
