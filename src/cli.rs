@@ -87,7 +87,11 @@ pub struct SecurityArgs {
     #[arg(long)]
     pub insecure_loopback_http: bool,
     /// Serving certificate (PEM chain); default: generated in `<data-dir>/pki`.
-    #[arg(long, requires = "tls_private_key_file", conflicts_with = "insecure_loopback_http")]
+    #[arg(
+        long,
+        requires = "tls_private_key_file",
+        conflicts_with = "insecure_loopback_http"
+    )]
     pub tls_cert_file: Option<PathBuf>,
     /// The serving certificate's private key (PEM).
     #[arg(long, requires = "tls_cert_file")]

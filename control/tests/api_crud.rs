@@ -15,7 +15,7 @@ fn ns_name(test: &str) -> String {
 async fn every_kind_round_trips() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("crud");
     api.namespace(&ns).await?;
     let cases: Vec<(String, Value)> = vec![
@@ -112,7 +112,7 @@ async fn every_kind_round_trips() -> TestResult {
 async fn generation_status_and_generate_name_follow_kubernetes() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("gen");
     api.namespace(&ns).await?;
     let pods = format!("/api/v1/namespaces/{ns}/pods");
@@ -188,7 +188,7 @@ async fn generation_status_and_generate_name_follow_kubernetes() -> TestResult {
 async fn bad_input_is_rejected_and_leaves_the_store_unchanged() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("bad");
     api.namespace(&ns).await?;
     let services = format!("/api/v1/namespaces/{ns}/services");
@@ -438,7 +438,7 @@ async fn bad_input_is_rejected_and_leaves_the_store_unchanged() -> TestResult {
 async fn yaml_bodies_and_unknown_field_warnings() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("yaml");
     api.namespace(&ns).await?;
     let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: from-yaml\nspec:\n  ports:\n  - port: 8080\n  extra: 1\n";
@@ -466,7 +466,7 @@ async fn yaml_bodies_and_unknown_field_warnings() -> TestResult {
 async fn dry_run_answers_without_storing() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("dryrun");
     api.namespace(&ns).await?;
     let services = format!("/api/v1/namespaces/{ns}/services");
@@ -502,7 +502,7 @@ async fn dry_run_answers_without_storing() -> TestResult {
 async fn delete_preconditions_are_checked() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("precond");
     api.namespace(&ns).await?;
     let path = format!("/api/v1/namespaces/{ns}/pods/p");
@@ -546,7 +546,7 @@ async fn delete_preconditions_are_checked() -> TestResult {
 async fn delete_collection_removes_what_the_selector_picks() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("delcoll");
     api.namespace(&ns).await?;
     let pods = format!("/api/v1/namespaces/{ns}/pods");

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use control::watch::{ClusterState, ObjectKey, WatchConfig, client_for};
+use control::watch::{ClusterState, ObjectKey, WatchConfig};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -70,7 +70,7 @@ async fn wait_for(
 async fn list_watch_and_reflector_see_new_services() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let client = client_for(Some(&format!("http://{}", cp.local_addr()))).await?;
+    let client = support::kube_client(&cp)?;
     let ns = format!("kube-rs-{}", std::process::id());
     namespace(&client, &ns).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
@@ -140,7 +140,7 @@ async fn reflector_relists_after_its_resource_version_expired() -> TestResult {
     let history = 3;
     let cp = support::start(dir.path(), history).await?;
     let addr = cp.local_addr();
-    let client = client_for(Some(&format!("http://{addr}"))).await?;
+    let client = support::kube_client(&cp)?;
     let ns = format!("relist-{}", std::process::id());
     namespace(&client, &ns).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
@@ -158,7 +158,7 @@ async fn reflector_relists_after_its_resource_version_expired() -> TestResult {
 
     // Meanwhile, elsewhere: more changes than the history keeps.
     let other = support::start(dir.path(), history).await?;
-    let other_client = client_for(Some(&format!("http://{}", other.local_addr()))).await?;
+    let other_client = support::kube_client(&other)?;
     let elsewhere: Api<Service> = Api::namespaced(other_client, &ns);
     for i in 0..4 {
         elsewhere
@@ -192,7 +192,7 @@ async fn streaming_list_watcher_gets_initial_events_then_changes() -> TestResult
     use kube::runtime::watcher::{self, Event};
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let client = client_for(Some(&format!("http://{}", cp.local_addr()))).await?;
+    let client = support::kube_client(&cp)?;
     let ns = format!("stream-{}", std::process::id());
     namespace(&client, &ns).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);

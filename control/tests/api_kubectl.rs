@@ -1,6 +1,7 @@
 //! kubectl 1.32 against the API: create, apply (create, then update of the same file), get
-//! (plain, `-l`, `-A`, `-o wide|json|yaml`), label, describe service, delete. Each call uses an
-//! empty kubeconfig so the host's configuration is never read or written.
+//! (plain, `-l`, `-A`, `-o wide|json|yaml`), label, describe service, delete. Each call uses the
+//! `admin.kubeconfig` the plane wrote (HTTPS, its CA, the admin token), so the host's
+//! configuration is never read or written.
 
 mod support;
 
@@ -28,24 +29,23 @@ fn kubectl_available() -> bool {
 }
 
 struct Kubectl {
-    server: String,
-    kubeconfig: tempfile::NamedTempFile,
+    kubeconfig: std::path::PathBuf,
 }
 
 impl Kubectl {
-    fn new(api: &Api) -> TestResult<Kubectl> {
-        Ok(Kubectl {
-            server: api.base.clone(),
-            kubeconfig: tempfile::NamedTempFile::new()?,
-        })
+    fn new(data_dir: &Path) -> TestResult<Kubectl> {
+        let kubeconfig = control::security::kubeconfig::admin_path(data_dir);
+        if !kubeconfig.exists() {
+            return Err(format!("{} was not written", kubeconfig.display()).into());
+        }
+        Ok(Kubectl { kubeconfig })
     }
 
     /// Runs kubectl; returns stdout, failing with stderr when kubectl fails.
     async fn run(&self, args: &[&str]) -> TestResult<String> {
         let mut command = tokio::process::Command::new("kubectl");
         command
-            .arg(format!("--kubeconfig={}", self.kubeconfig.path().display()))
-            .arg(format!("--server={}", self.server))
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .args(args)
             .env_remove("KUBECONFIG");
         let output =
@@ -77,8 +77,8 @@ async fn kubectl_workflow() -> TestResult {
     }
     let dir = tempfile::tempdir()?;
     let cp = support::start(&dir.path().join("data"), 1000).await?;
-    let api = Api::new(cp.local_addr());
-    let kubectl = Kubectl::new(&api)?;
+    let api = Api::for_plane(&cp);
+    let kubectl = Kubectl::new(&dir.path().join("data"))?;
     let ns = format!("kubectl-{}", std::process::id());
 
     // Typed creates send protobuf.
@@ -263,11 +263,7 @@ async fn kubectl_workflow() -> TestResult {
 
     // `kubectl get -w` watches with Tables: a change made meanwhile shows up as a row.
     let mut watcher = tokio::process::Command::new("kubectl")
-        .arg(format!(
-            "--kubeconfig={}",
-            kubectl.kubeconfig.path().display()
-        ))
-        .arg(format!("--server={}", kubectl.server))
+        .arg(format!("--kubeconfig={}", kubectl.kubeconfig.display()))
         .args(["get", "svc", "-n", &ns, "-w", "--output-watch-events"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -24,7 +24,7 @@ fn names(list: &Value) -> Vec<String> {
 async fn selectors_paging_and_tables() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let pid = std::process::id();
     let (a, b) = (format!("list-a-{pid}"), format!("list-b-{pid}"));
     api.namespace(&a).await?;
@@ -105,9 +105,11 @@ async fn selectors_paging_and_tables() -> TestResult {
         )
         .await?;
     assert_eq!(table.body["kind"], "PodList");
-    let http = reqwest::Client::new();
-    let t: Value = http
-        .get(format!("{}/api/v1/namespaces/{a}/pods", api.base))
+    let t: Value = api
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/namespaces/{a}/pods"),
+        )
         .header(
             "accept",
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
@@ -128,7 +130,7 @@ async fn selectors_paging_and_tables() -> TestResult {
 async fn discovery_health_and_metrics() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let core = api.get("/api/v1").await?;
     let services = core.body["resources"]
         .as_array()
@@ -154,7 +156,9 @@ async fn discovery_health_and_metrics() -> TestResult {
     for path in ["/healthz", "/readyz", "/livez"] {
         assert_eq!(api.get(path).await?.code, 200, "{path}");
     }
-    let text = reqwest::get(format!("{}/metrics", api.base))
+    let text = api
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
         .await?
         .text()
         .await?;

@@ -10,7 +10,7 @@ use support::{Api, TestResult};
 async fn the_three_patch_types_apply() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = format!("patch-{}", std::process::id());
     api.namespace(&ns).await?;
     let path = format!("/api/v1/namespaces/{ns}/services/web");
@@ -106,7 +106,7 @@ async fn the_three_patch_types_apply() -> TestResult {
 async fn status_patch_changes_only_status() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let node = format!("patch-node-{}", std::process::id());
     let r = api
         .post("/api/v1/nodes", &json!({"metadata": {"name": node}}))

@@ -16,7 +16,7 @@ fn ns_name(test: &str) -> String {
 }
 
 async fn open_watch(api: &Api, path: &str) -> TestResult<reqwest::Response> {
-    let response = reqwest::get(format!("{}{path}", api.base)).await?;
+    let response = api.request(reqwest::Method::GET, path).send().await?;
     if response.status() != 200 {
         return Err(format!("watch {path}: {}", response.status()).into());
     }
@@ -53,7 +53,7 @@ async fn resumes_from_a_resource_version_across_a_restart() -> TestResult {
     let services = format!("/api/v1/namespaces/{ns}/services");
     let (from, expected) = {
         let cp = support::start(dir.path(), 1000).await?;
-        let api = Api::new(cp.local_addr());
+        let api = Api::for_plane(&cp);
         api.namespace(&ns).await?;
         let first = api.post(&services, &svc("a", json!({}))).await?;
         let from = first.body["metadata"]["resourceVersion"]
@@ -77,7 +77,7 @@ async fn resumes_from_a_resource_version_across_a_restart() -> TestResult {
         )
     };
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let watch = open_watch(&api, &format!("{services}?watch=1&resourceVersion={from}")).await?;
     let events = read_events(watch, expected.len(), WAIT).await?;
     assert_eq!(summary(&events), expected);
@@ -99,7 +99,7 @@ async fn resumes_from_a_resource_version_across_a_restart() -> TestResult {
 async fn too_old_resource_version_is_an_error_event_with_410() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 3).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("expired");
     api.namespace(&ns).await?;
     let services = format!("/api/v1/namespaces/{ns}/services");
@@ -123,7 +123,7 @@ async fn too_old_resource_version_is_an_error_event_with_410() -> TestResult {
 async fn initial_events_then_bookmark_then_live_changes() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("bookmark");
     api.namespace(&ns).await?;
     let services = format!("/api/v1/namespaces/{ns}/services");
@@ -158,7 +158,7 @@ async fn initial_events_then_bookmark_then_live_changes() -> TestResult {
 async fn selectors_apply_to_watch_events() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = ns_name("selwatch");
     api.namespace(&ns).await?;
     let services = format!("/api/v1/namespaces/{ns}/services");
@@ -224,7 +224,7 @@ async fn selectors_apply_to_watch_events() -> TestResult {
 async fn watch_ends_at_timeout_seconds() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let watch = open_watch(&api, "/api/v1/nodes?watch=1&timeoutSeconds=1").await?;
     // The stream must close by itself: read until the end, bounded by WAIT.
     let body = tokio::time::timeout(WAIT, watch.bytes()).await;
@@ -240,7 +240,7 @@ async fn selector_transitions_survive_a_restart() -> TestResult {
     let services = format!("/api/v1/namespaces/{ns}/services");
     let from = {
         let cp = support::start(dir.path(), 1000).await?;
-        let api = Api::new(cp.local_addr());
+        let api = Api::for_plane(&cp);
         api.namespace(&ns).await?;
         let r = api
             .post(&services, &svc("moving", json!({"tier": "db"})))
@@ -275,7 +275,7 @@ async fn selector_transitions_survive_a_restart() -> TestResult {
         from
     };
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let watch = open_watch(
         &api,
         &format!("{services}?watch=1&resourceVersion={from}&labelSelector=tier%3Dweb"),

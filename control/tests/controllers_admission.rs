@@ -20,10 +20,13 @@ async fn start(dir: &Path) -> TestResult<(ControlPlane, Client)> {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         admission: AdmissionConfig::default(),
         watch_history: 1000,
+        security: Default::default(),
+        limits: Default::default(),
     })
     .await?;
-    let client =
-        control::watch::client_for(Some(&format!("http://{}", plane.local_addr()))).await?;
+    let mut config = plane.loopback_config()?;
+    config.auth_info.token = Some(plane.credentials().admin_token.clone().into());
+    let client = Client::try_from(config)?;
     Ok((plane, client))
 }
 

@@ -31,10 +31,13 @@ impl Cluster {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admission: AdmissionConfig::default(),
             watch_history: 10_000,
+            security: Default::default(),
+            limits: Default::default(),
         })
         .await?;
-        let url = format!("http://{}", plane.local_addr());
-        let client = control::watch::client_for(Some(&url)).await?;
+        let mut config = plane.loopback_config()?;
+        config.auth_info.token = Some(plane.credentials().admin_token.clone().into());
+        let client = kube::Client::try_from(config)?;
         Ok(Cluster {
             plane: Some(plane),
             client,

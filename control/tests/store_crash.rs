@@ -21,7 +21,7 @@ async fn crash_child() -> TestResult {
         return Ok(());
     };
     let cp = support::start(std::path::Path::new(&dir), 100_000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     api.namespace(NAMESPACE).await?;
     for round in 0..100_000u32 {
         let writes = (0..4).map(|i| {
@@ -86,7 +86,7 @@ async fn crash_mid_write_keeps_every_acknowledged_write() -> TestResult {
     child.0.wait()?;
 
     let cp = support::start(dir.path(), 100_000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let list = api
         .get(&format!("/api/v1/namespaces/{NAMESPACE}/pods"))
         .await?
@@ -108,11 +108,15 @@ async fn crash_mid_write_keeps_every_acknowledged_write() -> TestResult {
         .as_str()
         .unwrap_or("0")
         .parse()?;
-    let response = reqwest::get(format!(
-        "{}/api/v1/namespaces/{NAMESPACE}/pods?watch=1&resourceVersion=1&timeoutSeconds=2",
-        api.base
-    ))
-    .await?;
+    let response = api
+        .request(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/namespaces/{NAMESPACE}/pods?watch=1&resourceVersion=1&timeoutSeconds=2"
+            ),
+        )
+        .send()
+        .await?;
     let events =
         support::read_events(response, usize::MAX, std::time::Duration::from_secs(10)).await?;
     let mut replayed: Vec<String> = events

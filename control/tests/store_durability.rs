@@ -23,7 +23,7 @@ async fn reopen_after_many_writes_yields_the_same_objects_and_revision() -> Test
     let ns = format!("durable-{}", std::process::id());
     let (services, pods, revision) = {
         let cp = support::start(dir.path(), 50).await?;
-        let api = Api::new(cp.local_addr());
+        let api = Api::for_plane(&cp);
         api.namespace(&ns).await?;
         // Concurrent writers exercise group commit.
         let mut writes = Vec::new();
@@ -56,7 +56,7 @@ async fn reopen_after_many_writes_yields_the_same_objects_and_revision() -> Test
         (services, pods, revision)
     };
     let cp = support::start(dir.path(), 50).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let services_again = api.get("/api/v1/services").await?.body;
     let pods_again = api.get("/api/v1/pods").await?.body;
     assert_eq!(items(&services_again), items(&services));
@@ -78,7 +78,7 @@ async fn reopen_after_many_writes_yields_the_same_objects_and_revision() -> Test
 async fn deleting_a_namespace_deletes_everything_in_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let pid = std::process::id();
     let (gone, kept) = (format!("gone-{pid}"), format!("kept-{pid}"));
     for ns in [&gone, &kept] {
@@ -141,7 +141,7 @@ async fn deleting_a_namespace_deletes_everything_in_it() -> TestResult {
 async fn finalizers_hold_deletion_until_removed() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 1000).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = format!("final-{}", std::process::id());
     api.namespace(&ns).await?;
     let path = format!("/api/v1/namespaces/{ns}/services/held");

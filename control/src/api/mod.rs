@@ -86,7 +86,11 @@ impl ApiState {
 
 /// The API as an axum router behind `guard` (authentication and in-flight caps), with request
 /// bodies bounded in size and in the time they take to arrive.
-pub fn router(state: ApiState, guard: Arc<guard::Guard>, limits: &crate::serve::ServeLimits) -> Router {
+pub fn router(
+    state: ApiState,
+    guard: Arc<guard::Guard>,
+    limits: &crate::serve::ServeLimits,
+) -> Router {
     Router::new()
         .route("/version", get(|| async { ok_json(&discovery::version()) }))
         .route("/healthz", get(health))

@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(parsed.current_context.as_deref(), Some("switchyard"));
         let cluster = parsed.clusters[0].cluster.as_ref().ok_or("no cluster")?;
         assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:6443"));
-        assert_eq!(cluster.tls_server_name.as_deref(), Some("switchyard-loopback"));
+        assert_eq!(
+            cluster.tls_server_name.as_deref(),
+            Some("switchyard-loopback")
+        );
         assert!(cluster.certificate_authority_data.is_some());
         let user = parsed.auth_infos[0].auth_info.as_ref().ok_or("no user")?;
         assert!(user.token.is_some());

@@ -95,7 +95,9 @@ pub struct Ca {
 
 impl std::fmt::Debug for Ca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ca").field("created", &self.created).finish()
+        f.debug_struct("Ca")
+            .field("created", &self.created)
+            .finish()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Shared helpers of the control-plane integration tests: a control plane on 127.0.0.1:0 over a
-//! temporary data directory, and a small HTTP client for its API.
+//! temporary data directory (HTTPS with authentication, the default), and a small HTTPS client
+//! for its API that trusts the plane's CA and sends a bearer token.
 
 #![allow(dead_code)]
 
@@ -7,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use control::admission::AdmissionConfig;
+use control::security::SecurityConfig;
+use control::serve::ServeLimits;
 use control::server::{ControlPlane, ControlPlaneConfig};
 use serde_json::Value;
 
@@ -29,20 +32,48 @@ pub async fn start_on(
     listen: SocketAddr,
     watch_history: usize,
 ) -> TestResult<ControlPlane> {
+    start_with(data_dir, listen, watch_history, SecurityConfig::default()).await
+}
+
+/// Starts a control plane on `listen` over `data_dir` with `security`.
+pub async fn start_with(
+    data_dir: &Path,
+    listen: SocketAddr,
+    watch_history: usize,
+    security: SecurityConfig,
+) -> TestResult<ControlPlane> {
     let config = ControlPlaneConfig {
         data_dir: data_dir.to_path_buf(),
         listen,
         admission: AdmissionConfig::default(),
         watch_history,
+        security,
+        limits: ServeLimits::default(),
     };
     Ok(ControlPlane::start(config).await?)
 }
 
+/// A kube-rs client of the plane acting as the admin (`system:masters`). The admin token and
+/// the CA live in the data directory, so the client keeps working across restarts of a plane
+/// on the same directory and address.
+pub fn kube_client(plane: &ControlPlane) -> TestResult<kube::Client> {
+    let token = plane.credentials().admin_token.clone();
+    kube_client_with_token(plane, &token)
+}
+
+/// A kube-rs client of the plane that sends `token` (and trusts the plane's CA).
+pub fn kube_client_with_token(plane: &ControlPlane, token: &str) -> TestResult<kube::Client> {
+    let mut config = plane.loopback_config()?;
+    config.auth_info.token = Some(token.to_string().into());
+    Ok(kube::Client::try_from(config)?)
+}
+
 /// A JSON client for one server.
 pub struct Api {
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 /// A response: status code, body as JSON (Null when not JSON) and the raw headers.
@@ -56,11 +87,38 @@ pub struct Reply {
 }
 
 impl Api {
-    /// A client for `addr`.
-    pub fn new(addr: SocketAddr) -> Api {
+    /// A client of `plane` acting as the admin.
+    pub fn for_plane(plane: &ControlPlane) -> Api {
+        let token = plane.credentials().admin_token.clone();
+        Api::with_token(plane, Some(&token))
+    }
+
+    /// A client of `plane` that sends `token` (none: anonymous).
+    pub fn with_token(plane: &ControlPlane, token: Option<&str>) -> Api {
+        let mut builder = reqwest::Client::builder().use_rustls_tls();
+        if let Some(ca) = plane.credentials().ca_pem.as_deref()
+            && let Ok(cert) = reqwest::Certificate::from_pem(ca.as_bytes())
+        {
+            builder = builder.add_root_certificate(cert);
+        }
         Api {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            base: plane.url(),
+            http: builder.build().unwrap_or_default(),
+            token: token.map(str::to_string),
+        }
+    }
+
+    /// The underlying HTTP client (CA trusted, no token attached).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A request builder for `method path` with the client's token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
     }
 
@@ -72,7 +130,7 @@ impl Api {
         content_type: &str,
         body: Option<String>,
     ) -> TestResult<Reply> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.header("content-type", content_type).body(body);
         }
