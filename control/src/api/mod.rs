@@ -216,9 +216,17 @@ async fn dispatch(
         query.remove("fieldSelector");
     }
     if !crate::security::loopback_guard::body_media_type_allowed(&headers, body.len()) {
-        return response::error(&ApiError::unsupported_media_type(
-            "a request body needs a Content-Type of JSON, YAML, protobuf or a patch type",
-        ));
+        let media = body::content_type(&headers);
+        return response::error(&ApiError::unsupported_media_type(if media.is_empty() {
+            "a request body needs a Content-Type header: the body's media type must be JSON, \
+             YAML, protobuf or a patch type"
+                .to_string()
+        } else {
+            format!(
+                "the body's media type {media:?} is not supported: use JSON, YAML, protobuf or \
+                 a patch type"
+            )
+        }));
     }
     let params = Params::parse(&query);
     let watching = params.as_ref().is_ok_and(|p| p.watch);
