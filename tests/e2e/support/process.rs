@@ -60,12 +60,35 @@ impl Switchyard {
                 .dns
                 .then(|| SocketAddr::from(([127, 0, 0, 1], free_port()))),
             options,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()?,
+            http: reqwest::Client::new(),
         };
         s.spawn().await?;
         Ok(s)
+    }
+
+    /// An HTTPS client that trusts the instance's CA and sends its admin token, built once the
+    /// first start wrote them to the data directory.
+    async fn admin_client(data_dir: &Path) -> TestResult<reqwest::Client> {
+        let ca_path = data_dir.join("pki").join("ca.crt");
+        let token_path = data_dir.join("admin.token");
+        for _ in 0..400 {
+            if ca_path.exists() && token_path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_path)?)?;
+        let token = std::fs::read_to_string(&token_path)?;
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))?;
+        auth.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
+        Ok(reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(ca)
+            .default_headers(headers)
+            .timeout(Duration::from_secs(20))
+            .build()?)
     }
 
     async fn spawn(&mut self) -> TestResult {
@@ -93,6 +116,7 @@ impl Switchyard {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         self.child = Some(cmd.spawn()?);
+        self.http = Self::admin_client(&self.data_dir).await?;
         self.wait_ready().await
     }
 
@@ -153,14 +177,19 @@ impl Switchyard {
         self.spawn().await
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub fn server(&self) -> String {
-        format!("http://{}", self.api)
+        format!("https://{}", self.api)
+    }
+
+    /// The admin kubeconfig the instance wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("admin.kubeconfig")
     }
 
     /// The API URL of `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.api)
+        format!("https://{}{path}", self.api)
     }
 
     /// GET `path` as JSON; returns (status, body).
@@ -203,12 +232,12 @@ impl Switchyard {
             .as_u16())
     }
 
-    /// Runs `switchyard ARGS --server URL` and returns its output.
+    /// Runs `switchyard ARGS --kubeconfig <data-dir>/admin.kubeconfig` and returns its output.
     pub fn cli(&self, args: &[&str]) -> TestResult<Output> {
         Ok(Command::new(switchyard_bin())
             .args(args)
-            .arg("--server")
-            .arg(self.server())
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
             .output()?)
     }
 
@@ -216,7 +245,8 @@ impl Switchyard {
     pub fn apply_text(&self, manifest: &str) -> TestResult<Output> {
         use std::io::Write;
         let mut child = Command::new(switchyard_bin())
-            .args(["apply", "-f", "-", "--server", &self.server()])
+            .args(["apply", "-f", "-", "--kubeconfig"])
+            .arg(self.kubeconfig())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
