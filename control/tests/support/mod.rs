@@ -108,6 +108,15 @@ impl Api {
         }
     }
 
+    /// A client of `base` over a prepared HTTP client (no token: it proves itself otherwise).
+    pub fn from_parts(base: String, http: reqwest::Client) -> Api {
+        Api {
+            base,
+            http,
+            token: None,
+        }
+    }
+
     /// The underlying HTTP client (CA trusted, no token attached).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
