@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod acl;
 mod catalog;
 mod config;
 mod error;
@@ -45,8 +46,11 @@ mod server;
 mod udp;
 mod wire;
 
+pub use acl::{LOOPBACK_NETS, default_recursion_clients};
 pub use catalog::{Answer, NameTable, TableOptions, TableWriter};
-pub use config::{DnsConfig, PodRecords, upstreams_from_resolv_conf};
+pub use config::{
+    DEFAULT_MAX_UPSTREAM_INFLIGHT, DnsConfig, PodRecords, upstreams_from_resolv_conf,
+};
 pub use error::DnsError;
 pub use handler::DnsHandler;
 pub use server::DnsServer;
