@@ -58,7 +58,7 @@ impl Bucket {
             return Verdict::Send;
         }
         self.limited = self.limited.wrapping_add(1);
-        if self.limited % SLIP == 0 {
+        if self.limited.is_multiple_of(SLIP) {
             Verdict::Slip
         } else {
             Verdict::Drop
