@@ -7,7 +7,10 @@
 //! `ArcSwap::store`; the query path does one `load()` and hash lookups and never takes a lock.
 //! The [`TableWriter`] makes again only the names of the objects that changed between two
 //! snapshots, so a change is served in well under a millisecond of table work at 10k services.
-//! Names outside the zone go to the upstream resolvers through a bounded TTL cache.
+//! Names outside the zone go to the upstream resolvers through a bounded TTL cache, only for
+//! clients in the recursion allow list (REFUSED for others), with a cap on upstream queries in
+//! flight and one query for identical questions asked at once. UDP answers can be rate limited
+//! per client network (`docs/security.md`, `## DNS`).
 //!
 //! This crate never writes to the API and never reads anything of `control` but its watch
 //! snapshots.
