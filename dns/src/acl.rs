@@ -48,9 +48,8 @@ pub fn default_recursion_clients(in_cluster: &[IpNet]) -> Result<Vec<IpNet>, Dns
     let mut nets = LOOPBACK_NETS.to_vec();
     nets.extend(host_addresses()?.into_iter().map(IpNet::from));
     nets.extend(in_cluster.iter().copied());
-    nets.sort();
-    nets.dedup();
-    Ok(nets)
+    // Merged: an address inside a listed network (127.0.0.1 in 127.0.0.0/8) is not repeated.
+    Ok(IpNet::aggregate(&nets))
 }
 
 /// Every IP address configured on an interface of this host.
