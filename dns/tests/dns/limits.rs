@@ -30,8 +30,18 @@ async fn client_from(local: &str, server: SocketAddr) -> Result<UdpSocket, Error
 
 /// Sends one A query with `id` for `name`.
 async fn send(socket: &UdpSocket, id: u16, name: &str) -> Result<(), Error> {
+    send_type(socket, id, name, RecordType::A).await
+}
+
+/// Sends one query with `id` for `name` and `qtype`.
+async fn send_type(
+    socket: &UdpSocket,
+    id: u16,
+    name: &str,
+    qtype: RecordType,
+) -> Result<(), Error> {
     socket
-        .send(&query(id, name, RecordType::A, None)?.to_vec()?)
+        .send(&query(id, name, qtype, None)?.to_vec()?)
         .await?;
     Ok(())
 }
@@ -49,8 +59,18 @@ async fn next(socket: &UdpSocket, wait: Duration) -> Result<Option<Message>, Err
 
 /// One A query over UDP from `local`; the reply.
 async fn ask_from(local: &str, server: SocketAddr, name: &str) -> Result<Message, Error> {
+    ask_type_from(local, server, name, RecordType::A).await
+}
+
+/// One query over UDP from `local`; the reply.
+async fn ask_type_from(
+    local: &str,
+    server: SocketAddr,
+    name: &str,
+    qtype: RecordType,
+) -> Result<Message, Error> {
     let socket = client_from(local, server).await?;
-    send(&socket, 7, name).await?;
+    send_type(&socket, 7, name, qtype).await?;
     next(&socket, EXCHANGE_TIMEOUT)
         .await?
         .ok_or_else(|| format!("no reply to {name} from {local}").into())
@@ -91,6 +111,30 @@ async fn recursion_is_refused_to_clients_outside_the_allow_list() -> TestResult 
         1,
         "cluster names are answered for everyone"
     );
+    let cluster_ptr = ask_type_from(
+        "127.0.0.2:0",
+        server,
+        "10.0.96.10.in-addr.arpa.",
+        RecordType::PTR,
+    )
+    .await?;
+    assert_eq!(
+        cluster_ptr.answers.len(),
+        1,
+        "so are reverse names of cluster addresses"
+    );
+    let other_ptr = ask_type_from(
+        "127.0.0.2:0",
+        server,
+        "9.2.0.192.in-addr.arpa.",
+        RecordType::PTR,
+    )
+    .await?;
+    assert_eq!(
+        other_ptr.metadata.response_code,
+        ResponseCode::Refused,
+        "other reverse names would be forwarded"
+    );
     let tcp = TcpSocket::new_v4()?;
     tcp.bind("127.0.0.2:0".parse()?)?;
     let mut stream = tokio::time::timeout(EXCHANGE_TIMEOUT, tcp.connect(server)).await??;
@@ -107,7 +151,7 @@ async fn recursion_is_refused_to_clients_outside_the_allow_list() -> TestResult 
     let metrics = running.server.metrics_text();
     assert_eq!(
         metric(&metrics, "switchyard_dns_recursion_refused_total"),
-        Some(2),
+        Some(3),
         "{metrics}"
     );
     Ok(())
