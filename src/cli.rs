@@ -207,6 +207,19 @@ pub struct DnsArgs {
     /// Upper bound on cached upstream answers.
     #[arg(long, default_value_t = 10000)]
     pub dns_cache_entries: usize,
+    /// Client networks (CIDRs) whose names outside the cluster zone are forwarded; others get
+    /// REFUSED for them (cluster names are answered for all). Default: loopback, this host's
+    /// addresses, and for `run` the cluster and service CIDRs.
+    #[arg(long, value_delimiter = ',')]
+    pub dns_allow_recursion: Vec<ipnet::IpNet>,
+    /// Upstream queries in flight at once (one socket each); past it, SERVFAIL at once.
+    #[arg(long, default_value_t = dns::DEFAULT_MAX_UPSTREAM_INFLIGHT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub dns_max_upstream_inflight: usize,
+    /// UDP responses per second per client /24 (IPv4) or /56 (IPv6); above it responses are
+    /// dropped, every second one sent truncated (TC=1). 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub dns_rrl_responses_per_second: u32,
 }
 
 /// Proxy flags.

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use hickory_proto::rr::Name;
+use ipnet::IpNet;
 
 use crate::DnsError;
 
@@ -25,7 +26,23 @@ pub struct DnsConfig {
     pub pod_records: PodRecords,
     /// Upper bound on cached upstream answers; 0 disables the cache.
     pub cache_entries: usize,
+    /// Client networks whose questions outside the cluster zone are forwarded (recursion);
+    /// every other client gets REFUSED for them, while cluster-zone names are answered for
+    /// everyone. The default is loopback only; [`crate::default_recursion_clients`] makes the
+    /// list a node uses when none is given.
+    pub recursion_clients: Vec<IpNet>,
+    /// Upper bound on upstream exchanges in flight at once, each holding at most one socket;
+    /// past it, questions that would go upstream are answered SERVFAIL at once. At least 1.
+    pub max_upstream_inflight: usize,
+    /// UDP responses per second allowed to each client network (/24 for IPv4, /56 for IPv6),
+    /// with a burst of one second's worth; above it, responses are dropped and every second
+    /// one is sent truncated instead (TC=1) so real clients retry over TCP. 0 turns response
+    /// rate limiting off.
+    pub rrl_responses_per_second: u32,
 }
+
+/// Default of [`DnsConfig::max_upstream_inflight`] (CoreDNS forward's `max_concurrent`).
+pub const DEFAULT_MAX_UPSTREAM_INFLIGHT: usize = 1024;
 
 impl Default for DnsConfig {
     fn default() -> Self {
@@ -36,6 +53,9 @@ impl Default for DnsConfig {
             upstreams: Vec::new(),
             pod_records: PodRecords::Disabled,
             cache_entries: 10_000,
+            recursion_clients: crate::acl::LOOPBACK_NETS.to_vec(),
+            max_upstream_inflight: DEFAULT_MAX_UPSTREAM_INFLIGHT,
+            rrl_responses_per_second: 0,
         }
     }
 }
@@ -78,6 +98,12 @@ impl DnsConfig {
             return Err(DnsError::InvalidConfig {
                 field: "upstreams",
                 reason: format!("{bad} has port 0"),
+            });
+        }
+        if self.max_upstream_inflight == 0 {
+            return Err(DnsError::InvalidConfig {
+                field: "max_upstream_inflight",
+                reason: "must be at least 1".to_owned(),
             });
         }
         Ok(zone)
@@ -219,6 +245,13 @@ mod tests {
             config
                 .validate()
                 .is_err_and(|e| e.to_string().contains("`ttl`"))
+        );
+        config.ttl = 5;
+        config.max_upstream_inflight = 0;
+        assert!(
+            config
+                .validate()
+                .is_err_and(|e| e.to_string().contains("`max_upstream_inflight`"))
         );
     }
 

@@ -45,6 +45,13 @@ pub enum DnsError {
         /// The offending value.
         value: String,
     },
+    /// The host's interface addresses (for the default recursion allow list) cannot be read.
+    #[error("cannot read the host's interface addresses: {source}")]
+    HostAddresses {
+        /// The operating-system error of `getifaddrs`.
+        #[source]
+        source: std::io::Error,
+    },
     /// The resolver configuration file names no usable nameserver.
     #[error("{path}: no nameserver lines")]
     ResolvConfEmpty {

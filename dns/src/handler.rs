@@ -1,6 +1,8 @@
 //! The hickory [`RequestHandler`] of the nameserver: it checks the request (opcode, question
 //! count, EDNS version), asks the current [`NameTable`] for in-zone names and the forwarder for
-//! the rest, and writes the response. It holds no lock: one `ArcSwap::load` per request.
+//! the rest (only for clients the recursion allow list admits; REFUSED for others), and writes
+//! the response. This is the one place forwarding is decided, for TCP and for both UDP paths
+//! (the UDP fast path answers table names only and hands everything else here). It holds no lock: one `ArcSwap::load` per request.
 //!
 //! It never builds records itself; answers come from the table or the upstreams.
 
@@ -22,6 +24,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use tracing::{debug, warn};
 
 use crate::NameTable;
+use crate::acl::RecursionAcl;
 use crate::forward::Forwarder;
 use crate::metrics::{Metrics, Source};
 
@@ -33,6 +36,7 @@ const MAX_UDP_PAYLOAD: u16 = 4096;
 pub struct DnsHandler {
     table: Arc<ArcSwap<NameTable>>,
     forwarder: Option<Arc<Forwarder>>,
+    recursion: Arc<RecursionAcl>,
     metrics: Arc<Metrics>,
 }
 
@@ -40,11 +44,13 @@ impl DnsHandler {
     pub(crate) fn new(
         table: Arc<ArcSwap<NameTable>>,
         forwarder: Option<Arc<Forwarder>>,
+        recursion: RecursionAcl,
         metrics: Arc<Metrics>,
     ) -> Self {
         DnsHandler {
             table,
             forwarder,
+            recursion: Arc::new(recursion),
             metrics,
         }
     }
@@ -54,6 +60,7 @@ impl DnsHandler {
         DnsHandler::new(
             Arc::new(ArcSwap::from_pointee(table)),
             None,
+            RecursionAcl::new(&[]),
             Arc::new(Metrics::default()),
         )
     }
@@ -129,7 +136,9 @@ impl DnsHandler {
         send(response_handle, response, request).await
     }
 
-    /// Answers a question outside the cluster from the forwarder (REFUSED without upstreams).
+    /// Answers a question outside the cluster from the forwarder: REFUSED without upstreams
+    /// or for a client the recursion allow list does not admit, SERVFAIL when the upstream
+    /// in-flight cap is reached.
     async fn forward<R: ResponseHandler>(
         &self,
         request: &Request,
@@ -138,6 +147,13 @@ impl DnsHandler {
         response_handle: R,
     ) -> ResponseInfo {
         let qtype = query.query_type();
+        if !self.recursion.allows(request.src().ip()) {
+            debug!(src = %request.src(), name = %query.name(), "recursion refused");
+            self.metrics.recursion_refused();
+            self.metrics
+                .request(Source::Forward, qtype, ResponseCode::Refused);
+            return error(request, ResponseCode::Refused, edns, response_handle).await;
+        }
         let Some(forwarder) = &self.forwarder else {
             self.metrics
                 .request(Source::Forward, qtype, ResponseCode::Refused);
@@ -148,7 +164,8 @@ impl DnsHandler {
                 .request(Source::Forward, qtype, ResponseCode::Refused);
             return error(request, ResponseCode::Refused, edns, response_handle).await;
         }
-        let reply = match forwarder.resolve(query).await {
+        let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let reply = match forwarder.resolve(query, dnssec_ok).await {
             Ok(reply) => reply,
             Err(err) => {
                 debug!(name = %query.name(), %err, "forwarding failed");

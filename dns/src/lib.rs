@@ -7,7 +7,10 @@
 //! `ArcSwap::store`; the query path does one `load()` and hash lookups and never takes a lock.
 //! The [`TableWriter`] makes again only the names of the objects that changed between two
 //! snapshots, so a change is served in well under a millisecond of table work at 10k services.
-//! Names outside the zone go to the upstream resolvers through a bounded TTL cache.
+//! Names outside the zone go to the upstream resolvers through a bounded TTL cache, only for
+//! clients in the recursion allow list (REFUSED for others), with a cap on upstream queries in
+//! flight and one query for identical questions asked at once. UDP answers can be rate limited
+//! per client network (`docs/security.md`, `## DNS`).
 //!
 //! This crate never writes to the API and never reads anything of `control` but its watch
 //! snapshots.
@@ -35,6 +38,7 @@
 //! # }
 //! ```
 
+mod acl;
 mod catalog;
 mod config;
 mod error;
@@ -45,8 +49,11 @@ mod server;
 mod udp;
 mod wire;
 
+pub use acl::{LOOPBACK_NETS, default_recursion_clients};
 pub use catalog::{Answer, NameTable, TableOptions, TableWriter};
-pub use config::{DnsConfig, PodRecords, upstreams_from_resolv_conf};
+pub use config::{
+    DEFAULT_MAX_UPSTREAM_INFLIGHT, DnsConfig, PodRecords, upstreams_from_resolv_conf,
+};
 pub use error::DnsError;
 pub use handler::DnsHandler;
 pub use server::DnsServer;

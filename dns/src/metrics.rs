@@ -56,6 +56,11 @@ pub(crate) struct Metrics {
     cache_misses: AtomicU64,
     upstream_errors: AtomicU64,
     tcp_retries: AtomicU64,
+    recursion_refused: AtomicU64,
+    upstream_over_cap: AtomicU64,
+    upstream_coalesced: AtomicU64,
+    rate_limited_dropped: AtomicU64,
+    rate_limited_slipped: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -74,6 +79,11 @@ impl Default for Metrics {
             cache_misses: AtomicU64::new(0),
             upstream_errors: AtomicU64::new(0),
             tcp_retries: AtomicU64::new(0),
+            recursion_refused: AtomicU64::new(0),
+            upstream_over_cap: AtomicU64::new(0),
+            upstream_coalesced: AtomicU64::new(0),
+            rate_limited_dropped: AtomicU64::new(0),
+            rate_limited_slipped: AtomicU64::new(0),
             latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_count: AtomicU64::new(0),
             latency_sum_micros: AtomicU64::new(0),
@@ -123,6 +133,32 @@ impl Metrics {
     /// Counts a truncated UDP reply retried over TCP.
     pub(crate) fn tcp_retry(&self) {
         self.tcp_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a question outside the zone refused because the client may not recurse.
+    pub(crate) fn recursion_refused(&self) {
+        self.recursion_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a question answered SERVFAIL because the upstream in-flight cap was reached.
+    pub(crate) fn upstream_over_cap(&self) {
+        self.upstream_over_cap.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a question that shared an upstream exchange already in flight.
+    pub(crate) fn upstream_coalesced(&self) {
+        self.upstream_coalesced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a UDP response held back by response-rate limiting: dropped, or sent truncated
+    /// (`slipped`).
+    pub(crate) fn rate_limited(&self, slipped: bool) {
+        let counter = if slipped {
+            &self.rate_limited_slipped
+        } else {
+            &self.rate_limited_dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records the duration of one successful upstream exchange.
@@ -190,6 +226,21 @@ impl Metrics {
                 load(&self.tcp_retries),
             ),
             (
+                "switchyard_dns_recursion_refused_total",
+                "Questions outside the cluster zone refused: the client is not allowed recursion.",
+                load(&self.recursion_refused),
+            ),
+            (
+                "switchyard_dns_upstream_over_cap_total",
+                "Questions answered SERVFAIL: too many upstream queries in flight.",
+                load(&self.upstream_over_cap),
+            ),
+            (
+                "switchyard_dns_upstream_coalesced_total",
+                "Questions that shared an identical upstream query already in flight.",
+                load(&self.upstream_coalesced),
+            ),
+            (
                 "switchyard_dns_table_builds_total",
                 "Name tables built from cluster snapshots.",
                 load(&self.table_builds),
@@ -199,6 +250,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        out.push_str("# HELP switchyard_dns_rate_limited_total UDP responses held back by response-rate limiting, by action (drop, or slip: sent truncated).\n");
+        out.push_str("# TYPE switchyard_dns_rate_limited_total counter\n");
+        for (action, counter) in [
+            ("drop", &self.rate_limited_dropped),
+            ("slip", &self.rate_limited_slipped),
+        ] {
+            let _ = writeln!(
+                out,
+                "switchyard_dns_rate_limited_total{{action=\"{action}\"}} {}",
+                load(counter)
             );
         }
         let gauges = [
@@ -263,7 +326,17 @@ mod tests {
         );
         metrics.upstream_latency(Duration::from_millis(3));
         metrics.cache(true);
+        metrics.recursion_refused();
+        metrics.upstream_over_cap();
+        metrics.upstream_coalesced();
+        metrics.upstream_coalesced();
+        metrics.rate_limited(true);
         let text = metrics.render(7, true);
+        assert!(text.contains("switchyard_dns_recursion_refused_total 1\n"));
+        assert!(text.contains("switchyard_dns_upstream_over_cap_total 1\n"));
+        assert!(text.contains("switchyard_dns_upstream_coalesced_total 2\n"));
+        assert!(text.contains("switchyard_dns_rate_limited_total{action=\"drop\"} 0\n"));
+        assert!(text.contains("switchyard_dns_rate_limited_total{action=\"slip\"} 1\n"));
         assert!(text.contains(
             "switchyard_dns_requests_total{source=\"zone\",qtype=\"A\",rcode=\"NOERROR\"} 2\n"
         ));

@@ -18,14 +18,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::acl::RecursionAcl;
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
+use crate::udp::RateLimiter;
 use crate::{DnsConfig, DnsError, DnsHandler, NameTable, TableOptions, TableWriter};
 
 /// A TCP connection that sends no request for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Responses queued per TCP connection (pipelined queries).
 const TCP_RESPONSE_BUFFER: usize = 64;
+/// Client networks tracked by response-rate limiting at once; clients beyond them share one
+/// bucket until idle entries are swept.
+const RRL_TABLE_ENTRIES: usize = 65_536;
 /// Attempts at finding a port free for both UDP and TCP when port 0 is asked for.
 const PORT_ATTEMPTS: usize = 16;
 
@@ -79,6 +84,7 @@ impl DnsServer {
             Arc::new(Forwarder::new(
                 config.upstreams.clone(),
                 config.cache_entries,
+                config.max_upstream_inflight,
                 metrics.clone(),
             ))
         });
@@ -92,11 +98,36 @@ impl DnsServer {
             stop.clone(),
             first,
         ));
-        let handler = DnsHandler::new(table.clone(), forwarder.clone(), metrics.clone());
-        let udp_task = tokio::spawn(crate::udp::serve(udp, handler.clone(), stop.clone()));
+        let handler = DnsHandler::new(
+            table.clone(),
+            forwarder.clone(),
+            RecursionAcl::new(&config.recursion_clients),
+            metrics.clone(),
+        );
+        let limiter = (config.rrl_responses_per_second > 0).then(|| {
+            RateLimiter::new(
+                config.rrl_responses_per_second,
+                RRL_TABLE_ENTRIES,
+                metrics.clone(),
+            )
+        });
+        let udp_task = tokio::spawn(crate::udp::serve(
+            udp,
+            handler.clone(),
+            limiter,
+            stop.clone(),
+        ));
         let mut server = Server::new(handler);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
-        info!(%local_addr, zone = %config.cluster_domain, upstreams = ?config.upstreams, "dns server listening");
+        info!(
+            %local_addr,
+            zone = %config.cluster_domain,
+            upstreams = ?config.upstreams,
+            recursion_clients = ?config.recursion_clients,
+            max_upstream_inflight = config.max_upstream_inflight,
+            rrl_responses_per_second = config.rrl_responses_per_second,
+            "dns server listening"
+        );
         Ok(DnsServer {
             local_addr,
             server,

@@ -126,10 +126,11 @@ impl Running {
             proxy: None,
             metrics: None,
         };
+        let in_cluster = [&args.cluster_cidr[..], &args.service_cidr[..]].concat();
         let dns_config = args
             .dns_listen
             .0
-            .map(|listen| dns_config(listen, &args.dns));
+            .map(|listen| dns_config(listen, &args.dns, &in_cluster));
         let pods = dns_config.as_ref().is_some_and(|c| c.needs_pods());
         let watch = watch::spawn(client, WatchConfig { pods, nodes: false });
         if let Some(config) = dns_config {
@@ -159,7 +160,7 @@ impl Running {
 
     /// `switchyard dns`: only the nameserver, fed by `client`.
     pub async fn start_dns_only(client: kube::Client, args: &DnsOnlyArgs) -> Result<Running> {
-        let config = dns_config(args.dns_listen, &args.dns);
+        let config = dns_config(args.dns_listen, &args.dns, &[]);
         let watch = watch::spawn(
             client,
             WatchConfig {
@@ -251,7 +252,9 @@ fn security_config(args: &RunArgs) -> SecurityConfig {
     }
 }
 
-fn dns_config(listen: SocketAddr, args: &DnsArgs) -> dns::DnsConfig {
+/// The nameserver's configuration from its flags; `in_cluster` (pod and service CIDRs, when
+/// known) joins loopback and the host's addresses in the default recursion allow list.
+fn dns_config(listen: SocketAddr, args: &DnsArgs, in_cluster: &[ipnet::IpNet]) -> dns::DnsConfig {
     let upstreams = if args.upstream.is_empty() {
         match dns::upstreams_from_resolv_conf(std::path::Path::new("/etc/resolv.conf")) {
             Ok(found) => found,
@@ -265,6 +268,14 @@ fn dns_config(listen: SocketAddr, args: &DnsArgs) -> dns::DnsConfig {
     };
     // Never forward to ourselves.
     let upstreams = upstreams.into_iter().filter(|u| *u != listen).collect();
+    let recursion_clients = if args.dns_allow_recursion.is_empty() {
+        dns::default_recursion_clients(in_cluster).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "recursion allowed for loopback and the cluster only");
+            [&dns::LOOPBACK_NETS[..], in_cluster].concat()
+        })
+    } else {
+        args.dns_allow_recursion.clone()
+    };
     dns::DnsConfig {
         listen,
         cluster_domain: args.cluster_domain.clone(),
@@ -276,6 +287,9 @@ fn dns_config(listen: SocketAddr, args: &DnsArgs) -> dns::DnsConfig {
             crate::cli::DnsPods::Verified => dns::PodRecords::Verified,
         },
         cache_entries: args.dns_cache_entries,
+        recursion_clients,
+        max_upstream_inflight: args.dns_max_upstream_inflight,
+        rrl_responses_per_second: args.dns_rrl_responses_per_second,
     }
 }
 

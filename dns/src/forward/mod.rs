@@ -5,9 +5,14 @@
 //! upstream over TCP when the reply is truncated, the next upstream on timeout, I/O error or
 //! SERVFAIL/REFUSED. It never answers from the cluster table and never caches errors or
 //! truncated replies.
+//!
+//! Exchanges are bounded and shared (`inflight.rs`): at most a configured number in flight,
+//! past which questions fail at once, and one exchange for any number of identical questions
+//! asked while it runs.
 
 mod cache;
 mod exchange;
+mod inflight;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use tracing::debug;
 
 use crate::metrics::Metrics;
 use cache::{Cache, CacheKey};
+use inflight::{Inflight, Question, Slot};
 
 /// How long one upstream gets to answer one exchange.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
@@ -83,6 +89,12 @@ pub(crate) enum ForwardError {
     /// Every upstream failed; the last failure is kept.
     #[error("no upstream answered: {0}")]
     AllFailed(String),
+    /// The shared exchange this question waited on failed (its error, as text).
+    #[error("{0}")]
+    Shared(String),
+    /// The cap on upstream exchanges in flight (or on requests waiting for them) is reached.
+    #[error("too many upstream queries in flight")]
+    OverCapacity,
 }
 
 /// Forwards questions to the upstreams, through the cache.
@@ -91,14 +103,17 @@ pub(crate) struct Forwarder {
     upstreams: Vec<Upstream>,
     epoch: Instant,
     cache: Cache,
+    inflight: Inflight,
     metrics: Arc<Metrics>,
 }
 
 impl Forwarder {
-    /// A forwarder to `upstreams` (in order) with a cache of `cache_entries` answers.
+    /// A forwarder to `upstreams` (in order) with a cache of `cache_entries` answers and at
+    /// most `max_inflight` upstream exchanges at once.
     pub(crate) fn new(
         upstreams: Vec<SocketAddr>,
         cache_entries: usize,
+        max_inflight: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
         Forwarder {
@@ -111,6 +126,7 @@ impl Forwarder {
                 .collect(),
             epoch: Instant::now(),
             cache: Cache::new(cache_entries),
+            inflight: Inflight::new(max_inflight),
             metrics,
         }
     }
@@ -137,9 +153,21 @@ impl Forwarder {
         self.cache.len()
     }
 
-    /// The answer to `query` from the cache or the first upstream that gives a usable one.
-    /// An upstream's SERVFAIL or REFUSED is returned only when every upstream failed.
-    pub(crate) async fn resolve(&self, query: &Query) -> Result<Reply, ForwardError> {
+    /// The answer to `query` from the cache, from the exchange in flight for the same
+    /// question, or from a new exchange (the first upstream that gives a usable answer).
+    /// `dnssec_ok` is the client's DO bit, part of what makes questions the same.
+    ///
+    /// The exchange runs in a task of its own, so a caller that stops waiting (a closed TCP
+    /// connection) neither cancels it for the others nor leaves it in the in-flight map.
+    ///
+    /// # Errors
+    /// [`ForwardError::OverCapacity`] at once when the cap on exchanges in flight is reached;
+    /// otherwise the exchange's failure.
+    pub(crate) async fn resolve(
+        self: &Arc<Self>,
+        query: &Query,
+        dnssec_ok: bool,
+    ) -> Result<Reply, ForwardError> {
         let key = CacheKey {
             name: query.name().clone(),
             qtype: query.query_type(),
@@ -150,7 +178,42 @@ impl Forwarder {
             return Ok(reply);
         }
         self.metrics.cache(false);
+        let Some(_waiting) = self.inflight.wait() else {
+            self.metrics.upstream_over_cap();
+            return Err(ForwardError::OverCapacity);
+        };
+        let question = Question {
+            key: key.clone(),
+            dnssec_ok,
+        };
+        let receiver = match self.inflight.join(question) {
+            Slot::Full => {
+                self.metrics.upstream_over_cap();
+                return Err(ForwardError::OverCapacity);
+            }
+            Slot::Follow(receiver) => {
+                self.metrics.upstream_coalesced();
+                receiver
+            }
+            Slot::Lead(leader, receiver) => {
+                let this = self.clone();
+                let query = query.clone();
+                tokio::spawn(async move {
+                    let outcome = this.exchange(&query, key).await;
+                    leader.finish(outcome.map_err(|e| e.to_string()));
+                });
+                receiver
+            }
+        };
+        inflight::outcome(receiver)
+            .await
+            .map_err(ForwardError::Shared)
+    }
 
+    /// One exchange for `query`: the upstreams in trying order until one gives a usable
+    /// answer, which is cached under `key`. An upstream's SERVFAIL or REFUSED is returned only
+    /// when every upstream failed.
+    async fn exchange(&self, query: &Query, key: CacheKey) -> Result<Reply, ForwardError> {
         let mut request = Message::new(rand::random(), MessageType::Query, OpCode::Query);
         request.metadata.recursion_desired = true;
         request.add_query(query.clone());

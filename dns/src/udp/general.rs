@@ -24,6 +24,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use tokio::net::UdpSocket;
 use tracing::{debug, warn};
 
+use super::RateLimiter;
 use crate::DnsHandler;
 
 /// Answers one datagram through the hickory handler; the response, if any, is sent from here
@@ -31,12 +32,14 @@ use crate::DnsHandler;
 pub(super) fn serve(
     socket: &Arc<UdpSocket>,
     handler: &Arc<DnsHandler>,
+    limiter: Option<&Arc<RateLimiter>>,
     raw: &[u8],
     src: SocketAddr,
 ) {
     let responder = UdpResponder {
         socket: socket.clone(),
         dst: src,
+        limiter: limiter.cloned(),
     };
     let Some(request) = decode(raw, src, &responder) else {
         return;
@@ -72,7 +75,9 @@ fn decode(raw: &[u8], src: SocketAddr, responder: &UdpResponder) -> Option<Reque
             let queries = Queries::read(&mut BinDecoder::new(&[]), 0).ok()?;
             let response = MessageResponseBuilder::new(&queries, None)
                 .error_msg(&header.metadata, ResponseCode::FormErr);
-            if let Ok((_, bytes)) = encode(response) {
+            if let Ok((_, mut bytes)) = encode(response)
+                && responder.admit(&mut bytes)
+            {
                 responder.send_now(&bytes);
             }
             None
@@ -141,14 +146,23 @@ fn encode<'a>(
     Ok((ResponseInfo::from(header), bytes))
 }
 
-/// Writes one response to the client's address on the shared socket.
+/// Writes one response to the client's address on the shared socket, through the rate
+/// limiter when there is one.
 #[derive(Clone)]
 struct UdpResponder {
     socket: Arc<UdpSocket>,
     dst: SocketAddr,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl UdpResponder {
+    /// Whether `bytes` go out (possibly cut to a truncated response) under the rate limit.
+    fn admit(&self, bytes: &mut Vec<u8>) -> bool {
+        self.limiter
+            .as_ref()
+            .is_none_or(|limiter| limiter.admit(self.dst.ip(), bytes))
+    }
+
     /// Sends without waiting; a full socket buffer drops the response, as UDP may.
     fn send_now(&self, bytes: &[u8]) {
         if let Err(err) = self.socket.try_send_to(bytes, self.dst) {
@@ -170,7 +184,10 @@ impl ResponseHandler for UdpResponder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode(response)?;
+        let (info, mut bytes) = encode(response)?;
+        if !self.admit(&mut bytes) {
+            return Ok(info);
+        }
         match self.socket.try_send_to(&bytes, self.dst) {
             Ok(_) => Ok(info),
             Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {

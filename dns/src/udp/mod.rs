@@ -9,11 +9,15 @@
 //! with hickory's `Request` and handed to the same [`DnsHandler`] (`general.rs`), which sends
 //! its own response; only requests that wait (forwarding upstream) get a task of their own.
 //!
+//! With response-rate limiting on (`rrl.rs`), every response of either path passes the
+//! [`RateLimiter`] on its way out: sent, sent truncated, or dropped.
+//!
 //! The loop never blocks the runtime: it waits on socket readiness, and on room in the socket
 //! buffer when a batch of responses does not fit.
 
 mod batch;
 mod general;
+mod rrl;
 
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
@@ -28,11 +32,19 @@ use crate::DnsHandler;
 use batch::Batch;
 
 pub(crate) use general::emit_within_limit;
+pub(crate) use rrl::RateLimiter;
 
-/// Serves `socket` with `handler` until `stop` is cancelled.
-pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: CancellationToken) {
+/// Serves `socket` with `handler` until `stop` is cancelled, every response through `limiter`
+/// when there is one.
+pub(crate) async fn serve(
+    socket: UdpSocket,
+    handler: DnsHandler,
+    limiter: Option<RateLimiter>,
+    stop: CancellationToken,
+) {
     let socket = Arc::new(socket);
     let handler = Arc::new(handler);
+    let limiter = limiter.map(Arc::new);
     let fd = socket.as_raw_fd();
     let mut batch = Batch::new();
     // One stop future for the whole loop, not a new waiter registration per wait.
@@ -63,9 +75,11 @@ pub(crate) async fn serve(socket: UdpSocket, handler: DnsHandler, stop: Cancella
                 return false;
             }
             if handler.respond_fast(raw, response) {
-                return true;
+                return limiter
+                    .as_ref()
+                    .is_none_or(|limiter| limiter.admit(src.ip(), response));
             }
-            general::serve(&socket, &handler, raw, src);
+            general::serve(&socket, &handler, limiter.as_ref(), raw, src);
             false
         });
         flush(&socket, &mut batch).await;

@@ -4,6 +4,7 @@
 mod burst;
 mod dig;
 mod forward;
+mod limits;
 mod live;
 mod malformed;
 mod records;

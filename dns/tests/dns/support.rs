@@ -418,3 +418,93 @@ where
     }
     Ok(false)
 }
+
+/// A UDP upstream on loopback that answers every question with one A record (TTL 60), but
+/// holds its answers until [`HeldStub::release`]: while held, every query it has received is
+/// one upstream socket of the server still waiting.
+pub struct HeldStub {
+    pub addr: SocketAddr,
+    received: Arc<AtomicUsize>,
+    release: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HeldStub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HeldStub {
+    pub async fn start() -> Result<HeldStub, Error> {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        let addr = socket.local_addr()?;
+        let received = Arc::new(AtomicUsize::new(0));
+        let (release, mut released) = watch::channel(false);
+        let count = received.clone();
+        let task = tokio::spawn(async move {
+            let mut held: Vec<(Message, SocketAddr)> = Vec::new();
+            let mut buffer = vec![0u8; 65_535];
+            loop {
+                tokio::select! {
+                    got = socket.recv_from(&mut buffer) => {
+                        let Ok((len, peer)) = got else { return };
+                        let Some(Ok(request)) = buffer.get(..len).map(Message::from_vec) else {
+                            continue;
+                        };
+                        count.fetch_add(1, Ordering::SeqCst);
+                        held.push((request, peer));
+                    }
+                    changed = released.changed(), if !*released.borrow() => {
+                        if changed.is_err() { return; }
+                    }
+                }
+                if *released.borrow() {
+                    for (request, peer) in held.drain(..) {
+                        if let Some(Ok(wire)) = answer_a(&request).map(|r| r.to_vec()) {
+                            let _ = socket.send_to(&wire, peer).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(HeldStub {
+            addr,
+            received,
+            release,
+            task,
+        })
+    }
+
+    /// Queries received so far.
+    pub fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+
+    /// Answers every held query and, from now on, every query at once.
+    pub fn release(&self) {
+        self.release.send_replace(true);
+    }
+}
+
+/// An answer of one A record (192.0.2.53, TTL 60) to the question of `request`.
+fn answer_a(request: &Message) -> Option<Message> {
+    let question = request.queries.first()?;
+    let mut reply = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+    reply.metadata.recursion_desired = request.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.add_query(question.clone());
+    reply.add_answer(Record::from_rdata(
+        question.name().clone(),
+        60,
+        hickory_proto::rr::RData::A(hickory_proto::rr::rdata::A::new(192, 0, 2, 53)),
+    ));
+    Some(reply)
+}
+
+/// The value of an unlabelled counter or gauge in a Prometheus text exposition.
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
