@@ -466,7 +466,10 @@ fn long_values_are_cut_in_causes_and_message() {
     let wide = vec![crate::error::FieldCause::invalid("f", "é".repeat(1000))];
     let e = ApiError::invalid_many("Pod", "p", wide);
     assert!(e.causes[0].message.len() <= crate::error::MAX_CAUSE_MESSAGE_LEN);
-    assert!(e.causes[0].message.ends_with("é..."), "cut on a character boundary");
+    assert!(
+        e.causes[0].message.ends_with("é..."),
+        "cut on a character boundary"
+    );
     let e = ApiError::invalid_many("Pod", "p", many);
     assert_eq!(e.causes.len(), MAX_CAUSES);
     assert!(e.message.len() <= crate::error::MAX_MESSAGE_LEN + 40);
