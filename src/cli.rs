@@ -171,6 +171,10 @@ pub struct RunArgs {
     /// NodePort range `A-B`.
     #[arg(long, default_value = "30000-32767", value_parser = parse_port_range)]
     pub node_port_range: (u16, u16),
+    /// Ranges Services may take `spec.externalIPs` from (`203.0.113.0/24,2001:db8::/64`);
+    /// none by default, so every externalIP is refused (see docs/security.md).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_external_ip_cidrs: Vec<ipnet::IpNet>,
     /// How many past events the store keeps for watch resumption.
     #[arg(long, default_value_t = 10000)]
     pub watch_history: usize,

@@ -3,6 +3,27 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 
+/// The most field causes one error carries; further ones are only counted.
+pub const MAX_CAUSES: usize = 100;
+/// The longest `field` of one cause, in bytes (longer ones end in `...`).
+pub const MAX_CAUSE_FIELD_LEN: usize = 256;
+/// The longest `message` of one cause, in bytes (longer ones end in `...`).
+pub const MAX_CAUSE_MESSAGE_LEN: usize = 512;
+/// The longest message of an `Invalid` error before its `and N more errors` tail, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `...`.
+fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+}
+
 /// An error that the HTTP API returns as a `Status` object.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -122,17 +143,41 @@ impl ApiError {
         Self::invalid_many(kind, name, vec![FieldCause::invalid(field, why)])
     }
 
-    /// 422 Invalid with several field causes.
+    /// 422 Invalid with several field causes (at most [`MAX_CAUSES`] are kept; see
+    /// [`ApiError::invalid_capped`]).
     pub fn invalid_many(kind: &str, name: &str, causes: Vec<FieldCause>) -> Self {
+        Self::invalid_capped(kind, name, causes, 0)
+    }
+
+    /// 422 Invalid with the first [`MAX_CAUSES`] of `causes` plus `omitted` more found but not
+    /// kept; the message ends `and N more errors` when any were dropped. Each cause's field and
+    /// message, and the whole message, are cut to a bounded length, so one bad object cannot
+    /// make an error of unbounded size.
+    pub fn invalid_capped(
+        kind: &str,
+        name: &str,
+        mut causes: Vec<FieldCause>,
+        omitted: usize,
+    ) -> Self {
+        let omitted = omitted.saturating_add(causes.len().saturating_sub(MAX_CAUSES));
+        causes.truncate(MAX_CAUSES);
+        for cause in &mut causes {
+            cut(&mut cause.field, MAX_CAUSE_FIELD_LEN);
+            cut(&mut cause.message, MAX_CAUSE_MESSAGE_LEN);
+        }
         let list: Vec<String> = causes
             .iter()
             .map(|c| format!("{}: {}", c.field, c.message))
             .collect();
-        let message = if list.len() == 1 {
+        let mut message = if list.len() == 1 && omitted == 0 {
             format!("{kind} \"{name}\" is invalid: {}", list[0])
         } else {
             format!("{kind} \"{name}\" is invalid: [{}]", list.join(", "))
         };
+        cut(&mut message, MAX_MESSAGE_LEN);
+        if omitted > 0 {
+            message.push_str(&format!(" and {omitted} more errors"));
+        }
         ApiError {
             code: 422,
             reason: "Invalid",

@@ -91,6 +91,7 @@ impl Running {
                 service_cidrs: args.service_cidr.clone(),
                 cluster_cidrs: args.cluster_cidr.clone(),
                 node_port_range: args.node_port_range.0..=args.node_port_range.1,
+                allowed_external_ip_cidrs: args.allowed_external_ip_cidrs.clone(),
                 ..AdmissionConfig::default()
             },
             watch_history: args.watch_history,

@@ -2,36 +2,51 @@
 //! and 65535, inclusive`, `Required value`, `Forbidden: ...`, `Unsupported value: ...`,
 //! `Duplicate value: ...`) and turns them into one 422 [`ApiError`].
 //!
-//! It only formats; it never decides what is valid.
+//! It only formats; it never decides what is valid. It keeps at most [`MAX_CAUSES`] causes per
+//! object and only counts the rest, without formatting them, so an object with 150k bad ports
+//! costs a counter, not 150k messages.
 
 use std::fmt::Debug;
 
-use crate::error::{ApiError, FieldCause};
+use crate::error::{ApiError, FieldCause, MAX_CAUSES};
 
 /// The field causes found so far while validating one object.
 #[derive(Debug, Default)]
 pub(crate) struct Causes {
     causes: Vec<FieldCause>,
+    /// Causes found after [`MAX_CAUSES`] were kept.
+    omitted: usize,
 }
 
 impl Causes {
+    /// Keeps the cause `make` builds, or only counts it once [`MAX_CAUSES`] are kept.
+    fn push(&mut self, make: impl FnOnce() -> FieldCause) {
+        if self.causes.len() < MAX_CAUSES {
+            self.causes.push(make());
+        } else {
+            self.omitted = self.omitted.saturating_add(1);
+        }
+    }
+
     /// `<path>: Invalid value: <value>: <why>`; strings print quoted, numbers bare.
     pub(crate) fn invalid(&mut self, path: &str, value: &dyn Debug, why: impl AsRef<str>) {
-        self.causes.push(invalid(path, value, why));
+        self.push(|| invalid(path, value, why));
     }
 
     /// `<path>: Required value`, optionally with an explanation.
     pub(crate) fn required(&mut self, path: &str, why: &str) {
-        let mut cause = FieldCause::required(path);
-        if !why.is_empty() {
-            cause.message = format!("Required value: {why}");
-        }
-        self.causes.push(cause);
+        self.push(|| {
+            let mut cause = FieldCause::required(path);
+            if !why.is_empty() {
+                cause.message = format!("Required value: {why}");
+            }
+            cause
+        });
     }
 
     /// `<path>: Forbidden: <why>`.
     pub(crate) fn forbidden(&mut self, path: &str, why: impl AsRef<str>) {
-        self.causes.push(FieldCause {
+        self.push(|| FieldCause {
             field: path.to_string(),
             reason: "FieldValueForbidden",
             message: format!("Forbidden: {}", why.as_ref()),
@@ -40,27 +55,26 @@ impl Causes {
 
     /// `<path>: Unsupported value: "x": supported values: "a", "b"`.
     pub(crate) fn not_supported(&mut self, path: &str, value: &str, supported: &[&str]) {
-        let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-        self.causes.push(FieldCause::not_supported(
-            path,
-            format!(
-                "Unsupported value: {value:?}: supported values: {}",
-                list.join(", ")
-            ),
-        ));
+        self.push(|| {
+            let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+            FieldCause::not_supported(
+                path,
+                format!(
+                    "Unsupported value: {value:?}: supported values: {}",
+                    list.join(", ")
+                ),
+            )
+        });
     }
 
     /// `<path>: Duplicate value: <value>`.
     pub(crate) fn duplicate(&mut self, path: &str, value: &dyn Debug) {
-        self.causes.push(FieldCause::duplicate(
-            path,
-            format!("Duplicate value: {value:?}"),
-        ));
+        self.push(|| FieldCause::duplicate(path, format!("Duplicate value: {value:?}")));
     }
 
     /// `<path>: Too many: <n>: must have at most <max> items`.
     pub(crate) fn too_many(&mut self, path: &str, n: usize, max: usize) {
-        self.causes.push(FieldCause {
+        self.push(|| FieldCause {
             field: path.to_string(),
             reason: "FieldValueTooMany",
             message: format!("Too many: {n}: must have at most {max} items"),
@@ -72,12 +86,17 @@ impl Causes {
         self.causes.is_empty()
     }
 
-    /// `Ok` when nothing was found, else a 422 naming every cause.
+    /// `Ok` when nothing was found, else a 422 naming the kept causes and counting the rest.
     pub(crate) fn finish(self, kind: &str, name: &str) -> Result<(), ApiError> {
         if self.causes.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid_many(kind, name, self.causes))
+            Err(ApiError::invalid_capped(
+                kind,
+                name,
+                self.causes,
+                self.omitted,
+            ))
         }
     }
 }

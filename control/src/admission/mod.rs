@@ -3,9 +3,11 @@
 //!
 //! - Services ([`service`]): type, ports, protocols, targetPorts, session affinity, traffic
 //!   policies and IP families validated and defaulted as kube-apiserver does for v1 Services;
-//!   ClusterIP(s) and NodePorts allocated through `ipam` (requested values honoured).
+//!   externalIPs only from [`AdmissionConfig::allowed_external_ip_cidrs`], source ranges must
+//!   be CIDRs, `status.loadBalancer` only through the `/status` subresource; ClusterIP(s) and
+//!   NodePorts allocated through `ipam` (requested values honoured).
 //! - Nodes: `spec.podCIDR(s)` allocated from the cluster CIDR(s).
-//! - Pods: ports and hostnames validated; bound to a known node without `status.podIP`, they get
+//! - Pods: containers (at least one, unique DNS-label names), ports and hostnames validated; bound to a known node without `status.podIP`, they get
 //!   one from the node's CIDR(s); requested pod IPs are recorded.
 //! - Endpoints, EndpointSlices, Namespaces: validated only.
 //!
@@ -66,6 +68,9 @@ pub struct AdmissionConfig {
     pub node_cidr_mask_v4: u8,
     /// Per-node CIDR prefix length for IPv6 (default 64).
     pub node_cidr_mask_v6: u8,
+    /// Ranges `spec.externalIPs` may come from (`--allowed-external-ip-cidrs`); empty (the
+    /// default) refuses every new externalIP, since each one redirects nodes' own traffic.
+    pub allowed_external_ip_cidrs: Vec<IpNet>,
 }
 
 impl Default for AdmissionConfig {
@@ -84,6 +89,7 @@ impl Default for AdmissionConfig {
             node_port_range: 30000..=32767,
             node_cidr_mask_v4: 24,
             node_cidr_mask_v6: 64,
+            allowed_external_ip_cidrs: Vec::new(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Pod admission: container ports (1–65535, IANA service names unique in the pod, protocol
+//! Pod admission: containers (at least one; names DNS-1123 labels unique among containers and
+//! initContainers), container ports (1–65535, IANA service names unique in the pod, protocol
 //! defaulted to TCP), `spec.hostname`/`spec.subdomain` as DNS labels, and pod IPs: a Pod bound
 //! to a known node (`spec.nodeName`) without `status.podIP` gets one address per node CIDR; a
 //! requested pod IP inside the cluster CIDR is recorded so it is never handed out twice. Pods on
@@ -26,6 +27,7 @@ pub(super) fn admit(
 ) -> Result<(), ApiError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let mut causes = Causes::default();
+    validate_containers(pod, old, &mut causes);
     validate_spec(pod, &mut causes);
     // A client that omits status (kubectl apply) keeps the addresses already assigned.
     let old_ips = old.map(pod_ips).unwrap_or_default();
@@ -106,6 +108,49 @@ pub(super) fn admit(
         }
     }
     Ok(())
+}
+
+/// At least one container; every container and init container named with a DNS-1123 label,
+/// no name used twice. Checked on create and on updates that change either list, so a Pod
+/// stored before these checks stays updatable (its status, labels) until its containers change.
+fn validate_containers(pod: &Pod, old: Option<&Pod>, c: &mut Causes) {
+    let unchanged = old.is_some_and(|old| match (&old.spec, &pod.spec) {
+        (Some(a), Some(b)) => {
+            a.containers == b.containers && a.init_containers == b.init_containers
+        }
+        (None, None) => true,
+        _ => false,
+    });
+    if unchanged {
+        return;
+    }
+    let Some(spec) = pod.spec.as_ref().filter(|s| !s.containers.is_empty()) else {
+        c.required("spec.containers", "");
+        return;
+    };
+    let mut seen = HashSet::new();
+    let all = spec
+        .containers
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (format!("spec.containers[{i}].name"), k))
+        .chain(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, k)| (format!("spec.initContainers[{i}].name"), k)),
+        );
+    for (path, container) in all {
+        let name = container.name.as_str();
+        if name.is_empty() {
+            c.required(&path, "");
+        } else if let Err(why) = names::validate_dns_label(name) {
+            c.invalid(&path, &name, why);
+        } else if !seen.insert(name) {
+            c.duplicate(&path, &name);
+        }
+    }
 }
 
 fn validate_spec(pod: &mut Pod, c: &mut Causes) {

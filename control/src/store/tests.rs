@@ -101,7 +101,7 @@ async fn reopen_restores_objects_revision_and_history() -> Result<(), ApiError> 
         create(
             &store,
             Kind::Pod,
-            json!({"metadata": {"name": format!("p{i}"), "namespace": "a"}}),
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "a"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
         )
         .await?;
     }
@@ -133,7 +133,7 @@ async fn namespace_delete_cascades_in_one_batch() -> Result<(), ApiError> {
     create(
         &store,
         Kind::Pod,
-        json!({"metadata": {"name": "p", "namespace": "gone"}}),
+        json!({"metadata": {"name": "p", "namespace": "gone"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
     )
     .await?;
     create(
@@ -179,7 +179,7 @@ async fn a_lagging_feed_is_refilled_from_history_in_order() -> Result<(), ApiErr
         create(
             &store,
             Kind::Pod,
-            json!({"metadata": {"name": format!("p{i}"), "namespace": "lag"}}),
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "lag"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
         )
         .await?;
     }
@@ -207,7 +207,7 @@ async fn a_feed_that_lags_past_the_history_ends_expired() -> Result<(), ApiError
         create(
             &store,
             Kind::Pod,
-            json!({"metadata": {"name": format!("p{i}"), "namespace": "lag"}}),
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "lag"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
         )
         .await?;
     }
@@ -266,7 +266,7 @@ async fn concurrent_creates_of_one_name_yield_one_object() -> Result<(), ApiErro
         create(
             &store,
             Kind::Pod,
-            json!({"metadata": {"name": "same", "namespace": "race"}}),
+            json!({"metadata": {"name": "same", "namespace": "race"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
         )
     });
     let outcomes = futures::future::join_all(attempts).await;

@@ -1,10 +1,13 @@
-//! Service admission: carries allocated values over on update, defaults, validates, resolves IP
+//! Service admission: carries allocated values over on update, defaults, validates (including
+//! the traffic-steering fields, [`traffic`], and `status.loadBalancer`, [`status`]), resolves IP
 //! families, checks immutable fields, then allocates ClusterIPs and NodePorts — in that order,
 //! so nothing is allocated for a Service that is then rejected.
 
 mod allocate;
 mod defaults;
 mod families;
+mod status;
+mod traffic;
 mod validate;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
@@ -37,6 +40,19 @@ pub(super) fn admit(
     defaults::apply(spec);
     let mut causes = Causes::default();
     validate::validate(spec, &ctx.config.node_port_range, &mut causes);
+    traffic::external_ips(
+        spec,
+        old_spec,
+        &ctx.config.allowed_external_ip_cidrs,
+        &mut causes,
+    );
+    let old_ranges = old.and_then(|o| Some((o.metadata.annotations.as_ref(), o.spec.as_ref()?)));
+    traffic::source_ranges(
+        svc.metadata.annotations.as_ref(),
+        spec,
+        old_ranges,
+        &mut causes,
+    );
     if causes.is_empty() && ty(spec) != "ExternalName" {
         families::resolve(spec, &ctx.config.service_families(), &mut causes);
     }
@@ -45,7 +61,9 @@ pub(super) fn admit(
     {
         check_immutable(spec, old_spec, &mut causes);
     }
+    status::admit(svc, old, &mut causes);
     causes.finish("Service", &name)?;
+    let spec = svc.spec.get_or_insert_with(ServiceSpec::default);
     allocate::cluster_ips(ctx, spec, old_spec, kubernetes, &name)?;
     allocate::node_ports(ctx, spec, old_spec, &name)?;
     Ok(())

@@ -1,6 +1,6 @@
 //! Service validation of everything that needs no allocator: type, ports, protocols,
 //! targetPorts, node port ranges, session affinity, traffic policies, externalName,
-//! externalIPs, clusterIP syntax and the selector. Reports every problem at once with
+//! clusterIP syntax and the selector (externalIPs and source ranges: `traffic`). Reports every problem at once with
 //! Kubernetes field paths. Never changes the object.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -74,15 +74,6 @@ pub(super) fn validate(spec: &ServiceSpec, node_ports: &RangeInclusive<u16>, c: 
                     c.invalid("spec.externalName", &name, why);
                 }
             }
-        }
-    }
-    for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
-        if ip.parse::<IpAddr>().is_err() {
-            c.invalid(
-                &format!("spec.externalIPs[{i}]"),
-                ip,
-                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-            );
         }
     }
     if let Some(selector) = &spec.selector {

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::*;
 
 mod objects;
+mod security;
 mod service;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
