@@ -10,3 +10,4 @@ mod durability;
 mod endpoints;
 mod ipam_limits;
 mod proxy_userspace;
+mod remote_access;

@@ -5,7 +5,7 @@
 
 mod process;
 
-pub use process::{Switchyard, SwitchyardOptions};
+pub use process::{Switchyard, SwitchyardOptions, switchyard_bin};
 
 use std::time::Duration;
 
