@@ -92,7 +92,7 @@ impl DnsHandler {
     /// Writes the response to the raw UDP query `raw` into `out` when the table answers it on
     /// the fast path (`crate::wire`), counting it as the general path would; false leaves the
     /// query to the general path.
-    pub(crate) fn respond_fast(&self, raw: &[u8], out: &mut Vec<u8>) -> bool {
+    pub fn respond_fast(&self, raw: &[u8], out: &mut Vec<u8>) -> bool {
         let table = self.table.load();
         let Some(answered) = crate::wire::respond(&table, raw, self.forwarder.is_some(), out)
         else {

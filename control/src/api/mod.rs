@@ -7,6 +7,8 @@
 
 mod body;
 mod discovery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 mod list;
 mod metrics;

@@ -4,6 +4,7 @@
 mod burst;
 mod dig;
 mod forward;
+mod fuzz_corpus;
 mod limits;
 mod live;
 mod malformed;

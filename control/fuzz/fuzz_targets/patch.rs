@@ -1,0 +1,7 @@
+//! Fuzz target: `control::api::fuzzing::apply_patch` (see that function for how the bytes are read).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| control::api::fuzzing::apply_patch(data));
