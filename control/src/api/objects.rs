@@ -203,35 +203,39 @@ impl Call<'_> {
         Err(ApiError::internal("the patch was not applied"))
     }
 
-    /// DELETE of a collection: every object the selectors pick, one by one as
-    /// kube-apiserver does (objects that vanish meanwhile are skipped). Answers the list of
-    /// deleted (or, with finalizers, marked) objects.
+    /// DELETE of a collection: every object the selectors pick, in one store write, so that
+    /// either all of them are deleted (or, with finalizers, marked) or none is. Answers the list
+    /// of deleted objects. Namespaces (as kube-apiserver) and namespaced kinds across all
+    /// namespaces are not served (405), and nothing is deleted.
     pub(crate) async fn delete_collection(&self) -> Result<Response, ApiError> {
-        let namespace = self.target.namespace.as_deref();
-        let targets: Vec<Arc<Object>> = self
-            .store
-            .snapshot()
-            .scan(self.kind, namespace, None)
-            .filter(|(_, obj)| self.params.selects(obj))
-            .map(|(_, obj)| Arc::clone(obj))
-            .collect();
-        let deletions = targets.iter().map(|obj| {
-            self.submit(Write::Delete {
-                kind: self.kind,
-                namespace: obj.namespace().map(str::to_string),
-                name: obj.name().to_string(),
-                uid: None,
-                resource_version: None,
-            })
-        });
-        let mut items = Vec::new();
-        for outcome in futures::future::join_all(deletions).await {
-            match outcome {
-                Ok(obj) => items.push(obj.to_json()),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
+        if self.kind == Kind::Namespace {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow deleting namespaces as a collection: delete each \
+                 namespace by name",
+            ));
         }
+        let namespace = self.target.namespace.clone();
+        if self.kind.namespaced() && namespace.is_none() {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} can be deleted as a collection only within one namespace \
+                 (/namespaces/<namespace>/{})",
+                self.kind.plural(),
+                self.kind.plural()
+            )));
+        }
+        let params = self.params.clone();
+        let deleted = self
+            .store
+            .write_all(
+                Write::DeleteCollection {
+                    kind: self.kind,
+                    namespace,
+                    filter: Box::new(move |obj| params.selects(obj)),
+                },
+                self.params.dry_run,
+            )
+            .await?;
+        let items: Vec<serde_json::Value> = deleted.iter().map(|obj| obj.to_json()).collect();
         let body = serde_json::json!({
             "kind": self.kind.list_name(),
             "apiVersion": self.kind.api_version(),

@@ -5,16 +5,23 @@
 //!
 //! It runs on its own thread because redb commits block on fsync. It never answers a caller
 //! before the commit returned, and never publishes state that was not committed.
+//!
+//! After a failed commit the database is closed (redb refuses every later write after an I/O
+//! error) and reopened with backoff; while it is closed or the disk still refuses a probe
+//! write as large as the batch that failed, [`Shared::write_failure`] holds the reason.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::db::Database;
 use super::log::{EventType, WatchEvent};
 use super::snapshot::{Snapshot, key_of};
-use super::{Change, Message, Request, Shared, StoreError, Write, meta, resource_name, validate};
+use super::{
+    Change, Filter, Message, Request, Shared, StoreError, Write, meta, resource_name, validate,
+};
 use crate::admission::{Admission, Operation};
 use crate::error::{ApiError, FieldCause};
 use crate::object::{Kind, Object};
@@ -26,28 +33,162 @@ const PROTECTED_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"
 const MODIFIED: &str =
     "the object has been modified; please apply your changes to the latest version and try again";
 
+/// The first wait before reopening or probing the database after a failed commit.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two recovery attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the writer looks for queued requests while the database is failing.
+const IDLE_POLL: Duration = Duration::from_millis(25);
+/// The smallest probe write: large enough not to fit in the pages redb keeps free.
+const MIN_PROBE_BYTES: usize = 256 * 1024;
+/// The largest probe write.
+const MAX_PROBE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The database file and whether it takes writes.
+pub(super) struct Disk {
+    /// The open database; `None` after a failed commit until it is reopened.
+    db: Option<Database>,
+    path: PathBuf,
+    history: usize,
+    /// Why writes fail, while they do.
+    failure: Option<String>,
+    /// The size of the probe write that must succeed before the store counts as writable.
+    probe_bytes: usize,
+    backoff: Duration,
+    next_try: Instant,
+}
+
+impl Disk {
+    /// An open, healthy database at `path` keeping `history` events.
+    pub(super) fn new(db: Database, path: PathBuf, history: usize) -> Disk {
+        Disk {
+            db: Some(db),
+            path,
+            history,
+            failure: None,
+            probe_bytes: MIN_PROBE_BYTES,
+            backoff: FIRST_BACKOFF,
+            next_try: Instant::now(),
+        }
+    }
+
+    /// Records a failed commit (or reopen, or probe): closes the database, publishes the
+    /// reason and schedules the next attempt with a growing backoff.
+    fn failed(&mut self, shared: &Shared, error: &StoreError, batch_bytes: usize) {
+        // redb answers every write after an I/O error with "previous I/O error": drop it.
+        self.db = None;
+        if self.failure.is_none() {
+            self.backoff = FIRST_BACKOFF;
+            self.next_try = Instant::now();
+        } else {
+            self.next_try = Instant::now() + self.backoff;
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+        self.probe_bytes = self
+            .probe_bytes
+            .max(batch_bytes)
+            .clamp(MIN_PROBE_BYTES, MAX_PROBE_BYTES);
+        let reason = error.to_string();
+        if self.failure.as_deref() != Some(reason.as_str()) {
+            tracing::error!(%error, "the store cannot write; retrying with backoff");
+        }
+        shared.set_write_failure(Some(reason.clone()));
+        self.failure = Some(reason);
+    }
+
+    /// Records a successful commit or probe.
+    fn recovered(&mut self, shared: &Shared) {
+        if self.failure.take().is_some() {
+            tracing::info!("the store writes again");
+            shared.set_write_failure(None);
+        }
+        self.probe_bytes = MIN_PROBE_BYTES;
+        self.backoff = FIRST_BACKOFF;
+    }
+
+    /// Whether the database is open or may be reopened now (the backoff has passed).
+    fn ready_to_try(&self) -> bool {
+        self.db.is_some() || Instant::now() >= self.next_try
+    }
+
+    /// The open database, reopening it when a failed commit closed it. The reopened file must
+    /// hold the revision the store is at: a commit reported as failed must not have landed.
+    fn open(&mut self, shared: &Shared) -> Result<&Database, StoreError> {
+        if self.db.is_none() {
+            let db = Database::open(&self.path, self.history)?;
+            let stored = db.revision()?;
+            let current = current_revision(shared);
+            if stored != current {
+                return Err(StoreError::db(
+                    "reopen",
+                    format!(
+                        "the database holds revision {stored} but the store is at {current}: \
+                         restart to reload it"
+                    ),
+                ));
+            }
+            tracing::info!(path = %self.path.display(), "store database reopened");
+            self.db = Some(db);
+        }
+        self.db
+            .as_ref()
+            .ok_or_else(|| StoreError::db("reopen", "the database is closed"))
+    }
+
+    /// While writes fail: once the backoff has passed, reopens the database and commits a
+    /// probe as large as the batch that failed; success makes the store writable again.
+    fn try_recover(&mut self, shared: &Shared) {
+        if self.failure.is_none() || Instant::now() < self.next_try {
+            return;
+        }
+        let bytes = self.probe_bytes;
+        match self.open(shared).and_then(|db| db.probe(bytes)) {
+            Ok(()) => self.recovered(shared),
+            Err(error) => self.failed(shared, &error, 0),
+        }
+    }
+}
+
+fn current_revision(shared: &Shared) -> u64 {
+    match shared.snapshot.read() {
+        Ok(s) => s.revision,
+        Err(poisoned) => poisoned.into_inner().revision,
+    }
+}
+
 /// Starts the writer thread.
 pub(super) fn spawn(
-    db: Database,
+    disk: Disk,
     admission: Admission,
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Message>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     std::thread::Builder::new()
         .name("store-writer".to_string())
-        .spawn(move || run(db, admission, shared, rx))
+        .spawn(move || run(disk, admission, shared, rx))
         .map_err(|e| StoreError::db("start writer", e))
 }
 
-fn run(db: Database, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
+fn run(mut disk: Disk, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
     let max = shared.config.max_batch;
     let mut stopping = false;
     loop {
         let mut batch = Vec::new();
-        if !stopping {
+        if !stopping && disk.failure.is_none() {
             match rx.blocking_recv() {
                 Some(Message::Write(r)) => batch.push(r),
                 Some(Message::Stop) | None => stopping = true,
+            }
+        } else if !stopping {
+            // Writes are failing: look for requests and retry the disk in turn.
+            disk.try_recover(&shared);
+            match rx.try_recv() {
+                Ok(Message::Write(r)) => batch.push(r),
+                Ok(Message::Stop) | Err(TryRecvError::Disconnected) => stopping = true,
+                Err(TryRecvError::Empty) => {
+                    std::thread::sleep(IDLE_POLL);
+                    continue;
+                }
             }
         }
         while batch.len() < max {
@@ -60,7 +201,7 @@ fn run(db: Database, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Re
         if batch.is_empty() && stopping {
             break;
         }
-        process(&db, &admission, &shared, batch);
+        process(&mut disk, &admission, &shared, batch);
     }
     rx.close();
     tracing::info!("store writer stopped; database closed");
@@ -78,7 +219,7 @@ struct Batch<'a> {
     changes: Vec<Transition>,
 }
 
-fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<Request>) {
+fn process(disk: &mut Disk, admission: &Admission, shared: &Shared, requests: Vec<Request>) {
     let base = match shared.snapshot.read() {
         Ok(s) => Snapshot::clone(&s),
         Err(poisoned) => Snapshot::clone(&poisoned.into_inner()),
@@ -128,28 +269,45 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
     if !events.is_empty() {
         let revision = events.last().map(|e| e.revision).unwrap_or(state.revision);
         let started = Instant::now();
-        let committed = commit(db, shared, &events, revision);
-        shared.metrics.observe(outcomes.len(), started.elapsed());
-        if let Err(error) = committed {
-            tracing::error!(%error, requests = outcomes.len(), "commit failed; batch rejected");
-            shared
-                .metrics
-                .commit_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unavailable = |why: &dyn std::fmt::Display| {
+            ApiError::unavailable(format!("the store cannot write: {why}"))
+        };
+        let committed = if !disk.ready_to_try() {
+            // The database is closed and the next reopen is not due: nothing is tried.
+            let why = disk.failure.clone().unwrap_or_default();
+            Err((unavailable(&why), None))
+        } else {
+            match disk.open(shared) {
+                Err(error) => Err((unavailable(&error), Some(error))),
+                Ok(db) => commit(db, shared, &events, revision).map_err(|error| {
+                    shared.metrics.observe(outcomes.len(), started.elapsed());
+                    (
+                        ApiError::internal(format!("committing to the store: {error}")),
+                        Some(error),
+                    )
+                }),
+            }
+        };
+        if let Err((answer, error)) = committed {
+            tracing::warn!(%answer, requests = outcomes.len(), "batch rejected: not committed");
+            if let Some(error) = &error {
+                shared
+                    .metrics
+                    .commit_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let bytes = events.iter().map(|e| e.to_record().len() * 2).sum();
+                disk.failed(shared, error, bytes);
+            }
             for (old, new) in changes.iter().rev() {
                 admission.aborted(old.as_deref(), new.as_deref());
             }
             for (reply, outcome) in outcomes {
-                let answer = match outcome {
-                    Ok(_) => Err(ApiError::internal(format!(
-                        "committing to the store: {error}"
-                    ))),
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(answer);
+                let _ = reply.send(outcome.and(Err(answer.clone())));
             }
             return;
         }
+        shared.metrics.observe(outcomes.len(), started.elapsed());
+        disk.recovered(shared);
         state.revision = revision;
         publish(shared, state, &events);
         for (old, new) in &changes {
@@ -181,8 +339,8 @@ fn commit(
 }
 
 /// Applies one write to the batch's working state.
-fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
-    match write {
+fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Vec<Arc<Object>>, ApiError> {
+    let single = match write {
         Write::Create(obj) => create(batch, *obj),
         Write::Update {
             kind,
@@ -191,6 +349,11 @@ fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
             status,
             change,
         } => update(batch, kind, namespace.as_deref(), &name, status, change),
+        Write::DeleteCollection {
+            kind,
+            namespace,
+            filter,
+        } => return delete_collection(batch, kind, namespace.as_deref(), &filter),
         Write::Delete {
             kind,
             namespace,
@@ -205,7 +368,8 @@ fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
             uid.as_deref(),
             resource_version.as_deref(),
         ),
-    }
+    };
+    single.map(|obj| vec![obj])
 }
 
 /// Makes a committed batch visible: history first, then the snapshot, then live events.
@@ -528,6 +692,34 @@ fn delete(
     }
     let gone = Object::clone(&old);
     remove(b, old, gone)
+}
+
+/// Deletes (or marks, with finalizers) every object of `kind` in `namespace` that `filter`
+/// picks. Any failure fails the whole request, which the caller rolls back: a collection
+/// delete never answers an error after deleting part of the collection.
+fn delete_collection(
+    b: &mut Batch<'_>,
+    kind: Kind,
+    namespace: Option<&str>,
+    filter: &Filter,
+) -> Result<Vec<Arc<Object>>, ApiError> {
+    if kind == Kind::Namespace {
+        return Err(ApiError::method_not_allowed(
+            "namespaces cannot be deleted as a collection: delete them one by one",
+        ));
+    }
+    let picked: Vec<(String, String)> = b
+        .state
+        .scan(kind, namespace, None)
+        .filter(|(_, obj)| filter(obj))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let mut deleted = Vec::with_capacity(picked.len());
+    for (ns, name) in picked {
+        let ns = (!ns.is_empty()).then_some(ns.as_str());
+        deleted.push(delete(b, kind, ns, &name, None, None)?);
+    }
+    Ok(deleted)
 }
 
 /// Removes `old` (recorded in its final form `gone`); a Namespace takes everything in it along,
