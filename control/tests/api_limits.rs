@@ -194,6 +194,25 @@ async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_n
         .body;
     assert_eq!(names(&other), ["api", "db", "web"]);
 
+    // Nodes (cluster-scoped) are served, as kube-apiserver serves them.
+    for (name, pool) in [("limits-n1", "a"), ("limits-n2", "b")] {
+        let r = api
+            .post(
+                "/api/v1/nodes",
+                &json!({"metadata": {"name": name, "labels": {"limits-pool": pool}}}),
+            )
+            .await?;
+        assert_eq!(r.code, 201, "{}", r.body);
+    }
+    let r = api
+        .delete("/api/v1/nodes?labelSelector=limits-pool%3Da")
+        .await?;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(names(&r.body), ["limits-n1"]);
+    let nodes = names(&api.get("/api/v1/nodes").await?.body);
+    assert!(nodes.contains(&"limits-n2".to_string()), "{nodes:?}");
+    assert!(!nodes.contains(&"limits-n1".to_string()), "{nodes:?}");
+
     // A dry run deletes nothing but answers what it would delete.
     let r = api
         .delete("/api/v1/namespaces/limits-del-b/services?dryRun=All")
