@@ -15,6 +15,7 @@
 //! This module never speaks HTTP and never decides how objects are rendered to clients.
 
 mod db;
+mod disk;
 mod feed;
 mod log;
 mod meta;
@@ -293,7 +294,7 @@ impl Store {
             fail_next_commit: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel(4096);
-        let disk = writer::Disk::new(database, path, shared.config.watch_history);
+        let disk = disk::Disk::new(database, path, shared.config.watch_history);
         let writer = writer::spawn(disk, admission, Arc::clone(&shared), rx)?;
         Ok(Store {
             shared,
