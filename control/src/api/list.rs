@@ -69,6 +69,15 @@ pub(crate) fn page(
     let (snapshot, after): (Arc<Snapshot>, Option<ObjectKey>) = match &params.continue_token {
         Some(token) => {
             let (revision, key) = decode_token(token)?;
+            if let Some(ns) = namespace
+                && key.0 != ns
+            {
+                return Err(ApiError::bad_request(format!(
+                    "continue: the continue token was issued for a list of another namespace \
+                     ({:?}), not {ns:?}",
+                    key.0
+                )));
+            }
             let snapshot = store.pinned(revision).ok_or_else(|| {
                 ApiError::expired(
                     "The provided continue parameter is too old to display a consistent list \

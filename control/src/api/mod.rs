@@ -138,6 +138,13 @@ async fn ready(State(state): State<ApiState>) -> Response {
             "text/plain; charset=utf-8",
         );
     }
+    if let Some(why) = state.inner.store.write_failure() {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store cannot write: {why}"),
+            "text/plain; charset=utf-8",
+        );
+    }
     if !state.inner.bootstrapped.load(Ordering::Acquire) {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 //! writes. Bodies are decoded and checked here; the writer applies them against the newest
 //! state, so a PATCH never fails on a concurrent unrelated change.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::response::Response;
@@ -9,14 +10,27 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::body;
-use super::patch::{self, PatchType};
+use super::patch::{Patch, PatchType};
 use super::query::Params;
 use super::response;
 use super::route::Target;
 use super::table::{self, Include};
 use crate::error::ApiError;
 use crate::object::{Kind, Object};
-use crate::store::{Store, Write, resource_name};
+use crate::store::{Change, Store, Write, resource_name};
+
+/// How many times a PATCH is applied outside the store writer before the writer applies it
+/// itself (each try loses only to a concurrent change of the same object).
+const PATCH_ATTEMPTS: usize = 3;
+
+/// Runs CPU-heavy request work (decoding and applying a patch) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::internal("applying the patch failed"))?
+}
 
 /// Everything a single-object verb needs.
 pub(crate) struct Call<'a> {
@@ -121,62 +135,107 @@ impl Call<'_> {
         Ok(self.render(&stored, StatusCode::OK, &warnings))
     }
 
-    /// PATCH of one object (or its status).
+    /// PATCH of one object (or its status). The patch is decoded, bounded and applied to the
+    /// newest stored version outside the store writer (on a blocking thread); the writer takes
+    /// the result as is when the object did not change meanwhile. When it did, the patch is
+    /// applied again to the newer version, outside the writer for the first
+    /// [`PATCH_ATTEMPTS`]` - 1` tries and inside it on the last, where the same size bounds
+    /// hold.
     pub(crate) async fn patch(&self, body: Bytes) -> Result<Response, ApiError> {
         let kind_of_patch = PatchType::from_media_type(&body::content_type(self.headers))?;
         let kind = self.kind;
         let validation = self.params.field_validation;
-        let warnings = Arc::new(Mutex::new(Vec::new()));
-        let found = Arc::clone(&warnings);
-        let stored = self
-            .submit(Write::Update {
-                kind,
-                namespace: self.target.namespace.clone(),
-                name: self.name().to_string(),
-                status: self.target.status,
-                change: Box::new(move |old| {
-                    let patched = patch::apply(kind, kind_of_patch, old.to_json(), &body)?;
-                    let (obj, warned) = body::decode(kind, patched, validation)?;
-                    if let Ok(mut w) = found.lock() {
-                        *w = warned;
-                    }
-                    Ok(obj)
-                }),
+        let parsed = blocking(move || Patch::parse(kind_of_patch, &body)).await?;
+        let parsed = Arc::new(parsed);
+        for attempt in 1..=PATCH_ATTEMPTS {
+            let base = self
+                .store
+                .get(kind, self.target.namespace.as_deref(), self.name())
+                .ok_or_else(|| ApiError::not_found(&resource_name(kind), self.name()))?;
+            let base_version = base.resource_version();
+            let patch = Arc::clone(&parsed);
+            let (obj, warnings) = blocking(move || {
+                let patched = patch.apply(kind, base.to_json())?;
+                body::decode(kind, patched, validation)
             })
             .await?;
-        let warnings = warnings.lock().map(|w| w.clone()).unwrap_or_default();
-        Ok(self.render(&stored, StatusCode::OK, &warnings))
+            let warnings = Arc::new(Mutex::new(warnings));
+            let found = Arc::clone(&warnings);
+            let stale = Arc::new(AtomicBool::new(false));
+            let saw_stale = Arc::clone(&stale);
+            let patch = Arc::clone(&parsed);
+            let last = attempt == PATCH_ATTEMPTS;
+            let change: Change = Box::new(move |current| {
+                if current.resource_version() == base_version {
+                    return Ok(obj);
+                }
+                if !last {
+                    saw_stale.store(true, Ordering::Relaxed);
+                    return Err(ApiError::conflict(
+                        &resource_name(kind),
+                        current.name(),
+                        "changed while the patch was applied",
+                    ));
+                }
+                let patched = patch.apply(kind, current.to_json())?;
+                let (obj, warned) = body::decode(kind, patched, validation)?;
+                if let Ok(mut w) = found.lock() {
+                    *w = warned;
+                }
+                Ok(obj)
+            });
+            let outcome = self
+                .submit(Write::Update {
+                    kind,
+                    namespace: self.target.namespace.clone(),
+                    name: self.name().to_string(),
+                    status: self.target.status,
+                    change,
+                })
+                .await;
+            if outcome.is_err() && stale.load(Ordering::Relaxed) {
+                continue;
+            }
+            let stored = outcome?;
+            let warnings = warnings.lock().map(|w| w.clone()).unwrap_or_default();
+            return Ok(self.render(&stored, StatusCode::OK, &warnings));
+        }
+        Err(ApiError::internal("the patch was not applied"))
     }
 
-    /// DELETE of a collection: every object the selectors pick, one by one as
-    /// kube-apiserver does (objects that vanish meanwhile are skipped). Answers the list of
-    /// deleted (or, with finalizers, marked) objects.
+    /// DELETE of a collection: every object the selectors pick, in one store write, so that
+    /// either all of them are deleted (or, with finalizers, marked) or none is. Answers the list
+    /// of deleted objects. Namespaces (as kube-apiserver) and namespaced kinds across all
+    /// namespaces are not served (405), and nothing is deleted.
     pub(crate) async fn delete_collection(&self) -> Result<Response, ApiError> {
-        let namespace = self.target.namespace.as_deref();
-        let targets: Vec<Arc<Object>> = self
-            .store
-            .snapshot()
-            .scan(self.kind, namespace, None)
-            .filter(|(_, obj)| self.params.selects(obj))
-            .map(|(_, obj)| Arc::clone(obj))
-            .collect();
-        let deletions = targets.iter().map(|obj| {
-            self.submit(Write::Delete {
-                kind: self.kind,
-                namespace: obj.namespace().map(str::to_string),
-                name: obj.name().to_string(),
-                uid: None,
-                resource_version: None,
-            })
-        });
-        let mut items = Vec::new();
-        for outcome in futures::future::join_all(deletions).await {
-            match outcome {
-                Ok(obj) => items.push(obj.to_json()),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
+        if self.kind == Kind::Namespace {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow deleting namespaces as a collection: delete each \
+                 namespace by name",
+            ));
         }
+        let namespace = self.target.namespace.clone();
+        if self.kind.namespaced() && namespace.is_none() {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} can be deleted as a collection only within one namespace \
+                 (/namespaces/<namespace>/{})",
+                self.kind.plural(),
+                self.kind.plural()
+            )));
+        }
+        let params = self.params.clone();
+        let deleted = self
+            .store
+            .write_all(
+                Write::DeleteCollection {
+                    kind: self.kind,
+                    namespace,
+                    filter: Box::new(move |obj| params.selects(obj)),
+                },
+                self.params.dry_run,
+            )
+            .await?;
+        let items: Vec<serde_json::Value> = deleted.iter().map(|obj| obj.to_json()).collect();
         let body = serde_json::json!({
             "kind": self.kind.list_name(),
             "apiVersion": self.kind.api_version(),

@@ -18,6 +18,8 @@ use crate::object::{Kind, Object};
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Scratch space the writer fills and empties to test whether the disk takes writes again.
+const PROBE: TableDefinition<&str, &[u8]> = TableDefinition::new("probe");
 const REVISION: &str = "revision";
 
 /// The open database file.
@@ -58,6 +60,52 @@ impl Database {
         txn.commit()
             .map_err(|e| StoreError::db("create tables", e))?;
         Ok(Database { db, history })
+    }
+
+    /// The revision stored in the `meta` table.
+    pub(crate) fn revision(&self) -> Result<u64, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::db("read revision", e))?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| StoreError::db("read revision", e))?;
+        Ok(meta
+            .get(REVISION)
+            .map_err(|e| StoreError::db("read revision", e))?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    }
+
+    /// Commits `bytes` of scratch data durably, then removes it again: succeeds only when the
+    /// disk takes a write of that size. Objects, events and the revision are not touched.
+    pub(crate) fn probe(&self, bytes: usize) -> Result<(), StoreError> {
+        let filler = vec![0u8; bytes];
+        for fill in [true, false] {
+            let mut txn = self
+                .db
+                .begin_write()
+                .map_err(|e| StoreError::db("probe", e))?;
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(|e| StoreError::db("probe", e))?;
+            {
+                let mut probe = txn
+                    .open_table(PROBE)
+                    .map_err(|e| StoreError::db("probe", e))?;
+                if fill {
+                    probe
+                        .insert("probe", filler.as_slice())
+                        .map_err(|e| StoreError::db("probe", e))?;
+                } else {
+                    probe
+                        .remove("probe")
+                        .map_err(|e| StoreError::db("probe", e))?;
+                }
+            }
+            txn.commit().map_err(|e| StoreError::db("probe", e))?;
+        }
+        Ok(())
     }
 
     /// Reads every object, the revision and the kept events.

@@ -7,9 +7,15 @@
 //! database: they are served from immutable [`Snapshot`]s and the in-memory [`EventLog`], which
 //! the writer replaces only after a successful commit.
 //!
+//! When a commit fails (a full or failing disk), the batch is answered with an error and
+//! nothing of it becomes visible; the writer then closes the database, reopens it and probes it
+//! with backoff until a write succeeds again. Meanwhile [`Store::write_failure`] says why writes
+//! fail (`/readyz` answers 503 on it).
+//!
 //! This module never speaks HTTP and never decides how objects are rendered to clients.
 
 mod db;
+mod disk;
 mod feed;
 mod log;
 mod meta;
@@ -96,6 +102,9 @@ impl Default for StoreConfig {
 /// Computes an updated object from the stored one (a PUT body, a patch).
 pub(crate) type Change = Box<dyn FnOnce(&Object) -> Result<Object, ApiError> + Send>;
 
+/// Picks the objects of a collection delete (label and field selectors).
+pub(crate) type Filter = Box<dyn Fn(&Object) -> bool + Send>;
+
 /// One write request, applied by the writer against the newest state.
 pub(crate) enum Write {
     /// Create `object` (kind, namespace and name or generateName already in it).
@@ -127,6 +136,16 @@ pub(crate) enum Write {
         /// `preconditions.resourceVersion` of DeleteOptions.
         resource_version: Option<String>,
     },
+    /// Delete every object of `kind` in `namespace` that `filter` picks, all in one
+    /// transaction: when one deletion fails, none happens.
+    DeleteCollection {
+        /// The kind (never Namespace: kube-apiserver does not serve that).
+        kind: Kind,
+        /// The namespace (`None` for cluster-scoped kinds).
+        namespace: Option<String>,
+        /// Which objects to delete.
+        filter: Filter,
+    },
 }
 
 impl std::fmt::Debug for Write {
@@ -135,6 +154,9 @@ impl std::fmt::Debug for Write {
             Write::Create(o) => write!(f, "Create({} {:?})", o.kind(), o.name()),
             Write::Update { kind, name, .. } => write!(f, "Update({kind} {name:?})"),
             Write::Delete { kind, name, .. } => write!(f, "Delete({kind} {name:?})"),
+            Write::DeleteCollection {
+                kind, namespace, ..
+            } => write!(f, "DeleteCollection({kind} in {namespace:?})"),
         }
     }
 }
@@ -144,7 +166,8 @@ pub(crate) struct Request {
     write: Write,
     /// Validate and admit, answer with the result, but commit nothing (`dryRun=All`).
     dry_run: bool,
-    reply: oneshot::Sender<Result<Arc<Object>, ApiError>>,
+    /// The stored objects (one, or each object of a collection delete), or why not.
+    reply: oneshot::Sender<Result<Vec<Arc<Object>>, ApiError>>,
 }
 
 /// What the writer thread receives.
@@ -205,6 +228,9 @@ struct Shared {
     metrics: StoreMetrics,
     config: StoreConfig,
     closing: CancellationToken,
+    /// Why writes cannot be committed right now (set by the writer after a failed commit,
+    /// cleared once a write or probe succeeds again).
+    write_failure: Mutex<Option<String>>,
     /// Test hook: make the next commit fail as a disk error would.
     #[cfg(test)]
     fail_next_commit: std::sync::atomic::AtomicBool,
@@ -263,11 +289,13 @@ impl Store {
             metrics: StoreMetrics::default(),
             config,
             closing: CancellationToken::new(),
+            write_failure: Mutex::new(None),
             #[cfg(test)]
             fail_next_commit: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel(4096);
-        let writer = writer::spawn(database, admission, Arc::clone(&shared), rx)?;
+        let disk = disk::Disk::new(database, path, shared.config.watch_history);
+        let writer = writer::spawn(disk, admission, Arc::clone(&shared), rx)?;
         Ok(Store {
             shared,
             tx,
@@ -277,16 +305,34 @@ impl Store {
 
     /// Submits a write and waits for its outcome (after the commit is durable).
     pub(crate) async fn write(&self, write: Write) -> Result<Arc<Object>, ApiError> {
-        self.submit(write, false).await
+        one(self.submit(write, false).await?)
     }
 
     /// Runs a write through validation and admission against the newest state and returns
     /// what it would store, without storing it or keeping any allocation (`dryRun=All`).
     pub(crate) async fn dry_run(&self, write: Write) -> Result<Arc<Object>, ApiError> {
-        self.submit(write, true).await
+        one(self.submit(write, true).await?)
     }
 
-    async fn submit(&self, write: Write, dry_run: bool) -> Result<Arc<Object>, ApiError> {
+    /// Submits a write that may touch several objects ([`Write::DeleteCollection`]) and
+    /// returns each of them; with `dry_run`, nothing is stored.
+    pub(crate) async fn write_all(
+        &self,
+        write: Write,
+        dry_run: bool,
+    ) -> Result<Vec<Arc<Object>>, ApiError> {
+        self.submit(write, dry_run).await
+    }
+
+    /// Why writes cannot be committed right now (the disk is full or failing), if they cannot.
+    pub(crate) fn write_failure(&self) -> Option<String> {
+        match self.shared.write_failure.lock() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    async fn submit(&self, write: Write, dry_run: bool) -> Result<Vec<Arc<Object>>, ApiError> {
         if self.shared.closing.is_cancelled() {
             return Err(ApiError::unavailable("the store is shutting down"));
         }
@@ -416,6 +462,27 @@ impl Store {
                 tracing::error!("the store writer thread panicked");
             }
         }
+    }
+}
+
+/// The single object a single-object write stored.
+fn one(mut objects: Vec<Arc<Object>>) -> Result<Arc<Object>, ApiError> {
+    match (objects.pop(), objects.is_empty()) {
+        (Some(obj), true) => Ok(obj),
+        _ => Err(ApiError::internal(
+            "the store answered a single-object write with several objects",
+        )),
+    }
+}
+
+impl Shared {
+    /// Records why writes fail (`None`: they succeed again).
+    fn set_write_failure(&self, failure: Option<String>) {
+        let mut slot = match self.write_failure.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = failure;
     }
 }
 

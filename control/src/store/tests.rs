@@ -332,3 +332,134 @@ async fn a_resource_version_from_the_future_is_expired() -> Result<(), ApiError>
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_collection_delete_that_fails_midway_deletes_nothing() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "bulk"}}),
+    )
+    .await?;
+    for name in ["a", "b", "c"] {
+        create(
+            &store,
+            Kind::Service,
+            json!({"metadata": {"name": name, "namespace": "bulk"},
+                "spec": {"ports": [{"port": 80}]}}),
+        )
+        .await?;
+    }
+    let revision = store.revision();
+    // The filter fails on the second object, after the first was deleted in the working state.
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    let failed = store
+        .write_all(
+            Write::DeleteCollection {
+                kind: Kind::Service,
+                namespace: Some("bulk".into()),
+                filter: Box::new(move |_| {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    assert!(n < 1, "injected failure on object {n}");
+                    true
+                }),
+            },
+            false,
+        )
+        .await
+        .err();
+    assert_eq!(failed.map(|e| e.code), Some(500));
+    assert_eq!(store.revision(), revision);
+    assert_eq!(store.snapshot().of_kind(Kind::Service).len(), 3);
+    // Without a failure, all go in one revision each, and namespaces are refused outright.
+    let deleted = store
+        .write_all(
+            Write::DeleteCollection {
+                kind: Kind::Service,
+                namespace: Some("bulk".into()),
+                filter: Box::new(|obj| obj.name() != "c"),
+            },
+            false,
+        )
+        .await?;
+    assert_eq!(deleted.len(), 2);
+    assert_eq!(store.snapshot().of_kind(Kind::Service).len(), 1);
+    let refused = store
+        .write_all(
+            Write::DeleteCollection {
+                kind: Kind::Namespace,
+                namespace: None,
+                filter: Box::new(|_| true),
+            },
+            false,
+        )
+        .await
+        .err();
+    assert_eq!(refused.map(|e| e.code), Some(405));
+    assert!(store.get(Kind::Namespace, None, "bulk").is_some());
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_failed_commit_the_store_reopens_and_writes_again() -> Result<(), ApiError> {
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(
+        &store,
+        Kind::Namespace,
+        json!({"metadata": {"name": "one"}}),
+    )
+    .await?;
+    for round in 0..3 {
+        store
+            .shared
+            .fail_next_commit
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = create(
+            &store,
+            Kind::Namespace,
+            json!({"metadata": {"name": format!("lost-{round}")}}),
+        )
+        .await
+        .err();
+        assert_eq!(failed.map(|e| e.code), Some(500));
+        // The writer reopens the database; a later write succeeds (the first may find the
+        // reopen not yet due and answer 503).
+        let mut written = None;
+        for _ in 0..100 {
+            match create(
+                &store,
+                Kind::Namespace,
+                json!({"metadata": {"name": format!("kept-{round}")}}),
+            )
+            .await
+            {
+                Ok(obj) => {
+                    written = Some(obj);
+                    break;
+                }
+                Err(e) if e.code == 503 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        assert!(written.is_some(), "round {round}: no write succeeded");
+        assert_eq!(store.write_failure(), None);
+    }
+    store.close().await;
+    let store = open(dir.path(), 100);
+    let names: Vec<String> = store
+        .snapshot()
+        .of_kind(Kind::Namespace)
+        .values()
+        .map(|ns| ns.name().to_string())
+        .collect();
+    assert_eq!(names, ["kept-0", "kept-1", "kept-2", "one"]);
+    store.close().await;
+    Ok(())
+}

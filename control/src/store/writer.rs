@@ -5,16 +5,20 @@
 //!
 //! It runs on its own thread because redb commits block on fsync. It never answers a caller
 //! before the commit returned, and never publishes state that was not committed.
+//! After a failed commit the writer hands recovery to [`Disk`]: see [`super::disk`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::db::Database;
+use super::disk::{Disk, IDLE_POLL};
 use super::log::{EventType, WatchEvent};
 use super::snapshot::{Snapshot, key_of};
-use super::{Change, Message, Request, Shared, StoreError, Write, meta, resource_name, validate};
+use super::{
+    Change, Filter, Message, Request, Shared, StoreError, Write, meta, resource_name, validate,
+};
 use crate::admission::{Admission, Operation};
 use crate::error::{ApiError, FieldCause};
 use crate::object::{Kind, Object};
@@ -28,26 +32,37 @@ const MODIFIED: &str =
 
 /// Starts the writer thread.
 pub(super) fn spawn(
-    db: Database,
+    disk: Disk,
     admission: Admission,
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Message>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     std::thread::Builder::new()
         .name("store-writer".to_string())
-        .spawn(move || run(db, admission, shared, rx))
+        .spawn(move || run(disk, admission, shared, rx))
         .map_err(|e| StoreError::db("start writer", e))
 }
 
-fn run(db: Database, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
+fn run(mut disk: Disk, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
     let max = shared.config.max_batch;
     let mut stopping = false;
     loop {
         let mut batch = Vec::new();
-        if !stopping {
+        if !stopping && disk.failure().is_none() {
             match rx.blocking_recv() {
                 Some(Message::Write(r)) => batch.push(r),
                 Some(Message::Stop) | None => stopping = true,
+            }
+        } else if !stopping {
+            // Writes are failing: look for requests and retry the disk in turn.
+            disk.try_recover(&shared);
+            match rx.try_recv() {
+                Ok(Message::Write(r)) => batch.push(r),
+                Ok(Message::Stop) | Err(TryRecvError::Disconnected) => stopping = true,
+                Err(TryRecvError::Empty) => {
+                    std::thread::sleep(IDLE_POLL);
+                    continue;
+                }
             }
         }
         while batch.len() < max {
@@ -60,7 +75,7 @@ fn run(db: Database, admission: Admission, shared: Arc<Shared>, mut rx: mpsc::Re
         if batch.is_empty() && stopping {
             break;
         }
-        process(&db, &admission, &shared, batch);
+        process(&mut disk, &admission, &shared, batch);
     }
     rx.close();
     tracing::info!("store writer stopped; database closed");
@@ -78,7 +93,7 @@ struct Batch<'a> {
     changes: Vec<Transition>,
 }
 
-fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<Request>) {
+fn process(disk: &mut Disk, admission: &Admission, shared: &Shared, requests: Vec<Request>) {
     let base = match shared.snapshot.read() {
         Ok(s) => Snapshot::clone(&s),
         Err(poisoned) => Snapshot::clone(&poisoned.into_inner()),
@@ -128,28 +143,45 @@ fn process(db: &Database, admission: &Admission, shared: &Shared, requests: Vec<
     if !events.is_empty() {
         let revision = events.last().map(|e| e.revision).unwrap_or(state.revision);
         let started = Instant::now();
-        let committed = commit(db, shared, &events, revision);
-        shared.metrics.observe(outcomes.len(), started.elapsed());
-        if let Err(error) = committed {
-            tracing::error!(%error, requests = outcomes.len(), "commit failed; batch rejected");
-            shared
-                .metrics
-                .commit_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unavailable = |why: &dyn std::fmt::Display| {
+            ApiError::unavailable(format!("the store cannot write: {why}"))
+        };
+        let committed = if !disk.ready_to_try() {
+            // The database is closed and the next reopen is not due: nothing is tried.
+            let why = disk.failure().unwrap_or_default().to_string();
+            Err((unavailable(&why), None))
+        } else {
+            match disk.open(shared) {
+                Err(error) => Err((unavailable(&error), Some(error))),
+                Ok(db) => commit(db, shared, &events, revision).map_err(|error| {
+                    shared.metrics.observe(outcomes.len(), started.elapsed());
+                    (
+                        ApiError::internal(format!("committing to the store: {error}")),
+                        Some(error),
+                    )
+                }),
+            }
+        };
+        if let Err((answer, error)) = committed {
+            tracing::warn!(%answer, requests = outcomes.len(), "batch rejected: not committed");
+            if let Some(error) = &error {
+                shared
+                    .metrics
+                    .commit_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let bytes = events.iter().map(|e| e.to_record().len() * 2).sum();
+                disk.failed(shared, error, bytes);
+            }
             for (old, new) in changes.iter().rev() {
                 admission.aborted(old.as_deref(), new.as_deref());
             }
             for (reply, outcome) in outcomes {
-                let answer = match outcome {
-                    Ok(_) => Err(ApiError::internal(format!(
-                        "committing to the store: {error}"
-                    ))),
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(answer);
+                let _ = reply.send(outcome.and(Err(answer.clone())));
             }
             return;
         }
+        shared.metrics.observe(outcomes.len(), started.elapsed());
+        disk.recovered(shared);
         state.revision = revision;
         publish(shared, state, &events);
         for (old, new) in &changes {
@@ -181,8 +213,8 @@ fn commit(
 }
 
 /// Applies one write to the batch's working state.
-fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
-    match write {
+fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Vec<Arc<Object>>, ApiError> {
+    let single = match write {
         Write::Create(obj) => create(batch, *obj),
         Write::Update {
             kind,
@@ -191,6 +223,11 @@ fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
             status,
             change,
         } => update(batch, kind, namespace.as_deref(), &name, status, change),
+        Write::DeleteCollection {
+            kind,
+            namespace,
+            filter,
+        } => return delete_collection(batch, kind, namespace.as_deref(), &filter),
         Write::Delete {
             kind,
             namespace,
@@ -205,7 +242,8 @@ fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Arc<Object>, ApiError> {
             uid.as_deref(),
             resource_version.as_deref(),
         ),
-    }
+    };
+    single.map(|obj| vec![obj])
 }
 
 /// Makes a committed batch visible: history first, then the snapshot, then live events.
@@ -528,6 +566,34 @@ fn delete(
     }
     let gone = Object::clone(&old);
     remove(b, old, gone)
+}
+
+/// Deletes (or marks, with finalizers) every object of `kind` in `namespace` that `filter`
+/// picks. Any failure fails the whole request, which the caller rolls back: a collection
+/// delete never answers an error after deleting part of the collection.
+fn delete_collection(
+    b: &mut Batch<'_>,
+    kind: Kind,
+    namespace: Option<&str>,
+    filter: &Filter,
+) -> Result<Vec<Arc<Object>>, ApiError> {
+    if kind == Kind::Namespace {
+        return Err(ApiError::method_not_allowed(
+            "namespaces cannot be deleted as a collection: delete them one by one",
+        ));
+    }
+    let picked: Vec<(String, String)> = b
+        .state
+        .scan(kind, namespace, None)
+        .filter(|(_, obj)| filter(obj))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let mut deleted = Vec::with_capacity(picked.len());
+    for (ns, name) in picked {
+        let ns = (!ns.is_empty()).then_some(ns.as_str());
+        deleted.push(delete(b, kind, ns, &name, None, None)?);
+    }
+    Ok(deleted)
 }
 
 /// Removes `old` (recorded in its final form `gone`); a Namespace takes everything in it along,

@@ -6,7 +6,12 @@
 //! `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>`. Maps merge as JSON merge
 //! patch does (`null` deletes a key).
 //!
+//! Lists are merged through hash indexes (merge key or element → position), so a patch costs
+//! time in proportion to the sizes of the lists, not their product.
+//!
 //! Pure functions over JSON values; never sees the store.
+
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value};
 
@@ -161,7 +166,8 @@ fn merge_map(
                 )));
             };
             if let Some(Value::Array(items)) = doc.get_mut(field) {
-                items.retain(|v| !gone.contains(v));
+                let gone: HashSet<String> = gone.iter().map(Value::to_string).collect();
+                items.retain(|v| !gone.contains(&v.to_string()));
             }
             continue;
         }
@@ -214,18 +220,18 @@ fn merge_map(
     Ok(())
 }
 
-/// Whether `a` and `b` agree on every merge key (`protocol` defaults to TCP).
-fn same_element(keys: &[&str], a: &Value, b: &Value) -> bool {
-    keys.iter().all(|k| {
-        let get = |v: &Value| -> Value {
-            match v.get(*k) {
-                Some(x) => x.clone(),
-                None if *k == "protocol" => Value::String("TCP".into()),
-                None => Value::Null,
-            }
-        };
-        get(a) == get(b)
-    })
+/// The values of an element's merge keys (`protocol` defaults to TCP), encoded: two elements
+/// are the same element when their identities are equal.
+fn identity(keys: &[&str], element: &Value) -> String {
+    let values: Vec<Value> = keys
+        .iter()
+        .map(|k| match element.get(*k) {
+            Some(x) => x.clone(),
+            None if *k == "protocol" => Value::String("TCP".into()),
+            None => Value::Null,
+        })
+        .collect();
+    Value::Array(values).to_string()
 }
 
 fn merge_list(
@@ -247,14 +253,27 @@ fn merge_list(
     match strategy(kind, path) {
         ListStrategy::Replace => Ok(patch.iter().map(strip).collect()),
         ListStrategy::Set => {
+            let mut present: HashSet<String> = doc.iter().map(Value::to_string).collect();
             for item in patch {
-                if !doc.contains(item) {
+                if present.insert(item.to_string()) {
                     doc.push(item.clone());
                 }
             }
             Ok(doc)
         }
         ListStrategy::Keys(keys) => {
+            // Positions of the elements by identity, oldest first (a deleted element leaves a
+            // hole, so that positions stay valid; holes are dropped at the end).
+            let mut slots: Vec<Option<Value>> = doc.into_iter().map(Some).collect();
+            let mut positions: HashMap<String, VecDeque<usize>> = HashMap::new();
+            for (i, element) in slots.iter().enumerate() {
+                if let Some(element) = element {
+                    positions
+                        .entry(identity(keys, element))
+                        .or_default()
+                        .push_back(i);
+                }
+            }
             for item in patch {
                 let Value::Object(fields) = item else {
                     return Err(ApiError::bad_request(format!(
@@ -268,38 +287,44 @@ fn merge_list(
                         keys[0]
                     )));
                 }
-                let position = doc.iter().position(|d| same_element(keys, d, item));
+                let id = identity(keys, item);
+                let position = positions.get(&id).and_then(|p| p.front().copied());
                 match (directive(fields)?, position) {
                     (Some("delete"), Some(i)) => {
-                        doc.remove(i);
+                        slots[i] = None;
+                        if let Some(p) = positions.get_mut(&id) {
+                            p.pop_front();
+                        }
                     }
                     (Some("delete"), None) => {}
-                    (Some("replace"), Some(i)) => doc[i] = strip(item),
+                    (Some("replace"), Some(i)) => slots[i] = Some(strip(item)),
                     (_, Some(i)) => {
-                        if let Value::Object(existing) = &mut doc[i] {
+                        if let Some(Value::Object(existing)) = &mut slots[i] {
                             merge_map(kind, path, existing, fields)?;
                         }
                     }
-                    (_, None) => doc.push(strip(item)),
+                    (_, None) => {
+                        slots.push(Some(strip(item)));
+                        positions.entry(id).or_default().push_back(slots.len() - 1);
+                    }
                 }
             }
-            Ok(doc)
+            Ok(slots.into_iter().flatten().collect())
         }
     }
 }
 
 /// Orders `items` as `order` says (elements it does not mention keep their place after).
 fn reorder(strategy: ListStrategy, items: &mut [Value], order: &[Value]) {
-    let rank = |item: &Value| -> usize {
-        order
-            .iter()
-            .position(|o| match strategy {
-                ListStrategy::Keys(keys) => same_element(&keys[..1], o, item),
-                _ => o == item,
-            })
-            .unwrap_or(order.len())
+    let id = |item: &Value| match strategy {
+        ListStrategy::Keys(keys) => identity(&keys[..1], item),
+        _ => item.to_string(),
     };
-    items.sort_by_key(|item| rank(item));
+    let mut ranks: HashMap<String, usize> = HashMap::with_capacity(order.len());
+    for (i, o) in order.iter().enumerate() {
+        ranks.entry(id(o)).or_insert(i);
+    }
+    items.sort_by_cached_key(|item| ranks.get(&id(item)).copied().unwrap_or(order.len()));
 }
 
 #[cfg(test)]

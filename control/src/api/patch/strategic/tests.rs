@@ -129,3 +129,34 @@ fn bad_directives_are_rejected() {
         .is_err()
     );
 }
+
+#[test]
+fn long_lists_merge_through_indexes_with_the_same_results() {
+    // 20,000 elements each side: a pairwise scan would compare 4e8 times; the indexes once each.
+    let n = 20_000;
+    let finalizers: Vec<Value> = (0..n).map(|i| json!(format!("f{i}"))).collect();
+    let more: Vec<Value> = (n / 2..n + n / 2).map(|i| json!(format!("f{i}"))).collect();
+    let ports: Vec<Value> = (0..n).map(|i| json!({"port": i, "name": "old"})).collect();
+    let patch_ports: Vec<Value> = (0..n)
+        .map(|i| match i % 3 {
+            0 => json!({"port": i, "$patch": "delete"}),
+            1 => json!({"port": i, "name": "new"}),
+            _ => json!({"port": i + n, "name": "added"}),
+        })
+        .collect();
+    let out = patched(
+        Kind::Service,
+        json!({"metadata": {"finalizers": finalizers}, "spec": {"ports": ports}}),
+        json!({"metadata": {"finalizers": more}, "spec": {"ports": patch_ports}}),
+    );
+    let merged = out["metadata"]["finalizers"].as_array().map_or(0, Vec::len);
+    assert_eq!(merged, n + n / 2);
+    let ports = out["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    // Every third deleted, every third renamed, every third left and one added for it.
+    let deleted = (0..n).filter(|i| i % 3 == 0).count();
+    let added = (0..n).filter(|i| i % 3 == 2).count();
+    assert_eq!(ports.len(), n - deleted + added);
+    assert_eq!(ports[0], json!({"port": 1, "name": "new"}));
+    assert_eq!(ports[1], json!({"port": 2, "name": "old"}));
+    assert!(ports.contains(&json!({"port": n + 2, "name": "added"})));
+}
