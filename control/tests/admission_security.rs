@@ -31,7 +31,7 @@ fn cause_fields(status: &Value) -> Vec<String> {
 async fn external_ips_are_refused_by_default() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let r = api
         .post(
             SERVICES,
@@ -65,9 +65,11 @@ async fn external_ips_inside_the_configured_ranges_are_admitted() -> TestResult 
             ..AdmissionConfig::default()
         },
         watch_history: 100,
+        security: Default::default(),
+        limits: Default::default(),
     })
     .await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let r = api
         .post(
             SERVICES,
@@ -98,7 +100,7 @@ async fn external_ips_inside_the_configured_ranges_are_admitted() -> TestResult 
 async fn load_balancer_status_is_written_only_through_status() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ingress = |ip: &str| json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
     let mut lb = service(
         "lb",
@@ -146,7 +148,7 @@ async fn load_balancer_status_is_written_only_through_status() -> TestResult {
 async fn garbage_source_ranges_are_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let r = api
         .post(
             SERVICES,
@@ -167,7 +169,7 @@ async fn garbage_source_ranges_are_refused() -> TestResult {
 async fn a_service_with_150k_ports_gets_a_small_422() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ports: Vec<Value> = (0..150_000u32)
         .map(|i| json!({"port": i % 9 + 1}))
         .collect();

@@ -37,7 +37,7 @@ fn pod(name: &str, arg: &str) -> Value {
 async fn patch_bombs_and_oversized_results_answer_413_and_change_nothing() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let ns = "limits-patch";
     api.namespace(ns).await?;
     let r = api
@@ -147,7 +147,7 @@ async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_n
 -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     for ns in ["limits-del-a", "limits-del-b"] {
         api.namespace(ns).await?;
         for (name, tier) in [("web", "front"), ("api", "back"), ("db", "back")] {
@@ -232,7 +232,7 @@ async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_n
 async fn a_continue_token_of_another_namespace_is_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = support::start(dir.path(), 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     for ns in ["limits-page-a", "limits-page-b"] {
         api.namespace(ns).await?;
         for name in ["s1", "s2", "s3"] {

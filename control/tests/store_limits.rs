@@ -119,7 +119,7 @@ async fn a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_f
     let mut acknowledged = BTreeSet::new();
     {
         let cp = support::start(&data, 100).await?;
-        let api = Api::new(cp.local_addr());
+        let api = Api::for_plane(&cp);
         api.namespace(ns).await?;
         assert_eq!(readyz(&api).await?, 200);
         for name in ["before-1", "before-2", "before-3"] {
@@ -221,7 +221,7 @@ async fn a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_f
     }
     // After a restart, exactly the acknowledged writes are there.
     let cp = support::start(&data, 100).await?;
-    let api = Api::new(cp.local_addr());
+    let api = Api::for_plane(&cp);
     let listed = api
         .get(&format!("/api/v1/namespaces/{ns}/services"))
         .await?;

@@ -51,7 +51,9 @@ pub fn apply_patch(data: &[u8]) {
     };
     let doc: Value =
         serde_json::from_slice(doc).unwrap_or_else(|_| Value::Object(Default::default()));
-    let _ = patch::apply(kind, patch_type, doc, patch_body);
+    if let Ok(patch) = patch::Patch::parse(patch_type, patch_body) {
+        let _ = patch.apply(kind, doc);
+    }
 }
 
 /// Parses `data` as a label selector (`app=web,tier in (a,b)`) and matches it once.
