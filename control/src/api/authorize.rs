@@ -87,6 +87,14 @@ impl ApiState {
         attrs: &Attributes,
         created_name: Option<&str>,
     ) -> Decision {
+        if user
+            .groups
+            .iter()
+            .any(|g| g == crate::security::MASTERS_GROUP)
+        {
+            // The common case of this process's own clients: no snapshot, no policy needed.
+            return Decision::Allow;
+        }
         let snapshot = self.inner.store.snapshot();
         let policy = self.inner.policy.policy(&snapshot);
         authz::decide(

@@ -241,7 +241,7 @@ pub fn resource_rule_allows(rule: &PolicyRule, r: &ResourceAttributes) -> bool {
     }
     match rule.resource_names.as_deref() {
         None | Some([]) => true,
-        Some(names) => names.iter().any(|n| *n == r.name),
+        Some(names) => names.contains(&r.name),
     }
 }
 

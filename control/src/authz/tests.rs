@@ -107,14 +107,14 @@ fn policy() -> Policy {
         },
         subjects: Some(vec![subject("Group", "group-x", None)]),
     });
-    let roles = vec![Role {
+    let roles = [Role {
         metadata: meta(Some("team-b"), "svc-web"),
         rules: Some(vec![
             rule(&["get"], &[""], &["services"], &["web"]),
             rule(&["update"], &[""], &["*/status"], &[]),
         ]),
     }];
-    let role_bindings = vec![
+    let role_bindings = [
         role_binding(
             "team-a",
             "alice-view",
