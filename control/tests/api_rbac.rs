@@ -708,3 +708,81 @@ async fn kubectl_auth_can_i_and_whoami_with_alices_kubeconfig() -> TestResult {
     plane.cp.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_namespace_admin_cannot_grant_what_they_do_not_hold() -> TestResult {
+    let plane = Plane::start().await?;
+    let admin = plane.admin();
+    admin.namespace("team-a").await?;
+    admin.namespace("team-b").await?;
+    create(
+        &admin,
+        &format!("{RBAC}/namespaces/team-a/rolebindings"),
+        role_binding("alice-admin", "ClusterRole", "admin", "alice"),
+    )
+    .await?;
+    let alice = plane.as_user(&plane.alice);
+    let roles = format!("{RBAC}/namespaces/team-a/roles");
+    let bindings = format!("{RBAC}/namespaces/team-a/rolebindings");
+
+    // Within what `admin` holds in team-a: allowed.
+    let pod_reader = json!({"metadata": {"name": "pod-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]});
+    create(&alice, &roles, pod_reader).await?;
+    create(
+        &alice,
+        &bindings,
+        role_binding("bob-edit", "ClusterRole", "edit", "bob"),
+    )
+    .await?;
+    let bob = plane.as_user(&plane.bob);
+    assert_eq!(bob.get("/api/v1/namespaces/team-a/pods").await?.code, 200);
+
+    // Beyond it: refused, and nothing stored.
+    let nodes = json!({"metadata": {"name": "node-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]});
+    let r = alice.post(&roles, &nodes).await?;
+    assert_eq!(r.code, 403, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("attempting to grant RBAC permissions not currently held")),
+        "{}",
+        r.body
+    );
+    assert_eq!(admin.get(&format!("{roles}/node-reader")).await?.code, 404);
+    let r = alice
+        .post(
+            &bindings,
+            &role_binding("bob-root", "ClusterRole", "cluster-admin", "bob"),
+        )
+        .await?;
+    assert_eq!(r.code, 403, "{}", r.body);
+    assert_eq!(admin.get(&format!("{bindings}/bob-root")).await?.code, 404);
+
+    // A patch that would widen her own Role is refused too; a harmless one passes.
+    let widen = json!({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
+    let merge = "application/merge-patch+json";
+    let r = alice
+        .patch(&format!("{roles}/pod-reader"), merge, &widen)
+        .await?;
+    assert_eq!(r.code, 403, "{}", r.body);
+    let label = json!({"metadata": {"labels": {"team": "a"}}});
+    let r = alice
+        .patch(&format!("{roles}/pod-reader"), merge, &label)
+        .await?;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let stored = admin.get(&format!("{roles}/pod-reader")).await?.body;
+    assert_eq!(stored["rules"][0]["resources"][0], "pods", "{stored}");
+
+    // Not in another namespace at all (RBAC), nor cluster-wide.
+    let r = alice
+        .post(
+            &format!("{RBAC}/namespaces/team-b/roles"),
+            &json!({"metadata": {"name": "x"}}),
+        )
+        .await?;
+    assert_eq!(r.code, 403, "{}", r.body);
+    plane.cp.shutdown().await;
+    Ok(())
+}

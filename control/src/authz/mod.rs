@@ -4,7 +4,9 @@
 //!
 //! 1. members of `system:masters` may do anything;
 //! 2. node identities are held to the [`node`] restriction for writes;
-//! 3. RBAC: some Role/ClusterRole bound to the user or one of its groups allows it.
+//! 3. RBAC: some Role/ClusterRole bound to the user or one of its groups allows it;
+//! 4. writes of Roles and bindings grant nothing the writer lacks ([`escalation`]; checked by
+//!    the API, which has the object to be written).
 //!
 //! Anything else is denied with kube-apiserver's 403 message ([`forbidden`]). This module
 //! never writes the store; [`PolicyCache`] reads the RBAC maps of a store snapshot.
@@ -12,6 +14,7 @@
 pub mod attributes;
 mod cache;
 pub mod defaults;
+pub mod escalation;
 pub mod node;
 pub mod policy;
 pub mod validate;

@@ -41,6 +41,10 @@ struct Grant {
 #[derive(Debug, Default)]
 pub struct Policy {
     grants: HashMap<SubjectKey, Vec<Grant>>,
+    /// ClusterRoles' rules (aggregation applied), by name.
+    cluster_roles: HashMap<String, Arc<[PolicyRule]>>,
+    /// Roles' rules, by `(namespace, name)`.
+    roles: HashMap<(String, String), Arc<[PolicyRule]>>,
 }
 
 /// The stored RBAC objects a [`Policy`] is built from.
@@ -148,7 +152,27 @@ impl Policy {
                 );
             }
         }
+        policy.cluster_roles = cluster_roles
+            .into_iter()
+            .map(|(name, rules)| (name.to_string(), rules))
+            .collect();
+        policy.roles = roles
+            .into_iter()
+            .map(|((ns, name), rules)| ((ns.to_string(), name.to_string()), rules))
+            .collect();
         policy
+    }
+
+    /// The rules of the role a `roleRef` names (`Role` in `namespace`, or `ClusterRole`).
+    pub fn role_rules(&self, kind: &str, namespace: &str, name: &str) -> Option<&[PolicyRule]> {
+        match kind {
+            "ClusterRole" => self.cluster_roles.get(name).map(AsRef::as_ref),
+            "Role" => self
+                .roles
+                .get(&(namespace.to_string(), name.to_string()))
+                .map(AsRef::as_ref),
+            _ => None,
+        }
     }
 
     fn file(

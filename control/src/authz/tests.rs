@@ -671,3 +671,77 @@ fn validation_names_the_field() {
         ]
     );
 }
+
+#[test]
+fn escalation_is_refused() {
+    use super::escalation::{RoleWrite, binding_write, role_write};
+    let mut role_bindings = [role_binding(
+        "team-a",
+        "alice-admin",
+        "ClusterRole",
+        "admin",
+        vec![subject("User", "alice", None)],
+    )];
+    role_bindings[0].metadata.name = Some("alice-admin".to_string());
+    let cluster_roles = defaults::cluster_roles();
+    let cr: Vec<&ClusterRole> = cluster_roles.iter().collect();
+    let rb: Vec<&RoleBinding> = role_bindings.iter().collect();
+    let policy = Policy::build(Objects {
+        roles: &[],
+        cluster_roles: &cr,
+        role_bindings: &rb,
+        cluster_role_bindings: &[],
+    });
+    let alice = user("alice", &[AUTHN]);
+    fn write<'a>(ns: &'a str, rules: &'a [PolicyRule]) -> RoleWrite<'a> {
+        RoleWrite {
+            cluster: ns.is_empty(),
+            namespace: ns,
+            name: "r",
+            rules,
+            aggregated: false,
+        }
+    }
+    let pods = [rule(&["get", "delete"], &[""], &["pods"], &[])];
+    let nodes = [rule(&["get"], &[""], &["nodes"], &[])];
+    let star = [rule(&["*"], &[""], &["pods"], &[])];
+    assert_eq!(role_write(&policy, &alice, write("team-a", &pods)), None);
+    assert!(role_write(&policy, &alice, write("team-b", &pods)).is_some());
+    assert!(role_write(&policy, &alice, write("team-a", &nodes)).is_some());
+    let why = role_write(&policy, &alice, write("team-a", &star)).unwrap_or_default();
+    assert!(
+        why.contains("not currently held") && why.contains("* \"pods\""),
+        "{why}"
+    );
+    let aggregated = RoleWrite {
+        aggregated: true,
+        ..write("", &[])
+    };
+    assert!(role_write(&policy, &alice, aggregated).is_some());
+
+    let to = |kind: &str, name: &str| RoleRef {
+        api_group: RBAC_GROUP.to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+    };
+    assert_eq!(
+        binding_write(&policy, &alice, "team-a", &to("ClusterRole", "edit")),
+        None
+    );
+    assert_eq!(
+        binding_write(&policy, &alice, "team-a", &to("ClusterRole", "view")),
+        None
+    );
+    assert!(
+        binding_write(
+            &policy,
+            &alice,
+            "team-a",
+            &to("ClusterRole", "cluster-admin")
+        )
+        .is_some()
+    );
+    assert!(binding_write(&policy, &alice, "team-b", &to("ClusterRole", "view")).is_some());
+    assert!(binding_write(&policy, &alice, "", &to("ClusterRole", "view")).is_some());
+    assert!(binding_write(&policy, &alice, "team-a", &to("Role", "missing")).is_some());
+}
