@@ -1,7 +1,8 @@
 //! The node restriction (kube-apiserver's Node authorizer and NodeRestriction admission,
 //! simplified): a node identity (`system:node:<name>` in `system:nodes`) may write only its own
 //! Node object and its status, the status of Pods bound to it (`spec.nodeName`), and Events.
-//! Reads are left to RBAC (the `system:node` role). Pure: the caller supplies the Pod lookup.
+//! Reads and reviews (`kubectl auth can-i`) are left to RBAC (the `system:node` and
+//! `system:basic-user` roles). Pure: the caller supplies the Pod lookup.
 
 use super::attributes::Attributes;
 use super::defaults::{NODE_USER_PREFIX, NODES_GROUP};
@@ -52,6 +53,8 @@ pub fn restrict(
             })
         }
         ("" | "events.k8s.io", "events", "") if writes => None,
+        // Reviews only ask questions; RBAC (`system:basic-user`) decides.
+        ("authorization.k8s.io" | "authentication.k8s.io", _, _) => None,
         _ => Some(format!(
             "node \"{node}\" is not allowed to {} {}",
             r.verb,

@@ -441,6 +441,19 @@ fn nodes_write_only_their_own_objects() {
             None,
             false,
         ),
+        (
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            None,
+            true,
+        ),
+        (
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            None,
+            false,
+        ),
+        (Method::POST, "/api/v1/namespaces/a/events", None, true),
     ];
     for (method, path, created, want) in cases {
         let attrs = Attributes::from_request(&method, path, None);
