@@ -1,5 +1,5 @@
 //! switchyard's control plane: an embedded, durable store of Kubernetes v1 objects (Namespace,
-//! Node, Pod, Service, Endpoints, EndpointSlice) with resourceVersions and list+watch, served over
+//! Node, Pod, Service, Endpoints, EndpointSlice, and the RBAC kinds) with resourceVersions and list+watch, served over
 //! a subset of the Kubernetes REST API so `kubectl` and `kube-rs` clients work against it, plus the
 //! in-process controllers that allocate addresses and derive EndpointSlices.
 //!
@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod authz;
 pub mod controllers;
 pub mod error;
 pub mod object;

@@ -5,6 +5,7 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 
@@ -25,17 +26,32 @@ pub enum Kind {
     Endpoints,
     /// `discovery.k8s.io/v1 EndpointSlice`.
     EndpointSlice,
+    /// `rbac.authorization.k8s.io/v1 Role`.
+    Role,
+    /// `rbac.authorization.k8s.io/v1 ClusterRole` (cluster-scoped).
+    ClusterRole,
+    /// `rbac.authorization.k8s.io/v1 RoleBinding`.
+    RoleBinding,
+    /// `rbac.authorization.k8s.io/v1 ClusterRoleBinding` (cluster-scoped).
+    ClusterRoleBinding,
 }
+
+/// The API group of the RBAC kinds.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
         Kind::Service,
         Kind::Endpoints,
         Kind::EndpointSlice,
+        Kind::Role,
+        Kind::ClusterRole,
+        Kind::RoleBinding,
+        Kind::ClusterRoleBinding,
     ];
 
     /// The `kind` field value, e.g. `Service`.
@@ -47,6 +63,10 @@ impl Kind {
             Kind::Service => "Service",
             Kind::Endpoints => "Endpoints",
             Kind::EndpointSlice => "EndpointSlice",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -64,6 +84,10 @@ impl Kind {
             Kind::Service => "services",
             Kind::Endpoints => "endpoints",
             Kind::EndpointSlice => "endpointslices",
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -76,6 +100,10 @@ impl Kind {
             Kind::Service => "service",
             Kind::Endpoints => "endpoints",
             Kind::EndpointSlice => "endpointslice",
+            Kind::Role => "role",
+            Kind::ClusterRole => "clusterrole",
+            Kind::RoleBinding => "rolebinding",
+            Kind::ClusterRoleBinding => "clusterrolebinding",
         }
     }
 
@@ -87,7 +115,11 @@ impl Kind {
             Kind::Pod => &["po"],
             Kind::Service => &["svc"],
             Kind::Endpoints => &["ep"],
-            Kind::EndpointSlice => &[],
+            Kind::EndpointSlice
+            | Kind::Role
+            | Kind::ClusterRole
+            | Kind::RoleBinding
+            | Kind::ClusterRoleBinding => &[],
         }
     }
 
@@ -95,6 +127,9 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                RBAC_GROUP
+            }
             _ => "",
         }
     }
@@ -103,13 +138,19 @@ impl Kind {
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io/v1"
+            }
             _ => "v1",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node)
+        !matches!(
+            self,
+            Kind::Namespace | Kind::Node | Kind::ClusterRole | Kind::ClusterRoleBinding
+        )
     }
 
     /// Finds a kind by any name a user may type: kind, plural, singular or short name,
@@ -180,6 +221,14 @@ pub enum Object {
     Endpoints(Endpoints),
     /// An EndpointSlice.
     EndpointSlice(EndpointSlice),
+    /// An RBAC Role.
+    Role(Role),
+    /// An RBAC ClusterRole.
+    ClusterRole(ClusterRole),
+    /// An RBAC RoleBinding.
+    RoleBinding(RoleBinding),
+    /// An RBAC ClusterRoleBinding.
+    ClusterRoleBinding(ClusterRoleBinding),
 }
 
 impl Object {
@@ -192,6 +241,10 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::Endpoints(_) => Kind::Endpoints,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Role(_) => Kind::Role,
+            Object::ClusterRole(_) => Kind::ClusterRole,
+            Object::RoleBinding(_) => Kind::RoleBinding,
+            Object::ClusterRoleBinding(_) => Kind::ClusterRoleBinding,
         }
     }
 
@@ -204,6 +257,10 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::Endpoints(o) => &o.metadata,
             Object::EndpointSlice(o) => &o.metadata,
+            Object::Role(o) => &o.metadata,
+            Object::ClusterRole(o) => &o.metadata,
+            Object::RoleBinding(o) => &o.metadata,
+            Object::ClusterRoleBinding(o) => &o.metadata,
         }
     }
 
@@ -216,6 +273,10 @@ impl Object {
             Object::Service(o) => &mut o.metadata,
             Object::Endpoints(o) => &mut o.metadata,
             Object::EndpointSlice(o) => &mut o.metadata,
+            Object::Role(o) => &mut o.metadata,
+            Object::ClusterRole(o) => &mut o.metadata,
+            Object::RoleBinding(o) => &mut o.metadata,
+            Object::ClusterRoleBinding(o) => &mut o.metadata,
         }
     }
 
@@ -243,6 +304,10 @@ impl Object {
             Object::Service(o) => serde_json::to_value(o),
             Object::Endpoints(o) => serde_json::to_value(o),
             Object::EndpointSlice(o) => serde_json::to_value(o),
+            Object::Role(o) => serde_json::to_value(o),
+            Object::ClusterRole(o) => serde_json::to_value(o),
+            Object::RoleBinding(o) => serde_json::to_value(o),
+            Object::ClusterRoleBinding(o) => serde_json::to_value(o),
         };
         // k8s-openapi types always serialize; a failure would be a bug in the type itself.
         value.unwrap_or(serde_json::Value::Null)
@@ -265,6 +330,10 @@ impl Object {
             Kind::Service => Object::Service(decode(kind, value)?),
             Kind::Endpoints => Object::Endpoints(decode(kind, value)?),
             Kind::EndpointSlice => Object::EndpointSlice(decode(kind, value)?),
+            Kind::Role => Object::Role(decode(kind, value)?),
+            Kind::ClusterRole => Object::ClusterRole(decode(kind, value)?),
+            Kind::RoleBinding => Object::RoleBinding(decode(kind, value)?),
+            Kind::ClusterRoleBinding => Object::ClusterRoleBinding(decode(kind, value)?),
         })
     }
 }

@@ -151,7 +151,13 @@ pub fn claims(obj: &Object) -> Vec<Claim> {
                 }
             }
         }
-        Object::Namespace(_) | Object::Endpoints(_) | Object::EndpointSlice(_) => {}
+        Object::Namespace(_)
+        | Object::Endpoints(_)
+        | Object::EndpointSlice(_)
+        | Object::Role(_)
+        | Object::ClusterRole(_)
+        | Object::RoleBinding(_)
+        | Object::ClusterRoleBinding(_) => {}
     }
     out
 }

@@ -205,6 +205,10 @@ impl Admission {
                 endpoint_slice::admit(slice, old)?;
             }
             Object::Namespace(ns) => namespace::admit(ns),
+            Object::Role(_)
+            | Object::ClusterRole(_)
+            | Object::RoleBinding(_)
+            | Object::ClusterRoleBinding(_) => crate::authz::validate::admit(obj, old)?,
         }
         ctx.reservation.keep();
         drop(ctx);

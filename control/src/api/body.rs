@@ -88,6 +88,10 @@ pub(crate) fn decode(
         Kind::Service => Object::Service(typed(kind, value.clone())?),
         Kind::Endpoints => Object::Endpoints(typed(kind, value.clone())?),
         Kind::EndpointSlice => Object::EndpointSlice(typed(kind, value.clone())?),
+        Kind::Role => Object::Role(typed(kind, value.clone())?),
+        Kind::ClusterRole => Object::ClusterRole(typed(kind, value.clone())?),
+        Kind::RoleBinding => Object::RoleBinding(typed(kind, value.clone())?),
+        Kind::ClusterRoleBinding => Object::ClusterRoleBinding(typed(kind, value.clone())?),
     };
     let mut unknown = Vec::new();
     unknown_fields(&value, &obj.to_json(), "", &mut unknown);

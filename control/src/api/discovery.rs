@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::route::GROUPS;
+use super::route::{GROUPS, Review};
 use crate::object::Kind;
 use crate::store::has_status;
 
@@ -79,6 +79,15 @@ pub(crate) fn resources(group: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+    }
+    for review in Review::ALL.into_iter().filter(|r| r.group() == group) {
+        list.push(json!({
+            "name": review.plural(),
+            "singularName": review.kind().to_ascii_lowercase(),
+            "namespaced": false,
+            "kind": review.kind(),
+            "verbs": ["create"],
+        }));
     }
     if group.is_empty() || group == "events.k8s.io" {
         list.push(json!({

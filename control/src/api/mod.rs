@@ -5,6 +5,7 @@
 //! Handlers translate HTTP to store calls and back; they never write the database directly and
 //! never hold a lock across an `.await`.
 
+mod authorize;
 mod body;
 mod discovery;
 #[doc(hidden)]
@@ -18,6 +19,7 @@ mod patch;
 mod protobuf;
 mod query;
 mod response;
+mod review;
 mod route;
 pub mod table;
 mod watch;
@@ -56,6 +58,8 @@ struct Inner {
     server_address: String,
     /// Set once the built-in objects exist; `/readyz` is 503 until then.
     bootstrapped: AtomicBool,
+    /// The RBAC policy, rebuilt when the stored RBAC objects change.
+    policy: crate::authz::PolicyCache,
 }
 
 impl ApiState {
@@ -68,6 +72,7 @@ impl ApiState {
                 bookmark_interval: Duration::from_secs(5),
                 server_address: server_address.to_string(),
                 bootstrapped: AtomicBool::new(false),
+                policy: crate::authz::PolicyCache::default(),
             }),
         }
     }
@@ -86,13 +91,18 @@ impl ApiState {
     }
 }
 
-/// The API as an axum router behind `guard` (authentication and in-flight caps), with request
-/// bodies bounded in size and in the time they take to arrive.
+/// The API as an axum router behind `guard` (authentication and in-flight caps) and then
+/// authorization (RBAC, see [`crate::authz`]), with request bodies bounded in size and in the
+/// time they take to arrive.
 pub fn router(
     state: ApiState,
     guard: Arc<guard::Guard>,
     limits: &crate::serve::ServeLimits,
 ) -> Router {
+    let authorize = authorize::Authorize {
+        api: state.clone(),
+        max_body_bytes: limits.max_body_bytes,
+    };
     Router::new()
         .route("/version", get(|| async { ok_json(&discovery::version()) }))
         .route("/healthz", get(health))
@@ -103,6 +113,10 @@ pub fn router(
         .route("/openapi/v3/{*segment}", get(openapi_document))
         .fallback(dispatch)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            authorize,
+            authorize::check,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             limits.body_timeout,
@@ -200,12 +214,14 @@ fn resource_label(target: Option<&Target>) -> String {
             s
         }
         Some((Resource::Events { .. }, _)) => "events".to_string(),
+        Some((Resource::Review(review), _)) => review.plural().to_string(),
         None => "".to_string(),
     }
 }
 
 async fn dispatch(
     State(state): State<ApiState>,
+    axum::Extension(user): axum::Extension<crate::security::UserInfo>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -242,7 +258,7 @@ async fn dispatch(
     let response = match (route, params) {
         (Err(e), _) | (_, Err(e)) => response::error(&e),
         (Ok(route), Ok(params)) => {
-            match handle(&state, &method, route, params, &headers, body).await {
+            match handle(&state, &user, &method, route, params, &headers, body).await {
                 Ok(r) => r,
                 Err(e) => response::error(&e),
             }
@@ -270,6 +286,7 @@ async fn dispatch(
 
 async fn handle(
     state: &ApiState,
+    user: &crate::security::UserInfo,
     method: &Method,
     route: Route,
     params: Params,
@@ -307,6 +324,15 @@ async fn handle(
                     "events are read-only on this server",
                 )),
             };
+        }
+        Resource::Review(review) if target.name.is_none() => {
+            return review::respond(state, review, method, user, headers, &body);
+        }
+        Resource::Review(review) => {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} are not stored: only create is supported",
+                review.plural()
+            )));
         }
     };
     let call = Call {

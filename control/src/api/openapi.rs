@@ -11,9 +11,13 @@ use crate::object::Kind;
 use crate::store::has_status;
 
 /// The group-version paths published, as `(path segment, group)`.
-const GROUP_VERSIONS: [(&str, &str); 2] = [
+const GROUP_VERSIONS: [(&str, &str); 3] = [
     ("api/v1", ""),
     ("apis/discovery.k8s.io/v1", "discovery.k8s.io"),
+    (
+        "apis/rbac.authorization.k8s.io/v1",
+        crate::object::RBAC_GROUP,
+    ),
 ];
 
 /// A stable hash of the documents, so clients may cache them.

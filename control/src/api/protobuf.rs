@@ -257,6 +257,100 @@ fn service(buf: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
+fn resource_attributes(buf: &[u8]) -> Result<Value, ApiError> {
+    const M: &str = "ResourceAttributes";
+    let mut out = Map::new();
+    for (n, v) in fields(buf)? {
+        let key = match n {
+            1 => "namespace",
+            2 => "verb",
+            3 => "group",
+            4 => "version",
+            5 => "resource",
+            6 => "subresource",
+            7 => "name",
+            _ => return Err(unsupported(M, n)),
+        };
+        out.insert(key.into(), text(M, n, &v)?);
+    }
+    Ok(Value::Object(out))
+}
+
+fn non_resource_attributes(buf: &[u8]) -> Result<Value, ApiError> {
+    const M: &str = "NonResourceAttributes";
+    let mut out = Map::new();
+    for (n, v) in fields(buf)? {
+        let key = match n {
+            1 => "path",
+            2 => "verb",
+            _ => return Err(unsupported(M, n)),
+        };
+        out.insert(key.into(), text(M, n, &v)?);
+    }
+    Ok(Value::Object(out))
+}
+
+/// A `SelfSubjectAccessReview` (`self_subject`) or `SubjectAccessReview`: metadata, spec
+/// (resource or non-resource attributes; user, groups and uid for the latter); status ignored.
+fn access_review(buf: &[u8], self_subject: bool) -> Result<Value, ApiError> {
+    let m = if self_subject {
+        "SelfSubjectAccessReview"
+    } else {
+        "SubjectAccessReview"
+    };
+    let mut out = Map::new();
+    for (n, v) in fields(buf)? {
+        match n {
+            1 => {
+                out.insert("metadata".into(), object_meta(message(m, n, &v)?)?);
+            }
+            2 => {
+                let mut spec = Map::new();
+                for (f, fv) in fields(message(m, n, &v)?)? {
+                    match f {
+                        1 => {
+                            let attrs = resource_attributes(message("spec", f, &fv)?)?;
+                            spec.insert("resourceAttributes".into(), attrs);
+                        }
+                        2 => {
+                            let attrs = non_resource_attributes(message("spec", f, &fv)?)?;
+                            spec.insert("nonResourceAttributes".into(), attrs);
+                        }
+                        3 if !self_subject => {
+                            spec.insert("user".into(), text("spec", f, &fv)?);
+                        }
+                        4 if !self_subject => push(&mut spec, "groups", text("spec", f, &fv)?),
+                        6 if !self_subject => {
+                            spec.insert("uid".into(), text("spec", f, &fv)?);
+                        }
+                        _ => return Err(unsupported("spec", f)),
+                    }
+                }
+                out.insert("spec".into(), Value::Object(spec));
+            }
+            3 => {}
+            _ => return Err(unsupported(m, n)),
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// A `SelfSubjectReview`: metadata only (status is the answer).
+fn self_subject_review(buf: &[u8]) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    for (n, v) in fields(buf)? {
+        match n {
+            1 => {
+                let meta = object_meta(message("SelfSubjectReview", n, &v)?)?;
+                out.insert("metadata".into(), meta);
+            }
+            2 => {}
+            _ => return Err(unsupported("SelfSubjectReview", n)),
+        }
+    }
+    Ok(Value::Object(out))
+}
+
 /// Decodes a protobuf request body into the equivalent JSON object.
 pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let envelope = body
@@ -284,10 +378,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let mut object = match (api_version.as_str(), kind.as_str()) {
         ("v1", "Namespace") => namespace(raw)?,
         ("v1", "Service") => service(raw)?,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => access_review(raw, true)?,
+        ("authorization.k8s.io/v1", "SubjectAccessReview") => access_review(raw, false)?,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => self_subject_review(raw)?,
         _ => {
             return Err(ApiError::unsupported_media_type(format!(
-                "protobuf bodies are accepted for v1 Namespace and Service only, not \
-                 {api_version} {kind}: send application/json"
+                "protobuf bodies are accepted for v1 Namespace and Service and the review \
+                 kinds only, not {api_version} {kind}: send application/json"
             )));
         }
     };
@@ -345,6 +442,32 @@ mod tests {
         assert_eq!(value["spec"]["ports"][0]["port"], 80);
         assert_eq!(value["spec"]["ports"][0]["targetPort"], 80);
         assert_eq!(value["spec"]["selector"]["app"], "web");
+    }
+
+    #[test]
+    fn decodes_a_self_subject_access_review_like_kubectl_auth_can_i_sends() {
+        let attrs = [
+            field(1, b"team-a"),
+            field(2, b"list"),
+            field(5, b"services"),
+        ]
+        .concat();
+        let review = field(2, &field(1, &attrs));
+        let mut envelope = MAGIC.to_vec();
+        envelope.extend(field(
+            1,
+            &[
+                field(1, b"authorization.k8s.io/v1"),
+                field(2, b"SelfSubjectAccessReview"),
+            ]
+            .concat(),
+        ));
+        envelope.extend(field(2, &review));
+        let value = decode(&envelope).unwrap_or_default();
+        let attrs = &value["spec"]["resourceAttributes"];
+        assert_eq!(attrs["namespace"], "team-a");
+        assert_eq!(attrs["verb"], "list");
+        assert_eq!(attrs["resource"], "services");
     }
 
     #[test]

@@ -15,6 +15,54 @@ pub(crate) enum Resource {
         /// Whether the path was `events.k8s.io/v1` (else core `v1`).
         events_group: bool,
     },
+    /// A review (create only, never stored): access and identity questions.
+    Review(Review),
+}
+
+/// The review resources: questions answered, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Review {
+    /// `authorization.k8s.io/v1 SelfSubjectAccessReview`: may I ...?
+    SelfSubjectAccess,
+    /// `authorization.k8s.io/v1 SubjectAccessReview`: may this user ...?
+    SubjectAccess,
+    /// `authentication.k8s.io/v1 SelfSubjectReview`: who am I?
+    SelfSubject,
+}
+
+impl Review {
+    /// Every review resource.
+    pub(crate) const ALL: [Review; 3] = [
+        Review::SelfSubjectAccess,
+        Review::SubjectAccess,
+        Review::SelfSubject,
+    ];
+
+    /// The API group.
+    pub(crate) fn group(self) -> &'static str {
+        match self {
+            Review::SelfSubjectAccess | Review::SubjectAccess => "authorization.k8s.io",
+            Review::SelfSubject => "authentication.k8s.io",
+        }
+    }
+
+    /// The `kind`.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Review::SelfSubjectAccess => "SelfSubjectAccessReview",
+            Review::SubjectAccess => "SubjectAccessReview",
+            Review::SelfSubject => "SelfSubjectReview",
+        }
+    }
+
+    /// The plural used in paths.
+    pub(crate) fn plural(self) -> &'static str {
+        match self {
+            Review::SelfSubjectAccess => "selfsubjectaccessreviews",
+            Review::SubjectAccess => "subjectaccessreviews",
+            Review::SelfSubject => "selfsubjectreviews",
+        }
+    }
 }
 
 /// The object or collection a path names.
@@ -46,7 +94,13 @@ pub(crate) enum Route {
 }
 
 /// The groups served besides the core group, with their one version.
-pub(crate) const GROUPS: [&str; 2] = ["discovery.k8s.io", "events.k8s.io"];
+pub(crate) const GROUPS: [&str; 5] = [
+    "discovery.k8s.io",
+    "events.k8s.io",
+    crate::object::RBAC_GROUP,
+    "authorization.k8s.io",
+    "authentication.k8s.io",
+];
 
 /// Resolves a path below `/api` or `/apis`.
 pub(crate) fn resolve(path: &str) -> Result<Route, ApiError> {
@@ -76,6 +130,12 @@ fn resource(group: &str, plural: &str, path: &str) -> Result<Resource, ApiError>
         return Ok(Resource::Events {
             events_group: !group.is_empty(),
         });
+    }
+    if let Some(review) = Review::ALL
+        .into_iter()
+        .find(|r| r.plural() == plural && r.group() == group)
+    {
+        return Ok(Resource::Review(review));
     }
     Kind::ALL
         .into_iter()
@@ -117,6 +177,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
     let namespaced = match resource {
         Resource::Stored(kind) => kind.namespaced(),
         Resource::Events { .. } => true,
+        Resource::Review(_) => false,
     };
     if namespace.is_some() && !namespaced {
         return Err(ApiError::no_route(path));
@@ -165,6 +226,12 @@ mod tests {
         assert_eq!(t.resource, Resource::Stored(Kind::EndpointSlice));
         let t = target("/apis/events.k8s.io/v1/namespaces/a/events");
         assert_eq!(t.resource, Resource::Events { events_group: true });
+        let t = target("/apis/rbac.authorization.k8s.io/v1/namespaces/a/rolebindings/b");
+        assert_eq!(t.resource, Resource::Stored(Kind::RoleBinding));
+        let t = target("/apis/rbac.authorization.k8s.io/v1/clusterroles/system:node");
+        assert_eq!(t.name.as_deref(), Some("system:node"));
+        let t = target("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
+        assert_eq!(t.resource, Resource::Review(Review::SelfSubjectAccess));
     }
 
     #[test]
@@ -176,6 +243,8 @@ mod tests {
             "/apis/apps/v1/deployments",
             "/api/v1/namespaces/a/services/web/scale",
             "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s/status",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/a/clusterroles",
+            "/apis/authentication.k8s.io/v1/namespaces/a/selfsubjectreviews",
         ] {
             assert!(resolve(path).is_err(), "{path}");
         }

@@ -1,8 +1,11 @@
 //! Bootstrap of the built-in objects every cluster has: the namespaces `default`,
 //! `kube-system`, `kube-public`, `kube-node-lease`, and the Service `default/kubernetes`
 //! (ClusterIP = the first service IP, port `https` 443 → the API port) with its Endpoints and
-//! EndpointSlice `kubernetes` pointing at the API address. Idempotent: existing objects are
-//! kept (and the endpoints corrected when the API address changed). Acts only through the API.
+//! EndpointSlice `kubernetes` pointing at the API address, and the built-in RBAC ClusterRoles
+//! and ClusterRoleBindings ([`crate::authz::defaults`]). Idempotent: existing objects are kept
+//! (the endpoints corrected when the API address changed; built-in roles and bindings brought
+//! back to their defaults unless their `rbac.authorization.kubernetes.io/autoupdate` annotation
+//! is `"false"`). Acts only through the API.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -202,6 +205,40 @@ pub async fn ensure_builtins(
             })
     })
     .await?;
+    ensure_rbac(client).await
+}
+
+/// Creates the built-in ClusterRoles and ClusterRoleBindings, or restores their rules and
+/// subjects when they drifted and may be updated.
+async fn ensure_rbac(client: &Client) -> Result<(), kube::Error> {
+    use crate::authz::defaults::{autoupdate, cluster_role_bindings, cluster_roles};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    for want in cluster_roles() {
+        ensure(&roles, &want, |stored| {
+            (autoupdate(&stored.metadata) && stored.rules != want.rules).then(|| {
+                let mut next = stored.clone();
+                next.rules = want.rules.clone();
+                next
+            })
+        })
+        .await?;
+    }
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    for want in cluster_role_bindings() {
+        // roleRef is immutable; a stored binding to another role is left as the operator made it.
+        ensure(&bindings, &want, |stored| {
+            (autoupdate(&stored.metadata)
+                && stored.role_ref == want.role_ref
+                && stored.subjects != want.subjects)
+                .then(|| {
+                    let mut next = stored.clone();
+                    next.subjects = want.subjects.clone();
+                    next
+                })
+        })
+        .await?;
+    }
     Ok(())
 }
 

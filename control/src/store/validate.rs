@@ -52,6 +52,10 @@ pub(crate) fn name(kind: Kind, name: &str) -> Result<(), FieldCause> {
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \
              '-', start and end with an alphanumeric character, and be at most 63 characters",
         ),
+        Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => (
+            crate::authz::validate::path_segment_problem(name).is_none(),
+            "RBAC object names may not be '.' or '..' and may not contain '/' or '%'",
+        ),
         _ => (
             is_dns1123_subdomain(name),
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \

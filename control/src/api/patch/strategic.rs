@@ -68,7 +68,13 @@ fn strategy(kind: Kind, path: &str) -> ListStrategy {
             "status.addresses" => Keys(&["type"]),
             _ => Replace,
         },
-        Kind::Namespace | Kind::Endpoints | Kind::EndpointSlice => Replace,
+        Kind::Namespace
+        | Kind::Endpoints
+        | Kind::EndpointSlice
+        | Kind::Role
+        | Kind::ClusterRole
+        | Kind::RoleBinding
+        | Kind::ClusterRoleBinding => Replace,
     }
 }
 

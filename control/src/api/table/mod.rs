@@ -10,6 +10,7 @@ mod endpointslice;
 mod namespace;
 mod node;
 mod pod;
+mod rbac;
 mod service;
 
 use serde_json::{Value, json};
@@ -120,6 +121,8 @@ fn columns(kind: Kind) -> Vec<Column> {
         Kind::Namespace => namespace::COLUMNS.to_vec(),
         Kind::Endpoints => endpoints::COLUMNS.to_vec(),
         Kind::EndpointSlice => endpointslice::COLUMNS.to_vec(),
+        Kind::Role | Kind::ClusterRole => Vec::new(),
+        Kind::RoleBinding | Kind::ClusterRoleBinding => rbac::BINDING_COLUMNS.to_vec(),
     });
     // Every kind shows AGE after its own leading columns; wide columns (priority 1) follow.
     let wide_at = out.iter().position(|c| c.priority > 0).unwrap_or(out.len());
@@ -136,6 +139,9 @@ fn cells(obj: &Object, now: jiff::Timestamp) -> Vec<Value> {
         Object::Namespace(n) => namespace::cells(n),
         Object::Endpoints(e) => endpoints::cells(e),
         Object::EndpointSlice(s) => endpointslice::cells(s),
+        Object::Role(_) | Object::ClusterRole(_) => (Vec::new(), Vec::new()),
+        Object::RoleBinding(b) => rbac::binding_cells(&b.role_ref, b.subjects.as_deref()),
+        Object::ClusterRoleBinding(b) => rbac::binding_cells(&b.role_ref, b.subjects.as_deref()),
     };
     main.insert(0, Value::String(obj.name().to_string()));
     main.push(age);
