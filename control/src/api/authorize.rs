@@ -176,7 +176,7 @@ impl ApiState {
                 // The handler answers 404; nothing is written.
                 return Ok(());
             };
-            patch::apply(kind, kind_of_patch, stored.to_json(), bytes)?
+            patch::Patch::parse(kind_of_patch, bytes)?.apply(kind, stored.to_json())?
         } else {
             body::parse(&body::content_type(headers), bytes)?
         };

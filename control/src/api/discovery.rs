@@ -20,6 +20,14 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 
+/// The verbs served on `kind`: namespaces have no `deletecollection` (405), as upstream.
+fn verbs(kind: Kind) -> Vec<&'static str> {
+    VERBS
+        .into_iter()
+        .filter(|v| !(kind == Kind::Namespace && *v == "deletecollection"))
+        .collect()
+}
+
 /// `/api`.
 pub(crate) fn core_versions(server_address: &str) -> Value {
     json!({
@@ -62,7 +70,7 @@ pub(crate) fn resources(group: &str) -> Value {
             "singularName": kind.singular(),
             "namespaced": kind.namespaced(),
             "kind": kind.name(),
-            "verbs": VERBS,
+            "verbs": verbs(kind),
             "shortNames": kind.short_names(),
         });
         // `kubectl get all` lists the resources in the "all" category.
