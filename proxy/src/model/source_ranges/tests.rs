@@ -129,5 +129,8 @@ fn ranges_apply_per_family() {
     let unreadable = port(Some(Vec::new()));
     assert!(!unreadable.lb_source_allowed(ip("192.0.2.1"), ip("10.1.1.1")));
     assert!(!unreadable.lb_source_allowed(ip("2001:db8::1"), ip("fd00::9")));
-    assert_eq!(unreadable.load_balancer_source_ranges(ip("fd00::1")), Some(Vec::new()));
+    assert_eq!(
+        unreadable.load_balancer_source_ranges(ip("fd00::1")),
+        Some(Vec::new())
+    );
 }
