@@ -558,3 +558,101 @@ fn rules_stay_after_shutdown_and_cleanup_leaves_no_trace() -> TestResult {
     );
     Ok(())
 }
+
+/// Connects from `source` to `to`, giving up after `timeout` (for connections that must fail).
+fn connect_within(source: IpAddr, to: SocketAddr, timeout: Duration) -> io::Result<()> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect_timeout(&to.into(), timeout)
+}
+
+#[test]
+fn lb_ip_admits_only_sources_in_ranges_while_node_port_admits_all() -> TestResult {
+    if !require_root("lb_ip_admits_only_sources_in_ranges_while_node_port_admits_all") {
+        return Ok(());
+    }
+    let world = World::new("nftsr", 2, 1)?;
+    let mut port = web(&world, 1);
+    port.load_balancer_ips = vec![ip("198.51.100.7"), ip("2001:db8:51::7")];
+    let client = |i: u8, v4: bool| world.chain.client_ip(i, v4).ok_or("client index");
+    let (a4, a6, b4, b6) = (
+        client(0, true)?,
+        client(0, false)?,
+        client(1, true)?,
+        client(1, false)?,
+    );
+    port.source_ranges = Some(vec![
+        ipnet::IpNet::new(a4, 32)?,
+        ipnet::IpNet::new(a6, 128)?,
+    ]);
+    world.publish(table(vec![port.clone()]))?;
+
+    for (lb, a, b, node) in [
+        (ip("198.51.100.7"), a4, b4, world.chain.node_ip(true)),
+        (ip("2001:db8:51::7"), a6, b6, world.chain.node_ip(false)),
+    ] {
+        let lb = SocketAddr::new(lb, 80);
+        let (who, _) = world.chain.client.run(move || connect_from(a, lb))??;
+        assert!(
+            who.contains(&BACKEND_PORT.to_string()),
+            "A through {lb}: {who}"
+        );
+        let refused = world
+            .chain
+            .client
+            .run(move || connect_within(b, lb, Duration::from_secs(1)))?;
+        assert!(refused.is_err(), "B must not reach {lb}: {refused:?}");
+        // The same Service's NodePort and ClusterIP are not filtered.
+        let cluster = if lb.is_ipv4() {
+            "10.96.0.10"
+        } else {
+            "fd00:96::10"
+        };
+        for open in [
+            SocketAddr::new(node, 30080),
+            SocketAddr::new(ip(cluster), 80),
+        ] {
+            let (who, _) = world.chain.client.run(move || connect_from(b, open))??;
+            assert!(
+                who.contains(&BACKEND_PORT.to_string()),
+                "B through {open}: {who}"
+            );
+        }
+    }
+
+    // Ranges changed to B only: A is now the one dropped.
+    port.source_ranges = Some(vec![ipnet::IpNet::new(b4, 32)?]);
+    world.publish(table(vec![port.clone()]))?;
+    let lb = SocketAddr::new(ip("198.51.100.7"), 80);
+    let (who, _) = world.chain.client.run(move || connect_from(b4, lb))??;
+    assert!(
+        who.contains(&BACKEND_PORT.to_string()),
+        "B after the change: {who}"
+    );
+    let refused = world
+        .chain
+        .client
+        .run(move || connect_within(a4, lb, Duration::from_secs(1)))?;
+    assert!(refused.is_err(), "A after the change: {refused:?}");
+    // No IPv6 range left: the IPv6 LB IP is open to all, as in kube-proxy.
+    let lb6 = SocketAddr::new(ip("2001:db8:51::7"), 80);
+    let (who, _) = world.chain.client.run(move || connect_from(a6, lb6))??;
+    assert!(
+        who.contains(&BACKEND_PORT.to_string()),
+        "A through {lb6}: {who}"
+    );
+
+    // Ranges removed: the LB IP is open again.
+    port.source_ranges = None;
+    world.publish(table(vec![port]))?;
+    let (who, _) = world.chain.client.run(move || connect_from(a4, lb))??;
+    assert!(
+        who.contains(&BACKEND_PORT.to_string()),
+        "A without ranges: {who}"
+    );
+    Ok(())
+}

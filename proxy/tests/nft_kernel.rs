@@ -81,6 +81,12 @@ fn kernel_accepts_generated_and_golden_scripts() -> TestResult {
         listing.contains("10.96.0.12 . tcp . 80 : goto reject-chain"),
         "{listing}"
     );
+    assert!(
+        listing.contains("198.51.100.13 . tcp . 443 : goto firewall-")
+            && listing.contains("ip saddr @src-")
+            && listing.contains("drop comment \"source not in loadBalancerSourceRanges\""),
+        "{listing}"
+    );
     // The golden files are loadable scripts too (the full dump into an empty namespace).
     let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/fixture.nft");
     let empty = Netns::new("nftgo")?;
@@ -158,6 +164,25 @@ fn fixture_changes() -> Vec<proxy::model::ServiceTable> {
     ));
     steps.push(table(ports.clone()));
     ports.retain(|p| p.id.name != "plain");
+    steps.push(table(ports.clone()));
+    // loadBalancerSourceRanges: changed (elements of the source set only), removed (the
+    // firewall chain and set go, the next sync deletes them), and back.
+    let net = |text: &str| -> ipnet::IpNet { text.parse().unwrap_or_else(|e| panic!("{e}")) };
+    let set_ranges = |ports: &mut Vec<proxy::model::ServicePort>,
+                      ranges: Option<Vec<ipnet::IpNet>>| {
+        for port in ports.iter_mut().filter(|p| p.id.name == "local") {
+            port.source_ranges = ranges.clone();
+        }
+    };
+    set_ranges(
+        &mut ports,
+        Some(vec![net("192.168.0.0/16"), net("10.1.2.3/32")]),
+    );
+    steps.push(table(ports.clone()));
+    set_ranges(&mut ports, None);
+    steps.push(table(ports.clone()));
+    steps.push(table(ports.clone()));
+    set_ranges(&mut ports, Some(Vec::new()));
     steps.push(table(ports));
     steps
 }

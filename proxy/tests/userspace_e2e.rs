@@ -4,6 +4,8 @@
 
 #[path = "userspace_e2e/harness.rs"]
 mod harness;
+#[path = "userspace_e2e/source_ranges.rs"]
+mod source_ranges;
 mod support;
 #[path = "userspace_e2e/udp.rs"]
 mod udp;

@@ -57,6 +57,7 @@ pub fn service(
         node_port: None,
         external_ips: vec![],
         load_balancer_ips: vec![],
+        source_ranges: None,
         affinity_timeout: None,
         external_policy_local: false,
         internal_policy_local: false,

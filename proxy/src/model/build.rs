@@ -51,6 +51,7 @@ fn service_ports<'a>(
 ) -> impl Iterator<Item = ServicePort> + 'a {
     let spec = service.spec.as_ref();
     let cluster_ips = cluster_ips(service);
+    let source_ranges = super::source_ranges::parse(service);
     let proxied =
         !cluster_ips.is_empty() && spec.and_then(|s| s.type_.as_deref()) != Some("ExternalName");
     let k8s_ports: &[K8sServicePort] = match spec.and_then(|s| s.ports.as_deref()) {
@@ -99,6 +100,7 @@ fn service_ports<'a>(
                     .flatten()
                     .filter_map(|i| i.ip.as_ref()),
             ),
+            source_ranges: source_ranges.clone(),
             affinity_timeout,
             external_policy_local,
             internal_policy_local: spec.internal_traffic_policy.as_deref() == Some("Local"),

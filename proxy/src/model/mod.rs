@@ -7,13 +7,17 @@
 
 mod build;
 mod select;
+mod source_ranges;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 pub use build::NodeContext;
+pub use source_ranges::SOURCE_RANGES_ANNOTATION;
 
 /// The L4 protocol of a service port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,6 +121,12 @@ pub struct ServicePort {
     pub external_ips: Vec<IpAddr>,
     /// `status.loadBalancer.ingress[].ip`.
     pub load_balancer_ips: Vec<IpAddr>,
+    /// `spec.loadBalancerSourceRanges` (or, when that is empty, the
+    /// [`SOURCE_RANGES_ANNOTATION`]) of a LoadBalancer Service: `None` when it lists nothing
+    /// (LB IPs open to all), else the entries that parse as CIDRs, truncated to their
+    /// network; entries that do not parse are left out. See
+    /// [`ServicePort::load_balancer_source_ranges`].
+    pub source_ranges: Option<Vec<IpNet>>,
     /// `sessionAffinity: ClientIP` timeout; `None` when affinity is off.
     pub affinity_timeout: Option<Duration>,
     /// `externalTrafficPolicy: Local`: external traffic (NodePort, externalIPs, LB) only to
@@ -139,6 +149,34 @@ impl ServicePort {
     /// family (honours `externalTrafficPolicy`).
     pub fn external_endpoints(&self, family_of: IpAddr) -> Vec<&Endpoint> {
         select::usable(&self.endpoints, family_of, self.external_policy_local)
+    }
+
+    /// The sources allowed to reach the LB IPs of `family_of`'s family, or `None` when they
+    /// are open to all. As kube-proxy: a family without ranges of its own is open while the
+    /// other family has some; but a list none of whose entries parse allows nobody (an
+    /// unreadable restriction is never read as "allow all"). ClusterIP, NodePort and
+    /// externalIP traffic is never filtered.
+    pub fn load_balancer_source_ranges(&self, family_of: IpAddr) -> Option<Vec<IpNet>> {
+        let ranges = self.source_ranges.as_ref()?;
+        if ranges.is_empty() {
+            return Some(Vec::new());
+        }
+        let mine: Vec<IpNet> = ranges
+            .iter()
+            .filter(|net| net.addr().is_ipv4() == family_of.is_ipv4())
+            .copied()
+            .collect();
+        (!mine.is_empty()).then_some(mine)
+    }
+
+    /// Whether `source` may reach this port's LB IP `lb_ip` (see
+    /// [`ServicePort::load_balancer_source_ranges`]).
+    pub fn lb_source_allowed(&self, lb_ip: IpAddr, source: IpAddr) -> bool {
+        let source = source.to_canonical();
+        match self.load_balancer_source_ranges(lb_ip) {
+            None => true,
+            Some(ranges) => ranges.iter().any(|net| net.contains(&source)),
+        }
     }
 
     /// Whether ClientIP session affinity is on.

@@ -44,6 +44,7 @@ pub(crate) fn svc(
         node_port: None,
         external_ips: Vec::new(),
         load_balancer_ips: Vec::new(),
+        source_ranges: None,
         affinity_timeout: None,
         external_policy_local: false,
         internal_policy_local: false,

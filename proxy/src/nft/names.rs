@@ -95,6 +95,18 @@ pub fn external_chain(port_identity: &str) -> String {
     build("external", port_identity)
 }
 
+/// The chain LB IP traffic of a service port with `loadBalancerSourceRanges` goes through:
+/// sources in [`source_ranges_set`] go on to the external chain, the rest are dropped.
+pub fn firewall_chain(port_identity: &str) -> String {
+    build("firewall", port_identity)
+}
+
+/// The interval set of sources allowed to reach a service port's LB IPs (short like
+/// [`endpoints_map`]; the readable identity is its comment).
+pub fn source_ranges_set(port_identity: &str) -> String {
+    format!("src-{}", hash_chars(port_identity, 12))
+}
+
 /// The interval map from `numgen random mod 65536` to the endpoint (`addr . port`) that
 /// ClusterIP traffic of a service port goes to.
 ///

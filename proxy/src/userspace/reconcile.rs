@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use ipnet::IpNet;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +47,8 @@ struct ListenKey {
 struct Want {
     port: Arc<ServicePort>,
     scope: Scope,
+    /// Sources allowed (an LB IP with `loadBalancerSourceRanges`); `None`: all.
+    sources: Option<Arc<[IpNet]>>,
 }
 
 #[derive(Debug)]
@@ -197,45 +200,55 @@ impl Reconciler {
                 }
                 continue;
             }
-            let mut want = |ip: IpAddr, number: u16, scope: Scope| {
+            let mut want = |ip: IpAddr,
+                            number: u16,
+                            scope: Scope,
+                            sources: Option<Arc<[IpNet]>>| {
                 let key = ListenKey {
                     protocol: port.id.protocol,
                     addr: SocketAddr::new(ip, number),
                 };
-                match wanted.get(&key) {
+                match wanted.get_mut(&key) {
                     Some(other) if other.port.id != port.id => {
                         tracing::warn!(address = %key.addr, service = %port.id, owner = %other.port.id,
                             "address already served by another service port; skipped");
                     }
-                    Some(_) => {}
+                    // Also an externalIP of the same port: as an LB IP it keeps its ranges.
+                    Some(same) => {
+                        if sources.is_some() {
+                            same.sources = sources;
+                        }
+                    }
                     None => {
                         wanted.insert(
                             key,
                             Want {
                                 port: port.clone(),
                                 scope,
+                                sources,
                             },
                         );
                     }
                 }
             };
             for ip in &port.cluster_ips {
-                want(*ip, port.port, Scope::Cluster);
+                want(*ip, port.port, Scope::Cluster, None);
             }
             if let Some(node_port) = port.node_port {
                 for ip in &self.nodeport_ips {
-                    want(*ip, node_port, Scope::External);
+                    want(*ip, node_port, Scope::External, None);
                 }
             }
             let managed = self.interface.is_some();
             for ip in &port.external_ips {
                 if managed || self.node_ips.contains(ip) {
-                    want(*ip, port.port, Scope::External);
+                    want(*ip, port.port, Scope::External, None);
                 }
             }
             for ip in &port.load_balancer_ips {
                 if self.node_ips.contains(ip) {
-                    want(*ip, port.port, Scope::External);
+                    let sources = port.load_balancer_source_ranges(*ip).map(Arc::from);
+                    want(*ip, port.port, Scope::External, sources);
                 }
             }
         }
@@ -352,11 +365,13 @@ impl Reconciler {
             let route = Route {
                 port: entry.runtime.clone(),
                 pool: pool.clone(),
+                sources: want.sources.clone(),
             };
             if let Some(open) = self.listeners.get(key) {
                 let current = open.route.load();
                 if !Arc::ptr_eq(&current.port, &route.port)
                     || !Arc::ptr_eq(&current.pool, &route.pool)
+                    || current.sources != route.sources
                 {
                     open.route.store(Arc::new(route));
                 }

@@ -2,8 +2,11 @@
 //! accept path with a single `load()` per connection: the service port's long-lived state
 //! ([`PortRuntime`]) and the endpoint [`Pool`] for this listener's scope and family.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,9 +36,20 @@ pub(crate) struct Route {
     pub(crate) port: Arc<PortRuntime>,
     /// Usable endpoints for this listener (cluster or external, this family).
     pub(crate) pool: Arc<Pool>,
+    /// The sources this listener accepts (an LB IP of a service with
+    /// `loadBalancerSourceRanges`; empty: none); `None` accepts every source.
+    pub(crate) sources: Option<Arc<[IpNet]>>,
 }
 
 impl Route {
+    /// Whether a client at `source` may use this listener.
+    pub(crate) fn source_allowed(&self, source: IpAddr) -> bool {
+        let source = source.to_canonical();
+        self.sources
+            .as_deref()
+            .is_none_or(|nets| nets.iter().any(|net| net.contains(&source)))
+    }
+
     /// Picks an endpoint for `client`, skipping `tried`.
     pub(crate) fn pick(
         &self,

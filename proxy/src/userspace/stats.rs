@@ -29,6 +29,9 @@ pub(crate) struct PortMetrics {
     pub(crate) rejected: AtomicU64,
     /// UDP flows currently tracked.
     pub(crate) udp_flows: AtomicU64,
+    /// TCP connections closed at accept / UDP datagrams dropped on an LB IP because their
+    /// source is outside the service's `loadBalancerSourceRanges`.
+    pub(crate) source_refused: AtomicU64,
 }
 
 /// Decrements a gauge when dropped (after it was incremented by [`Held::new`]).
@@ -144,6 +147,13 @@ const PORT_FAMILIES: &[(&str, &str, Kind, PortField)] = &[
         "UDP client flows currently tracked.",
         Kind::Gauge,
         |m| &m.udp_flows,
+    ),
+    (
+        "switchyard_userspace_source_refused_total",
+        "TCP connections closed or UDP datagrams dropped on a LoadBalancer IP because the \
+         source is outside the service's loadBalancerSourceRanges.",
+        Kind::Counter,
+        |m| &m.source_refused,
     ),
 ];
 

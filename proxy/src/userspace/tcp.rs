@@ -36,6 +36,17 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let route = route.load_full();
+                if !route.source_allowed(peer.ip()) {
+                    route
+                        .port
+                        .metrics
+                        .source_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(service = %route.port.id, client = %peer,
+                        "source outside loadBalancerSourceRanges; connection closed");
+                    drop(stream);
+                    continue;
+                }
                 ctx.tracker.spawn(serve(stream, peer, route, ctx.clone()));
             }
             Err(err) => {

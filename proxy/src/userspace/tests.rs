@@ -23,6 +23,7 @@ fn table(service: SocketAddr, endpoints: &[SocketAddr]) -> TableSnapshot {
         node_port: None,
         external_ips: Vec::new(),
         load_balancer_ips: Vec::new(),
+        source_ranges: None,
         affinity_timeout: None,
         external_policy_local: false,
         internal_policy_local: false,

@@ -74,6 +74,18 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        {
+            // Every datagram, not only a flow's first: the ranges may shrink mid-flow.
+            let current = route.load();
+            if !current.source_allowed(client.ip()) {
+                current
+                    .port
+                    .metrics
+                    .source_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
         if flows.len() >= prune_at {
             flows.retain(|_, flow| !flow.state.done.load(Ordering::Relaxed));
             prune_at = (flows.len() * 2).max(64);

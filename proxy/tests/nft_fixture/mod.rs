@@ -48,6 +48,7 @@ pub fn svc(
         node_port: None,
         external_ips: Vec::new(),
         load_balancer_ips: Vec::new(),
+        source_ranges: None,
         affinity_timeout: None,
         external_policy_local: false,
         internal_policy_local: false,
@@ -117,6 +118,12 @@ pub fn fixture_ports() -> Vec<ServicePort> {
     local.node_port = Some(30443);
     local.external_ips = vec![ip("192.0.2.13")];
     local.load_balancer_ips = vec![ip("198.51.100.13")];
+    // Only these sources reach the LB IP (a prefix and a single address); the externalIP,
+    // ClusterIP and NodePort stay open.
+    local.source_ranges = Some(vec![
+        "10.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}")),
+        "203.0.113.7/32".parse().unwrap_or_else(|e| panic!("{e}")),
+    ]);
 
     let mut dns = svc(
         "kube-system",

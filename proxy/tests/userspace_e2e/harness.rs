@@ -214,6 +214,7 @@ pub fn service(
         node_port: None,
         external_ips: Vec::new(),
         load_balancer_ips: Vec::new(),
+        source_ranges: None,
         affinity_timeout: None,
         external_policy_local: false,
         internal_policy_local: false,

@@ -165,8 +165,9 @@ pub struct Fragment {
     pub sets: Vec<(String, SetSpec)>,
     /// Its elements of the shared sets and maps: (set, key, value).
     pub elements: Vec<(&'static str, String, Option<String>)>,
-    /// Elements of its own maps (endpoint maps): (map, key, value).
-    pub own_elements: Vec<(String, String, String)>,
+    /// Elements of its own sets and maps (endpoint maps, source ranges): (set, key, value;
+    /// `None` for sets).
+    pub own_elements: Vec<(String, String, Option<String>)>,
 }
 
 impl Fragment {
@@ -382,7 +383,7 @@ fn merge(rules: &mut TableRules, fragment: &Fragment) {
             .elements
             .entry(map.clone())
             .or_default()
-            .insert(key.clone(), Some(value.clone()));
+            .insert(key.clone(), value.clone());
     }
     for (name, chain) in &fragment.chains {
         rules.chains.insert(name.clone(), chain.clone());

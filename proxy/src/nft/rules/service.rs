@@ -93,8 +93,9 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
             .collect()
     };
     let cluster_ips = of_family(&port.cluster_ips);
+    let lb_ips = of_family(&port.load_balancer_ips);
     let mut external_ips = of_family(&port.external_ips);
-    external_ips.extend(of_family(&port.load_balancer_ips));
+    external_ips.extend(&lb_ips);
     external_ips.sort();
     external_ips.dedup();
     // NodePorts follow the service's ClusterIP families.
@@ -191,7 +192,12 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
         }
         generator.chain(&external_chain, rules);
         let verdict = Some(format!("goto {external_chain}"));
+        let firewall = firewall(&mut generator, port, family, &external_chain);
         for ip in &external_ips {
+            let verdict = match &firewall {
+                Some(firewall) if lb_ips.contains(ip) => firewall,
+                _ => &verdict,
+            };
             generator
                 .fragment
                 .elements
@@ -207,6 +213,48 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
     }
     generator.finish();
     Some(fragment)
+}
+
+/// For a port whose LB IPs of `family` only admit some sources: the `firewall-…` chain (sources
+/// in the port's `src-…` interval set go on to `external_chain`, others are dropped) and its
+/// set, added to the fragment; returns the verdict LB IP dispatch elements use. `None`: the
+/// LB IPs are open to all. Ranges changing later are element updates of the set only.
+fn firewall(
+    generator: &mut Generator<'_>,
+    port: &ServicePort,
+    family: Family,
+    external_chain: &str,
+) -> Option<Option<String>> {
+    if port.load_balancer_ips.is_empty() {
+        return None;
+    }
+    let ranges = port.load_balancer_source_ranges(probe(family))?;
+    let chain = names::firewall_chain(generator.identity);
+    let set = names::source_ranges_set(generator.identity);
+    generator.chain(
+        &chain,
+        vec![
+            format!("{family} saddr @{set} goto {external_chain}"),
+            "drop comment \"source not in loadBalancerSourceRanges\"".to_owned(),
+        ],
+    );
+    generator.fragment.sets.push((
+        set.clone(),
+        SetSpec {
+            key_type: family.addr_type().into(),
+            value_type: None,
+            flags: vec!["interval"],
+            timeout: None,
+            comment: Some(generator.identity.to_owned()),
+        },
+    ));
+    for net in ranges {
+        generator
+            .fragment
+            .own_elements
+            .push((set.clone(), net.trunc().to_string(), None));
+    }
+    Some(Some(format!("goto {chain}")))
 }
 
 fn endpoints_equal(a: &[&Endpoint], b: &[&Endpoint]) -> bool {
@@ -330,7 +378,7 @@ impl Generator<'_> {
             self.fragment.own_elements.push((
                 map.to_owned(),
                 format!("{start}-{end}"),
-                format!("{} . {}", endpoint.ip, endpoint.port),
+                Some(format!("{} . {}", endpoint.ip, endpoint.port)),
             ));
         }
     }

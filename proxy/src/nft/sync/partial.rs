@@ -205,25 +205,25 @@ pub(super) fn table(
 fn own_elements(tx: &mut Transaction, table: TableId, changes: &[Change]) {
     let empty = Fragment::default();
     let mut deletes: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let mut adds: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    let mut adds: BTreeSet<(&str, &str, Option<&str>)> = BTreeSet::new();
     for change in changes {
         let old = Change::fragment(&change.old, table).unwrap_or(&empty);
         let new = Change::fragment(&change.new, table).unwrap_or(&empty);
-        let before: BTreeSet<&(String, String, String)> = old.own_elements.iter().collect();
-        let after: BTreeSet<&(String, String, String)> = new.own_elements.iter().collect();
+        let before: BTreeSet<&(String, String, Option<String>)> = old.own_elements.iter().collect();
+        let after: BTreeSet<&(String, String, Option<String>)> = new.own_elements.iter().collect();
         for (map, key, _) in before.difference(&after) {
             if new.sets.iter().any(|(name, _)| name == map) {
                 deletes.insert((map, key));
             }
         }
         for (map, key, value) in after.difference(&before) {
-            adds.insert((map, key, value));
+            adds.insert((map, key, value.as_deref()));
         }
     }
     for (map, key) in deletes {
         tx.element(Verb::Delete, table, map, key, None);
     }
     for (map, key, value) in adds {
-        tx.element(Verb::Add, table, map, key, Some(value));
+        tx.element(Verb::Add, table, map, key, value);
     }
 }

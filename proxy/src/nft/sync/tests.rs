@@ -404,6 +404,9 @@ mod convergence {
         node_port: bool,
         shared_external_ip: bool,
         udp: bool,
+        /// 0: no LB IP; 1: an LB IP open to all; 2, 3, 4: with one, two or no valid
+        /// source ranges.
+        lb: u8,
     }
 
     fn spec() -> impl Strategy<Value = Option<Spec>> {
@@ -414,14 +417,16 @@ mod convergence {
                 any::<bool>(),
                 any::<bool>(),
                 any::<bool>(),
+                0u8..5,
             )
                 .prop_map(
-                    |(endpoints, affinity, node_port, shared_external_ip, udp)| Spec {
+                    |(endpoints, affinity, node_port, shared_external_ip, udp, lb)| Spec {
                         endpoints,
                         affinity,
                         node_port,
                         shared_external_ip,
                         udp,
+                        lb,
                     },
                 ),
         )
@@ -456,6 +461,16 @@ mod convergence {
                 if spec.shared_external_ip {
                     port.external_ips = vec![crate::nft::fixture::ip("192.0.2.1")];
                 }
+                if spec.lb > 0 {
+                    port.load_balancer_ips =
+                        vec![crate::nft::fixture::ip(&format!("198.51.100.{i}"))];
+                }
+                port.source_ranges = match spec.lb {
+                    2 => Some(vec![net("10.0.0.0/8")]),
+                    3 => Some(vec![net("10.0.0.0/8"), net("192.168.0.0/16")]),
+                    4 => Some(Vec::new()),
+                    _ => None,
+                };
                 Some(port)
             })
             .collect();
@@ -574,5 +589,71 @@ fn a_service_lives_in_one_shard_and_node_wide_sets_in_the_main_table() -> Result
             .contains_key("10.96.0.10")
     );
     assert_eq!(fake.elements(MAIN, "service-ips"), None);
+    Ok(())
+}
+
+fn net(text: &str) -> ipnet::IpNet {
+    text.parse().unwrap_or_default()
+}
+
+fn lb_service(ranges: Option<Vec<ipnet::IpNet>>) -> ServiceTable {
+    let mut port = svc(
+        "lb",
+        Protocol::Tcp,
+        80,
+        &["10.96.0.20"],
+        vec![ep("10.244.1.1", 80, false)],
+    );
+    port.node_port = Some(30020);
+    port.load_balancer_ips = vec![crate::nft::fixture::ip("198.51.100.20")];
+    port.source_ranges = ranges;
+    table(vec![port])
+}
+
+#[test]
+fn source_ranges_changes_are_element_updates_and_removal_reopens_the_lb_ip() -> Result<(), SyncError>
+{
+    let fake = FakeRunner::new();
+    let mut s = syncer(&fake);
+    let identity = "default/lb/tcp/80";
+    let set = crate::nft::names::source_ranges_set(identity);
+    let firewall = crate::nft::names::firewall_chain(identity);
+    s.sync(&lb_service(Some(vec![net("10.0.0.0/8")])))?;
+    let dump = fake.dump();
+    assert!(
+        dump.contains(&format!("198.51.100.20 . tcp . 80 : goto {firewall}")),
+        "{dump}"
+    );
+    assert!(dump.contains("10.0.0.0/8"), "{dump}");
+    // ClusterIP and NodePort skip the check.
+    assert!(
+        !dump.contains(&format!("10.96.0.20 . tcp . 80 : goto {firewall}")),
+        "{dump}"
+    );
+    assert!(
+        !dump.contains(&format!("tcp . 30020 : goto {firewall}")),
+        "{dump}"
+    );
+
+    s.sync(&lb_service(Some(vec![net("192.168.0.0/16")])))?;
+    let tx = fake.last_transaction().unwrap_or_default();
+    let elements_only = tx
+        .ops()
+        .iter()
+        .all(|op| matches!(&op.object, Object::Element { set: name, .. } if *name == set));
+    assert!(elements_only && tx.ops().len() == 2, "{tx}");
+    let dump = fake.dump();
+    assert!(
+        dump.contains("192.168.0.0/16") && !dump.contains("10.0.0.0/8"),
+        "{dump}"
+    );
+
+    s.sync(&lb_service(None))?;
+    s.sync(&lb_service(None))?;
+    let dump = fake.dump();
+    assert!(!dump.contains(&firewall) && !dump.contains(&set), "{dump}");
+    let fresh = FakeRunner::new();
+    syncer(&fresh).sync(&lb_service(None))?;
+    assert_eq!(dump, fresh.dump());
     Ok(())
 }
