@@ -6,27 +6,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use support::{Api, TestResult};
-
-/// Whether kubectl can run here; prints why not, and fails under CI.
-fn kubectl_available() -> bool {
-    let found = Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubectl is required under CI but was not found"
-        );
-        eprintln!("skipping: kubectl is not installed");
-    }
-    found
-}
 
 struct Kubectl {
     kubeconfig: std::path::PathBuf,
@@ -72,7 +54,7 @@ fn service_yaml(ns: &str, target_port: u16) -> String {
 
 #[tokio::test]
 async fn kubectl_workflow() -> TestResult {
-    if !kubectl_available() {
+    if !support::kubectl_available() {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

@@ -128,20 +128,6 @@ async fn patch_bombs_and_oversized_results_answer_413_and_change_nothing() -> Te
     Ok(())
 }
 
-fn names(list: &Value) -> Vec<String> {
-    let mut names: Vec<String> = list["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_nothing()
 -> TestResult {
@@ -161,38 +147,41 @@ async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_n
             assert_eq!(r.code, 201, "{}", r.body);
         }
     }
-    let namespaces = names(&api.get("/api/v1/namespaces").await?.body);
+    let namespaces = support::item_names(&api.get("/api/v1/namespaces").await?.body);
     assert!(namespaces.contains(&"limits-del-a".to_string()));
 
     let r = api.delete("/api/v1/namespaces").await?;
     assert_eq!(r.code, 405, "{}", r.body);
     assert_eq!(r.body["reason"], "MethodNotAllowed");
     assert_eq!(
-        names(&api.get("/api/v1/namespaces").await?.body),
+        support::item_names(&api.get("/api/v1/namespaces").await?.body),
         namespaces
     );
 
-    let services = names(&api.get("/api/v1/services").await?.body);
+    let services = support::item_names(&api.get("/api/v1/services").await?.body);
     let r = api.delete("/api/v1/services").await?;
     assert_eq!(r.code, 405, "{}", r.body);
-    assert_eq!(names(&api.get("/api/v1/services").await?.body), services);
+    assert_eq!(
+        support::item_names(&api.get("/api/v1/services").await?.body),
+        services
+    );
 
     // Within a namespace: exactly the selected objects go, in the other namespace nothing.
     let r = api
         .delete("/api/v1/namespaces/limits-del-a/services?labelSelector=tier%3Dback")
         .await?;
     assert_eq!(r.code, 200, "{}", r.body);
-    assert_eq!(names(&r.body), ["api", "db"]);
+    assert_eq!(support::item_names(&r.body), ["api", "db"]);
     let left = api
         .get("/api/v1/namespaces/limits-del-a/services")
         .await?
         .body;
-    assert_eq!(names(&left), ["web"]);
+    assert_eq!(support::item_names(&left), ["web"]);
     let other = api
         .get("/api/v1/namespaces/limits-del-b/services")
         .await?
         .body;
-    assert_eq!(names(&other), ["api", "db", "web"]);
+    assert_eq!(support::item_names(&other), ["api", "db", "web"]);
 
     // Nodes (cluster-scoped) are served, as kube-apiserver serves them.
     for (name, pool) in [("limits-n1", "a"), ("limits-n2", "b")] {
@@ -208,8 +197,8 @@ async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_n
         .delete("/api/v1/nodes?labelSelector=limits-pool%3Da")
         .await?;
     assert_eq!(r.code, 200, "{}", r.body);
-    assert_eq!(names(&r.body), ["limits-n1"]);
-    let nodes = names(&api.get("/api/v1/nodes").await?.body);
+    assert_eq!(support::item_names(&r.body), ["limits-n1"]);
+    let nodes = support::item_names(&api.get("/api/v1/nodes").await?.body);
     assert!(nodes.contains(&"limits-n2".to_string()), "{nodes:?}");
     assert!(!nodes.contains(&"limits-n1".to_string()), "{nodes:?}");
 
@@ -218,12 +207,12 @@ async fn collection_deletes_are_refused_where_upstream_refuses_them_and_delete_n
         .delete("/api/v1/namespaces/limits-del-b/services?dryRun=All")
         .await?;
     assert_eq!(r.code, 200, "{}", r.body);
-    assert_eq!(names(&r.body), ["api", "db", "web"]);
+    assert_eq!(support::item_names(&r.body), ["api", "db", "web"]);
     let other = api
         .get("/api/v1/namespaces/limits-del-b/services")
         .await?
         .body;
-    assert_eq!(names(&other), ["api", "db", "web"]);
+    assert_eq!(support::item_names(&other), ["api", "db", "web"]);
     cp.shutdown().await;
     Ok(())
 }
@@ -273,7 +262,7 @@ async fn a_continue_token_of_another_namespace_is_refused() -> TestResult {
         ))
         .await?;
     assert_eq!(r.code, 200, "{}", r.body);
-    assert_eq!(names(&r.body), ["s2", "s3"]);
+    assert_eq!(support::item_names(&r.body), ["s2", "s3"]);
     cp.shutdown().await;
     Ok(())
 }

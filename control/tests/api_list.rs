@@ -6,20 +6,6 @@ mod support;
 use serde_json::{Value, json};
 use support::{Api, TestResult};
 
-fn names(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| {
-            o["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn selectors_paging_and_tables() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -49,27 +35,27 @@ async fn selectors_paging_and_tables() -> TestResult {
             "/api/v1/namespaces/{a}/pods?labelSelector=tier%3Dweb"
         ))
         .await?;
-    assert_eq!(names(&r.body), ["p1", "p3"]);
+    assert_eq!(support::item_names(&r.body), ["p1", "p3"]);
     let r = api.get("/api/v1/pods?labelSelector=tier%3Dweb").await?;
-    assert_eq!(names(&r.body), ["p1", "p3", "p4"]);
+    assert_eq!(support::item_names(&r.body), ["p1", "p3", "p4"]);
     let r = api
         .get(&format!(
             "/api/v1/pods?fieldSelector=metadata.namespace%3D{b}"
         ))
         .await?;
-    assert_eq!(names(&r.body), ["p4"]);
+    assert_eq!(support::item_names(&r.body), ["p4"]);
     let r = api
         .get(&format!(
             "/api/v1/namespaces/{a}/pods?fieldSelector=metadata.name!%3Dp1"
         ))
         .await?;
-    assert_eq!(names(&r.body), ["p2", "p3"]);
+    assert_eq!(support::item_names(&r.body), ["p2", "p3"]);
 
     // Paging: two pages, the second read at the first page's revision even after a write.
     let first = api
         .get(&format!("/api/v1/namespaces/{a}/pods?limit=2"))
         .await?;
-    assert_eq!(names(&first.body), ["p1", "p2"]);
+    assert_eq!(support::item_names(&first.body), ["p1", "p2"]);
     assert_eq!(first.body["metadata"]["remainingItemCount"], 1);
     let token = first.body["metadata"]["continue"]
         .as_str()
@@ -84,7 +70,7 @@ async fn selectors_paging_and_tables() -> TestResult {
         ))
         .await?;
     assert_eq!(second.code, 200, "{}", second.body);
-    assert_eq!(names(&second.body), ["p3"]);
+    assert_eq!(support::item_names(&second.body), ["p3"]);
     assert_eq!(
         second.body["metadata"]["resourceVersion"],
         first.body["metadata"]["resourceVersion"]

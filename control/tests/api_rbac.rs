@@ -570,22 +570,6 @@ async fn access_reviews_answer_for_the_caller_and_for_others() -> TestResult {
     Ok(())
 }
 
-/// Whether kubectl can run here; prints why not, and fails under CI.
-fn kubectl_available() -> bool {
-    let found = std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubectl is required under CI but was not found"
-        );
-        eprintln!("skipping: kubectl is not installed");
-    }
-    found
-}
-
 /// Runs kubectl with `kubeconfig`; returns (success, stdout, stderr).
 async fn kubectl(kubeconfig: &Path, args: &[&str]) -> TestResult<(bool, String, String)> {
     let mut command = tokio::process::Command::new("kubectl");
@@ -603,7 +587,7 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> TestResult<(bool, String, 
 
 #[tokio::test]
 async fn kubectl_auth_can_i_and_whoami_with_alices_kubeconfig() -> TestResult {
-    if !kubectl_available() {
+    if !support::kubectl_available() {
         return Ok(());
     }
     let plane = Plane::start().await?;

@@ -14,31 +14,6 @@ use std::time::Duration;
 use serde_json::json;
 use support::{Api, TestResult};
 
-/// Whether this process runs as root (read from /proc, no unsafe code).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Root-only tests fail loudly in CI and are skipped with a reason elsewhere.
-fn require_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test} needs root (it mounts a tmpfs) and CI is set"
-    );
-    eprintln!("skipping {test}: needs root to mount a tmpfs");
-    false
-}
-
 /// A tmpfs mounted on a fresh directory; unmounted (lazily, so open files do not stop it) when
 /// dropped, also when the test fails.
 struct Tmpfs {
@@ -108,8 +83,10 @@ async fn readyz(api: &Api) -> TestResult<u16> {
 #[tokio::test]
 async fn a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_freed() -> TestResult
 {
-    if !require_root("a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_freed")
-    {
+    if !support::require_root(
+        "a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_freed",
+        "it mounts a tmpfs",
+    ) {
         return Ok(());
     }
     let disk = Tmpfs::mount("2m")?;

@@ -62,7 +62,9 @@ pub fn label_selector(data: &[u8]) {
         return;
     };
     if let Ok(selector) = Selector::parse(text) {
-        let labels = [("app".to_string(), "web".to_string())].into_iter().collect();
+        let labels = [("app".to_string(), "web".to_string())]
+            .into_iter()
+            .collect();
         let _ = selector.matches(&labels);
     }
 }

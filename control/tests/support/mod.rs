@@ -241,3 +241,59 @@ pub async fn read_events(
     }
     Ok(events)
 }
+
+/// The sorted `metadata.name`s of a list's items.
+pub fn item_names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Whether kubectl can run here; prints why not, and fails under CI.
+pub fn kubectl_available() -> bool {
+    let found = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is required under CI but was not found"
+        );
+        eprintln!("skipping: kubectl is not installed");
+    }
+    found
+}
+
+/// Whether this process runs as root (read from /proc, no unsafe code).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Root-only tests fail loudly in CI and are skipped with a printed reason elsewhere.
+pub fn require_root(test: &str, why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs root ({why}) and CI is set"
+    );
+    eprintln!("skipping {test}: needs root ({why})");
+    false
+}
