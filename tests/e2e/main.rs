@@ -11,3 +11,4 @@ mod endpoints;
 mod ipam_limits;
 mod proxy_userspace;
 mod remote_access;
+mod remote_parts;

@@ -5,7 +5,7 @@
 
 mod process;
 
-pub use process::{Switchyard, SwitchyardOptions, switchyard_bin};
+pub use process::{Switchyard, SwitchyardOptions, free_port, switchyard_bin};
 
 use std::time::Duration;
 
