@@ -5,9 +5,10 @@
 //! switchyard is the real binary fed through its own API (services created over HTTPS with the
 //! instance's admin token, ClusterIPs allocated by it): the store runs as `switchyard run`
 //! without DNS, and the nameserver as its own `switchyard dns --kubeconfig <admin kubeconfig>`
-//! process watching that API over HTTPS, so its RSS is the DNS daemon's alone. The peers get configs generated from the services switchyard allocated, so every
-//! server answers the same names with the same data. All servers run at once, pinned to the same
-//! CPUs, one worker each; repetitions rotate through them.
+//! process watching that API over HTTPS, so its RSS is the DNS daemon's alone. The peers get
+//! configs generated from the services switchyard allocated, so every server answers the same
+//! names with the same data. All servers run at once, pinned to the same CPUs, one worker each;
+//! repetitions rotate through them.
 
 pub mod daemon;
 pub mod dnsperf;

@@ -6,7 +6,7 @@
 //! Rust HTTP client (reqwest, HTTP/1.1, one connection per concurrent client) writing the same
 //! Pod JSON: switchyard through its Kubernetes-style API over HTTPS with its admin bearer token
 //! (its default; never `--insecure-loopback-http`), etcd through its gRPC-gateway JSON API over
-//! plain HTTP. The generated text says so ([`TRANSPORT_NOTE`]). Never talks to anything but the
+//! plain HTTP. The generated text says so (`TRANSPORT_NOTE`). Never talks to anything but the
 //! daemons it started.
 
 mod target;
