@@ -312,7 +312,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         method: format!(
             "Time from sending `POST /api/v1/namespaces/{NAMESPACE}/services` to the first NOERROR \
              answer with a record for the new name from the `switchyard dns` process (store \
-             commit, watch event over HTTP, table update), {reps} times. The peers serve static \
+             commit, watch event over HTTPS, table update), {reps} times. The peers serve static \
              configuration and have no equivalent path, so there is no reference on this row."
         ),
         rows: vec![change_row],

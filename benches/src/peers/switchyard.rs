@@ -20,6 +20,12 @@ use super::{Daemon, free_port};
 /// after the listener is bound).
 const KUBECONFIG_WAIT: Duration = Duration::from_secs(30);
 
+/// How long an idle connection to the API may be reused. The API closes keep-alive connections
+/// idle for its header read timeout (10 s by default), and an area's current-thread runtime is
+/// not driven between its `block_on` calls, so it would not see that close and would send the
+/// next request into a dead connection; staying under the server's limit avoids it.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// A running `switchyard run`.
 #[derive(Debug)]
 pub struct Switchyard {
@@ -86,6 +92,7 @@ pub fn admin_client_builder(data_dir: &Path) -> anyhow::Result<reqwest::ClientBu
         .tls_built_in_root_certs(false)
         .add_root_certificate(ca)
         .default_headers(headers)
+        .pool_idle_timeout(POOL_IDLE)
         .no_proxy())
 }
 
