@@ -1,5 +1,6 @@
-//! The nameserver under test as its own process: `switchyard dns --server <API>`, watching the
-//! store started by `switchyard run`, so that its RSS is the DNS daemon's alone.
+//! The nameserver under test as its own process: `switchyard dns --kubeconfig <admin
+//! kubeconfig>`, watching over HTTPS the store started by `switchyard run`, so that its RSS is
+//! the DNS daemon's alone.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,23 +20,12 @@ pub struct SwitchyardDns {
     pub addr: SocketAddr,
 }
 
-/// Starts `switchyard dns` against the API at `api_base` (`http://host:port`) and waits until
-/// it answers the built-in `kubernetes.default` service, i.e. has synced.
-pub fn start(ctx: &Ctx, api_base: &str, log_dir: &Path) -> anyhow::Result<SwitchyardDns> {
+/// Starts `switchyard dns` against the API `kubeconfig` names (the `switchyard run` instance's
+/// admin kubeconfig: its HTTPS URL, CA and token) and waits until it answers the built-in
+/// `kubernetes.default` service, i.e. has synced.
+pub fn start(ctx: &Ctx, kubeconfig: &Path, log_dir: &Path) -> anyhow::Result<SwitchyardDns> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let args: Vec<String> = vec![
-        "dns".into(),
-        "--server".into(),
-        api_base.into(),
-        "--dns-listen".into(),
-        addr.to_string(),
-        "--metrics-listen".into(),
-        "none".into(),
-        "--cluster-domain".into(),
-        ZONE.into(),
-        "--dns-ttl".into(),
-        crate::peers::dns_servers::TTL.to_string(),
-    ];
+    let args = args(kubeconfig, addr);
     let mut daemon = Daemon::spawn(
         "switchyard-dns",
         &ctx.server_cpus,
@@ -58,5 +48,44 @@ pub fn start(ctx: &Ctx, api_base: &str, log_dir: &Path) -> anyhow::Result<Switch
             daemon.log_tail()
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `switchyard dns` command line: credentials from `kubeconfig`, serving on `addr`.
+fn args(kubeconfig: &Path, addr: SocketAddr) -> Vec<String> {
+    vec![
+        "dns".into(),
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--dns-listen".into(),
+        addr.to_string(),
+        "--metrics-listen".into(),
+        "none".into(),
+        "--cluster-domain".into(),
+        ZONE.into(),
+        "--dns-ttl".into(),
+        crate::peers::dns_servers::TTL.to_string(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_daemon_gets_the_kubeconfig_and_no_plain_server_url() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 5353));
+        let args = args(Path::new("/tmp/sy/admin.kubeconfig"), addr);
+        let at = args.iter().position(|a| a == "--kubeconfig");
+        assert_eq!(
+            at.and_then(|i| args.get(i + 1)).map(String::as_str),
+            Some("/tmp/sy/admin.kubeconfig")
+        );
+        assert!(
+            !args
+                .iter()
+                .any(|a| a == "--server" || a.starts_with("http://"))
+        );
+        assert_eq!(args.first().map(String::as_str), Some("dns"));
     }
 }

@@ -2,12 +2,13 @@
 //! NXDOMAIN, PTR) against switchyard, dnsmasq, unbound and knot serving identical records; RSS
 //! per 10k services; time from an API change to the new answer.
 //!
-//! switchyard is the real binary fed through its own API (services created over HTTP, ClusterIPs
-//! allocated by it): the store runs as `switchyard run` without DNS, and the nameserver as its
-//! own `switchyard dns --server` process watching that API, so its RSS is the DNS daemon's
-//! alone. The peers get configs generated from the services switchyard allocated, so every
-//! server answers the same names with the same data. All servers run at once, pinned to the same
-//! CPUs, one worker each; repetitions rotate through them.
+//! switchyard is the real binary fed through its own API (services created over HTTPS with the
+//! instance's admin token, ClusterIPs allocated by it): the store runs as `switchyard run`
+//! without DNS, and the nameserver as its own `switchyard dns --kubeconfig <admin kubeconfig>`
+//! process watching that API over HTTPS, so its RSS is the DNS daemon's alone. The peers get
+//! configs generated from the services switchyard allocated, so every server answers the same
+//! names with the same data. All servers run at once, pinned to the same CPUs, one worker each;
+//! repetitions rotate through them.
 
 pub mod daemon;
 pub mod dnsperf;
@@ -95,13 +96,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         tmp.path(),
         &Parts::default(),
     )?;
-    let base = format!("http://{}", sy.api);
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let base = sy.base();
+    let http = sy.client()?;
     rt.block_on(switchyard::ensure_namespace(&http, &base, NAMESPACE))?;
-    let sy_dns = daemon::start(ctx, &base, tmp.path())?;
+    let sy_dns = daemon::start(ctx, &sy.kubeconfig(), tmp.path())?;
     let dns_addr = sy_dns.addr;
     let rss_before = sy_dns.daemon.rss_bytes()?;
     let records = rt.block_on(create_services(&http, &base, services))?;
@@ -204,8 +202,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
     let mix = "¼ A of an existing service, ¼ SRV `_http._tcp.<svc>`, ¼ A of a missing name (NXDOMAIN), ¼ PTR of a ClusterIP";
     let method = format!(
         "{services} ClusterIP services created through switchyard's API (`switchyard run --dns-listen \
-         none --proxy-mode none`), served by `switchyard dns --server http://127.0.0.1:<api port> \
-         --dns-listen 127.0.0.1:<port>` as a separate process (TTL {}); dnsmasq (`host-record`, `srv-host`, \
+         none --proxy-mode none`), fed over HTTPS with the admin token and served by `switchyard dns --kubeconfig \
+         <data dir>/admin.kubeconfig --dns-listen 127.0.0.1:<port>` as a separate process \
+         watching the API over HTTPS (TTL {}); dnsmasq (`host-record`, `srv-host`, \
          `local=/{ZONE}/`), unbound (`local-zone static`, `local-data`, `local-data-ptr`, \
          `num-threads: 1`, module `iterator`) and knot (authoritative zone files for `{ZONE}` and \
          `10.in-addr.arpa`, 1 UDP worker) serve records generated from the same list. All servers \
@@ -313,7 +312,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         method: format!(
             "Time from sending `POST /api/v1/namespaces/{NAMESPACE}/services` to the first NOERROR \
              answer with a record for the new name from the `switchyard dns` process (store \
-             commit, watch event over HTTP, table update), {reps} times. The peers serve static \
+             commit, watch event over HTTPS, table update), {reps} times. The peers serve static \
              configuration and have no equivalent path, so there is no reference on this row."
         ),
         rows: vec![change_row],

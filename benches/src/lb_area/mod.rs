@@ -168,8 +168,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 continue;
             }
         };
-        let base = format!("http://{}", sy.api);
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        let base = sy.base();
+        let http = sy.client()?;
         for (i, (name, addrs, offset, affinity)) in variants.into_iter().enumerate() {
             let mut case = Case {
                 name,

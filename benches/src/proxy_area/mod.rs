@@ -453,8 +453,8 @@ fn start_switchyard(
             ..Parts::default()
         },
     )?;
-    let base = format!("http://{}", sy.api);
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let base = sy.base();
+    let http = sy.client()?;
     let eps = rt.block_on(async {
         switchyard::ensure_namespace(&http, &base, "default").await?;
         let web = sy_service::create(&http, &base, "bench-web", backends, false).await?;

@@ -4,8 +4,10 @@
 //!
 //! Both sides are real processes on loopback pinned to the server CPUs, driven by the same
 //! Rust HTTP client (reqwest, HTTP/1.1, one connection per concurrent client) writing the same
-//! Pod JSON: switchyard through its Kubernetes-style API, etcd through its gRPC-gateway JSON
-//! API. Never talks to anything but the daemons it started.
+//! Pod JSON: switchyard through its Kubernetes-style API over HTTPS with its admin bearer token
+//! (its default; never `--insecure-loopback-http`), etcd through its gRPC-gateway JSON API over
+//! plain HTTP. The generated text says so (`TRANSPORT_NOTE`). Never talks to anything but the
+//! daemons it started.
 
 mod target;
 mod workload;
@@ -20,6 +22,13 @@ use crate::peers::{Daemon, etcd, switchyard};
 use crate::results::{AreaResult, Better, Row, Section, Series};
 use target::Target;
 use workload::Write;
+
+/// How the two sides are reached, stated in every section of the generated report: the figures
+/// include switchyard's TLS and token check, which the etcd peer does not do.
+const TRANSPORT_NOTE: &str = "switchyard is measured as it ships: HTTPS (rustls, the instance's \
+    own CA) with bearer-token authentication (the admin token) on every request. The etcd peer \
+    is plain HTTP without authentication (etcd's defaults), so switchyard's figures include TLS \
+    and token checks that etcd's do not.";
 
 /// Sizes for one run.
 #[derive(Debug, Clone, Copy)]
@@ -100,10 +109,12 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         method: format!(
             "switchyard: `{} run --proxy-mode none --dns-listen none --metrics-listen none \
              --data-dir <tmp> --api-listen 127.0.0.1:<port>`, POST/PUT \
-             `/api/v1/namespaces/default/pods`. Reference: `{etcd_name}` (Debian etcd-server), one \
+             `https://127.0.0.1:<port>/api/v1/namespaces/default/pods` with \
+             `Authorization: Bearer <admin token>`. Reference: `{etcd_name}` (Debian etcd-server), one \
              member, temp data dir, default fsync, `--quota-backend-bytes 8GiB`, driven through its \
              gRPC-gateway JSON API: `/v3/kv/txn` with compare `create_revision == 0` (create) or \
-             `mod_revision == read revision` (update), as kube-apiserver does. Both servers pinned \
+             `mod_revision == read revision` (update), as kube-apiserver does, over plain HTTP. \
+             Both servers pinned \
              with `taskset -c {}`; the client (`sybench`, tokio current-thread, reqwest HTTP/1.1, \
              one keep-alive connection per client) on `{}`. Body: the same ~1.3 KB Pod JSON \
              (base64 inside etcd's JSON, as the gateway requires). 1 client: {} writes; {c} \
@@ -146,7 +157,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 &et.update_many,
             ),
         ],
-        notes: vec![],
+        notes: vec![TRANSPORT_NOTE.into()],
     };
     let watch = Section {
         title: format!("Watch delivery to {} watchers", sizes.watchers),
@@ -166,6 +177,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         ],
         notes: vec![
             "The client reads all watch streams on one CPU, so client-side queueing is part of both figures.".into(),
+            TRANSPORT_NOTE.into(),
         ],
     };
     let size = Section {
@@ -174,7 +186,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
             "A fresh server loaded with {} Pods by {c} clients. RSS per object = (VmRSS after the \
              load − VmRSS before) ÷ objects, one load per system. Restart = SIGKILL, start again \
              on the same data dir, time until a one-item list (etcd: range) of pods returns an \
-             item; {} restarts.",
+             item (switchyard: over HTTPS, so the first TLS handshake is included); {} \
+             restarts.",
             sizes.objects,
             ctx.mode.reps()
         ),
@@ -194,7 +207,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
                 &et.restart,
             ),
         ],
-        notes: vec![],
+        notes: vec![TRANSPORT_NOTE.into()],
     };
     Ok(AreaResult {
         area: "store".into(),
@@ -211,11 +224,14 @@ fn series(name: &str, samples: &Samples) -> Series {
     }
 }
 
+/// Starts a server of `kind` and a client for it with room for `connections` concurrent
+/// connections.
 async fn start(
     ctx: &Ctx,
     kind: Kind,
     data: &Path,
     logs: &Path,
+    connections: usize,
 ) -> anyhow::Result<(Daemon, Target)> {
     match kind {
         Kind::Switchyard => {
@@ -226,27 +242,31 @@ async fn start(
                 logs,
                 &Default::default(),
             )?;
-            let base = format!("http://{}", s.api);
-            switchyard::ensure_namespace(&client(1)?, &base, "default").await?;
-            Ok((s.daemon, Target::Switchyard { base }))
+            let base = s.base();
+            let http = tuned(s.client_builder()?, connections)?;
+            switchyard::ensure_namespace(&http, &base, "default").await?;
+            Ok((s.daemon, Target::Switchyard { base, http }))
         }
         Kind::Etcd => {
             let e = etcd::start(&ctx.server_cpus, data, logs)?;
+            let http = tuned(reqwest::Client::builder().no_proxy(), connections)?;
             Ok((
                 e.daemon,
                 Target::Etcd {
                     base: format!("http://{}", e.client),
+                    http,
                 },
             ))
         }
     }
 }
 
-fn client(clients: usize) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .no_proxy()
+/// The same connection settings for both systems: HTTP/1.1, one keep-alive connection per
+/// concurrent client, 30 s per request.
+fn tuned(builder: reqwest::ClientBuilder, connections: usize) -> anyhow::Result<reqwest::Client> {
+    builder
         .http1_only()
-        .pool_max_idle_per_host(clients + 128)
+        .pool_max_idle_per_host(connections + 128)
         .timeout(Duration::from_secs(30))
         .build()
         .context("building the HTTP client")
@@ -258,10 +278,8 @@ fn client(clients: usize) -> anyhow::Result<reqwest::Client> {
 async fn measure_all(ctx: &Ctx, sizes: Sizes) -> [Figures; 2] {
     let kinds = [Kind::Switchyard, Kind::Etcd];
     let mut figs = [Figures::default(), Figures::default()];
-    let setup = tempfile::tempdir()
-        .context("temp dir")
-        .and_then(|t| Ok((t, client(sizes.clients.max(sizes.watchers))?)));
-    let (tmp, http) = match setup {
+    let connections = sizes.clients.max(sizes.watchers);
+    let tmp = match tempfile::tempdir().context("temp dir") {
         Ok(v) => v,
         Err(e) => {
             for f in &mut figs {
@@ -275,7 +293,7 @@ async fn measure_all(ctx: &Ctx, sizes: Sizes) -> [Figures; 2] {
     for kind in kinds {
         let data = logs.join(format!("writes-{}", tag(kind)));
         running.push(
-            start(ctx, kind, &data, logs)
+            start(ctx, kind, &data, logs, connections)
                 .await
                 .map_err(|e| format!("{e:#}")),
         );
@@ -287,7 +305,7 @@ async fn measure_all(ctx: &Ctx, sizes: Sizes) -> [Figures; 2] {
             else {
                 continue;
             };
-            write_rep(target, &http, sizes, tag(kinds[k]), rep, f).await;
+            write_rep(target, sizes, tag(kinds[k]), rep, f).await;
             if let Err(e) = daemon.check_alive() {
                 running[k] = Err(format!("{e:#}"));
             }
@@ -301,7 +319,7 @@ async fn measure_all(ctx: &Ctx, sizes: Sizes) -> [Figures; 2] {
     }
     for (k, kind) in kinds.into_iter().enumerate() {
         let Some(f) = figs.get_mut(k) else { continue };
-        if let Err(e) = size_phase(ctx, kind, sizes, logs, &http, f).await {
+        if let Err(e) = size_phase(ctx, kind, sizes, logs, connections, f).await {
             tracing::warn!(?kind, error = format!("{e:#}"), "store size phase failed");
             fail(
                 vec![&mut f.rss_per_object, &mut f.restart],
@@ -355,20 +373,12 @@ impl Figures {
 }
 
 /// One repetition of the write and watch workloads against `target`.
-async fn write_rep(
-    target: &Target,
-    http: &reqwest::Client,
-    sizes: Sizes,
-    tag: &str,
-    rep: usize,
-    f: &mut Figures,
-) {
+async fn write_rep(target: &Target, sizes: Sizes, tag: &str, rep: usize, f: &mut Figures) {
     let t = format!("{tag}-r{rep}");
     push(
         &mut f.create_one,
         workload::throughput(
             target,
-            http,
             Write::Create,
             1,
             sizes.ops_one,
@@ -381,7 +391,6 @@ async fn write_rep(
         &mut f.create_many,
         workload::throughput(
             target,
-            http,
             Write::Create,
             sizes.clients,
             sizes.ops_many,
@@ -392,13 +401,12 @@ async fn write_rep(
     );
     // One object for the 1-client updates, one per client for the others.
     let names: Vec<String> = (0..=sizes.clients).map(|i| format!("{t}-u-{i}")).collect();
-    match workload::load(target, http, &names, sizes.clients).await {
+    match workload::load(target, &names, sizes.clients).await {
         Ok(objects) => {
             push(
                 &mut f.update_one,
                 workload::throughput(
                     target,
-                    http,
                     Write::Update,
                     1,
                     sizes.ops_one,
@@ -411,7 +419,6 @@ async fn write_rep(
                 &mut f.update_many,
                 workload::throughput(
                     target,
-                    http,
                     Write::Update,
                     sizes.clients,
                     sizes.ops_many,
@@ -429,7 +436,6 @@ async fn write_rep(
     }
     match workload::watch_latency(
         target,
-        http,
         sizes.watchers,
         sizes.watch_writes,
         &format!("{t}-w"),
@@ -453,17 +459,17 @@ async fn size_phase(
     kind: Kind,
     sizes: Sizes,
     logs: &Path,
-    http: &reqwest::Client,
+    connections: usize,
     f: &mut Figures,
 ) -> anyhow::Result<()> {
     let tag = tag(kind);
     let data = logs.join(format!("size-{tag}"));
-    let (daemon, target) = start(ctx, kind, &data, logs).await?;
+    let (daemon, target) = start(ctx, kind, &data, logs, connections).await?;
     let before = daemon.rss_bytes()?;
     let names: Vec<String> = (0..sizes.objects)
         .map(|i| format!("{tag}-obj-{i}"))
         .collect();
-    workload::load(&target, http, &names, sizes.clients)
+    workload::load(&target, &names, sizes.clients)
         .await
         .context("bulk load")?;
     let after = daemon.rss_bytes()?;
@@ -474,9 +480,9 @@ async fn size_phase(
             d.stop();
         }
         let started = Instant::now();
-        let (d, target) = start(ctx, kind, &data, logs).await?;
+        let (d, target) = start(ctx, kind, &data, logs, connections).await?;
         let deadline = started + Duration::from_secs(300);
-        while !target.serves_data(http).await {
+        while !target.serves_data().await {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "{} did not serve data within 300s of a restart",

@@ -1,5 +1,7 @@
 //! The two HTTP dialects the store benchmark speaks, behind one type so the client cost is the
-//! same for both: switchyard's Kubernetes-style API and etcd's gRPC-gateway JSON API. Creates
+//! same for both: switchyard's Kubernetes-style API (HTTPS with its admin bearer token, as it
+//! ships) and etcd's gRPC-gateway JSON API (plain HTTP, as etcd runs without TLS flags). Each
+//! target carries its own client, so the token never goes to etcd. Creates
 //! and updates are conditional on both sides, the way kube-apiserver uses etcd (create only if
 //! absent, update only at the read revision).
 
@@ -14,15 +16,20 @@ use serde_json::{Value, json};
 /// Where objects go.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// `switchyard run`'s API at `base` (`http://127.0.0.1:port`).
+    /// `switchyard run`'s API at `base` (`https://127.0.0.1:port`).
     Switchyard {
         /// Base URL.
         base: String,
+        /// A client trusting the instance's CA and sending its admin token.
+        http: reqwest::Client,
     },
-    /// etcd's gRPC-gateway at `base`, keys under `/registry/pods/default/`.
+    /// etcd's gRPC-gateway at `base` (`http://127.0.0.1:port`), keys under
+    /// `/registry/pods/default/`.
     Etcd {
         /// Base URL.
         base: String,
+        /// A plain-HTTP client.
+        http: reqwest::Client,
     },
 }
 
@@ -39,14 +46,9 @@ impl Target {
 
     /// Creates pod `name` with JSON `body` if absent; returns its version (resourceVersion or
     /// etcd revision).
-    pub async fn create(
-        &self,
-        http: &reqwest::Client,
-        name: &str,
-        body: &str,
-    ) -> anyhow::Result<u64> {
+    pub async fn create(&self, name: &str, body: &str) -> anyhow::Result<u64> {
         match self {
-            Target::Switchyard { base } => {
+            Target::Switchyard { base, http } => {
                 let url = format!("{base}/api/v1/namespaces/default/pods");
                 let resp = http
                     .post(url)
@@ -56,7 +58,7 @@ impl Target {
                     .await?;
                 object_version(resp, "create").await
             }
-            Target::Etcd { base } => {
+            Target::Etcd { base, http } => {
                 let key = B64.encode(format!("{ETCD_PREFIX}{name}"));
                 let req = json!({
                     "compare": [{"key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
@@ -69,15 +71,9 @@ impl Target {
 
     /// Replaces pod `name` with `body` only if it is still at `version`; returns the new
     /// version. For switchyard `body` must already carry `metadata.resourceVersion`.
-    pub async fn update(
-        &self,
-        http: &reqwest::Client,
-        name: &str,
-        body: &str,
-        version: u64,
-    ) -> anyhow::Result<u64> {
+    pub async fn update(&self, name: &str, body: &str, version: u64) -> anyhow::Result<u64> {
         match self {
-            Target::Switchyard { base } => {
+            Target::Switchyard { base, http } => {
                 let url = format!("{base}/api/v1/namespaces/default/pods/{name}");
                 let resp = http
                     .put(url)
@@ -87,7 +83,7 @@ impl Target {
                     .await?;
                 object_version(resp, "update").await
             }
-            Target::Etcd { base } => {
+            Target::Etcd { base, http } => {
                 let key = B64.encode(format!("{ETCD_PREFIX}{name}"));
                 let req = json!({
                     "compare": [{"key": key, "target": "MOD", "result": "EQUAL", "mod_revision": version.to_string()}],
@@ -101,10 +97,10 @@ impl Target {
     }
 
     /// Whether stored data is being served: a one-item list/range of pods answers with an item.
-    pub async fn serves_data(&self, http: &reqwest::Client) -> bool {
+    pub async fn serves_data(&self) -> bool {
         let result = async {
             let v: Value = match self {
-                Target::Switchyard { base } => {
+                Target::Switchyard { base, http } => {
                     http.get(format!("{base}/api/v1/namespaces/default/pods?limit=1"))
                         .timeout(Duration::from_secs(2))
                         .send()
@@ -113,7 +109,7 @@ impl Target {
                         .json()
                         .await?
                 }
-                Target::Etcd { base } => {
+                Target::Etcd { base, http } => {
                     let req = json!({
                         "key": B64.encode(ETCD_PREFIX),
                         "range_end": B64.encode(prefix_end(ETCD_PREFIX)),
@@ -143,17 +139,16 @@ impl Target {
     /// over the pod prefix).
     pub async fn watch(
         &self,
-        http: &reqwest::Client,
         version: u64,
     ) -> anyhow::Result<impl Stream<Item = anyhow::Result<Vec<String>>> + use<>> {
         let (resp, etcd) = match self {
-            Target::Switchyard { base } => {
+            Target::Switchyard { base, http } => {
                 let url = format!(
                     "{base}/api/v1/namespaces/default/pods?watch=true&resourceVersion={version}"
                 );
                 (http.get(url).send().await?, false)
             }
-            Target::Etcd { base } => {
+            Target::Etcd { base, http } => {
                 let req = json!({"create_request": {
                     "key": B64.encode(ETCD_PREFIX),
                     "range_end": B64.encode(prefix_end(ETCD_PREFIX)),
@@ -194,9 +189,9 @@ impl Target {
     }
 
     /// The current version of the store (list resourceVersion or etcd header revision).
-    pub async fn current_version(&self, http: &reqwest::Client) -> anyhow::Result<u64> {
+    pub async fn current_version(&self) -> anyhow::Result<u64> {
         match self {
-            Target::Switchyard { base } => {
+            Target::Switchyard { base, http } => {
                 let v: Value = http
                     .get(format!("{base}/api/v1/namespaces/default/pods?limit=1"))
                     .send()
@@ -206,7 +201,7 @@ impl Target {
                     .await?;
                 parse_version(v.pointer("/metadata/resourceVersion"))
             }
-            Target::Etcd { base } => {
+            Target::Etcd { base, http } => {
                 let req = json!({"key": B64.encode(ETCD_PREFIX), "limit": "1"});
                 let v: Value = http
                     .post(format!("{base}/v3/kv/range"))

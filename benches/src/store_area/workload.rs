@@ -32,20 +32,17 @@ pub enum Write {
 /// Creates `names` with `clients` concurrent clients; returns the version of each.
 pub async fn load(
     target: &Target,
-    http: &reqwest::Client,
     names: &[String],
     clients: usize,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let chunks = split(names, clients);
     let mut tasks = Vec::new();
     for chunk in chunks {
-        let (target, http) = (target.clone(), http.clone());
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::with_capacity(chunk.len());
             for name in chunk {
-                let v = target
-                    .create(&http, &name, &pod_json(&name, 0, None))
-                    .await?;
+                let v = target.create(&name, &pod_json(&name, 0, None)).await?;
                 out.push((name, v));
             }
             anyhow::Ok(out)
@@ -63,7 +60,6 @@ pub async fn load(
 /// owned by one client, so conditional updates never conflict).
 pub async fn throughput(
     target: &Target,
-    http: &reqwest::Client,
     write: Write,
     clients: usize,
     ops: usize,
@@ -74,23 +70,21 @@ pub async fn throughput(
     let mut tasks = Vec::new();
     let owned = split(objects, clients);
     for (c, mut mine) in owned.into_iter().enumerate().take(clients) {
-        let (target, http, tag) = (target.clone(), http.clone(), tag.to_string());
+        let (target, tag) = (target.clone(), tag.to_string());
         let share = ops / clients + usize::from(c < ops % clients);
         tasks.push(tokio::spawn(async move {
             for i in 0..share {
                 match write {
                     Write::Create => {
                         let name = format!("{tag}-c{c}-{i}");
-                        target
-                            .create(&http, &name, &pod_json(&name, 0, None))
-                            .await?;
+                        target.create(&name, &pod_json(&name, 0, None)).await?;
                     }
                     Write::Update => {
                         anyhow::ensure!(!mine.is_empty(), "no object to update for client {c}");
                         let slot = i % mine.len();
                         let (name, version) = &mut mine[slot];
                         let body = pod_json(name, i as u64 + 1, Some(*version));
-                        *version = target.update(&http, name, &body, *version).await?;
+                        *version = target.update(name, &body, *version).await?;
                     }
                 }
             }
@@ -108,16 +102,15 @@ pub async fn throughput(
 /// request to the event's arrival. Returns (p50, p99) in milliseconds.
 pub async fn watch_latency(
     target: &Target,
-    http: &reqwest::Client,
     watchers: usize,
     writes: usize,
     tag: &str,
 ) -> anyhow::Result<(f64, f64)> {
-    let from = target.current_version(http).await?;
+    let from = target.current_version().await?;
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut streams = Vec::new();
     for _ in 0..watchers {
-        streams.push(target.watch(http, from).await?);
+        streams.push(target.watch(from).await?);
     }
     let mut tasks = Vec::new();
     for stream in streams {
@@ -155,9 +148,7 @@ pub async fn watch_latency(
         sent.lock()
             .map_err(|_| anyhow::anyhow!("lock poisoned"))?
             .insert(name.clone(), Instant::now());
-        target
-            .create(http, &name, &pod_json(&name, 0, None))
-            .await?;
+        target.create(&name, &pod_json(&name, 0, None)).await?;
     }
     let mut all = Vec::with_capacity(watchers * writes);
     for t in tasks {
