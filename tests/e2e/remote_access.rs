@@ -68,7 +68,7 @@ fn curl(client: &Netns, args: &[&str]) -> TestResult<String> {
             "-w",
             "%{http_code}",
             "--max-time",
-            "5",
+            "15",
         ])
         .args(args)
         .output()?;

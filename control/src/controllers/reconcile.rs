@@ -5,6 +5,7 @@
 //! failures requeue the key. Slices not labelled as managed by these controllers are never
 //! touched.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -65,14 +66,28 @@ fn is_code(e: &kube::Error, code: u16) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == code)
 }
 
+/// What happened to an object, as the `keys` function of [`reflect`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Created or updated.
+    Applied,
+    /// Deleted.
+    Deleted,
+    /// Seen in a (re)list; its Service keys are not enqueued (the first list enqueues every
+    /// Service at once).
+    Listed,
+    /// A (re)list ended.
+    ListDone,
+}
+
 /// Starts one reflector for `K`; `prune` cuts each object down to what the controller reads
-/// before it is cached, `keys` maps each event to the Service keys it affects.
+/// before it is cached, `keys` maps each event to the Service keys it affects (`None` for
+/// [`Change::ListDone`]).
 fn reflect<K>(
     client: &Client,
     queue: WorkQueue,
     prune: fn(&mut K),
-    keys: impl Fn(&K) -> Vec<ServiceKey> + Send + 'static,
-    on_relist: impl Fn() + Send + 'static,
+    mut keys: impl FnMut(Option<&K>, Change) -> Vec<ServiceKey> + Send + 'static,
 ) -> (Store<K>, impl Stream<Item = ()> + Send + 'static)
 where
     K: Resource<DynamicType = ()>
@@ -90,13 +105,23 @@ where
         .modify(prune)
         .reflect(writer)
         .map(move |item| match item {
-            Ok(Event::Apply(obj) | Event::Delete(obj)) => {
-                for key in keys(&obj) {
+            Ok(Event::Apply(obj)) => {
+                for key in keys(Some(&obj), Change::Applied) {
                     queue.add(key);
                 }
             }
-            Ok(Event::InitDone) => on_relist(),
-            Ok(Event::Init | Event::InitApply(_)) => {}
+            Ok(Event::Delete(obj)) => {
+                for key in keys(Some(&obj), Change::Deleted) {
+                    queue.add(key);
+                }
+            }
+            Ok(Event::InitApply(obj)) => {
+                keys(Some(&obj), Change::Listed);
+            }
+            Ok(Event::InitDone) => {
+                keys(None, Change::ListDone);
+            }
+            Ok(Event::Init) => {}
             Err(error) => {
                 tracing::warn!(kind = K::kind(&()).as_ref(), %error, "watch failed; retrying");
             }
@@ -129,6 +154,65 @@ fn enqueue_all(caches: &Caches, queue: &WorkQueue) {
     }
 }
 
+/// Which Services a Pod event concerns: those in the Pod's namespace whose selector matches the
+/// Pod's labels now or matched the labels it had before (so a Pod that stops matching leaves
+/// its old Services' slices), not every selector Service of the namespace. The labels each Pod
+/// had are remembered here; a relist replaces them at its end.
+struct PodServices {
+    services: Store<Service>,
+    labels: HashMap<ServiceKey, BTreeMap<String, String>>,
+    relisted: HashMap<ServiceKey, BTreeMap<String, String>>,
+}
+
+impl PodServices {
+    fn new(services: Store<Service>) -> PodServices {
+        PodServices {
+            services,
+            labels: HashMap::new(),
+            relisted: HashMap::new(),
+        }
+    }
+
+    fn affected(&mut self, pod: Option<&Pod>, change: Change) -> Vec<ServiceKey> {
+        let Some(pod) = pod else {
+            if change == Change::ListDone {
+                self.labels = std::mem::take(&mut self.relisted);
+            }
+            return Vec::new();
+        };
+        let key = key_of(pod.namespace(), pod.name_any());
+        let now = pod.metadata.labels.clone().unwrap_or_default();
+        let before = match change {
+            Change::Listed => {
+                self.relisted.insert(key, now);
+                return Vec::new();
+            }
+            Change::ListDone => return Vec::new(),
+            Change::Applied => self.labels.insert(key, now.clone()),
+            Change::Deleted => self.labels.remove(&key),
+        };
+        let ns = pod.namespace();
+        self.services
+            .state()
+            .iter()
+            .filter(|s| s.namespace() == ns && selects_pods(s))
+            .filter(|s| {
+                let selector = s.spec.as_ref().and_then(|spec| spec.selector.as_ref());
+                selector.is_some_and(|sel| {
+                    matches_labels(sel, &now)
+                        || before.as_ref().is_some_and(|b| matches_labels(sel, b))
+                })
+            })
+            .map(|s| key_of(s.namespace(), s.name_any()))
+            .collect()
+    }
+}
+
+/// Whether every key=value of a Service selector is among `labels`.
+fn matches_labels(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 /// Aborts a task when dropped, so the watch streams stop with the controller.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -145,32 +229,26 @@ pub(super) async fn run(client: Client) {
         &client,
         queue.clone(),
         crate::trim::bulk_metadata,
-        |svc| vec![key_of(svc.namespace(), svc.name_any())],
-        || {},
+        |svc, _| {
+            svc.map(|svc| vec![key_of(svc.namespace(), svc.name_any())])
+                .unwrap_or_default()
+        },
     );
-    let services_for_pods = services.clone();
+    let mut pod_services = PodServices::new(services.clone());
     let (pods, pod_events) = reflect::<Pod>(
         &client,
         queue.clone(),
         prune::pod_for_endpoints,
-        move |pod| {
-            // Every Service with a selector in the Pod's namespace: the Pod may have stopped
-            // matching one it matched before.
-            let ns = pod.namespace();
-            services_for_pods
-                .state()
-                .iter()
-                .filter(|s| s.namespace() == ns && selects_pods(s))
-                .map(|s| key_of(s.namespace(), s.name_any()))
-                .collect()
-        },
-        || {},
+        move |pod, change| pod_services.affected(pod, change),
     );
     let (slices, slice_events) = reflect::<EndpointSlice>(
         &client,
         queue.clone(),
         |_| {},
-        |slice| {
+        |slice, _| {
+            let Some(slice) = slice else {
+                return Vec::new();
+            };
             let managed = matches!(
                 label(slice, MANAGED_BY_LABEL),
                 Some(CONTROLLER_NAME | MIRROR_CONTROLLER_NAME)
@@ -180,14 +258,15 @@ pub(super) async fn run(client: Client) {
                 _ => Vec::new(),
             }
         },
-        || {},
     );
     let (endpoints, endpoint_events) = reflect::<Endpoints>(
         &client,
         queue.clone(),
         |_| {},
-        |ep| vec![key_of(ep.namespace(), ep.name_any())],
-        || {},
+        |ep, _| {
+            ep.map(|ep| vec![key_of(ep.namespace(), ep.name_any())])
+                .unwrap_or_default()
+        },
     );
     let caches = Caches {
         services,
@@ -460,5 +539,80 @@ where
         Ok(_) => Ok(()),
         Err(e) if is_code(&e, 404) => Ok(()),
         Err(e) => Err(write_error("delete", kind, key, name, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(ns: &str, name: &str, selector: serde_json::Value) -> Result<Service, String> {
+        serde_json::from_value(json!({
+            "metadata": {"namespace": ns, "name": name},
+            "spec": {"selector": selector, "ports": [{"port": 80}]}
+        }))
+        .map_err(|e| e.to_string())
+    }
+
+    fn pod(ns: &str, name: &str, labels: serde_json::Value) -> Result<Pod, String> {
+        serde_json::from_value(
+            json!({"metadata": {"namespace": ns, "name": name, "labels": labels}}),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn names(keys: Vec<ServiceKey>) -> Vec<String> {
+        let mut names: Vec<String> = keys.into_iter().map(|k| k.name).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn pod_events_enqueue_only_services_matching_old_or_new_labels() -> Result<(), String> {
+        let (store, mut writer) = reflector::store::<Service>();
+        for svc in [
+            service("a", "web", json!({"app": "web"}))?,
+            service("a", "db", json!({"app": "db"}))?,
+            service("a", "web-canary", json!({"app": "web", "track": "canary"}))?,
+            service("a", "manual", json!({}))?,
+            service("b", "web", json!({"app": "web"}))?,
+        ] {
+            writer.apply_watcher_event(&Event::Apply(svc));
+        }
+        let mut affected = PodServices::new(store);
+        let p = pod("a", "p1", json!({"app": "web"}))?;
+        assert!(affected.affected(Some(&p), Change::Listed).is_empty());
+        assert!(affected.affected(None, Change::ListDone).is_empty());
+        // Readiness or other changes with the same labels: only the matching Service.
+        assert_eq!(names(affected.affected(Some(&p), Change::Applied)), ["web"]);
+        // Relabelled: the Service it left and the one it joined.
+        let moved = pod("a", "p1", json!({"app": "db"}))?;
+        assert_eq!(
+            names(affected.affected(Some(&moved), Change::Applied)),
+            ["db", "web"]
+        );
+        let canary = pod("a", "p1", json!({"app": "web", "track": "canary"}))?;
+        assert_eq!(
+            names(affected.affected(Some(&canary), Change::Applied)),
+            ["db", "web", "web-canary"]
+        );
+        assert_eq!(
+            names(affected.affected(Some(&canary), Change::Deleted)),
+            ["web", "web-canary"]
+        );
+        // Another namespace's Pod never touches namespace a's Services.
+        let other = pod("b", "p9", json!({"app": "web"}))?;
+        assert_eq!(
+            names(affected.affected(Some(&other), Change::Applied)),
+            ["web"]
+        );
+        let unlabelled = pod("a", "p2", json!({}))?;
+        assert!(
+            affected
+                .affected(Some(&unlabelled), Change::Applied)
+                .is_empty()
+        );
+        Ok(())
     }
 }
