@@ -68,7 +68,8 @@ pub(crate) async fn check(
         Decision::Allow => {}
         Decision::Deny { reason } => {
             tracing::debug!(user = %user.name, ?attrs, %reason, "forbidden");
-            return response::error(&authz::forbidden(&user, &attrs, &reason));
+            let answer = response::error(&authz::forbidden(&user, &attrs, &reason));
+            return super::guard::refuse(request, answer).await;
         }
     }
     if let (Some(bytes), Some((kind, r))) = (&bytes, writes_rbac(&user, &attrs))

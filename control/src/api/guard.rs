@@ -104,15 +104,20 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
                 request.headers(),
                 authority.as_deref(),
             ) {
-                return response::error(&ApiError {
-                    code: 403,
-                    reason: "Forbidden",
-                    message: "the plain-HTTP API answers only requests whose Host is localhost \
+                return refuse(
+                    request,
+                    response::error(&ApiError {
+                        code: 403,
+                        reason: "Forbidden",
+                        message:
+                            "the plain-HTTP API answers only requests whose Host is localhost \
                               or a loopback address"
-                        .to_string(),
-                    causes: Vec::new(),
-                    details: None,
-                });
+                                .to_string(),
+                        causes: Vec::new(),
+                        details: None,
+                    }),
+                )
+                .await;
             }
             with_authenticated(UserInfo {
                 name: INSECURE_LOOPBACK_USER.to_string(),
@@ -122,15 +127,21 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         }
         Mode::Authenticated(authenticator) => {
             let peer = request.extensions().get::<PeerIdentity>();
-            match authenticator.authenticate(peer, request.headers()) {
-                Ok(Identity::User(user)) => user,
+            let refused = match authenticator.authenticate(peer, request.headers()) {
+                Ok(Identity::User(user)) => Ok(user),
                 Ok(Identity::Anonymous) if is_public(request.uri().path()) => {
-                    Identity::Anonymous.user()
+                    Ok(Identity::Anonymous.user())
                 }
-                Ok(Identity::Anonymous) => return unauthorized("Unauthorized"),
-                Err(AuthnError::InvalidToken) => return unauthorized("Unauthorized"),
+                Ok(Identity::Anonymous) | Err(AuthnError::InvalidToken) => Err("Unauthorized"),
                 Err(AuthnError::UnsupportedScheme) => {
-                    return unauthorized("Unauthorized: only bearer tokens are accepted");
+                    Err("Unauthorized: only bearer tokens are accepted")
+                }
+            };
+            match refused {
+                Ok(user) => user,
+                Err(message) => {
+                    let answer = response::error(&ApiError::unauthorized(message));
+                    return refuse(request, answer).await;
                 }
             }
         }
@@ -149,15 +160,26 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             ));
             r.headers_mut()
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
+            return refuse(request, r).await;
         }
     };
     request.extensions_mut().insert(user);
     next.run(request).await
 }
 
-fn unauthorized(message: &str) -> Response {
-    response::error(&ApiError::unauthorized(message))
+/// How much of a refused request's body is read (and dropped) before the answer, and for how
+/// long: closing a connection with unread request bytes makes the kernel send a reset, which
+/// can destroy the answer in flight before the client reads it (Go's server lingers the same
+/// way, up to 256 KiB).
+const DRAIN_BYTES: usize = 256 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers `response` to a request refused before its body was read: drains (a bounded part
+/// of) the body first so that the client sees the answer.
+pub(crate) async fn refuse(request: Request, response: Response) -> Response {
+    let body = request.into_body();
+    let _ = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_BYTES)).await;
+    response
 }
 
 #[cfg(test)]
