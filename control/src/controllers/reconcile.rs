@@ -30,6 +30,7 @@ use super::metrics::{self, inc};
 use super::prune;
 use super::queue::{ServiceKey, WorkQueue};
 use super::tracker::SliceTracker;
+use crate::selector::Selector;
 
 /// How soon a key whose cache lags the controller's own writes is looked at again (the watch
 /// event that catches the cache up also queues it).
@@ -197,20 +198,16 @@ impl PodServices {
             .iter()
             .filter(|s| s.namespace() == ns && selects_pods(s))
             .filter(|s| {
-                let selector = s.spec.as_ref().and_then(|spec| spec.selector.as_ref());
-                selector.is_some_and(|sel| {
-                    matches_labels(sel, &now)
-                        || before.as_ref().is_some_and(|b| matches_labels(sel, b))
-                })
+                // The same matching rule as the reconcile's (`Selector::from_map`).
+                let Some(map) = s.spec.as_ref().and_then(|spec| spec.selector.as_ref()) else {
+                    return false;
+                };
+                let selector = Selector::from_map(map);
+                selector.matches(&now) || before.as_ref().is_some_and(|b| selector.matches(b))
             })
             .map(|s| key_of(s.namespace(), s.name_any()))
             .collect()
     }
-}
-
-/// Whether every key=value of a Service selector is among `labels`.
-fn matches_labels(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// Aborts a task when dropped, so the watch streams stop with the controller.
