@@ -190,11 +190,7 @@ impl ControlPlane {
 
     /// The URL of the API (`https://127.0.0.1:PORT`; `http://` in the plain-HTTP mode).
     pub fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            self.credentials.scheme(),
-            crate::security::reachable(self.local_addr)
-        )
+        self.credentials.url(self.local_addr)
     }
 
     /// The credentials of this control plane: its CA, admin token and TLS configuration.
@@ -244,8 +240,7 @@ fn write_admin_kubeconfig(
     credentials: &Credentials,
     local_addr: SocketAddr,
 ) -> Result<(), String> {
-    let addr = crate::security::reachable(local_addr);
-    let server = format!("{}://{addr}", credentials.scheme());
+    let server = credentials.url(local_addr);
     let yaml = kubeconfig::render(&ClientSpec {
         server: &server,
         ca_pem: credentials.ca_pem.as_deref(),

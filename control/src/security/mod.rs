@@ -206,32 +206,29 @@ impl Credentials {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
+    /// The URL a local client reaches the API on (`https://127.0.0.1:PORT` for a server
+    /// listening on `0.0.0.0:PORT`).
+    pub fn url(&self, addr: SocketAddr) -> String {
+        format!("{}://{}", self.scheme(), reachable(addr))
+    }
+
     /// A `kube::Config` for this process's own clients: the loopback token, the data
     /// directory's CA and [`LOOPBACK_SERVER_NAME`].
     pub fn loopback_config(&self, addr: SocketAddr) -> Result<kube::Config, SecurityError> {
-        let addr = reachable(addr);
-        let url = format!("{}://{addr}", self.scheme());
-        let uri: http::Uri = url
+        let uri: http::Uri = self
+            .url(addr)
             .parse()
             .map_err(|e: http::uri::InvalidUri| SecurityError::Tls(e.to_string()))?;
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".to_string();
         config.auth_info.token = Some(self.loopback_token.clone().into());
         if let Some(ca) = &self.ca_pem {
-            let der = pki_der(ca)?;
-            config.root_cert = Some(vec![der]);
+            let certs = pki::certs_from_pem(ca.as_bytes(), Path::new("pki/ca.crt"))?;
+            config.root_cert = Some(certs.into_iter().map(|c| c.to_vec()).collect());
             config.tls_server_name = Some(LOOPBACK_SERVER_NAME.to_string());
         }
         Ok(config)
     }
-}
-
-fn pki_der(pem: &str) -> Result<Vec<u8>, SecurityError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .map(|c| c.to_vec())
-        .map_err(|e| SecurityError::Tls(format!("the CA certificate: {e}")))
 }
 
 /// An address a local client can connect to: the unspecified address becomes loopback.

@@ -165,12 +165,6 @@ impl Ca {
         &self.cert_pem
     }
 
-    /// The CA certificate, DER.
-    pub fn cert_der(&self) -> Result<CertificateDer<'static>, PkiError> {
-        CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
-            .map_err(|e| invalid(Path::new("ca.crt"), e))
-    }
-
     /// Whether this start created the CA.
     pub fn created(&self) -> bool {
         self.created
@@ -319,11 +313,16 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<SubjectName> {
 /// Reads every certificate of a PEM file (a chain, or a bundle of CAs).
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let pem = fs::read(path).map_err(io(path))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+    certs_from_pem(&pem, path)
+}
+
+/// Every certificate of PEM text; `source` names it in errors. At least one is required.
+pub fn certs_from_pem(pem: &[u8], source: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(path, e))?;
+        .map_err(|e| invalid(source, e))?;
     if certs.is_empty() {
-        return Err(invalid(path, "no PEM certificate in the file"));
+        return Err(invalid(source, "no PEM certificate in the file"));
     }
     Ok(certs)
 }

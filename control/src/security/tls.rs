@@ -10,8 +10,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::pki::{self, Issued};
 use super::{LOOPBACK_SERVER_NAME, SecurityError};
@@ -51,14 +51,17 @@ pub fn server_config(files: ServerFiles<'_>) -> Result<ServerConfig, SecurityErr
     )
     .map_err(tls_error("the serving certificate and key"))?;
     let loopback = CertifiedKey::from_der(
-        pem_certs(&files.loopback.cert_pem)?,
+        pki::certs_from_pem(
+            files.loopback.cert_pem.as_bytes(),
+            Path::new("loopback.crt"),
+        )?,
         PrivateKeyDer::from_pem_slice(files.loopback.key_pem.as_bytes())
             .map_err(|e| SecurityError::Tls(format!("the loopback key: {e}")))?,
         &provider,
     )
     .map_err(tls_error("the loopback certificate"))?;
     let mut roots = RootCertStore::empty();
-    for cert in pem_certs(files.own_ca_pem)? {
+    for cert in pki::certs_from_pem(files.own_ca_pem.as_bytes(), Path::new("pki/ca.crt"))? {
         roots
             .add(cert)
             .map_err(tls_error("the data directory's CA"))?;
@@ -84,12 +87,6 @@ pub fn server_config(files: ServerFiles<'_>) -> Result<ServerConfig, SecurityErr
         }));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
-}
-
-fn pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SecurityError::Tls(format!("a PEM certificate: {e}")))
 }
 
 /// Answers [`LOOPBACK_SERVER_NAME`] with the loopback certificate, everything else (including
