@@ -192,6 +192,21 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// 401: no valid credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, "Unauthorized", message)
+    }
+
+    /// 403 for the request as a whole, not one object (e.g. a refused `Host`).
+    pub fn forbidden_request(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    /// 429: too many requests in flight.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(429, "TooManyRequests", message)
+    }
+
     /// 503: the server is not ready (still starting, shutting down).
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)

@@ -41,11 +41,12 @@ pub(crate) async fn check(
             "the request reached authorization without an authenticated user",
         ));
     };
-    let attrs = Attributes::from_request(
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
-    );
+    // The guard computed them with the user.
+    let Some(attrs) = request.extensions().get::<Attributes>().cloned() else {
+        return response::error(&ApiError::internal(
+            "the request reached authorization without its attributes",
+        ));
+    };
     let needs_body = creates_own_kind(&user, &attrs) || writes_rbac(&user, &attrs).is_some();
     let (request, bytes) = if needs_body {
         match read_body(request, authorize.max_body_bytes).await {

@@ -22,6 +22,31 @@ pub(crate) fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// The media types a request body may have: JSON, YAML, protobuf and the three patch types.
+pub(crate) const ALLOWED_BODY_TYPES: [&str; 8] = [
+    "application/json",
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "application/vnd.kubernetes.protobuf",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
+
+/// Whether a request body of `len` bytes with these headers may be decoded: an empty body
+/// always may; a non-empty one only with a `Content-Type` from [`ALLOWED_BODY_TYPES`]
+/// (`application/apply-patch+yaml` is also accepted, as server-side apply's type).
+/// A browser's "simple request" (a form or `text/plain` body, sent cross-site with no
+/// preflight) therefore never creates an object, in any mode.
+pub(crate) fn media_type_allowed(headers: &HeaderMap, len: usize) -> bool {
+    if len == 0 {
+        return true;
+    }
+    let media = content_type(headers);
+    ALLOWED_BODY_TYPES.contains(&media.as_str()) || media == "application/apply-patch+yaml"
+}
+
 /// Parses a JSON or YAML body into a JSON value.
 pub(crate) fn parse(media_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -146,8 +171,37 @@ fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+    use http::HeaderValue;
     use serde_json::json;
+
+    #[test]
+    fn bodies_need_an_api_media_type() {
+        let mut h = HeaderMap::new();
+        assert!(media_type_allowed(&h, 0));
+        assert!(!media_type_allowed(&h, 10));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
+        assert!(!media_type_allowed(&h, 10));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        assert!(!media_type_allowed(&h, 10));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(media_type_allowed(&h, 10));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/merge-patch+json"),
+        );
+        assert!(media_type_allowed(&h, 10));
+    }
 
     #[test]
     fn unknown_fields_are_named_and_rejected_when_strict() {

@@ -2,7 +2,8 @@
 //! `Host`; then authentication (anonymous requests reach only the health and version paths);
 //! then the in-flight caps (429 past them; watches are not counted).
 //!
-//! The authenticated [`UserInfo`] is put into the request's extensions for the handlers.
+//! The authenticated [`UserInfo`] and the request's [`Attributes`] are put into the request's
+//! extensions for authorization and the handlers.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use http::{HeaderValue, Method};
 use tokio::sync::Semaphore;
 
 use super::response;
+use crate::authz::attributes::Attributes;
 use crate::error::ApiError;
 use crate::security::authn::{AuthnError, with_authenticated};
 use crate::security::{Authenticator, Identity, MASTERS_GROUP, PeerIdentity, UserInfo};
@@ -58,41 +60,10 @@ impl Guard {
     }
 }
 
-impl ApiError {
-    /// 401: no valid credentials.
-    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError {
-            code: 401,
-            reason: "Unauthorized",
-            message: message.into(),
-            causes: Vec::new(),
-            details: None,
-        }
-    }
-
-    /// 429: too many requests in flight.
-    pub(crate) fn too_many_requests(message: impl Into<String>) -> ApiError {
-        ApiError {
-            code: 429,
-            reason: "TooManyRequests",
-            message: message.into(),
-            causes: Vec::new(),
-            details: None,
-        }
-    }
-}
-
 fn is_public(path: &str) -> bool {
     PUBLIC_PATHS
         .iter()
         .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
-}
-
-fn is_watch(request: &Request) -> bool {
-    request.uri().query().is_some_and(|q| {
-        q.split('&')
-            .any(|pair| matches!(pair, "watch=true" | "watch=1" | "watch"))
-    }) || request.uri().path().contains("/watch/")
 }
 
 /// The middleware: authenticates, then admits the request under the in-flight caps.
@@ -106,16 +77,10 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             ) {
                 return refuse(
                     request,
-                    response::error(&ApiError {
-                        code: 403,
-                        reason: "Forbidden",
-                        message:
-                            "the plain-HTTP API answers only requests whose Host is localhost \
-                              or a loopback address"
-                                .to_string(),
-                        causes: Vec::new(),
-                        details: None,
-                    }),
+                    response::error(&ApiError::forbidden_request(
+                        "the plain-HTTP API answers only requests whose Host is localhost or a \
+                         loopback address",
+                    )),
                 )
                 .await;
             }
@@ -146,8 +111,14 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             }
         }
     };
+    // Computed once here; authorization reads it from the extensions.
+    let attrs = Attributes::from_request(
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    );
     let semaphore = match *request.method() {
-        Method::GET | Method::HEAD | Method::OPTIONS if is_watch(&request) => None,
+        _ if attrs.verb() == "watch" => None,
         Method::GET | Method::HEAD | Method::OPTIONS => Some(&guard.readonly),
         _ => Some(&guard.mutating),
     };
@@ -164,6 +135,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         }
     };
     request.extensions_mut().insert(user);
+    request.extensions_mut().insert(attrs);
     next.run(request).await
 }
 

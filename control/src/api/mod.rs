@@ -240,7 +240,7 @@ async fn dispatch(
         // Events are always empty here; kubectl describe filters them by involvedObject.*.
         query.remove("fieldSelector");
     }
-    if !crate::security::loopback_guard::body_media_type_allowed(&headers, body.len()) {
+    if !body::media_type_allowed(&headers, body.len()) {
         let media = body::content_type(&headers);
         return response::error(&ApiError::unsupported_media_type(if media.is_empty() {
             "a request body needs a Content-Type header: the body's media type must be JSON, \

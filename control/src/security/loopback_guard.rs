@@ -2,9 +2,8 @@
 //! request is served only when its `Host` names loopback (`localhost`, `127.x.y.z`, `[::1]`), so
 //! a web page whose name an attacker points at 127.0.0.1 cannot drive the API from a browser.
 //!
-//! The body check ([`body_media_type_allowed`]) applies in every mode: a body must declare a
-//! media type the API decodes, so a browser's "simple request" (form or `text/plain`, no
-//! preflight) never creates an object.
+//! The body check that applies in every mode (a body must declare a media type the API decodes)
+//! is `api::body::media_type_allowed`.
 
 use std::net::IpAddr;
 
@@ -44,36 +43,6 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// The media types a request body may have: JSON, YAML, protobuf and the three patch types.
-pub const ALLOWED_BODY_TYPES: [&str; 8] = [
-    "application/json",
-    "application/yaml",
-    "application/x-yaml",
-    "text/yaml",
-    "application/vnd.kubernetes.protobuf",
-    "application/json-patch+json",
-    "application/merge-patch+json",
-    "application/strategic-merge-patch+json",
-];
-
-/// Whether a request body of `len` bytes with these headers may be decoded: an empty body
-/// always may; a non-empty one only with a `Content-Type` from [`ALLOWED_BODY_TYPES`]
-/// (`application/apply-patch+yaml` is also accepted, as server-side apply's type).
-pub fn body_media_type_allowed(headers: &HeaderMap, len: usize) -> bool {
-    if len == 0 {
-        return true;
-    }
-    let Some(media) = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-    else {
-        return false;
-    };
-    ALLOWED_BODY_TYPES.contains(&media.as_str()) || media == "application/apply-patch+yaml"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,32 +80,5 @@ mod tests {
         }
         assert!(!host_is_loopback(&HeaderMap::new(), None));
         assert!(host_is_loopback(&HeaderMap::new(), Some("127.0.0.1:1")));
-    }
-
-    #[test]
-    fn bodies_need_an_api_media_type() {
-        let mut h = HeaderMap::new();
-        assert!(body_media_type_allowed(&h, 0));
-        assert!(!body_media_type_allowed(&h, 10));
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain"),
-        );
-        assert!(!body_media_type_allowed(&h, 10));
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        assert!(!body_media_type_allowed(&h, 10));
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        assert!(body_media_type_allowed(&h, 10));
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/merge-patch+json"),
-        );
-        assert!(body_media_type_allowed(&h, 10));
     }
 }
