@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use control::admission::AdmissionConfig;
 use control::server::{ControlPlane, ControlPlaneConfig};
 use serde_json::{Value, json};
@@ -58,15 +56,11 @@ async fn external_ips_are_refused_by_default() -> TestResult {
 async fn external_ips_inside_the_configured_ranges_are_admitted() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cp = ControlPlane::start(ControlPlaneConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         admission: AdmissionConfig {
             allowed_external_ip_cidrs: vec!["192.0.2.0/24".parse()?],
             ..AdmissionConfig::default()
         },
-        watch_history: 100,
-        security: Default::default(),
-        limits: Default::default(),
+        ..support::config(dir.path(), 100)
     })
     .await?;
     let api = Api::for_plane(&cp);

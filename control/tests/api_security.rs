@@ -10,7 +10,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use control::admission::AdmissionConfig;
 use control::security::pki::Ca;
 use control::security::{SecurityConfig, Transport};
 use control::serve::ServeLimits;
@@ -25,12 +24,8 @@ fn loopback() -> SocketAddr {
 
 async fn start_limited(dir: &Path, limits: ServeLimits) -> TestResult<ControlPlane> {
     Ok(ControlPlane::start(ControlPlaneConfig {
-        data_dir: dir.to_path_buf(),
-        listen: loopback(),
-        admission: AdmissionConfig::default(),
-        watch_history: 100,
-        security: SecurityConfig::default(),
         limits,
+        ..support::config(dir, 100)
     })
     .await?)
 }

@@ -2,11 +2,11 @@
 //! naming the field, allocations survive a restart (the store's repair pass rebuilds them from
 //! the stored objects), and deleting an object frees what it held.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::path::Path;
 
-use control::admission::AdmissionConfig;
-use control::server::{ControlPlane, ControlPlaneConfig};
+use control::server::ControlPlane;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::Client;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -15,18 +15,8 @@ use serde_json::{Value, json};
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn start(dir: &Path) -> TestResult<(ControlPlane, Client)> {
-    let plane = ControlPlane::start(ControlPlaneConfig {
-        data_dir: dir.to_path_buf(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        admission: AdmissionConfig::default(),
-        watch_history: 1000,
-        security: Default::default(),
-        limits: Default::default(),
-    })
-    .await?;
-    let mut config = plane.loopback_config()?;
-    config.auth_info.token = Some(plane.credentials().admin_token.clone().into());
-    let client = Client::try_from(config)?;
+    let plane = support::start(dir, 1000).await?;
+    let client = support::kube_client(&plane)?;
     Ok((plane, client))
 }
 

@@ -2,12 +2,13 @@
 //! bootstrap objects, the EndpointSlice controller (selector, readiness, named targetPorts, pod
 //! and service deletion, >100 endpoints) and Endpoints mirroring, all through a kube client.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use control::admission::AdmissionConfig;
-use control::server::{ControlPlane, ControlPlaneConfig};
+use control::server::ControlPlane;
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
@@ -26,18 +27,8 @@ struct Cluster {
 impl Cluster {
     async fn start() -> TestResult<Cluster> {
         let dir = tempfile::tempdir()?;
-        let plane = ControlPlane::start(ControlPlaneConfig {
-            data_dir: dir.path().to_path_buf(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admission: AdmissionConfig::default(),
-            watch_history: 10_000,
-            security: Default::default(),
-            limits: Default::default(),
-        })
-        .await?;
-        let mut config = plane.loopback_config()?;
-        config.auth_info.token = Some(plane.credentials().admin_token.clone().into());
-        let client = kube::Client::try_from(config)?;
+        let plane = support::start(dir.path(), 10_000).await?;
+        let client = support::kube_client(&plane)?;
         Ok(Cluster {
             plane: Some(plane),
             client,

@@ -150,15 +150,7 @@ async fn a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_f
         let listed = api
             .get(&format!("/api/v1/namespaces/{ns}/services"))
             .await?;
-        let names: BTreeSet<String> = listed.body["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names: BTreeSet<String> = support::item_names(&listed.body).into_iter().collect();
         assert_eq!(names, acknowledged);
         // Still full: still not ready, and a write still fails.
         let r = api
@@ -202,15 +194,7 @@ async fn a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_f
     let listed = api
         .get(&format!("/api/v1/namespaces/{ns}/services"))
         .await?;
-    let names: BTreeSet<String> = listed.body["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let names: BTreeSet<String> = support::item_names(&listed.body).into_iter().collect();
     assert_eq!(names, acknowledged);
     cp.shutdown().await;
     Ok(())

@@ -27,6 +27,15 @@ impl Netns {
         cmd.args(["netns", "exec", &self.0, program]);
         cmd
     }
+
+    /// `switchyard run` in this namespace with only the API, on `listen`.
+    fn run_api(&self, listen: &str) -> Command {
+        let mut cmd = self.command(crate::support::switchyard_bin());
+        cmd.args(["run", "--api-listen", listen])
+            .args(["--dns-listen", "none", "--metrics-listen", "none"])
+            .args(["--proxy-mode", "none"]);
+        cmd
+    }
 }
 
 impl Drop for Netns {
@@ -145,16 +154,8 @@ async fn another_host_needs_credentials() -> TestResult {
 
     // The plain-HTTP mode refuses a non-loopback address before touching anything.
     let refused = server_ns
-        .command(crate::support::switchyard_bin())
-        .args(["run", "--insecure-loopback-http", "--api-listen", listen])
-        .args([
-            "--dns-listen",
-            "none",
-            "--metrics-listen",
-            "none",
-            "--proxy-mode",
-            "none",
-        ])
+        .run_api(listen)
+        .arg("--insecure-loopback-http")
         .arg("--data-dir")
         .arg(tmp.path().join("refused"))
         .output()?;
@@ -163,16 +164,7 @@ async fn another_host_needs_credentials() -> TestResult {
     assert!(stderr.contains("not a loopback address"), "{stderr}");
 
     let child = server_ns
-        .command(crate::support::switchyard_bin())
-        .args(["run", "--api-listen", listen])
-        .args([
-            "--dns-listen",
-            "none",
-            "--metrics-listen",
-            "none",
-            "--proxy-mode",
-            "none",
-        ])
+        .run_api(listen)
         .args(["--node-name", "remote-e2e", "--node-ip", "10.231.0.1"])
         .arg("--data-dir")
         .arg(&data)

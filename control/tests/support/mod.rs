@@ -43,14 +43,24 @@ pub async fn start_with(
     security: SecurityConfig,
 ) -> TestResult<ControlPlane> {
     let config = ControlPlaneConfig {
-        data_dir: data_dir.to_path_buf(),
         listen,
-        admission: AdmissionConfig::default(),
-        watch_history,
         security,
-        limits: ServeLimits::default(),
+        ..config(data_dir, watch_history)
     };
     Ok(ControlPlane::start(config).await?)
+}
+
+/// The defaults every test starts from: 127.0.0.1:0, HTTPS, default admission and limits;
+/// a test changes what it needs with `ControlPlaneConfig { .., ..support::config(dir, n) }`.
+pub fn config(data_dir: &Path, watch_history: usize) -> ControlPlaneConfig {
+    ControlPlaneConfig {
+        data_dir: data_dir.to_path_buf(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admission: AdmissionConfig::default(),
+        watch_history,
+        security: SecurityConfig::default(),
+        limits: ServeLimits::default(),
+    }
 }
 
 /// A kube-rs client of the plane acting as the admin (`system:masters`). The admin token and
