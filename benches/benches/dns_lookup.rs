@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use control::watch::{ClusterState, ObjectKey};
+use cluster_watch::{ClusterState, ObjectKey};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dns::{DnsConfig, NameTable, TableOptions};
 use hickory_proto::op::Query;

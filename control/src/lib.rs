@@ -3,7 +3,8 @@
 //! a subset of the Kubernetes REST API so `kubectl` and `kube-rs` clients work against it, plus the
 //! in-process controllers that allocate addresses and derive EndpointSlices.
 //!
-//! `proxy/` and `dns/` use only [`watch`]; everything else here is the server side.
+//! `proxy/` and `dns/` never link this crate: they use the list+watch client `cluster_watch`,
+//! which this crate also uses (its `trim` module cuts cached objects down).
 
 pub mod admission;
 pub mod api;
@@ -16,8 +17,6 @@ pub mod selector;
 pub mod serve;
 pub mod server;
 pub(crate) mod store;
-pub mod trim;
-pub mod watch;
 
 pub use api::ApiState;
 pub use error::{ApiError, FieldCause};

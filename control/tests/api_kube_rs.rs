@@ -1,4 +1,4 @@
-//! kube-rs against the API: `Api::list`, `Api::watch`, and `control::watch::spawn` (what the
+//! kube-rs against the API: `Api::list`, `Api::watch`, and `cluster_watch::spawn` (what the
 //! proxy and DNS use) seeing a new Service in its snapshot, and re-listing after its
 //! resourceVersion expired across restarts.
 
@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use control::watch::{ClusterState, ObjectKey, WatchConfig};
+use cluster_watch::{ClusterState, ObjectKey, WatchConfig};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -112,7 +112,7 @@ async fn list_watch_and_reflector_see_new_services() -> TestResult {
     let added = added.ok_or("no ADDED event after 10 bookmarks")?;
     assert_eq!(added.metadata.name.as_deref(), Some("api"));
 
-    let handle = control::watch::spawn(client.clone(), WatchConfig::default());
+    let handle = cluster_watch::spawn(client.clone(), WatchConfig::default());
     let mut rx = handle.subscribe();
     let web = ObjectKey::new(ns.clone(), "web");
     wait_for(&mut rx, "the first sync", |s| {
@@ -147,7 +147,7 @@ async fn reflector_relists_after_its_resource_version_expired() -> TestResult {
     services
         .create(&PostParams::default(), &service("gone"))
         .await?;
-    let handle = control::watch::spawn(client.clone(), WatchConfig::default());
+    let handle = cluster_watch::spawn(client.clone(), WatchConfig::default());
     let mut rx = handle.subscribe();
     let gone = ObjectKey::new(ns.clone(), "gone");
     wait_for(&mut rx, "the first sync", |s| {

@@ -2,7 +2,7 @@
 //! 1.1.0) served from immutable snapshots of the cluster, with forwarding and a cache for every
 //! name outside the cluster zone.
 //!
-//! One writer task folds each [`control::watch::ClusterState`] into a [`NameTable`] (all names,
+//! One writer task folds each [`cluster_watch::ClusterState`] into a [`NameTable`] (all names,
 //! reverse names, SRV sets and lower-casing done there) and publishes it with
 //! `ArcSwap::store`; the query path does one `load()` and hash lookups and never takes a lock.
 //! The [`TableWriter`] makes again only the names of the objects that changed between two
@@ -19,17 +19,17 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::path::Path;
 //!
-//! let client = control::watch::client_for(Some("http://127.0.0.1:6443")).await?;
+//! let client = cluster_watch::client_for(Some("http://127.0.0.1:6443")).await?;
 //! let config = dns::DnsConfig {
 //!     listen: "127.0.0.1:5353".parse()?,
 //!     upstreams: dns::upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"))?,
 //!     ..dns::DnsConfig::default()
 //! };
-//! let watch_config = control::watch::WatchConfig {
+//! let watch_config = cluster_watch::WatchConfig {
 //!     pods: config.needs_pods(),
 //!     ..Default::default()
 //! };
-//! let watch = control::watch::spawn(client, watch_config);
+//! let watch = cluster_watch::spawn(client, watch_config);
 //! let server = dns::DnsServer::start(config, watch.subscribe()).await?;
 //! // ... serve until told to stop; `server.ready()` backs /readyz and
 //! // `server.metrics_text()` the metrics endpoint.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use control::watch::ClusterState;
+use cluster_watch::ClusterState;
 use tokio::sync::watch;
 
 use crate::model::{NodeContext, ServiceTable};

@@ -3,8 +3,8 @@
 //! from the object; every object is reported as `created`, `configured` or `unchanged`.
 
 use anyhow::{Result, anyhow, bail};
+use cluster_watch::trim::LAST_APPLIED;
 use control::Kind;
-use control::trim::LAST_APPLIED;
 use http::Method;
 use serde_json::{Map, Value};
 

@@ -5,11 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use cluster_watch::{self as watch, WatchConfig, WatchHandle};
 use control::admission::AdmissionConfig;
 use control::security::{SecurityConfig, TlsSettings, Transport};
 use control::serve::ServeLimits;
 use control::server::{ControlPlane, ControlPlaneConfig};
-use control::watch::{self, WatchConfig, WatchHandle};
 use proxy::model::NodeContext;
 use proxy::nft::{NftConfig, NftProxy};
 use proxy::userspace::{UserspaceConfig, UserspaceProxy};

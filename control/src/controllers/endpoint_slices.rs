@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::selector::Selector;
-pub use crate::watch::SERVICE_NAME_LABEL;
+pub use cluster_watch::SERVICE_NAME_LABEL;
 
 /// Label naming the controller that manages a slice.
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";

@@ -2,7 +2,7 @@
 //! for as long as the controller runs, and a Pod's spec (env, probes, resources, volumes) and
 //! managed fields are most of its size; the controller reads only the handful of fields kept
 //! here. Pruning happens on the watch stream, before the object reaches the cache. (Services
-//! only lose their bulk metadata: [`crate::trim::bulk_metadata`].)
+//! only lose their bulk metadata: [`cluster_watch::trim::bulk_metadata`].)
 
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -78,7 +78,7 @@ mod tests {
             "metadata": {
                 "name": "web-1", "namespace": "default", "uid": "u1", "resourceVersion": "7",
                 "labels": {"app": "web"},
-                "annotations": {crate::trim::LAST_APPLIED: "{}", "team": "a"},
+                "annotations": {cluster_watch::trim::LAST_APPLIED: "{}", "team": "a"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "r1"}],
                 "managedFields": [{"manager": "kubectl"}],
                 "deletionTimestamp": "2026-12-03T00:00:00Z"

@@ -225,7 +225,7 @@ pub(super) async fn run(client: Client) {
     let (services, service_events) = reflect::<Service>(
         &client,
         queue.clone(),
-        crate::trim::bulk_metadata,
+        cluster_watch::trim::bulk_metadata,
         |svc, _| {
             svc.map(|svc| vec![key_of(svc.namespace(), svc.name_any())])
                 .unwrap_or_default()

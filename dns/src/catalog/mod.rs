@@ -207,11 +207,11 @@ impl NameTable {
     /// The table of a cluster that has not been listed yet: every in-zone question gets
     /// SERVFAIL until a synced snapshot arrives.
     pub fn unsynced(options: TableOptions) -> Self {
-        NameTable::build(&control::watch::ClusterState::default(), options)
+        NameTable::build(&cluster_watch::ClusterState::default(), options)
     }
 
     /// Builds the table of one snapshot from scratch.
-    pub fn build(state: &control::watch::ClusterState, options: TableOptions) -> NameTable {
+    pub fn build(state: &cluster_watch::ClusterState, options: TableOptions) -> NameTable {
         TableWriter::new(options).update(state)
     }
 

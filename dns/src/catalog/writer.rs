@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use control::watch::{ClusterState, ObjectKey, SERVICE_NAME_LABEL};
+use cluster_watch::{ClusterState, ObjectKey, SERVICE_NAME_LABEL};
 use hickory_proto::rr::{Name, Record, RecordType};
 use imbl::ordmap::DiffItem;
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use control::watch::ClusterState;
+use cluster_watch::ClusterState;
 use hickory_proto::op::{MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 use k8s_openapi::api::core::v1::Service;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::watch::ClusterState;
+use cluster_watch::ClusterState;
 use k8s_openapi::api::core::v1::{Service, ServicePort as K8sServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 

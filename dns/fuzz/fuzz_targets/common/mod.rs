@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use control::watch::{ClusterState, ObjectKey};
+use cluster_watch::{ClusterState, ObjectKey};
 use dns::{DnsConfig, DnsHandler, NameTable, PodRecords, TableOptions};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use control::watch::{ClusterState, ObjectKey};
+use cluster_watch::{ClusterState, ObjectKey};
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use k8s_openapi::api::core::v1::{Pod, Service};

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use control::watch::{ClusterState, ObjectKey};
+use cluster_watch::{ClusterState, ObjectKey};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 

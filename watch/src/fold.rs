@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::state::{ClusterState, ObjectKey};
+use crate::slices::EndpointSlices;
+use crate::state::{ClusterState, ObjectKey};
 use crate::trim;
 
 /// Which kinds to watch besides Services and EndpointSlices (always watched).
@@ -104,13 +105,41 @@ where
         .boxed()
 }
 
-/// One kind's map plus the relist buffer that replaces it whole on `InitDone`.
-struct KindState<K> {
-    relist: Option<OrdMap<ObjectKey, Arc<K>>>,
+/// A map of one kind the fold writes to: a plain `OrdMap`, or one that keeps an index in step.
+trait KindMap<K>: Default {
+    /// Inserts or replaces the object at `key`.
+    fn put(&mut self, key: ObjectKey, obj: Arc<K>);
+    /// Removes the object at `key`; whether there was one.
+    fn delete(&mut self, key: &ObjectKey) -> bool;
+}
+
+impl<K> KindMap<K> for OrdMap<ObjectKey, Arc<K>> {
+    fn put(&mut self, key: ObjectKey, obj: Arc<K>) {
+        self.insert(key, obj);
+    }
+
+    fn delete(&mut self, key: &ObjectKey) -> bool {
+        self.remove(key).is_some()
+    }
+}
+
+impl KindMap<EndpointSlice> for EndpointSlices {
+    fn put(&mut self, key: ObjectKey, obj: Arc<EndpointSlice>) {
+        self.insert(key, obj);
+    }
+
+    fn delete(&mut self, key: &ObjectKey) -> bool {
+        self.remove(key).is_some()
+    }
+}
+
+/// One kind's relist buffer, which replaces its map (and so its indexes) whole on `InitDone`.
+struct KindState<M> {
+    relist: Option<M>,
     listed: bool,
 }
 
-impl<K> Default for KindState<K> {
+impl<M> Default for KindState<M> {
     fn default() -> Self {
         KindState {
             relist: None,
@@ -119,18 +148,21 @@ impl<K> Default for KindState<K> {
     }
 }
 
-impl<K: Resource> KindState<K> {
+impl<M> KindState<M> {
     /// Applies one event to `map`; returns whether the visible map changed.
-    fn apply(&mut self, map: &mut OrdMap<ObjectKey, Arc<K>>, event: Event<K>) -> bool {
+    fn apply<K: Resource>(&mut self, map: &mut M, event: Event<K>) -> bool
+    where
+        M: KindMap<K>,
+    {
         match event {
             Event::Init => {
-                self.relist = Some(OrdMap::new());
+                self.relist = Some(M::default());
                 false
             }
             Event::InitApply(mut obj) => {
                 trim::bulk_metadata(&mut obj);
                 if let Some(buffer) = self.relist.as_mut() {
-                    buffer.insert(key_of(&obj), Arc::new(obj));
+                    buffer.put(key_of(&obj), Arc::new(obj));
                 }
                 false
             }
@@ -141,10 +173,10 @@ impl<K: Resource> KindState<K> {
             }
             Event::Apply(mut obj) => {
                 trim::bulk_metadata(&mut obj);
-                map.insert(key_of(&obj), Arc::new(obj));
+                map.put(key_of(&obj), Arc::new(obj));
                 true
             }
-            Event::Delete(obj) => map.remove(&key_of(&obj)).is_some(),
+            Event::Delete(obj) => map.delete(&key_of(&obj)),
         }
     }
 }
@@ -162,10 +194,10 @@ async fn fold_loop(
     tx: watch::Sender<Arc<ClusterState>>,
 ) {
     let mut state = ClusterState::default();
-    let mut services = KindState::<Service>::default();
-    let mut slices = KindState::<EndpointSlice>::default();
-    let mut pods = KindState::<Pod>::default();
-    let mut nodes = KindState::<Node>::default();
+    let mut services = KindState::<OrdMap<ObjectKey, Arc<Service>>>::default();
+    let mut slices = KindState::<EndpointSlices>::default();
+    let mut pods = KindState::<OrdMap<ObjectKey, Arc<Pod>>>::default();
+    let mut nodes = KindState::<OrdMap<ObjectKey, Arc<Node>>>::default();
     while let Some(first) = changes.next().await {
         let mut changed = false;
         let mut next = Some(first);
@@ -205,6 +237,8 @@ mod tests {
 
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
     use super::*;
 
     fn service(annotations: &[(&str, &str)]) -> Service {
@@ -231,7 +265,7 @@ mod tests {
 
     #[test]
     fn snapshots_keep_no_managed_fields_or_last_applied_copy() {
-        let mut kind = KindState::<Service>::default();
+        let mut kind = KindState::<OrdMap<ObjectKey, Arc<Service>>>::default();
         let mut map = OrdMap::new();
         let applied = service(&[
             (trim::LAST_APPLIED, "{\"kind\":\"Service\"}"),
@@ -262,5 +296,111 @@ mod tests {
             .map(|s| s.metadata.clone())
             .unwrap_or_default();
         assert_eq!((kept.annotations, kept.managed_fields), (None, None));
+    }
+
+    /// One step of the property below: slice events as the watcher delivers them.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Create, update or relabel (`service: None` drops the label).
+        Apply {
+            ns: u8,
+            name: u8,
+            service: Option<u8>,
+        },
+        Delete {
+            ns: u8,
+            name: u8,
+        },
+        /// A whole relist of these slices.
+        Relist(Vec<(u8, u8, Option<u8>)>),
+    }
+
+    fn labelled_slice(ns: u8, name: u8, service: Option<u8>) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some(format!("ns{ns}")),
+                name: Some(format!("s{name}")),
+                labels: service.map(|s| {
+                    BTreeMap::from([(crate::SERVICE_NAME_LABEL.into(), format!("svc{s}"))])
+                }),
+                ..ObjectMeta::default()
+            },
+            address_type: "IPv4".into(),
+            ..EndpointSlice::default()
+        }
+    }
+
+    /// What `slices_for_service` answered before the index: a scan of the namespace.
+    fn scanned(state: &ClusterState, namespace: &str, service: &str) -> Vec<ObjectKey> {
+        state
+            .endpoint_slices
+            .iter()
+            .filter(|(k, s)| {
+                k.namespace == namespace
+                    && s.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(crate::SERVICE_NAME_LABEL))
+                        .is_some_and(|n| n == service)
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let service = proptest::option::of(0u8..3);
+        prop_oneof![
+            6 => (0u8..2, 0u8..6, service.clone())
+                .prop_map(|(ns, name, service)| Step::Apply { ns, name, service }),
+            3 => (0u8..2, 0u8..6).prop_map(|(ns, name)| Step::Delete { ns, name }),
+            1 => proptest::collection::vec((0u8..2, 0u8..6, service), 0..8).prop_map(Step::Relist),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_slice_index_answers_what_a_namespace_scan_answers(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            let mut kind = KindState::<EndpointSlices>::default();
+            let mut state = ClusterState::default();
+            for step in steps {
+                match step {
+                    Step::Apply { ns, name, service } => {
+                        kind.apply(
+                            &mut state.endpoint_slices,
+                            Event::Apply(labelled_slice(ns, name, service)),
+                        );
+                    }
+                    Step::Delete { ns, name } => {
+                        kind.apply(
+                            &mut state.endpoint_slices,
+                            Event::Delete(labelled_slice(ns, name, None)),
+                        );
+                    }
+                    Step::Relist(items) => {
+                        kind.apply::<EndpointSlice>(&mut state.endpoint_slices, Event::Init);
+                        for (ns, name, service) in items {
+                            kind.apply(
+                                &mut state.endpoint_slices,
+                                Event::InitApply(labelled_slice(ns, name, service)),
+                            );
+                        }
+                        kind.apply::<EndpointSlice>(&mut state.endpoint_slices, Event::InitDone);
+                    }
+                }
+                for ns in 0..2 {
+                    for svc in 0..4 {
+                        let (ns, svc) = (format!("ns{ns}"), format!("svc{svc}"));
+                        let indexed: Vec<ObjectKey> = state
+                            .slices_for_service(&ns, &svc)
+                            .map(|s| key_of(s.as_ref()))
+                            .collect();
+                        proptest::prop_assert_eq!(indexed, scanned(&state, &ns, &svc));
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@ use imbl::OrdMap;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::slices::EndpointSlices;
+
 /// `namespace/name` of a namespaced object (namespace empty for cluster-scoped ones).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
@@ -44,9 +46,9 @@ impl fmt::Display for ObjectKey {
 pub struct ClusterState {
     /// Services by `namespace/name`.
     pub services: OrdMap<ObjectKey, Arc<Service>>,
-    /// EndpointSlices by `namespace/name` (of the slice, not the service).
-    pub endpoint_slices: OrdMap<ObjectKey, Arc<EndpointSlice>>,
-    /// Pods by `namespace/name`; empty unless [`super::WatchConfig::pods`] was set.
+    /// EndpointSlices by `namespace/name` (of the slice, not the service), indexed by Service.
+    pub endpoint_slices: EndpointSlices,
+    /// Pods by `namespace/name`; empty unless [`crate::WatchConfig::pods`] was set.
     pub pods: OrdMap<ObjectKey, Arc<Pod>>,
     /// Nodes by name (namespace empty); empty unless [`super::WatchConfig::nodes`] was set.
     pub nodes: OrdMap<ObjectKey, Arc<Node>>,
@@ -60,24 +62,13 @@ pub struct ClusterState {
 
 impl ClusterState {
     /// The EndpointSlices that belong to a service (label `kubernetes.io/service-name`), in name
-    /// order.
+    /// order. Reads the index [`EndpointSlices`] keeps: O(log n + k), not a namespace scan.
     pub fn slices_for_service<'a>(
         &'a self,
         namespace: &'a str,
         service: &'a str,
     ) -> impl Iterator<Item = &'a Arc<EndpointSlice>> + 'a {
-        let start = ObjectKey::new(namespace, "");
-        self.endpoint_slices
-            .range(start..)
-            .take_while(move |(k, _)| k.namespace == namespace)
-            .filter(move |(_, s)| {
-                s.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .is_some_and(|n| n == service)
-            })
-            .map(|(_, s)| s)
+        self.endpoint_slices.for_service(namespace, service)
     }
 }
 
