@@ -9,6 +9,7 @@
 //! differences. They never touch the store directly.
 
 pub mod bootstrap;
+mod cache_index;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod metrics;

@@ -19,6 +19,7 @@ use kube::{Client, Resource, ResourceExt};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 
+use super::cache_index::{PodIndex, SliceIndex, pod_terms, slice_terms};
 use super::endpoint_slices::{
     CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, SlicePlan, desired_slices, plan,
     selects_pods,
@@ -36,13 +37,17 @@ use crate::selector::Selector;
 /// event that catches the cache up also queues it).
 const STALE_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// The reflector caches the controller reads.
+/// The reflector caches the controller reads, and the indexes kept beside them.
 #[derive(Clone)]
 struct Caches {
     services: Store<Service>,
     pods: Store<Pod>,
     slices: Store<EndpointSlice>,
     endpoints: Store<Endpoints>,
+    /// Pods by namespace and label, fed by the Pod reflector's events.
+    pod_index: PodIndex,
+    /// Slices by Service, fed by the EndpointSlice reflector's events.
+    slice_index: SliceIndex,
     /// The controller's own slice writes the caches may not show yet.
     tracker: Arc<SliceTracker>,
 }
@@ -69,7 +74,7 @@ fn is_code(e: &kube::Error, code: u16) -> bool {
 
 /// What happened to an object, as the `keys` function of [`reflect`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
+pub(super) enum Change {
     /// Created or updated.
     Applied,
     /// Deleted.
@@ -77,13 +82,15 @@ enum Change {
     /// Seen in a (re)list; its Service keys are not enqueued (the first list enqueues every
     /// Service at once).
     Listed,
+    /// A (re)list began; the objects it lists follow as [`Change::Listed`].
+    ListStart,
     /// A (re)list ended.
     ListDone,
 }
 
 /// Starts one reflector for `K`; `prune` cuts each object down to what the controller reads
 /// before it is cached, `keys` maps each event to the Service keys it affects (`None` for
-/// [`Change::ListDone`]).
+/// [`Change::ListStart`] and [`Change::ListDone`]).
 fn reflect<K>(
     client: &Client,
     queue: WorkQueue,
@@ -122,7 +129,9 @@ where
             Ok(Event::InitDone) => {
                 keys(None, Change::ListDone);
             }
-            Ok(Event::Init) => {}
+            Ok(Event::Init) => {
+                keys(None, Change::ListStart);
+            }
             Err(error) => {
                 tracing::warn!(kind = K::kind(&()).as_ref(), %error, "watch failed; retrying");
             }
@@ -176,8 +185,10 @@ impl PodServices {
 
     fn affected(&mut self, pod: Option<&Pod>, change: Change) -> Vec<ServiceKey> {
         let Some(pod) = pod else {
-            if change == Change::ListDone {
-                self.labels = std::mem::take(&mut self.relisted);
+            match change {
+                Change::ListStart => self.relisted.clear(),
+                Change::ListDone => self.labels = std::mem::take(&mut self.relisted),
+                _ => {}
             }
             return Vec::new();
         };
@@ -188,7 +199,7 @@ impl PodServices {
                 self.relisted.insert(key, now);
                 return Vec::new();
             }
-            Change::ListDone => return Vec::new(),
+            Change::ListStart | Change::ListDone => return Vec::new(),
             Change::Applied => self.labels.insert(key, now.clone()),
             Change::Deleted => self.labels.remove(&key),
         };
@@ -232,17 +243,25 @@ pub(super) async fn run(client: Client) {
         },
     );
     let mut pod_services = PodServices::new(services.clone());
+    let pod_index = PodIndex::default();
+    let feed_pods = pod_index.clone();
     let (pods, pod_events) = reflect::<Pod>(
         &client,
         queue.clone(),
         prune::pod_for_endpoints,
-        move |pod, change| pod_services.affected(pod, change),
+        move |pod, change| {
+            feed_pods.observe(pod, change, pod_terms);
+            pod_services.affected(pod, change)
+        },
     );
+    let slice_index = SliceIndex::default();
+    let feed_slices = slice_index.clone();
     let (slices, slice_events) = reflect::<EndpointSlice>(
         &client,
         queue.clone(),
         |_| {},
-        |slice, _| {
+        move |slice, change| {
+            feed_slices.observe(slice, change, slice_terms);
             let Some(slice) = slice else {
                 return Vec::new();
             };
@@ -270,6 +289,8 @@ pub(super) async fn run(client: Client) {
         pods,
         slices,
         endpoints,
+        pod_index,
+        slice_index,
         tracker: Arc::new(SliceTracker::default()),
     };
     let events = futures::stream::select_all([
@@ -331,15 +352,7 @@ async fn reconcile(
     let svc = caches
         .services
         .get(&ObjectRef::new(&key.name).within(&key.namespace));
-    let managed: Vec<Arc<EndpointSlice>> = caches
-        .slices
-        .state()
-        .into_iter()
-        .filter(|s| {
-            s.namespace().as_deref() == Some(key.namespace.as_str())
-                && label(s.as_ref(), SERVICE_NAME_LABEL) == Some(key.name.as_str())
-        })
-        .collect();
+    let managed = service_slices(caches, key);
     if caches.tracker.is_stale(key, &managed) {
         return Err(ReconcileError::StaleCache);
     }
@@ -378,9 +391,7 @@ async fn reconcile(
         return Ok(());
     };
     if selects_pods(&svc) {
-        let mut pods = caches.pods.state();
-        pods.retain(|p| p.namespace().as_deref() == Some(key.namespace.as_str()));
-        let desired = desired_slices(&svc, &pods);
+        let desired = desired_slices(&svc, &candidate_pods(caches, &svc, key));
         let mut changes = plan(&desired, &ours);
         changes
             .delete
@@ -414,6 +425,43 @@ async fn reconcile(
         apply(&slices_api, &caches.tracker, key, changes).await?;
     }
     Ok(())
+}
+
+/// The cached slices labelled for `key`'s Service, found through the slice index and checked
+/// against the label as the cache shows it.
+fn service_slices(caches: &Caches, key: &ServiceKey) -> Vec<Arc<EndpointSlice>> {
+    caches
+        .slice_index
+        .names(&key.namespace, &key.name)
+        .into_iter()
+        .filter_map(|name| {
+            caches
+                .slices
+                .get(&ObjectRef::new(&name).within(&key.namespace))
+        })
+        .filter(|s| label(s.as_ref(), SERVICE_NAME_LABEL) == Some(key.name.as_str()))
+        .collect()
+}
+
+/// The cached Pods of `key`'s namespace that may match `svc`'s selector (a superset: the Pod
+/// index's smallest posting list); [`desired_slices`] checks each with the selector.
+fn candidate_pods(caches: &Caches, svc: &Service, key: &ServiceKey) -> Vec<Arc<Pod>> {
+    let empty = BTreeMap::new();
+    let selector = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .unwrap_or(&empty);
+    caches
+        .pod_index
+        .candidates(&key.namespace, selector)
+        .into_iter()
+        .filter_map(|name| {
+            caches
+                .pods
+                .get(&ObjectRef::new(&name).within(&key.namespace))
+        })
+        .collect()
 }
 
 fn write_error(
@@ -540,76 +588,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn service(ns: &str, name: &str, selector: serde_json::Value) -> Result<Service, String> {
-        serde_json::from_value(json!({
-            "metadata": {"namespace": ns, "name": name},
-            "spec": {"selector": selector, "ports": [{"port": 80}]}
-        }))
-        .map_err(|e| e.to_string())
-    }
-
-    fn pod(ns: &str, name: &str, labels: serde_json::Value) -> Result<Pod, String> {
-        serde_json::from_value(
-            json!({"metadata": {"namespace": ns, "name": name, "labels": labels}}),
-        )
-        .map_err(|e| e.to_string())
-    }
-
-    fn names(keys: Vec<ServiceKey>) -> Vec<String> {
-        let mut names: Vec<String> = keys.into_iter().map(|k| k.name).collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn pod_events_enqueue_only_services_matching_old_or_new_labels() -> Result<(), String> {
-        let (store, mut writer) = reflector::store::<Service>();
-        for svc in [
-            service("a", "web", json!({"app": "web"}))?,
-            service("a", "db", json!({"app": "db"}))?,
-            service("a", "web-canary", json!({"app": "web", "track": "canary"}))?,
-            service("a", "manual", json!({}))?,
-            service("b", "web", json!({"app": "web"}))?,
-        ] {
-            writer.apply_watcher_event(&Event::Apply(svc));
-        }
-        let mut affected = PodServices::new(store);
-        let p = pod("a", "p1", json!({"app": "web"}))?;
-        assert!(affected.affected(Some(&p), Change::Listed).is_empty());
-        assert!(affected.affected(None, Change::ListDone).is_empty());
-        // Readiness or other changes with the same labels: only the matching Service.
-        assert_eq!(names(affected.affected(Some(&p), Change::Applied)), ["web"]);
-        // Relabelled: the Service it left and the one it joined.
-        let moved = pod("a", "p1", json!({"app": "db"}))?;
-        assert_eq!(
-            names(affected.affected(Some(&moved), Change::Applied)),
-            ["db", "web"]
-        );
-        let canary = pod("a", "p1", json!({"app": "web", "track": "canary"}))?;
-        assert_eq!(
-            names(affected.affected(Some(&canary), Change::Applied)),
-            ["db", "web", "web-canary"]
-        );
-        assert_eq!(
-            names(affected.affected(Some(&canary), Change::Deleted)),
-            ["web", "web-canary"]
-        );
-        // Another namespace's Pod never touches namespace a's Services.
-        let other = pod("b", "p9", json!({"app": "web"}))?;
-        assert_eq!(
-            names(affected.affected(Some(&other), Change::Applied)),
-            ["web"]
-        );
-        let unlabelled = pod("a", "p2", json!({}))?;
-        assert!(
-            affected
-                .affected(Some(&unlabelled), Change::Applied)
-                .is_empty()
-        );
-        Ok(())
-    }
-}
+mod tests;

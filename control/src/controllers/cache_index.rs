@@ -1,0 +1,208 @@
+//! Indexes kept next to the controller's reflector stores and fed by the same event handlers, so
+//! a reconcile looks up one Service's EndpointSlices and its candidate Pods instead of copying
+//! every cached object of the cluster.
+//!
+//! An index maps terms (a namespace, a `(namespace, label key, label value)`, a
+//! `(namespace, service-name label)`) to the names of the objects that carry them. It remembers
+//! the terms it filed each object under, so an update or delete removes exactly those, whatever
+//! the new object says. Answers are candidates: the caller reads each object from the store and
+//! checks it with the same rule as before ([`crate::selector::Selector`], the service-name label).
+//! An index is only ever a superset of what matches in the state it has seen; events it has not
+//! seen yet queue the affected Services again once it has.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::Hash;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::{Resource, ResourceExt};
+
+use super::endpoint_slices::SERVICE_NAME_LABEL;
+use super::reconcile::Change;
+
+/// `(namespace, name)` of an indexed object.
+type ObjectName = (String, String);
+
+/// Terms → object names, plus each object's terms.
+#[derive(Debug)]
+struct Table<T> {
+    postings: HashMap<T, BTreeSet<String>>,
+    terms: HashMap<ObjectName, Vec<T>>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            postings: HashMap::new(),
+            terms: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone> Table<T> {
+    /// Files `object` under `terms` only, dropping the terms it had.
+    fn set(&mut self, object: ObjectName, terms: Vec<T>) {
+        self.remove(&object);
+        for term in &terms {
+            self.postings
+                .entry(term.clone())
+                .or_default()
+                .insert(object.1.clone());
+        }
+        if !terms.is_empty() {
+            self.terms.insert(object, terms);
+        }
+    }
+
+    fn remove(&mut self, object: &ObjectName) {
+        let Some(old) = self.terms.remove(object) else {
+            return;
+        };
+        for term in old {
+            if let Some(names) = self.postings.get_mut(&term) {
+                names.remove(&object.1);
+                if names.is_empty() {
+                    self.postings.remove(&term);
+                }
+            }
+        }
+    }
+}
+
+/// One kind's index: the live table and the one a relist is building.
+#[derive(Debug)]
+struct Postings<T> {
+    live: Table<T>,
+    relist: Option<Table<T>>,
+}
+
+/// A shared index of one kind, written by its reflector's event handler, read by reconciles.
+/// The lock is held only for one event or one lookup, never across an `.await`.
+#[derive(Debug)]
+pub(super) struct Index<T>(Arc<RwLock<Postings<T>>>);
+
+impl<T> Clone for Index<T> {
+    fn clone(&self) -> Self {
+        Index(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Index<T> {
+    fn default() -> Self {
+        Index(Arc::new(RwLock::new(Postings {
+            live: Table::default(),
+            relist: None,
+        })))
+    }
+}
+
+impl<T: Hash + Eq + Clone> Index<T> {
+    /// Applies one reflector event: `terms` says what an object is filed under.
+    pub(super) fn observe<K: Resource>(
+        &self,
+        obj: Option<&K>,
+        change: Change,
+        terms: impl FnOnce(&K) -> Vec<T>,
+    ) {
+        let mut postings = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let postings = &mut *postings;
+        match (change, obj) {
+            (Change::ListStart, _) => postings.relist = Some(Table::default()),
+            (Change::ListDone, _) => {
+                if let Some(table) = postings.relist.take() {
+                    postings.live = table;
+                }
+            }
+            (Change::Listed, Some(obj)) => postings
+                .relist
+                .get_or_insert_with(Table::default)
+                .set(name_of(obj), terms(obj)),
+            (Change::Applied, Some(obj)) => postings.live.set(name_of(obj), terms(obj)),
+            (Change::Deleted, Some(obj)) => postings.live.remove(&name_of(obj)),
+            (Change::Listed | Change::Applied | Change::Deleted, None) => {}
+        }
+    }
+
+    /// The names filed under the smallest of `terms`' postings (all of them must exist: an
+    /// absent term has no objects), or `None` when `terms` is empty.
+    fn smallest(&self, terms: &[T]) -> Option<Vec<String>> {
+        let postings = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let mut best: Option<&BTreeSet<String>> = None;
+        for term in terms {
+            let names = postings.live.postings.get(term)?;
+            if best.is_none_or(|b| names.len() < b.len()) {
+                best = Some(names);
+            }
+        }
+        best.map(|names| names.iter().cloned().collect())
+    }
+}
+
+fn name_of<K: Resource>(obj: &K) -> ObjectName {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// What a Pod is filed under: its namespace and each of its labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum PodTerm {
+    /// Every Pod of the namespace.
+    Namespace(String),
+    /// Pods of the namespace with this label key and value.
+    Label(String, String, String),
+}
+
+/// Pods by namespace and by label.
+pub(super) type PodIndex = Index<PodTerm>;
+
+/// The terms of a Pod.
+pub(super) fn pod_terms(pod: &Pod) -> Vec<PodTerm> {
+    let ns = pod.namespace().unwrap_or_default();
+    let labels = pod.metadata.labels.iter().flatten();
+    let by_label = labels.map(|(k, v)| PodTerm::Label(ns.clone(), k.clone(), v.clone()));
+    let mut terms: Vec<PodTerm> = by_label.collect();
+    terms.push(PodTerm::Namespace(ns));
+    terms
+}
+
+impl PodIndex {
+    /// The names of the Pods of `namespace` that may match the Service selector `selector`:
+    /// the smallest posting list of its `key=value` pairs (the namespace's Pods when it is
+    /// empty). Every Pod that matches is among them; the caller checks each with the selector.
+    pub(super) fn candidates(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let mut terms: Vec<PodTerm> = selector
+            .iter()
+            .map(|(k, v)| PodTerm::Label(namespace.to_string(), k.clone(), v.clone()))
+            .collect();
+        if terms.is_empty() {
+            terms.push(PodTerm::Namespace(namespace.to_string()));
+        }
+        self.smallest(&terms).unwrap_or_default()
+    }
+}
+
+/// EndpointSlices by `(namespace, kubernetes.io/service-name label)`.
+pub(super) type SliceIndex = Index<(String, String)>;
+
+/// The term of a slice: the Service its label names, if any.
+pub(super) fn slice_terms(slice: &EndpointSlice) -> Vec<(String, String)> {
+    let service = slice.labels().get(SERVICE_NAME_LABEL);
+    let ns = slice.namespace().unwrap_or_default();
+    service.map(|s| (ns, s.clone())).into_iter().collect()
+}
+
+impl SliceIndex {
+    /// The names of the slices of `namespace` labelled with Service `service`.
+    pub(super) fn names(&self, namespace: &str, service: &str) -> Vec<String> {
+        let term = (namespace.to_string(), service.to_string());
+        self.smallest(std::slice::from_ref(&term))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
