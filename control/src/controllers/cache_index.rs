@@ -17,6 +17,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{Resource, ResourceExt};
+use tokio::sync::watch;
 
 use super::endpoint_slices::SERVICE_NAME_LABEL;
 use super::reconcile::Change;
@@ -80,20 +81,41 @@ struct Postings<T> {
 /// A shared index of one kind, written by its reflector's event handler, read by reconciles.
 /// The lock is held only for one event or one lookup, never across an `.await`.
 #[derive(Debug)]
-pub(super) struct Index<T>(Arc<RwLock<Postings<T>>>);
+pub(super) struct Index<T> {
+    postings: Arc<RwLock<Postings<T>>>,
+    /// Turns true when the first full list has been swapped in.
+    listed: Arc<watch::Sender<bool>>,
+}
 
 impl<T> Clone for Index<T> {
     fn clone(&self) -> Self {
-        Index(Arc::clone(&self.0))
+        Index {
+            postings: Arc::clone(&self.postings),
+            listed: Arc::clone(&self.listed),
+        }
     }
 }
 
 impl<T> Default for Index<T> {
     fn default() -> Self {
-        Index(Arc::new(RwLock::new(Postings {
-            live: Table::default(),
-            relist: None,
-        })))
+        Index {
+            postings: Arc::new(RwLock::new(Postings {
+                live: Table::default(),
+                relist: None,
+            })),
+            listed: Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+impl<T> Index<T> {
+    /// Waits until the first full list has been swapped in. The store beside the index turns
+    /// ready a moment before (in the same event), so the controller waits for both before its
+    /// first reconcile: a reconcile must never read an index still empty.
+    pub(super) async fn wait_until_listed(&self) {
+        let mut listed = self.listed.subscribe();
+        // The sender lives as long as `self`, so this returns only once listed.
+        let _ = listed.wait_for(|listed| *listed).await;
     }
 }
 
@@ -105,7 +127,10 @@ impl<T: Hash + Eq + Clone> Index<T> {
         change: Change,
         terms: impl FnOnce(&K) -> Vec<T>,
     ) {
-        let mut postings = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let mut postings = self
+            .postings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let postings = &mut *postings;
         match (change, obj) {
             (Change::ListStart, _) => postings.relist = Some(Table::default()),
@@ -113,6 +138,7 @@ impl<T: Hash + Eq + Clone> Index<T> {
                 if let Some(table) = postings.relist.take() {
                     postings.live = table;
                 }
+                self.listed.send_replace(true);
             }
             (Change::Listed, Some(obj)) => postings
                 .relist
@@ -127,7 +153,7 @@ impl<T: Hash + Eq + Clone> Index<T> {
     /// The names filed under the smallest of `terms`' postings (all of them must exist: an
     /// absent term has no objects), or `None` when `terms` is empty.
     fn smallest(&self, terms: &[T]) -> Option<Vec<String>> {
-        let postings = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let postings = self.postings.read().unwrap_or_else(PoisonError::into_inner);
         let mut best: Option<&BTreeSet<String>> = None;
         for term in terms {
             let names = postings.live.postings.get(term)?;

@@ -313,6 +313,9 @@ pub(super) async fn run(client: Client) {
         tracing::error!("endpointslice controller: reflectors stopped before the first list");
         return;
     }
+    // The indexes take in each list right after their stores (in the same event).
+    caches.pod_index.wait_until_listed().await;
+    caches.slice_index.wait_until_listed().await;
     tracing::info!("endpointslice controller: caches synced");
     enqueue_all(&caches, &queue);
     let client = Arc::new(client);

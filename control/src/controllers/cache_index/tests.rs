@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use futures::FutureExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 
@@ -96,8 +97,10 @@ fn a_relist_replaces_the_index_whole_at_its_end() {
     );
     // Until the relist ends, lookups answer from the previous list.
     assert_eq!(index.candidates("a", &web), ["gone"]);
+    assert!(index.wait_until_listed().now_or_never().is_none());
     index.observe(None::<&Pod>, Change::ListDone, pod_terms);
     assert_eq!(index.candidates("a", &web), ["kept"]);
+    assert!(index.wait_until_listed().now_or_never().is_some());
 }
 
 #[test]
