@@ -241,7 +241,7 @@ async fn a_failed_commit_answers_500_and_releases_allocations() -> Result<(), Ap
         .fail_next_commit
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let failed = create(&store, Kind::Service, svc.clone()).await.err();
-    assert_eq!(failed.map(|e| ApiError::from(e).code), Some(500));
+    assert_eq!(failed.map(|e| e.code), Some(500));
     assert_eq!(store.revision(), before.revision);
     assert!(store.get(Kind::Service, Some("disk"), "web").is_none());
     // The address the failed write took was given back: the same request now succeeds.
@@ -432,7 +432,7 @@ async fn after_a_failed_commit_the_store_reopens_and_writes_again() -> Result<()
         )
         .await
         .err();
-        assert_eq!(failed.map(|e| ApiError::from(e).code), Some(500));
+        assert_eq!(failed.map(|e| e.code), Some(500));
         // The writer reopens the database; a later write succeeds (the first may find the
         // reopen not yet due and answer 503).
         let mut written = None;

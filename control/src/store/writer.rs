@@ -330,7 +330,7 @@ fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, StoreError>
             .ok_or_else(|| StoreError::not_found("namespaces", &namespace))?;
         if ns.meta().deletion_timestamp.is_some() {
             return Err(StoreError::forbidden(
-                &resource_name(kind),
+                resource_name(kind),
                 obj.name(),
                 format!(
                     "unable to create new content in namespace {namespace} because it is being \
@@ -376,7 +376,7 @@ fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, StoreError>
         ));
     }
     if b.state.get(kind, &namespace, obj.name()).is_some() {
-        return Err(StoreError::already_exists(&resource_name(kind), obj.name()));
+        return Err(StoreError::already_exists(resource_name(kind), obj.name()));
     }
     meta::fill_on_create(&mut obj);
     let causes = validate::metadata(&obj);
@@ -397,7 +397,7 @@ fn current(
 ) -> Result<Arc<Object>, StoreError> {
     b.state
         .get(kind, namespace.unwrap_or_default(), name)
-        .ok_or_else(|| StoreError::not_found(&resource_name(kind), name))
+        .ok_or_else(|| StoreError::not_found(resource_name(kind), name))
 }
 
 /// Checks a client's `resourceVersion` precondition against the stored object.
@@ -413,7 +413,7 @@ fn check_resource_version(old: &Object, wanted: Option<&str>) -> Result<(), Stor
     })?;
     if Some(wanted) != old.resource_version() {
         return Err(StoreError::conflict(
-            &resource_name(old.kind()),
+            resource_name(old.kind()),
             old.name(),
             MODIFIED,
         ));
@@ -463,7 +463,7 @@ fn update(
         && old.meta().uid.as_deref() != Some(uid)
     {
         return Err(StoreError::conflict(
-            &resource_name(kind),
+            resource_name(kind),
             name,
             format!(
                 "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
@@ -528,7 +528,7 @@ fn delete(
         && old.meta().uid.as_deref() != Some(uid)
     {
         return Err(StoreError::conflict(
-            &resource_name(kind),
+            resource_name(kind),
             name,
             format!(
                 "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
