@@ -72,11 +72,11 @@ async fn coalesces_snapshots_that_arrive_during_a_build_and_ends_when_clusters_c
     release_tx.send(())?;
     drop(clusters_tx);
     // The task ends: its table sender goes, so the receiver sees the channel close.
-    let ended = timeout(BOUND, async {
-        while tables.changed().await.is_ok() {}
-    })
-    .await;
-    assert!(ended.is_ok(), "the task ends when the cluster channel closes");
+    let ended = timeout(BOUND, async { while tables.changed().await.is_ok() {} }).await;
+    assert!(
+        ended.is_ok(),
+        "the task ends when the cluster channel closes"
+    );
     assert_eq!(
         entered.recv().await,
         None,
@@ -118,14 +118,16 @@ async fn follows_slice_changes_and_keeps_untouched_ports() -> TestResult {
     let before = tables.borrow_and_update().table.clone();
 
     let mut second = first;
-    second.endpoint_slices.insert(
-        ObjectKey::new("default", "b-1"),
-        slice("b", "10.244.0.9")?,
-    );
+    second
+        .endpoint_slices
+        .insert(ObjectKey::new("default", "b-1"), slice("b", "10.244.0.9")?);
     clusters_tx.send(Arc::new(second))?;
     timeout(BOUND, tables.changed()).await??;
     let after = tables.borrow_and_update().table.clone();
-    assert!(Arc::ptr_eq(&before.ports[0], &after.ports[0]), "a is untouched");
+    assert!(
+        Arc::ptr_eq(&before.ports[0], &after.ports[0]),
+        "a is untouched"
+    );
     assert_eq!(after.ports[1].endpoints[0].ip.to_string(), "10.244.0.9");
     Ok(())
 }
