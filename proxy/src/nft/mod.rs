@@ -104,32 +104,3 @@ impl NftConfig {
         }
     }
 }
-
-/// Whether the proxy keeps up with the service table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Every change seen has been applied (or is younger than `stale_after`).
-    Healthy,
-    /// No sync has succeeded yet, for less than `stale_after`.
-    Starting,
-    /// A change has waited longer than `stale_after`.
-    Stale {
-        /// How long the oldest unapplied change has waited.
-        pending_for: Duration,
-    },
-}
-
-impl Health {
-    /// The HTTP status a health endpoint answers: 503 when stale, 200 otherwise.
-    pub fn status_code(&self) -> u16 {
-        match self {
-            Health::Stale { .. } => 503,
-            Health::Healthy | Health::Starting => 200,
-        }
-    }
-
-    /// Whether the rules reflect the table (not starting, not stale).
-    pub fn is_healthy(&self) -> bool {
-        matches!(self, Health::Healthy)
-    }
-}
