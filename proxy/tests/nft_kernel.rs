@@ -12,6 +12,8 @@ use std::error::Error;
 use std::sync::Arc;
 
 use nft_fixture::{fixture, fixture_config, fixture_ports, table};
+use proxy::model::Protocol;
+use proxy::nft::ast::{Key, Part, Rule, Stmt, Verdict};
 use proxy::nft::{FakeRunner, Family, NftRunner, Runner, Syncer, TableId, Verb};
 use support::{Netns, require_root};
 
@@ -241,12 +243,18 @@ fn netlink_refusal_applies_nothing_and_names_the_operation() -> TestResult {
     let applied = runner.netlink_transactions();
     let mut tx = proxy::nft::Transaction::new();
     tx.add_chain(TableId::main(Family::Ip), "fresh-chain", None);
-    tx.add_rule(TableId::main(Family::Ip), "fresh-chain", "drop");
+    let drop = Rule::new([Stmt::Verdict(Verdict::Drop)]);
+    tx.add_rule(TableId::main(Family::Ip), "fresh-chain", &drop);
+    let missing = Key::concat([
+        Part::Addr([10, 96, 9, 9].into()),
+        Part::Proto(Protocol::Tcp),
+        Part::Port(9),
+    ]);
     tx.element(
         Verb::Delete,
         TableId::shard(Family::Ip, 0),
         "service-ips",
-        "10.96.9.9 . tcp . 9",
+        &missing,
         None,
     );
     let err = runner

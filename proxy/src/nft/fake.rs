@@ -2,12 +2,14 @@
 //! the copy only if every operation succeeds, enforcing the kernel rules that catch real bugs
 //! (references to missing chains and sets, deleting non-empty or referenced chains, changing a
 //! map element's value with `add`). It records every transaction and dumps its state as a
-//! sorted `nft -f` script, which is what the golden files hold. It never runs a process.
+//! sorted `nft -f` script, which is what the golden files hold. It reads the typed rules and
+//! elements of the transaction (never text) and never runs a process.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use super::ast::{Key, Rule, Value};
 use super::error::{Refusal, SyncError};
 use super::runner::{Listing, Runner};
 use super::transaction::{BaseChain, Family, Object, Op, SetSpec, TableId, Transaction, Verb};
@@ -15,13 +17,13 @@ use super::transaction::{BaseChain, Family, Object, Op, SetSpec, TableId, Transa
 #[derive(Debug, Clone, Default)]
 struct FakeChain {
     base: Option<BaseChain>,
-    rules: Vec<String>,
+    rules: Vec<Rule>,
 }
 
 #[derive(Debug, Clone)]
 struct FakeSet {
     spec: SetSpec,
-    elements: BTreeMap<String, Option<String>>,
+    elements: BTreeMap<Key, Option<Value>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,29 +48,21 @@ fn refuse(kind: Refusal, message: String) -> SyncError {
     SyncError::Refused { kind, message }
 }
 
-/// Names a rule or verdict refers to: `(chains after goto/jump, sets after @)`.
-fn references(text: &str) -> (Vec<&str>, Vec<&str>) {
-    fn trim(w: &str) -> &str {
-        w.trim_end_matches([',', '}', ';'])
-    }
-    let mut chains = Vec::new();
-    let mut sets = Vec::new();
-    let mut words = text.split_whitespace().peekable();
-    while let Some(word) = words.next() {
-        if matches!(word, "goto" | "jump") {
-            if let Some(target) = words.peek() {
-                chains.push(trim(target));
-            }
-        } else if let Some(set) = word.strip_prefix('@') {
-            sets.push(trim(set));
-        }
-    }
-    (chains, sets)
+/// The text forms of `elements`, for callers that compare what nft would print.
+fn element_texts(elements: &BTreeMap<Key, Option<Value>>) -> BTreeMap<String, Option<String>> {
+    elements
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.as_ref().map(Value::to_string)))
+        .collect()
 }
 
 impl FakeTable {
-    fn check_refs(&self, text: &str) -> Result<(), SyncError> {
-        let (chains, sets) = references(text);
+    /// Fails unless every chain and set in `chains` and `sets` exists.
+    fn check_refs<'a>(
+        &self,
+        chains: impl IntoIterator<Item = &'a str>,
+        sets: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), SyncError> {
         for chain in chains {
             if !self.chains.contains_key(chain) {
                 return Err(refuse(
@@ -86,19 +80,21 @@ impl FakeTable {
     }
 
     fn referenced(&self, name: &str, as_chain: bool) -> bool {
-        let hit = |text: &str| {
-            let (chains, sets) = references(text);
+        let in_rule = |rule: &Rule| {
             if as_chain {
-                chains.contains(&name)
+                rule.chains().any(|c| c == name)
             } else {
-                sets.contains(&name)
+                rule.sets().any(|s| s == name)
             }
         };
-        self.chains.values().any(|c| c.rules.iter().any(|r| hit(r)))
-            || self
-                .sets
-                .values()
-                .any(|s| s.elements.values().flatten().any(|v| hit(v)))
+        self.chains.values().any(|c| c.rules.iter().any(in_rule))
+            || (as_chain
+                && self.sets.values().any(|s| {
+                    s.elements
+                        .values()
+                        .flatten()
+                        .any(|v| v.chain() == Some(name))
+                }))
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), SyncError> {
@@ -150,7 +146,7 @@ impl FakeTable {
                 (_, None) => Err(refuse(Refusal::NotFound, format!("chain {name} not found"))),
             },
             Object::Rule { chain, rule, .. } => {
-                self.check_refs(rule)?;
+                self.check_refs(rule.chains(), rule.sets())?;
                 match self.chains.get_mut(chain) {
                     Some(c) => {
                         c.rules.push(rule.clone());
@@ -203,7 +199,7 @@ impl FakeTable {
                 set, key, value, ..
             } => {
                 if let Some(value) = value {
-                    self.check_refs(value)?;
+                    self.check_refs(value.chain(), None)?;
                 }
                 let Some(target) = self.sets.get_mut(set) else {
                     return Err(refuse(Refusal::NotFound, format!("set {set} not found")));
@@ -300,16 +296,19 @@ impl FakeRunner {
         self.lock().transactions.last().cloned()
     }
 
-    /// The rules of `chain` in `table`, if it exists.
+    /// The rules of `chain` in `table`, if it exists, as nft prints them.
     pub fn chain_rules(&self, table: TableId, chain: &str) -> Option<Vec<String>> {
         let state = self.lock();
-        Some(state.tables.get(&table)?.chains.get(chain)?.rules.clone())
+        let rules = &state.tables.get(&table)?.chains.get(chain)?.rules;
+        Some(rules.iter().map(Rule::to_string).collect())
     }
 
-    /// The elements of `set` in `table`, if it exists.
+    /// The elements of `set` in `table`, if it exists, as nft prints them.
     pub fn elements(&self, table: TableId, set: &str) -> Option<BTreeMap<String, Option<String>>> {
         let state = self.lock();
-        Some(state.tables.get(&table)?.sets.get(set)?.elements.clone())
+        Some(element_texts(
+            &state.tables.get(&table)?.sets.get(set)?.elements,
+        ))
     }
 
     /// The elements of `set` in every table of `family` that has one, merged (for the sets
@@ -321,7 +320,7 @@ impl FakeRunner {
             .iter()
             .filter(|(id, _)| id.family == family)
             .filter_map(|(_, table)| table.sets.get(set))
-            .flat_map(|set| set.elements.clone())
+            .flat_map(|set| element_texts(&set.elements))
             .collect()
     }
 
@@ -378,7 +377,7 @@ impl FakeRunner {
             }
             for (name, set) in &table.sets {
                 for (key, value) in &set.elements {
-                    tx.element(Verb::Add, id, name, key, value.as_deref());
+                    tx.element(Verb::Add, id, name, key, value.as_ref());
                 }
             }
         }

@@ -14,6 +14,7 @@
 //! It never touches tables other than its own, never flushes them wholesale (a restart adopts
 //! them) and never calls the API.
 
+pub mod ast;
 mod conntrack;
 mod error;
 mod fake;

@@ -18,6 +18,8 @@
 
 mod elements;
 mod expr;
+#[cfg(test)]
+mod expr_text;
 mod sets;
 mod socket;
 mod wire;
