@@ -4,7 +4,9 @@
 //!
 //! A range `a-b` of an interval map (keys of `numgen`, in network byte order as nft stores
 //! them) is two kernel elements, as nft sends it: `a` carrying the value, and `b+1` flagged
-//! as the interval's end. A prefix likewise: its first address, and the first address after it.
+//! as the interval's end. A prefix likewise: its first address, and the first address after
+//! it; a prefix reaching the end of the address space (`0.0.0.0/0`, `128.0.0.0/1`) has no
+//! address after it and is its first address alone, as nft sends it.
 
 use std::net::IpAddr;
 
@@ -41,28 +43,31 @@ fn concat(parts: &[Part], family: Family) -> Result<Vec<u8>, Unsupported> {
     Ok(out)
 }
 
-/// A prefix of an interval set: its first address and the first address after it (a prefix
-/// reaching the end of the address space has no such address and is left to `nft`).
-fn prefix(net: &ipnet::IpNet, family: Family) -> Result<(Vec<u8>, Vec<u8>), Unsupported> {
-    let unsupported = || Unsupported::new(format!("prefix element {net}"));
+/// A prefix of an interval set: its first address and the first address after it (`None`
+/// when the prefix reaches the end of the address space).
+type Bounds = (Vec<u8>, Option<Vec<u8>>);
+
+fn prefix(net: &ipnet::IpNet, family: Family) -> Result<Bounds, Unsupported> {
     let net = net.trunc();
-    let (start, end) = match (net, family) {
+    match (net, family) {
         (ipnet::IpNet::V4(n), Family::Ip) => {
             let start = u32::from(n.network());
-            let size = 1u64 << (32 - u32::from(n.prefix_len()));
-            let end = u32::try_from(u64::from(start) + size).map_err(|_| unsupported())?;
-            (start.to_be_bytes().to_vec(), end.to_be_bytes().to_vec())
+            let end = u32::from(n.broadcast()).checked_add(1);
+            Ok((
+                start.to_be_bytes().to_vec(),
+                end.map(|e| e.to_be_bytes().to_vec()),
+            ))
         }
         (ipnet::IpNet::V6(n), Family::Ip6) => {
             let start = u128::from(n.network());
-            let bits = 128 - u32::from(n.prefix_len());
-            let size = 1u128.checked_shl(bits).ok_or_else(unsupported)?;
-            let end = start.checked_add(size).ok_or_else(unsupported)?;
-            (start.to_be_bytes().to_vec(), end.to_be_bytes().to_vec())
+            let end = u128::from(n.broadcast()).checked_add(1);
+            Ok((
+                start.to_be_bytes().to_vec(),
+                end.map(|e| e.to_be_bytes().to_vec()),
+            ))
         }
-        _ => return Err(unsupported()),
-    };
-    Ok((start, end))
+        _ => Err(Unsupported::new(format!("{net} in an {family} table"))),
+    }
 }
 
 /// A range key `start-end`: start and exclusive end, as big-endian u32.
@@ -116,7 +121,9 @@ fn key(
         KeyData::Prefix(net) => {
             let (start, end) = prefix(net, family)?;
             element(elements, &start, None, value);
-            element(elements, &end, Some(INTERVAL_END), None);
+            if let Some(end) = end {
+                element(elements, &end, Some(INTERVAL_END), None);
+            }
         }
         KeyData::Range { start, end } => {
             let (start, end) = range(*start, *end)?;
@@ -192,11 +199,20 @@ mod tests {
         let net = |text: &str| text.parse::<ipnet::IpNet>().unwrap_or_default();
         assert_eq!(
             prefix(&net("10.244.0.0/14"), Family::Ip)?,
-            (vec![10, 244, 0, 0], vec![10, 248, 0, 0])
+            (vec![10, 244, 0, 0], Some(vec![10, 248, 0, 0]))
         );
-        assert!(prefix(&net("0.0.0.0/0"), Family::Ip).is_err());
+        // To the end of the address space: the start alone, as nft sends it.
+        assert_eq!(
+            prefix(&net("0.0.0.0/0"), Family::Ip)?,
+            (vec![0, 0, 0, 0], None)
+        );
+        assert_eq!(prefix(&net("128.0.0.0/1"), Family::Ip)?.1, None);
+        assert_eq!(prefix(&net("::/0"), Family::Ip6)?.1, None);
         assert!(prefix(&net("fd00::/8"), Family::Ip).is_err());
-        assert_eq!(prefix(&net("fd00::/64"), Family::Ip6)?.1[7], 1);
+        assert_eq!(
+            prefix(&net("fd00::/64"), Family::Ip6)?.1.map(|end| end[7]),
+            Some(1)
+        );
         Ok(())
     }
 

@@ -28,7 +28,7 @@ use crate::nft::transaction::{BaseChain, ChainType, Family, Hook, SetSpec, Table
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Map `daddr . l4proto . dport : verdict` for ClusterIPs, externalIPs and LB IPs.
 pub const SERVICE_IPS: &str = "service-ips";
@@ -125,6 +125,11 @@ pub(super) fn goto(chain: &str) -> Stmt {
     Stmt::Verdict(Verdict::Goto(chain.to_owned()))
 }
 
+/// IPv4 loopback: NodePorts are not served on it (as kube-proxy).
+const LOOPBACK_V4: IpNet = IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8));
+/// IPv6 loopback.
+const LOOPBACK_V6: IpNet = IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128));
+
 /// The match for "addressed to this node's NodePort addresses": the configured node IPs (a
 /// `nodeport-ips` set, added to `rules`), else every local address except loopback.
 fn local_destination(config: &RuleConfig, family: Family, rules: &mut TableRules) -> Vec<Stmt> {
@@ -136,18 +141,14 @@ fn local_destination(config: &RuleConfig, family: Family, rules: &mut TableRules
         .collect();
     if node_ips.is_empty() {
         let loopback = match family {
-            Family::Ip => IpNet::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8),
-            Family::Ip6 => IpNet::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
+            Family::Ip => LOOPBACK_V4,
+            Family::Ip6 => LOOPBACK_V6,
         };
-        let mut stmts = vec![Stmt::FibLocal(FibAddr::Daddr)];
-        // Both prefix lengths are within their family's range.
-        if let Ok(net) = loopback {
-            stmts.push(Stmt::AddrNot {
-                selector: Selector::Daddr(family),
-                net,
-            });
-        }
-        return stmts;
+        let not_loopback = Stmt::AddrNot {
+            selector: Selector::Daddr(family),
+            net: loopback,
+        };
+        return vec![Stmt::FibLocal(FibAddr::Daddr), not_loopback];
     }
     rules.sets.insert(
         NODEPORT_IPS.into(),

@@ -95,17 +95,6 @@ fn every_rule_the_generator_builds_encodes() {
     }
 }
 
-/// The typed encoder gives exactly the bytes the text tokenizer it replaces gave.
-#[test]
-fn typed_encoding_equals_the_text_tokenizers() {
-    for (family, rule) in generated_rules() {
-        let typed = bytes(family, &rule);
-        let text = super::super::expr_text::encode_rule(family, &rule.to_string())
-            .map(|(exprs, userdata)| (exprs.into_bytes(), userdata));
-        assert_eq!(typed, text, "{family} {rule}");
-    }
-}
-
 /// Concatenations use the registers nft picks (`nft --debug=netlink`): 128-bit register
 /// names where a word starts one, 32-bit names elsewhere.
 #[test]
