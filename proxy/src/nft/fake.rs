@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use super::ast::{Key, Rule, Value};
+use super::ast::{DataType, Key, KeyData, KeyType, Part, Rule, SetFlag, Value, ValueType};
 use super::error::{Refusal, SyncError};
 use super::runner::{Listing, Runner};
 use super::transaction::{BaseChain, Family, Object, Op, SetSpec, TableId, Transaction, Verb};
@@ -46,6 +46,43 @@ pub struct FakeRunner {
 
 fn refuse(kind: Refusal, message: String) -> SyncError {
     SyncError::Refused { kind, message }
+}
+
+/// The data type of one part of a key or value.
+fn part_type(part: &Part) -> DataType {
+    match part {
+        Part::Addr(ip) => DataType::addr(Family::of(*ip)),
+        Part::Proto(_) => DataType::InetProto,
+        Part::Port(_) => DataType::InetService,
+    }
+}
+
+/// Whether `key` has the shape of `spec`'s keys (the kernel checks their length).
+fn key_fits(spec: &SetSpec, key: &Key) -> bool {
+    let interval = spec.flags.contains(&SetFlag::Interval);
+    match (&spec.key_type, key.data()) {
+        (KeyType::Type(types), KeyData::Concat(parts)) => {
+            parts.iter().map(part_type).eq(types.iter().copied())
+        }
+        (KeyType::Type(types), KeyData::Prefix(net)) => {
+            interval && types[..] == [DataType::addr(Family::of(net.addr()))]
+        }
+        (KeyType::NumgenRandom { modulus }, KeyData::Range { end, .. }) => {
+            interval && end < modulus
+        }
+        _ => false,
+    }
+}
+
+/// Whether `value` is what `spec` maps to (nothing for a set).
+fn value_fits(spec: &SetSpec, value: Option<&Value>) -> bool {
+    match (spec.value_type, value) {
+        (None, None) | (Some(ValueType::Verdict), Some(Value::Verdict(_))) => true,
+        (Some(ValueType::DaddrDport { family, .. }), Some(Value::Data(parts))) => {
+            matches!(parts[..], [Part::Addr(ip), Part::Port(_)] if Family::of(ip) == family)
+        }
+        _ => false,
+    }
 }
 
 /// The text forms of `elements`, for callers that compare what nft would print.
@@ -204,11 +241,18 @@ impl FakeTable {
                 let Some(target) = self.sets.get_mut(set) else {
                     return Err(refuse(Refusal::NotFound, format!("set {set} not found")));
                 };
-                if target.spec.is_map() != value.is_some() && verb != Verb::Delete {
+                let value_fits = verb == Verb::Delete || value_fits(&target.spec, value.as_ref());
+                if !key_fits(&target.spec, key) || !value_fits {
                     return Err(refuse(
                         Refusal::Other,
                         format!(
-                            "element {key} of {set}: value given for a set or missing for a map"
+                            "element {key} of {set} does not fit its type {}{}",
+                            target.spec.key_type,
+                            target
+                                .spec
+                                .value_type
+                                .map(|v| format!(" : {v}"))
+                                .unwrap_or_default()
                         ),
                     ));
                 }

@@ -106,3 +106,46 @@ fn enforces_kernel_rules_for_delete_and_elements() -> Result<(), SyncError> {
     assert!(fake.list(Family::Ip6)?.is_empty());
     Ok(())
 }
+
+#[test]
+fn elements_must_fit_their_set_type() -> Result<(), SyncError> {
+    let fake = FakeRunner::new();
+    fake.run(&base_tx())?;
+    let addr = Key::addr(crate::nft::fixture::ip("10.0.0.1"));
+    let prefix = Key::prefix("10.0.0.0/8".parse().unwrap_or_default());
+    let mut tx = Transaction::new();
+    tx.set(
+        Verb::Add,
+        IP,
+        "s",
+        &SetSpec {
+            key_type: KeyType::of([DataType::Ipv4Addr]),
+            value_type: None,
+            flags: Vec::new(),
+            timeout: None,
+            comment: None,
+        },
+    );
+    tx.element(Verb::Add, IP, "s", &addr, None);
+    fake.run(&tx)?;
+    for (set, key, value) in [
+        // An address in a protocol . port map.
+        ("m", &addr, Some(goto("b"))),
+        // A map element without its verdict.
+        ("m", &key(), None),
+        // A verdict in a set.
+        ("s", &addr, Some(goto("b"))),
+        // A prefix in a set without `flags interval`.
+        ("s", &prefix, None),
+    ] {
+        let mut tx = Transaction::new();
+        tx.element(Verb::Add, IP, set, key, value.as_ref());
+        let err = fake.run(&tx).err();
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("does not fit")),
+            "{set} {key}: {err:?}"
+        );
+    }
+    Ok(())
+}
