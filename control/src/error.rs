@@ -3,6 +3,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 
+use crate::admission::AdmissionError;
+use crate::store::{FeedError, StoreError};
+
 /// The most field causes one error carries; further ones are only counted.
 pub const MAX_CAUSES: usize = 100;
 /// The longest `field` of one cause, in bytes (longer ones end in `...`).
@@ -267,6 +270,63 @@ impl ApiError {
             map.insert("metadata".into(), serde_json::json!({}));
         }
         v
+    }
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(error: AdmissionError) -> ApiError {
+        match error {
+            AdmissionError::Invalid {
+                kind,
+                name,
+                causes,
+                omitted,
+            } => ApiError::invalid_capped(&kind, &name, causes, omitted),
+            AdmissionError::Allocation(message) | AdmissionError::Internal(message) => {
+                ApiError::internal(message)
+            }
+        }
+    }
+}
+
+/// The store's errors as kube-apiserver answers them; the only place a store error becomes an
+/// HTTP status.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::NotFound { resource, name } => ApiError::not_found(&resource, &name),
+            StoreError::AlreadyExists { resource, name } => {
+                ApiError::already_exists(&resource, &name)
+            }
+            StoreError::Conflict {
+                resource,
+                name,
+                reason,
+            } => ApiError::conflict(&resource, &name, reason),
+            StoreError::Forbidden {
+                resource,
+                name,
+                reason,
+            } => ApiError::forbidden(&resource, &name, reason),
+            StoreError::BadRequest(message) => ApiError::bad_request(message),
+            StoreError::MethodNotAllowed(message) => ApiError::method_not_allowed(message),
+            StoreError::Expired(message) => ApiError::expired(message),
+            StoreError::Unavailable(message) => ApiError::unavailable(message),
+            StoreError::Admission(error) => error.into(),
+            StoreError::Change(error) => match error.downcast_ref::<ApiError>() {
+                Some(api) => api.clone(),
+                None => ApiError::internal(error.to_string()),
+            },
+            other @ (StoreError::Internal(_)
+            | StoreError::Database { .. }
+            | StoreError::Corrupt { .. }) => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<FeedError> for ApiError {
+    fn from(error: FeedError) -> ApiError {
+        StoreError::from(error).into()
     }
 }
 

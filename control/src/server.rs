@@ -91,8 +91,8 @@ impl ControlPlane {
         let fd_limit = serve::raise_fd_limit();
         let mut limits = config.limits.clone();
         limits.max_connections = serve::effective_max_connections(limits.max_connections, fd_limit);
-        let admission =
-            Admission::new(config.admission.clone()).map_err(|e| StartError::Plan(e.message))?;
+        let admission = Admission::new(config.admission.clone())
+            .map_err(|e| StartError::Plan(e.to_string()))?;
         let store_config = StoreConfig {
             watch_history: config.watch_history,
             ..StoreConfig::default()

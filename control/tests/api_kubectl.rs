@@ -54,7 +54,7 @@ fn service_yaml(ns: &str, target_port: u16) -> String {
 
 #[tokio::test]
 async fn kubectl_workflow() -> TestResult {
-    if !support::kubectl_available() {
+    if !testkit::kubectl_available() {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

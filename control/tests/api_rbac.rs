@@ -587,7 +587,7 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> TestResult<(bool, String, 
 
 #[tokio::test]
 async fn kubectl_auth_can_i_and_whoami_with_alices_kubeconfig() -> TestResult {
-    if !support::kubectl_available() {
+    if !testkit::kubectl_available() {
         return Ok(());
     }
     let plane = Plane::start().await?;

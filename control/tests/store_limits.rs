@@ -83,7 +83,7 @@ async fn readyz(api: &Api) -> TestResult<u16> {
 #[tokio::test]
 async fn a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_freed() -> TestResult
 {
-    if !support::require_root(
+    if !testkit::require_root(
         "a_full_disk_fails_writes_cleanly_and_the_store_recovers_when_space_is_freed",
         "it mounts a tmpfs",
     ) {

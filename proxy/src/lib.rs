@@ -4,6 +4,7 @@
 //! data paths forward traffic for the current table: `userspace` (tokio listeners, splice) and
 //! `nft` (kernel rules through verdict maps). Both obey the same Service semantics.
 
+pub mod health;
 pub mod metrics;
 pub mod model;
 pub mod nft;

@@ -118,7 +118,10 @@ fn assert_only_touches(tx: &Transaction, needle: &str) {
             }
             Object::Rule { chain, .. } => chain.contains(needle),
             Object::Element { value, key, .. } => {
-                value.as_deref().is_none_or(|v| v.contains(needle)) || key.starts_with("10.96.0.53")
+                value
+                    .as_ref()
+                    .is_none_or(|v| v.to_string().contains(needle))
+                    || key.as_str().starts_with("10.96.0.53")
             }
             Object::Table { .. } => false,
         };

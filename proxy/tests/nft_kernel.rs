@@ -12,6 +12,9 @@ use std::error::Error;
 use std::sync::Arc;
 
 use nft_fixture::{fixture, fixture_config, fixture_ports, table};
+use proxy::model::Protocol;
+use proxy::nft::ast::{Key, Part, Rule, Stmt, Verdict};
+use proxy::nft::rules::Pick;
 use proxy::nft::{FakeRunner, Family, NftRunner, Runner, Syncer, TableId, Verb};
 use support::{Netns, require_root};
 
@@ -229,6 +232,52 @@ fn netlink_and_nft_paths_build_identical_tables() -> TestResult {
     Ok(())
 }
 
+/// Shapes the fixture's configuration does not build, through both paths: round-robin
+/// cascades (`numgen inc`), configured node IPs (`nodeport-ips`), and interval sets holding
+/// prefixes that reach the end of the address space (`0.0.0.0/0`, `::/0`, `128.0.0.0/1`),
+/// which netlink sends as their start alone.
+#[test]
+fn netlink_and_nft_paths_agree_on_other_configurations() -> TestResult {
+    if !require_root("netlink_and_nft_paths_agree_on_other_configurations") {
+        return Ok(());
+    }
+    let (ns_netlink, ns_nft) = (Netns::new("nftcn")?, Netns::new("nftct")?);
+    let netlink = NftRunner::new(Some(ns_netlink.name().to_owned()));
+    let text = NftRunner::nft_only(Some(ns_nft.name().to_owned()));
+    let mut config = fixture_config().rule_config();
+    config.cluster_cidrs = vec!["0.0.0.0/0".parse()?, "::/0".parse()?];
+    config.service_cidrs = vec!["10.96.0.0/16".parse()?, "128.0.0.0/1".parse()?];
+    config.node_ips = vec!["192.0.2.100".parse()?, "fd00::100".parse()?];
+    config.pick = Pick::RoundRobin;
+    let mut a = Syncer::new(config.clone(), Arc::new(netlink.clone()));
+    let mut b = Syncer::new(config, Arc::new(text.clone()));
+    a.sync(&fixture())?;
+    b.sync(&fixture())?;
+    assert_eq!(
+        netlink.netlink_transactions(),
+        1,
+        "full sync through netlink"
+    );
+    let listing = nft(&ns_netlink, &["list", "ruleset"])?;
+    assert_eq!(listing, nft(&ns_nft, &["list", "ruleset"])?, "full sync");
+    for needle in [
+        "0.0.0.0/0",
+        "128.0.0.0/1",
+        "numgen inc mod",
+        "@nodeport-ips",
+    ] {
+        assert!(listing.contains(needle), "{needle} in\n{listing}");
+    }
+    for (step, t) in fixture_changes().iter().enumerate() {
+        a.sync(t)?;
+        b.sync(t)?;
+        let got = nft(&ns_netlink, &["list", "ruleset"])?;
+        assert_eq!(got, nft(&ns_nft, &["list", "ruleset"])?, "step {step}");
+    }
+    assert_eq!(text.netlink_transactions(), 0);
+    Ok(())
+}
+
 #[test]
 fn netlink_refusal_applies_nothing_and_names_the_operation() -> TestResult {
     if !require_root("netlink_refusal_applies_nothing_and_names_the_operation") {
@@ -241,12 +290,18 @@ fn netlink_refusal_applies_nothing_and_names_the_operation() -> TestResult {
     let applied = runner.netlink_transactions();
     let mut tx = proxy::nft::Transaction::new();
     tx.add_chain(TableId::main(Family::Ip), "fresh-chain", None);
-    tx.add_rule(TableId::main(Family::Ip), "fresh-chain", "drop");
+    let drop = Rule::new([Stmt::Verdict(Verdict::Drop)]);
+    tx.add_rule(TableId::main(Family::Ip), "fresh-chain", &drop);
+    let missing = Key::concat([
+        Part::Addr([10, 96, 9, 9].into()),
+        Part::Proto(Protocol::Tcp),
+        Part::Port(9),
+    ]);
     tx.element(
         Verb::Delete,
         TableId::shard(Family::Ip, 0),
         "service-ips",
-        "10.96.9.9 . tcp . 9",
+        &missing,
         None,
     );
     let err = runner

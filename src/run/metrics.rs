@@ -82,13 +82,24 @@ async fn metrics(State(sources): State<Sources>) -> String {
     text
 }
 
-async fn healthz(State(sources): State<Sources>) -> (StatusCode, String) {
-    let (code, body) = match &sources.proxy {
-        Some(proxy) => proxy.health(),
-        None => (200, "ok\n".to_string()),
+/// kube-proxy's `/healthz`: a JSON body with `lastUpdated` and `currentTime`, 503 when stale.
+async fn healthz(
+    State(sources): State<Sources>,
+) -> (
+    StatusCode,
+    [(axum::http::HeaderName, &'static str); 1],
+    String,
+) {
+    let (code, body, media) = match &sources.proxy {
+        Some(proxy) => {
+            let (code, body) = proxy.health();
+            (code, body, "application/json")
+        }
+        None => (200, "ok\n".to_string(), "text/plain; charset=utf-8"),
     };
     (
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(axum::http::header::CONTENT_TYPE, media)],
         body,
     )
 }

@@ -49,28 +49,12 @@ impl ProxyPart {
 
     /// `/healthz` status and body.
     pub fn health(&self) -> (u16, String) {
-        match self {
-            ProxyPart::Userspace(p) => {
-                let h = p.health();
-                let code = if h.stale { 503 } else { 200 };
-                let last = h
-                    .last_applied
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs().to_string())
-                    .unwrap_or_else(|| "never".into());
-                (
-                    code,
-                    format!(
-                        "lastUpdated={last} synced={} listeners={}\n",
-                        h.synced, h.listeners
-                    ),
-                )
-            }
-            ProxyPart::Nft(p) => {
-                let h = p.health();
-                (h.status_code(), format!("{h:?}\n"))
-            }
-        }
+        let health = match self {
+            ProxyPart::Userspace(p) => p.health(),
+            ProxyPart::Nft(p) => p.health(),
+        };
+        let body = health.to_json(std::time::SystemTime::now());
+        (health.status_code(), format!("{body}\n"))
     }
 
     async fn shutdown(self) {

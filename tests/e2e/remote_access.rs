@@ -8,40 +8,17 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use testkit::{Netns, veth};
+
 use crate::support::{TestResult, require_root, require_tool};
 
-/// A network namespace owned by the test; deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> TestResult<Netns> {
-        let name = format!("sye2e{tag}{}", std::process::id());
-        run("ip", &["netns", "add", &name])?;
-        let ns = Netns(name);
-        run("ip", &["-n", &ns.0, "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]);
-        cmd
-    }
-
-    /// `switchyard run` in this namespace with only the API, on `listen`.
-    fn run_api(&self, listen: &str) -> Command {
-        let mut cmd = self.command(crate::support::switchyard_bin());
-        cmd.args(["run", "--api-listen", listen])
-            .args(["--dns-listen", "none", "--metrics-listen", "none"])
-            .args(["--proxy-mode", "none"]);
-        cmd
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+/// `switchyard run` in `ns` with only the API, on `listen`.
+fn run_api(ns: &Netns, listen: &str) -> Command {
+    let mut cmd = ns.command(crate::support::switchyard_bin());
+    cmd.args(["run", "--api-listen", listen])
+        .args(["--dns-listen", "none", "--metrics-listen", "none"])
+        .args(["--proxy-mode", "none"]);
+    cmd
 }
 
 /// Kills the server process on drop, even when the test fails.
@@ -52,18 +29,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn run(program: &str, args: &[&str]) -> TestResult<String> {
-    let out = Command::new(program).args(args).output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `curl` from the client namespace; returns the HTTP code (`000` when nothing answered).
@@ -96,65 +61,28 @@ fn wait_for_file(path: &Path) -> bool {
 
 #[tokio::test]
 async fn another_host_needs_credentials() -> TestResult {
-    if !require_root("another_host_needs_credentials")
+    if !require_root("another_host_needs_credentials", "network namespaces")
         || !require_tool("another_host_needs_credentials", "curl")
     {
         return Ok(());
     }
     let server_ns = Netns::new("s")?;
     let client_ns = Netns::new("c")?;
-    let (dev_s, dev_c) = ("sye2e-s", "sye2e-c");
-    run(
-        "ip",
-        &[
-            "-n",
-            &server_ns.0,
-            "link",
-            "add",
-            dev_s,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            dev_c,
-            "netns",
-            &client_ns.0,
-        ],
+    veth(
+        &server_ns,
+        "sye2e-s",
+        &["10.231.0.1/24".parse()?],
+        &client_ns,
+        "sye2e-c",
+        &["10.231.0.2/24".parse()?],
     )?;
-    run(
-        "ip",
-        &[
-            "-n",
-            &server_ns.0,
-            "addr",
-            "add",
-            "10.231.0.1/24",
-            "dev",
-            dev_s,
-        ],
-    )?;
-    run(
-        "ip",
-        &[
-            "-n",
-            &client_ns.0,
-            "addr",
-            "add",
-            "10.231.0.2/24",
-            "dev",
-            dev_c,
-        ],
-    )?;
-    run("ip", &["-n", &server_ns.0, "link", "set", dev_s, "up"])?;
-    run("ip", &["-n", &client_ns.0, "link", "set", dev_c, "up"])?;
 
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     let listen = "10.231.0.1:6443";
 
     // The plain-HTTP mode refuses a non-loopback address before touching anything.
-    let refused = server_ns
-        .run_api(listen)
+    let refused = run_api(&server_ns, listen)
         .arg("--insecure-loopback-http")
         .arg("--data-dir")
         .arg(tmp.path().join("refused"))
@@ -163,8 +91,7 @@ async fn another_host_needs_credentials() -> TestResult {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("not a loopback address"), "{stderr}");
 
-    let child = server_ns
-        .run_api(listen)
+    let child = run_api(&server_ns, listen)
         .args(["--node-name", "remote-e2e", "--node-ip", "10.231.0.1"])
         .arg("--data-dir")
         .arg(&data)

@@ -11,7 +11,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use super::MAX_SLICE_ENDPOINTS;
 use super::field::Causes;
 use super::names;
-use crate::error::ApiError;
+use crate::admission::AdmissionError;
 
 const TYPES: [&str; 3] = ["FQDN", "IPv4", "IPv6"];
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
@@ -22,7 +22,7 @@ const MAX_PORTS: usize = 100;
 pub(super) fn admit(
     slice: &mut EndpointSlice,
     old: Option<&EndpointSlice>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdmissionError> {
     let name = slice.metadata.name.clone().unwrap_or_default();
     let mut c = Causes::default();
     let ty = slice.address_type.clone();

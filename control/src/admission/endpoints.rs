@@ -9,12 +9,12 @@ use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints};
 
 use super::field::Causes;
 use super::names;
-use crate::error::ApiError;
+use crate::admission::AdmissionError;
 
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 
 /// Validates and defaults an Endpoints object.
-pub(super) fn admit(ep: &mut Endpoints) -> Result<(), ApiError> {
+pub(super) fn admit(ep: &mut Endpoints) -> Result<(), AdmissionError> {
     let name = ep.metadata.name.clone().unwrap_or_default();
     let mut c = Causes::default();
     for (i, subset) in ep.subsets.iter_mut().flatten().enumerate() {

@@ -1,6 +1,6 @@
 //! Collects field errors the way kube-apiserver words them (`Invalid value: 0: must be between 1
 //! and 65535, inclusive`, `Required value`, `Forbidden: ...`, `Unsupported value: ...`,
-//! `Duplicate value: ...`) and turns them into one 422 [`ApiError`].
+//! `Duplicate value: ...`) and turns them into one [`AdmissionError::Invalid`].
 //!
 //! It only formats; it never decides what is valid. It keeps at most [`MAX_CAUSES`] causes per
 //! object and only counts the rest, without formatting them, so an object with 150k bad ports
@@ -8,7 +8,8 @@
 
 use std::fmt::Debug;
 
-use crate::error::{ApiError, FieldCause, MAX_CAUSES};
+use super::AdmissionError;
+use crate::error::{FieldCause, MAX_CAUSES};
 
 /// The field causes found so far while validating one object.
 #[derive(Debug, Default)]
@@ -87,16 +88,16 @@ impl Causes {
     }
 
     /// `Ok` when nothing was found, else a 422 naming the kept causes and counting the rest.
-    pub(crate) fn finish(self, kind: &str, name: &str) -> Result<(), ApiError> {
+    pub(crate) fn finish(self, kind: &str, name: &str) -> Result<(), AdmissionError> {
         if self.causes.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid_capped(
-                kind,
-                name,
-                self.causes,
-                self.omitted,
-            ))
+            Err(AdmissionError::Invalid {
+                kind: kind.to_string(),
+                name: name.to_string(),
+                causes: self.causes,
+                omitted: self.omitted,
+            })
         }
     }
 }
@@ -106,13 +107,13 @@ pub(crate) fn invalid(path: &str, value: &dyn Debug, why: impl AsRef<str>) -> Fi
     FieldCause::invalid(path, format!("Invalid value: {value:?}: {}", why.as_ref()))
 }
 
-/// A 422 with one `Invalid value` cause.
+/// An [`AdmissionError::Invalid`] with one `Invalid value` cause.
 pub(crate) fn invalid_error(
     kind: &str,
     name: &str,
     path: &str,
     value: &dyn Debug,
     why: impl AsRef<str>,
-) -> ApiError {
-    ApiError::invalid_many(kind, name, vec![invalid(path, value, why)])
+) -> AdmissionError {
+    AdmissionError::invalid(kind, name, vec![invalid(path, value, why)])
 }

@@ -20,6 +20,7 @@
 pub mod allocations;
 mod endpoint_slice;
 mod endpoints;
+mod error;
 mod field;
 pub mod names;
 mod namespace;
@@ -34,11 +35,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use ipnet::IpNet;
 
-use crate::error::ApiError;
 use crate::object::{Kind, Object};
 
 use allocations::Allocators;
 pub use allocations::{Claim, Family, claims};
+pub use error::AdmissionError;
 use reservation::Reservation;
 
 /// The longest EndpointSlice Kubernetes accepts (`endpoints` entries).
@@ -128,9 +129,9 @@ pub(crate) struct Context<'a> {
 
 impl Admission {
     /// Builds the allocators for `config`; fails on an unusable address plan.
-    pub fn new(config: AdmissionConfig) -> Result<Admission, ApiError> {
+    pub fn new(config: AdmissionConfig) -> Result<Admission, AdmissionError> {
         let allocators = Allocators::new(&config)
-            .map_err(|why| ApiError::internal(format!("address plan: {why}")))?;
+            .map_err(|why| AdmissionError::Internal(format!("address plan: {why}")))?;
         Ok(Admission {
             config,
             allocators: Mutex::new(allocators),
@@ -157,14 +158,14 @@ impl Admission {
         op: Operation,
         obj: &mut Object,
         old: Option<&Object>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AdmissionError> {
         if op == Operation::Delete {
             return Ok(());
         }
         if let Some(old) = old
             && old.kind() != obj.kind()
         {
-            return Err(ApiError::internal(format!(
+            return Err(AdmissionError::Internal(format!(
                 "admission: update of a {} with a stored {}",
                 obj.kind(),
                 old.kind()

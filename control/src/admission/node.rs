@@ -12,14 +12,14 @@ use k8s_openapi::api::core::v1::{Node, NodeSpec};
 use super::Context;
 use super::allocations::{Allocators, Claim, Family};
 use super::field::{Causes, invalid_error};
-use crate::error::ApiError;
+use crate::admission::AdmissionError;
 
 /// Admits a Node create (`old` is `None`) or update.
 pub(super) fn admit(
     ctx: &mut Context<'_>,
     node: &mut Node,
     old: Option<&Node>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdmissionError> {
     let name = node.metadata.name.clone().unwrap_or_default();
     let spec = node.spec.get_or_insert_with(NodeSpec::default);
     let old_cidrs = old

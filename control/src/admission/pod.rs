@@ -15,7 +15,7 @@ use super::Context;
 use super::allocations::{Allocators, Claim};
 use super::field::{Causes, invalid_error};
 use super::names;
-use crate::error::ApiError;
+use crate::admission::AdmissionError;
 
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 
@@ -24,7 +24,7 @@ pub(super) fn admit(
     ctx: &mut Context<'_>,
     pod: &mut Pod,
     old: Option<&Pod>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdmissionError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let mut causes = Causes::default();
     validate_containers(pod, old, &mut causes);
@@ -96,7 +96,7 @@ pub(super) fn admit(
                 Ok(Claim::PodIp(ip)) => ips.push(ip),
                 Ok(_) => {}
                 Err(e) => {
-                    return Err(ApiError::internal(format!(
+                    return Err(AdmissionError::Allocation(format!(
                         "failed to allocate a pod IP on node {node} from {cidr}: {e}"
                     )));
                 }

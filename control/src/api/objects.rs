@@ -93,11 +93,12 @@ impl Call<'_> {
 
     /// Submits `write`, or only tries it when the request is a dry run.
     async fn submit(&self, write: Write) -> Result<Arc<Object>, ApiError> {
-        if self.params.dry_run {
-            self.store.dry_run(write).await
+        let stored = if self.params.dry_run {
+            self.store.dry_run(write).await?
         } else {
-            self.store.write(write).await
-        }
+            self.store.write(write).await?
+        };
+        Ok(stored)
     }
 
     /// GET of one object.
@@ -175,7 +176,8 @@ impl Call<'_> {
                         &resource_name(kind),
                         current.name(),
                         "changed while the patch was applied",
-                    ));
+                    )
+                    .into());
                 }
                 let patched = patch.apply(kind, current.to_json())?;
                 let (obj, warned) = body::decode(kind, patched, validation)?;

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::query::Params;
 use super::table::{self, Include};
+use crate::error::ApiError;
 use crate::object::{Kind, Object};
 use crate::store::{EventType, FeedError, WatchEvent};
 
@@ -116,7 +117,7 @@ fn frame(value: &Value) -> Bytes {
 }
 
 fn error_line(error: &FeedError) -> Bytes {
-    frame(&json!({"type": "ERROR", "object": error.to_api_error().to_status_json()}))
+    frame(&json!({"type": "ERROR", "object": ApiError::from(error.clone()).to_status_json()}))
 }
 
 /// Starts a watch response.
@@ -147,7 +148,7 @@ pub(crate) fn respond(state: &ApiState, request: WatchRequest) -> Response {
             match store.feed_from(snapshot.revision) {
                 Ok(feed) => feed,
                 Err(error) => {
-                    yield frame(&json!({"type": "ERROR", "object": error.to_status_json()}));
+                    yield frame(&json!({"type": "ERROR", "object": ApiError::from(error).to_status_json()}));
                     return;
                 }
             }
@@ -155,7 +156,7 @@ pub(crate) fn respond(state: &ApiState, request: WatchRequest) -> Response {
             match store.feed_from(from) {
                 Ok(feed) => feed,
                 Err(error) => {
-                    yield frame(&json!({"type": "ERROR", "object": error.to_status_json()}));
+                    yield frame(&json!({"type": "ERROR", "object": ApiError::from(error).to_status_json()}));
                     return;
                 }
             }

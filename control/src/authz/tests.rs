@@ -619,7 +619,13 @@ fn validation_names_the_field() {
     b.role_ref.api_group = "apps".to_string();
     let err = validate::admit(&Object::RoleBinding(b.clone()), None).err();
     let fields: Vec<String> = err
-        .map(|e| e.causes.into_iter().map(|c| c.field).collect())
+        .map(|e| {
+            crate::error::ApiError::from(e)
+                .causes
+                .into_iter()
+                .map(|c| c.field)
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(
         fields,
@@ -641,7 +647,9 @@ fn validation_names_the_field() {
         Some(&Object::RoleBinding(ok)),
     );
     assert_eq!(
-        err.err().map(|e| e.causes[0].field.clone()).as_deref(),
+        err.err()
+            .map(|e| crate::error::ApiError::from(e).causes[0].field.clone())
+            .as_deref(),
         Some("roleRef")
     );
 
@@ -656,7 +664,13 @@ fn validation_names_the_field() {
     };
     let fields: Vec<String> = validate::admit(&Object::ClusterRoleBinding(crb), None)
         .err()
-        .map(|e| e.causes.into_iter().map(|c| c.field).collect())
+        .map(|e| {
+            crate::error::ApiError::from(e)
+                .causes
+                .into_iter()
+                .map(|c| c.field)
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(fields, ["roleRef.kind", "subjects[0].namespace"]);
 
@@ -673,7 +687,13 @@ fn validation_names_the_field() {
     };
     let fields: Vec<String> = validate::admit(&Object::Role(role), None)
         .err()
-        .map(|e| e.causes.into_iter().map(|c| c.field).collect())
+        .map(|e| {
+            crate::error::ApiError::from(e)
+                .causes
+                .into_iter()
+                .map(|c| c.field)
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(
         fields,

@@ -6,11 +6,12 @@
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject};
 
-use crate::error::{ApiError, FieldCause};
+use crate::admission::AdmissionError;
+use crate::error::FieldCause;
 use crate::object::{Object, RBAC_GROUP};
 
 /// Checks `obj` (an RBAC object; other kinds pass) against its stored version `old`.
-pub fn admit(obj: &Object, old: Option<&Object>) -> Result<(), ApiError> {
+pub fn admit(obj: &Object, old: Option<&Object>) -> Result<(), AdmissionError> {
     let mut causes = Vec::new();
     match obj {
         Object::Role(r) => rules(r.rules.as_deref(), true, &mut causes),
@@ -34,7 +35,7 @@ pub fn admit(obj: &Object, old: Option<&Object>) -> Result<(), ApiError> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid_many(
+        Err(AdmissionError::invalid(
             obj.kind().name(),
             obj.name(),
             causes,

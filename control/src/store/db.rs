@@ -161,7 +161,7 @@ impl Database {
             let event =
                 WatchEvent::from_record(rv, value.value()).map_err(|e| StoreError::Corrupt {
                     key: format!("event {rv}"),
-                    reason: e.message,
+                    reason: e.to_string(),
                 })?;
             log.push(Arc::new(event));
         }

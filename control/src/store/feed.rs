@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use super::StoreError;
 use super::{Store, WatchEvent};
-use crate::error::ApiError;
 
 /// Why a feed ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +25,14 @@ pub(crate) enum FeedError {
     Closed,
 }
 
-impl FeedError {
-    /// The error as the Status a watch stream reports.
-    pub(crate) fn to_api_error(&self) -> ApiError {
-        match self {
-            FeedError::Expired { seen, oldest } => ApiError::expired(format!(
+impl From<FeedError> for StoreError {
+    fn from(error: FeedError) -> StoreError {
+        match error {
+            FeedError::Expired { seen, oldest } => StoreError::expired(format!(
                 "too old resource version: {seen} ({})",
                 oldest.saturating_sub(1)
             )),
-            FeedError::Closed => ApiError::unavailable("the store is shutting down"),
+            FeedError::Closed => StoreError::unavailable("the store is shutting down"),
         }
     }
 }
@@ -52,10 +51,10 @@ impl EventFeed {
     /// when `revision` is newer than anything this store committed (it came from another
     /// incarnation of the store, e.g. a wiped data directory): the client must re-list rather
     /// than silently skip every event up to a number this store has not reached.
-    pub(super) fn start(store: Store, revision: u64) -> Result<EventFeed, ApiError> {
+    pub(super) fn start(store: Store, revision: u64) -> Result<EventFeed, StoreError> {
         let current = store.revision();
         if revision > current {
-            return Err(ApiError::expired(format!(
+            return Err(StoreError::expired(format!(
                 "too large resource version: {revision}, current: {current}"
             )));
         }
@@ -67,7 +66,7 @@ impl EventFeed {
             pending: VecDeque::new(),
             seen: revision,
         };
-        feed.refill().map_err(|e| e.to_api_error())?;
+        feed.refill()?;
         Ok(feed)
     }
 

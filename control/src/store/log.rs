@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::error::ApiError;
+use super::StoreError;
 use crate::object::{Kind, Object};
 
 /// What happened to an object.
@@ -77,14 +77,14 @@ impl WatchEvent {
     }
 
     /// Decodes a stored record.
-    pub(crate) fn from_record(revision: u64, bytes: &[u8]) -> Result<WatchEvent, ApiError> {
+    pub(crate) fn from_record(revision: u64, bytes: &[u8]) -> Result<WatchEvent, StoreError> {
         let mut value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::internal(format!("event {revision}: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("event {revision}: {e}")))?;
         let kind_of_change = value
             .get("type")
             .and_then(|t| t.as_str())
             .and_then(EventType::parse)
-            .ok_or_else(|| ApiError::internal(format!("event {revision}: bad type")))?;
+            .ok_or_else(|| StoreError::internal(format!("event {revision}: bad type")))?;
         let object = value
             .get_mut("object")
             .map(serde_json::Value::take)
@@ -93,12 +93,15 @@ impl WatchEvent {
             object["apiVersion"].as_str().unwrap_or_default(),
             object["kind"].as_str().unwrap_or_default(),
         )
-        .ok_or_else(|| ApiError::internal(format!("event {revision}: unknown kind")))?;
-        let object = Arc::new(Object::from_json(kind, object)?);
+        .ok_or_else(|| StoreError::internal(format!("event {revision}: unknown kind")))?;
+        let object = Arc::new(
+            Object::from_json(kind, object)
+                .map_err(|e| StoreError::internal(format!("event {revision}: {}", e.message)))?,
+        );
         let previous = match value.get_mut("previousLabels").map(serde_json::Value::take) {
             Some(labels) => {
                 let labels = serde_json::from_value(labels)
-                    .map_err(|e| ApiError::internal(format!("event {revision}: labels: {e}")))?;
+                    .map_err(|e| StoreError::internal(format!("event {revision}: labels: {e}")))?;
                 let mut stand_in = Object::clone(&object);
                 stand_in.meta_mut().labels = Some(labels);
                 Some(Arc::new(stand_in))

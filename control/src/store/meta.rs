@@ -8,7 +8,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rand::Rng;
 
-use crate::error::ApiError;
+use super::StoreError;
 use crate::object::{Kind, Object};
 
 /// Characters kube-apiserver uses for `generateName` suffixes (no vowels, no look-alikes).
@@ -76,7 +76,7 @@ fn label_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::Ob
 /// fields come from `old`, `status` from `old` on the main resource, everything but `status`
 /// from `old` on the `/status` subresource. `generation` stays; [`bump_generation`] sets it
 /// once admission has defaulted the new object.
-pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Object, ApiError> {
+pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Object, StoreError> {
     let kind = old.kind();
     let mut merged = if status && has_status(kind) {
         let mut json = old.to_json();
@@ -89,7 +89,7 @@ pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Obje
                 }
             }
         }
-        Object::from_json(kind, json)?
+        Object::from_json(kind, json).map_err(|e| StoreError::bad_request(e.message))?
     } else if has_status(kind) {
         let mut json = new.to_json();
         match old.to_json().get("status") {
@@ -100,7 +100,7 @@ pub(crate) fn carry_over(old: &Object, new: Object, status: bool) -> Result<Obje
                 }
             }
         }
-        Object::from_json(kind, json)?
+        Object::from_json(kind, json).map_err(|e| StoreError::bad_request(e.message))?
     } else {
         new
     };

@@ -16,6 +16,7 @@
 
 mod db;
 mod disk;
+mod error;
 mod feed;
 mod log;
 mod meta;
@@ -36,43 +37,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
-use crate::error::ApiError;
 use crate::object::{Kind, Object};
 
+pub use error::{ChangeError, StoreError};
 pub(crate) use feed::{EventFeed, FeedError};
 pub(crate) use log::{EventLog, EventType, WatchEvent};
 pub(crate) use meta::has_status;
 pub(crate) use snapshot::{ObjectKey, Snapshot};
-
-/// Why the store could not be opened or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database file could not be opened, read or committed.
-    #[error("database {phase}: {reason}")]
-    Database {
-        /// What the store was doing (`open`, `load objects`, `commit`, ...).
-        phase: &'static str,
-        /// The underlying error.
-        reason: String,
-    },
-    /// A stored record could not be decoded.
-    #[error("corrupt record {key:?}: {reason}")]
-    Corrupt {
-        /// The record's key.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-impl StoreError {
-    fn db(phase: &'static str, error: impl std::fmt::Display) -> Self {
-        StoreError::Database {
-            phase,
-            reason: error.to_string(),
-        }
-    }
-}
 
 /// Settings of an opened store.
 #[derive(Debug, Clone)]
@@ -100,7 +71,7 @@ impl Default for StoreConfig {
 }
 
 /// Computes an updated object from the stored one (a PUT body, a patch).
-pub(crate) type Change = Box<dyn FnOnce(&Object) -> Result<Object, ApiError> + Send>;
+pub(crate) type Change = Box<dyn FnOnce(&Object) -> Result<Object, ChangeError> + Send>;
 
 /// Picks the objects of a collection delete (label and field selectors).
 pub(crate) type Filter = Box<dyn Fn(&Object) -> bool + Send>;
@@ -167,7 +138,7 @@ pub(crate) struct Request {
     /// Validate and admit, answer with the result, but commit nothing (`dryRun=All`).
     dry_run: bool,
     /// The stored objects (one, or each object of a collection delete), or why not.
-    reply: oneshot::Sender<Result<Vec<Arc<Object>>, ApiError>>,
+    reply: oneshot::Sender<Result<Vec<Arc<Object>>, StoreError>>,
 }
 
 /// What the writer thread receives.
@@ -304,13 +275,13 @@ impl Store {
     }
 
     /// Submits a write and waits for its outcome (after the commit is durable).
-    pub(crate) async fn write(&self, write: Write) -> Result<Arc<Object>, ApiError> {
+    pub(crate) async fn write(&self, write: Write) -> Result<Arc<Object>, StoreError> {
         one(self.submit(write, false).await?)
     }
 
     /// Runs a write through validation and admission against the newest state and returns
     /// what it would store, without storing it or keeping any allocation (`dryRun=All`).
-    pub(crate) async fn dry_run(&self, write: Write) -> Result<Arc<Object>, ApiError> {
+    pub(crate) async fn dry_run(&self, write: Write) -> Result<Arc<Object>, StoreError> {
         one(self.submit(write, true).await?)
     }
 
@@ -320,7 +291,7 @@ impl Store {
         &self,
         write: Write,
         dry_run: bool,
-    ) -> Result<Vec<Arc<Object>>, ApiError> {
+    ) -> Result<Vec<Arc<Object>>, StoreError> {
         self.submit(write, dry_run).await
     }
 
@@ -332,9 +303,9 @@ impl Store {
         }
     }
 
-    async fn submit(&self, write: Write, dry_run: bool) -> Result<Vec<Arc<Object>>, ApiError> {
+    async fn submit(&self, write: Write, dry_run: bool) -> Result<Vec<Arc<Object>>, StoreError> {
         if self.shared.closing.is_cancelled() {
-            return Err(ApiError::unavailable("the store is shutting down"));
+            return Err(StoreError::unavailable("the store is shutting down"));
         }
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -344,9 +315,9 @@ impl Store {
                 reply,
             }))
             .await
-            .map_err(|_| ApiError::unavailable("the store is closed"))?;
+            .map_err(|_| StoreError::unavailable("the store is closed"))?;
         rx.await
-            .map_err(|_| ApiError::internal("the store writer stopped before replying"))?
+            .map_err(|_| StoreError::internal("the store writer stopped before replying"))?
     }
 
     /// The newest committed state.
@@ -407,7 +378,7 @@ impl Store {
 
     /// A feed of every event after `revision`, in order: first from the kept history, then
     /// live. Fails with 410 Expired when events after `revision` are no longer kept.
-    pub(crate) fn feed_from(&self, revision: u64) -> Result<EventFeed, ApiError> {
+    pub(crate) fn feed_from(&self, revision: u64) -> Result<EventFeed, StoreError> {
         EventFeed::start(self.clone(), revision)
     }
 
@@ -466,10 +437,10 @@ impl Store {
 }
 
 /// The single object a single-object write stored.
-fn one(mut objects: Vec<Arc<Object>>) -> Result<Arc<Object>, ApiError> {
+fn one(mut objects: Vec<Arc<Object>>) -> Result<Arc<Object>, StoreError> {
     match (objects.pop(), objects.is_empty()) {
         (Some(obj), true) => Ok(obj),
-        _ => Err(ApiError::internal(
+        _ => Err(StoreError::internal(
             "the store answered a single-object write with several objects",
         )),
     }

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::admission::{Admission, AdmissionConfig};
+use crate::error::ApiError;
 
 fn open(dir: &Path, history: usize) -> Store {
     open_with(dir, history, 1024)
@@ -30,9 +31,9 @@ async fn create(
     kind: Kind,
     value: serde_json::Value,
 ) -> Result<Arc<Object>, ApiError> {
-    store
+    Ok(store
         .write(Write::Create(Box::new(object(kind, value))))
-        .await
+        .await?)
 }
 
 #[tokio::test]
@@ -65,7 +66,7 @@ async fn create_update_delete_round_trip_with_revisions() -> Result<(), ApiError
             let mut json = old.to_json();
             json["spec"]["ports"][0]["port"] = port.into();
             json["metadata"]["resourceVersion"] = rv.map(Into::into).unwrap_or_default();
-            Object::from_json(Kind::Service, json)
+            Ok(Object::from_json(Kind::Service, json)?)
         }),
     };
     let updated = store.write(update(81, stale.clone())).await?;
@@ -73,7 +74,9 @@ async fn create_update_delete_round_trip_with_revisions() -> Result<(), ApiError
     assert_eq!(updated.meta().generation, Some(2));
     let conflict = store.write(update(82, stale)).await.err();
     assert!(
-        conflict.as_ref().is_some_and(ApiError::is_conflict),
+        conflict
+            .clone()
+            .is_some_and(|e| ApiError::from(e).is_conflict()),
         "{conflict:?}"
     );
 
@@ -114,7 +117,7 @@ async fn reopen_restores_objects_revision_and_history() -> Result<(), ApiError> 
     assert_eq!(store.oldest_event(), Some(17));
     assert!(store.feed_from(10).is_err());
     let mut feed = store.feed_from(18)?;
-    let next = feed.next().await.map_err(|e| e.to_api_error())?;
+    let next = feed.next().await.map_err(ApiError::from)?;
     assert_eq!(next.revision, 19);
     store.close().await;
     Ok(())
@@ -154,7 +157,7 @@ async fn namespace_delete_cascades_in_one_batch() -> Result<(), ApiError> {
         .await?;
     let mut kinds = Vec::new();
     for _ in 0..3 {
-        let event = feed.next().await.map_err(|e| e.to_api_error())?;
+        let event = feed.next().await.map_err(ApiError::from)?;
         assert_eq!(event.kind_of_change, EventType::Deleted);
         kinds.push(event.kind());
     }
@@ -184,7 +187,7 @@ async fn a_lagging_feed_is_refilled_from_history_in_order() -> Result<(), ApiErr
         .await?;
     }
     for i in 0..20 {
-        let event = feed.next().await.map_err(|e| e.to_api_error())?;
+        let event = feed.next().await.map_err(ApiError::from)?;
         assert_eq!(event.object.name(), format!("p{i}"));
         assert_eq!(event.revision, i + 2);
     }
@@ -305,7 +308,7 @@ async fn a_panicking_change_costs_one_request_not_the_writer() -> Result<(), Api
         })
         .await
         .err();
-    assert_eq!(failed.map(|e| e.code), Some(500));
+    assert_eq!(failed.map(|e| ApiError::from(e).code), Some(500));
     create(
         &store,
         Kind::Namespace,
@@ -327,7 +330,10 @@ async fn a_resource_version_from_the_future_is_expired() -> Result<(), ApiError>
         json!({"metadata": {"name": "now"}}),
     )
     .await?;
-    assert_eq!(store.feed_from(50).err().map(|e| e.code), Some(410));
+    assert_eq!(
+        store.feed_from(50).err().map(|e| ApiError::from(e).code),
+        Some(410)
+    );
     assert!(store.feed_from(1).is_ok());
     store.close().await;
     Ok(())
@@ -371,7 +377,7 @@ async fn a_collection_delete_that_fails_midway_deletes_nothing() -> Result<(), A
         )
         .await
         .err();
-    assert_eq!(failed.map(|e| e.code), Some(500));
+    assert_eq!(failed.map(|e| ApiError::from(e).code), Some(500));
     assert_eq!(store.revision(), revision);
     assert_eq!(store.snapshot().of_kind(Kind::Service).len(), 3);
     // Without a failure, all go in one revision each, and namespaces are refused outright.
@@ -398,7 +404,7 @@ async fn a_collection_delete_that_fails_midway_deletes_nothing() -> Result<(), A
         )
         .await
         .err();
-    assert_eq!(refused.map(|e| e.code), Some(405));
+    assert_eq!(refused.map(|e| ApiError::from(e).code), Some(405));
     assert!(store.get(Kind::Namespace, None, "bulk").is_some());
     store.close().await;
     Ok(())

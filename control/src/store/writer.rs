@@ -20,7 +20,7 @@ use super::{
     Change, Filter, Message, Request, Shared, StoreError, Write, meta, resource_name, validate,
 };
 use crate::admission::{Admission, Operation};
-use crate::error::{ApiError, FieldCause};
+use crate::error::FieldCause;
 use crate::object::{Kind, Object};
 
 /// Namespaces kube-apiserver refuses to delete.
@@ -118,7 +118,7 @@ fn process(disk: &mut Disk, admission: &Admission, shared: &Shared, requests: Ve
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(&mut batch, write)));
         let outcome = applied.unwrap_or_else(|_| {
             tracing::error!("a write panicked in the store writer; request rejected");
-            Err(ApiError::internal(
+            Err(StoreError::internal(
                 "the store failed while applying this request",
             ))
         });
@@ -144,7 +144,7 @@ fn process(disk: &mut Disk, admission: &Admission, shared: &Shared, requests: Ve
         let revision = events.last().map(|e| e.revision).unwrap_or(state.revision);
         let started = Instant::now();
         let unavailable = |why: &dyn std::fmt::Display| {
-            ApiError::unavailable(format!("the store cannot write: {why}"))
+            StoreError::unavailable(format!("the store cannot write: {why}"))
         };
         let committed = if !disk.ready_to_try() {
             // The database is closed and the next reopen is not due: nothing is tried.
@@ -156,7 +156,7 @@ fn process(disk: &mut Disk, admission: &Admission, shared: &Shared, requests: Ve
                 Ok(db) => commit(db, shared, &events, revision).map_err(|error| {
                     shared.metrics.observe(outcomes.len(), started.elapsed());
                     (
-                        ApiError::internal(format!("committing to the store: {error}")),
+                        StoreError::internal(format!("committing to the store: {error}")),
                         Some(error),
                     )
                 }),
@@ -213,7 +213,7 @@ fn commit(
 }
 
 /// Applies one write to the batch's working state.
-fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Vec<Arc<Object>>, ApiError> {
+fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Vec<Arc<Object>>, StoreError> {
     let single = match write {
         Write::Create(obj) => create(batch, *obj),
         Write::Update {
@@ -307,11 +307,11 @@ impl Batch<'_> {
     }
 }
 
-fn invalid(obj: &Object, causes: Vec<FieldCause>) -> ApiError {
-    ApiError::invalid_many(obj.kind().name(), obj.name(), causes)
+fn invalid(obj: &Object, causes: Vec<FieldCause>) -> StoreError {
+    StoreError::invalid_many(obj.kind().name(), obj.name(), causes)
 }
 
-fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
+fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, StoreError> {
     let kind = obj.kind();
     if !kind.namespaced() {
         obj.meta_mut().namespace = None;
@@ -319,7 +319,7 @@ fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
     let namespace = obj.namespace().unwrap_or_default().to_string();
     if kind.namespaced() {
         if namespace.is_empty() {
-            return Err(ApiError::bad_request(format!(
+            return Err(StoreError::bad_request(format!(
                 "metadata.namespace: a namespace is required to create a {}",
                 kind.name()
             )));
@@ -327,10 +327,10 @@ fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
         let ns = b
             .state
             .get(Kind::Namespace, "", &namespace)
-            .ok_or_else(|| ApiError::not_found("namespaces", &namespace))?;
+            .ok_or_else(|| StoreError::not_found("namespaces", &namespace))?;
         if ns.meta().deletion_timestamp.is_some() {
-            return Err(ApiError::forbidden(
-                &resource_name(kind),
+            return Err(StoreError::forbidden(
+                resource_name(kind),
                 obj.name(),
                 format!(
                     "unable to create new content in namespace {namespace} because it is being \
@@ -342,7 +342,7 @@ fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
     if obj.name().is_empty() {
         let prefix = obj.meta().generate_name.clone().unwrap_or_default();
         if prefix.is_empty() {
-            return Err(ApiError::invalid_many(
+            return Err(StoreError::invalid_many(
                 kind.name(),
                 "",
                 vec![FieldCause {
@@ -376,7 +376,7 @@ fn create(b: &mut Batch<'_>, mut obj: Object) -> Result<Arc<Object>, ApiError> {
         ));
     }
     if b.state.get(kind, &namespace, obj.name()).is_some() {
-        return Err(ApiError::already_exists(&resource_name(kind), obj.name()));
+        return Err(StoreError::already_exists(resource_name(kind), obj.name()));
     }
     meta::fill_on_create(&mut obj);
     let causes = validate::metadata(&obj);
@@ -394,26 +394,26 @@ fn current(
     kind: Kind,
     namespace: Option<&str>,
     name: &str,
-) -> Result<Arc<Object>, ApiError> {
+) -> Result<Arc<Object>, StoreError> {
     b.state
         .get(kind, namespace.unwrap_or_default(), name)
-        .ok_or_else(|| ApiError::not_found(&resource_name(kind), name))
+        .ok_or_else(|| StoreError::not_found(resource_name(kind), name))
 }
 
 /// Checks a client's `resourceVersion` precondition against the stored object.
-fn check_resource_version(old: &Object, wanted: Option<&str>) -> Result<(), ApiError> {
+fn check_resource_version(old: &Object, wanted: Option<&str>) -> Result<(), StoreError> {
     let Some(wanted) = wanted.filter(|w| !w.is_empty()) else {
         return Ok(());
     };
     let wanted: u64 = wanted.parse().map_err(|_| {
-        ApiError::bad_request(format!(
+        StoreError::bad_request(format!(
             "metadata.resourceVersion: invalid value {wanted:?}: must be a resourceVersion \
              returned by this server"
         ))
     })?;
     if Some(wanted) != old.resource_version() {
-        return Err(ApiError::conflict(
-            &resource_name(old.kind()),
+        return Err(StoreError::conflict(
+            resource_name(old.kind()),
             old.name(),
             MODIFIED,
         ));
@@ -428,11 +428,11 @@ fn update(
     name: &str,
     status: bool,
     change: Change,
-) -> Result<Arc<Object>, ApiError> {
+) -> Result<Arc<Object>, StoreError> {
     let old = current(b, kind, namespace, name)?;
-    let mut proposed = change(&old)?;
+    let mut proposed = change(&old).map_err(StoreError::change)?;
     if proposed.kind() != kind {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_request(format!(
             "kind: the object is a {}, not a {}",
             proposed.kind(),
             kind
@@ -442,7 +442,7 @@ fn update(
         proposed.meta_mut().name = Some(name.to_string());
     }
     if proposed.name() != name {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_request(format!(
             "metadata.name: the name of the object ({}) does not match the name on the URL \
              ({name})",
             proposed.name()
@@ -452,7 +452,7 @@ fn update(
         && !ns.is_empty()
         && Some(ns) != namespace
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_request(format!(
             "metadata.namespace: the namespace of the object ({ns}) does not match the \
              namespace on the request ({})",
             namespace.unwrap_or_default()
@@ -462,8 +462,8 @@ fn update(
         && !uid.is_empty()
         && old.meta().uid.as_deref() != Some(uid)
     {
-        return Err(ApiError::conflict(
-            &resource_name(kind),
+        return Err(StoreError::conflict(
+            resource_name(kind),
             name,
             format!(
                 "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
@@ -522,13 +522,13 @@ fn delete(
     name: &str,
     uid: Option<&str>,
     resource_version: Option<&str>,
-) -> Result<Arc<Object>, ApiError> {
+) -> Result<Arc<Object>, StoreError> {
     let old = current(b, kind, namespace, name)?;
     if let Some(uid) = uid
         && old.meta().uid.as_deref() != Some(uid)
     {
-        return Err(ApiError::conflict(
-            &resource_name(kind),
+        return Err(StoreError::conflict(
+            resource_name(kind),
             name,
             format!(
                 "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
@@ -538,7 +538,7 @@ fn delete(
     }
     check_resource_version(&old, resource_version)?;
     if kind == Kind::Namespace && PROTECTED_NAMESPACES.contains(&name) {
-        return Err(ApiError::forbidden(
+        return Err(StoreError::forbidden(
             "namespaces",
             name,
             "this namespace may not be deleted",
@@ -576,9 +576,9 @@ fn delete_collection(
     kind: Kind,
     namespace: Option<&str>,
     filter: &Filter,
-) -> Result<Vec<Arc<Object>>, ApiError> {
+) -> Result<Vec<Arc<Object>>, StoreError> {
     if kind == Kind::Namespace {
-        return Err(ApiError::method_not_allowed(
+        return Err(StoreError::method_not_allowed(
             "namespaces cannot be deleted as a collection: delete them one by one",
         ));
     }
@@ -598,7 +598,11 @@ fn delete_collection(
 
 /// Removes `old` (recorded in its final form `gone`); a Namespace takes everything in it along,
 /// in the same transaction.
-fn remove(b: &mut Batch<'_>, old: Arc<Object>, mut gone: Object) -> Result<Arc<Object>, ApiError> {
+fn remove(
+    b: &mut Batch<'_>,
+    old: Arc<Object>,
+    mut gone: Object,
+) -> Result<Arc<Object>, StoreError> {
     if old.kind() == Kind::Namespace {
         let namespace = old.name().to_string();
         for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {

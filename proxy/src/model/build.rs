@@ -42,6 +42,22 @@ impl ServiceTable {
     }
 }
 
+/// The ports of one Service (`namespace/name`) with the EndpointSlices that name it, in id
+/// order, one per id (the first listed wins, as in [`ServiceTable::build`]).
+pub(super) fn ports_of_service(
+    service: &Service,
+    namespace: &str,
+    name: &str,
+    slices: &[&EndpointSlice],
+    node: &NodeContext,
+) -> Vec<ServicePort> {
+    let mut ports: Vec<ServicePort> =
+        service_ports(service, namespace, name, slices, node).collect();
+    ports.sort_by(|a, b| a.id.cmp(&b.id));
+    ports.dedup_by(|a, b| a.id == b.id);
+    ports
+}
+
 fn service_ports<'a>(
     service: &'a Service,
     namespace: &'a str,
@@ -170,15 +186,17 @@ fn endpoints_for(
         }
     }
     // The same ip:port may appear in two slices during a rebalance; keep one, preferring ready.
+    // The set is sorted by ip, then port, so the copies of one ip:port are neighbours: one
+    // pass over it, O(n log n) with the sort.
     let mut endpoints: Vec<Endpoint> = Vec::with_capacity(out.len());
     for e in out {
-        match endpoints
-            .iter_mut()
-            .find(|x| x.ip == e.ip && x.port == e.port)
-        {
-            Some(existing) if e.ready && !existing.ready => *existing = e,
-            Some(_) => {}
-            None => endpoints.push(e),
+        match endpoints.last_mut() {
+            Some(last) if last.ip == e.ip && last.port == e.port => {
+                if e.ready && !last.ready {
+                    *last = e;
+                }
+            }
+            _ => endpoints.push(e),
         }
     }
     endpoints

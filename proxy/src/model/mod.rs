@@ -2,10 +2,13 @@
 //! is reached on and its endpoints already resolved. Both data paths (userspace and nftables)
 //! consume the same [`ServiceTable`], so they obey the same Service semantics.
 //!
-//! Built off the hot path by [`ServiceTable::build`] from a `control::watch::ClusterState`; the
-//! data paths only index into it. It never talks to the API.
+//! Built off the hot path from a `cluster_watch::ClusterState`: [`TableBuilder`] keeps it
+//! current by rebuilding only the Services a snapshot changed, [`ServiceTable::build`] builds
+//! it from scratch (the reference the builder agrees with). The data paths only index into it.
+//! It never talks to the API.
 
 mod build;
+mod incremental;
 mod select;
 mod source_ranges;
 
@@ -17,6 +20,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use build::NodeContext;
+pub use incremental::{Rebuild, TableBuilder, TableUpdate};
 pub use source_ranges::SOURCE_RANGES_ANNOTATION;
 
 /// The L4 protocol of a service port.
@@ -185,7 +189,8 @@ impl ServicePort {
     }
 }
 
-/// All service ports the proxy serves, in id order. Immutable; rebuilt whole on change.
+/// All service ports the proxy serves, in id order. Immutable; a new table shares the `Arc`s
+/// of every port that did not change (see [`TableBuilder`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceTable {
     /// Service ports sorted by id.

@@ -2,12 +2,14 @@
 //! the copy only if every operation succeeds, enforcing the kernel rules that catch real bugs
 //! (references to missing chains and sets, deleting non-empty or referenced chains, changing a
 //! map element's value with `add`). It records every transaction and dumps its state as a
-//! sorted `nft -f` script, which is what the golden files hold. It never runs a process.
+//! sorted `nft -f` script, which is what the golden files hold. It reads the typed rules and
+//! elements of the transaction (never text) and never runs a process.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use super::ast::{DataType, Key, KeyData, KeyType, Part, Rule, SetFlag, Value, ValueType};
 use super::error::{Refusal, SyncError};
 use super::runner::{Listing, Runner};
 use super::transaction::{BaseChain, Family, Object, Op, SetSpec, TableId, Transaction, Verb};
@@ -15,13 +17,13 @@ use super::transaction::{BaseChain, Family, Object, Op, SetSpec, TableId, Transa
 #[derive(Debug, Clone, Default)]
 struct FakeChain {
     base: Option<BaseChain>,
-    rules: Vec<String>,
+    rules: Vec<Rule>,
 }
 
 #[derive(Debug, Clone)]
 struct FakeSet {
     spec: SetSpec,
-    elements: BTreeMap<String, Option<String>>,
+    elements: BTreeMap<Key, Option<Value>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,29 +48,58 @@ fn refuse(kind: Refusal, message: String) -> SyncError {
     SyncError::Refused { kind, message }
 }
 
-/// Names a rule or verdict refers to: `(chains after goto/jump, sets after @)`.
-fn references(text: &str) -> (Vec<&str>, Vec<&str>) {
-    fn trim(w: &str) -> &str {
-        w.trim_end_matches([',', '}', ';'])
+/// The data type of one part of a key or value.
+fn part_type(part: &Part) -> DataType {
+    match part {
+        Part::Addr(ip) => DataType::addr(Family::of(*ip)),
+        Part::Proto(_) => DataType::InetProto,
+        Part::Port(_) => DataType::InetService,
     }
-    let mut chains = Vec::new();
-    let mut sets = Vec::new();
-    let mut words = text.split_whitespace().peekable();
-    while let Some(word) = words.next() {
-        if matches!(word, "goto" | "jump") {
-            if let Some(target) = words.peek() {
-                chains.push(trim(target));
-            }
-        } else if let Some(set) = word.strip_prefix('@') {
-            sets.push(trim(set));
+}
+
+/// Whether `key` has the shape of `spec`'s keys (the kernel checks their length).
+fn key_fits(spec: &SetSpec, key: &Key) -> bool {
+    let interval = spec.flags.contains(&SetFlag::Interval);
+    match (&spec.key_type, key.data()) {
+        (KeyType::Type(types), KeyData::Concat(parts)) => {
+            parts.iter().map(part_type).eq(types.iter().copied())
         }
+        (KeyType::Type(types), KeyData::Prefix(net)) => {
+            interval && types[..] == [DataType::addr(Family::of(net.addr()))]
+        }
+        (KeyType::NumgenRandom { modulus }, KeyData::Range { end, .. }) => {
+            interval && end < modulus
+        }
+        _ => false,
     }
-    (chains, sets)
+}
+
+/// Whether `value` is what `spec` maps to (nothing for a set).
+fn value_fits(spec: &SetSpec, value: Option<&Value>) -> bool {
+    match (spec.value_type, value) {
+        (None, None) | (Some(ValueType::Verdict), Some(Value::Verdict(_))) => true,
+        (Some(ValueType::DaddrDport { family, .. }), Some(Value::Data(parts))) => {
+            matches!(parts[..], [Part::Addr(ip), Part::Port(_)] if Family::of(ip) == family)
+        }
+        _ => false,
+    }
+}
+
+/// The text forms of `elements`, for callers that compare what nft would print.
+fn element_texts(elements: &BTreeMap<Key, Option<Value>>) -> BTreeMap<String, Option<String>> {
+    elements
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.as_ref().map(Value::to_string)))
+        .collect()
 }
 
 impl FakeTable {
-    fn check_refs(&self, text: &str) -> Result<(), SyncError> {
-        let (chains, sets) = references(text);
+    /// Fails unless every chain and set in `chains` and `sets` exists.
+    fn check_refs<'a>(
+        &self,
+        chains: impl IntoIterator<Item = &'a str>,
+        sets: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), SyncError> {
         for chain in chains {
             if !self.chains.contains_key(chain) {
                 return Err(refuse(
@@ -86,19 +117,21 @@ impl FakeTable {
     }
 
     fn referenced(&self, name: &str, as_chain: bool) -> bool {
-        let hit = |text: &str| {
-            let (chains, sets) = references(text);
+        let in_rule = |rule: &Rule| {
             if as_chain {
-                chains.contains(&name)
+                rule.chains().any(|c| c == name)
             } else {
-                sets.contains(&name)
+                rule.sets().any(|s| s == name)
             }
         };
-        self.chains.values().any(|c| c.rules.iter().any(|r| hit(r)))
-            || self
-                .sets
-                .values()
-                .any(|s| s.elements.values().flatten().any(|v| hit(v)))
+        self.chains.values().any(|c| c.rules.iter().any(in_rule))
+            || (as_chain
+                && self.sets.values().any(|s| {
+                    s.elements
+                        .values()
+                        .flatten()
+                        .any(|v| v.chain() == Some(name))
+                }))
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), SyncError> {
@@ -150,7 +183,7 @@ impl FakeTable {
                 (_, None) => Err(refuse(Refusal::NotFound, format!("chain {name} not found"))),
             },
             Object::Rule { chain, rule, .. } => {
-                self.check_refs(rule)?;
+                self.check_refs(rule.chains(), rule.sets())?;
                 match self.chains.get_mut(chain) {
                     Some(c) => {
                         c.rules.push(rule.clone());
@@ -203,16 +236,23 @@ impl FakeTable {
                 set, key, value, ..
             } => {
                 if let Some(value) = value {
-                    self.check_refs(value)?;
+                    self.check_refs(value.chain(), None)?;
                 }
                 let Some(target) = self.sets.get_mut(set) else {
                     return Err(refuse(Refusal::NotFound, format!("set {set} not found")));
                 };
-                if target.spec.is_map() != value.is_some() && verb != Verb::Delete {
+                let value_fits = verb == Verb::Delete || value_fits(&target.spec, value.as_ref());
+                if !key_fits(&target.spec, key) || !value_fits {
                     return Err(refuse(
                         Refusal::Other,
                         format!(
-                            "element {key} of {set}: value given for a set or missing for a map"
+                            "element {key} of {set} does not fit its type {}{}",
+                            target.spec.key_type,
+                            target
+                                .spec
+                                .value_type
+                                .map(|v| format!(" : {v}"))
+                                .unwrap_or_default()
                         ),
                     ));
                 }
@@ -300,16 +340,19 @@ impl FakeRunner {
         self.lock().transactions.last().cloned()
     }
 
-    /// The rules of `chain` in `table`, if it exists.
+    /// The rules of `chain` in `table`, if it exists, as nft prints them.
     pub fn chain_rules(&self, table: TableId, chain: &str) -> Option<Vec<String>> {
         let state = self.lock();
-        Some(state.tables.get(&table)?.chains.get(chain)?.rules.clone())
+        let rules = &state.tables.get(&table)?.chains.get(chain)?.rules;
+        Some(rules.iter().map(Rule::to_string).collect())
     }
 
-    /// The elements of `set` in `table`, if it exists.
+    /// The elements of `set` in `table`, if it exists, as nft prints them.
     pub fn elements(&self, table: TableId, set: &str) -> Option<BTreeMap<String, Option<String>>> {
         let state = self.lock();
-        Some(state.tables.get(&table)?.sets.get(set)?.elements.clone())
+        Some(element_texts(
+            &state.tables.get(&table)?.sets.get(set)?.elements,
+        ))
     }
 
     /// The elements of `set` in every table of `family` that has one, merged (for the sets
@@ -321,7 +364,7 @@ impl FakeRunner {
             .iter()
             .filter(|(id, _)| id.family == family)
             .filter_map(|(_, table)| table.sets.get(set))
-            .flat_map(|set| set.elements.clone())
+            .flat_map(|set| element_texts(&set.elements))
             .collect()
     }
 
@@ -378,7 +421,7 @@ impl FakeRunner {
             }
             for (name, set) in &table.sets {
                 for (key, value) in &set.elements {
-                    tx.element(Verb::Add, id, name, key, value.as_deref());
+                    tx.element(Verb::Add, id, name, key, value.as_ref());
                 }
             }
         }

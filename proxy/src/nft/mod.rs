@@ -2,18 +2,20 @@
 //! load-balanced to endpoints without passing through userspace.
 //!
 //! Rules are data: [`rules`] computes the desired chains, sets and verdict-map elements of
-//! switchyard's own tables (`ip switchyard`, `ip6 switchyard`) from a [`crate::model::ServiceTable`],
+//! switchyard's own tables (`ip switchyard`, `ip6 switchyard`) from a [`crate::model::ServiceTable`]
+//! as typed values ([`ast`]: printed as nft text, encoded as netlink, never parsed),
 //! [`Syncer`] diffs them against what it last applied into one [`Transaction`], and a [`Runner`]
 //! applies it atomically: [`NftRunner`] sends every transaction of the layouts it generates,
 //! full or incremental, as one nf_tables netlink batch (`netlink/`, no `nft` process and no
-//! cache fill) and anything outside that grammar, or a batch netlink refused, through
-//! `nft -f -`;
+//! cache fill) and what netlink cannot carry (a batch over its size limit), or a batch
+//! netlink refused, through `nft -f -`;
 //! [`FakeRunner`] models both in tests. [`NftProxy`] is the task that
 //! follows the table snapshots, coalesces bursts and exposes health and metrics.
 //!
 //! It never touches tables other than its own, never flushes them wholesale (a restart adopts
 //! them) and never calls the API.
 
+pub mod ast;
 mod conntrack;
 mod error;
 mod fake;
@@ -102,34 +104,5 @@ impl NftConfig {
             pick: self.pick,
             shards: self.shards,
         }
-    }
-}
-
-/// Whether the proxy keeps up with the service table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Every change seen has been applied (or is younger than `stale_after`).
-    Healthy,
-    /// No sync has succeeded yet, for less than `stale_after`.
-    Starting,
-    /// A change has waited longer than `stale_after`.
-    Stale {
-        /// How long the oldest unapplied change has waited.
-        pending_for: Duration,
-    },
-}
-
-impl Health {
-    /// The HTTP status a health endpoint answers: 503 when stale, 200 otherwise.
-    pub fn status_code(&self) -> u16 {
-        match self {
-            Health::Stale { .. } => 503,
-            Health::Healthy | Health::Starting => 200,
-        }
-    }
-
-    /// Whether the rules reflect the table (not starting, not stale).
-    pub fn is_healthy(&self) -> bool {
-        matches!(self, Health::Healthy)
     }
 }

@@ -14,13 +14,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::NftConfig;
 use super::conntrack;
 use super::error::SyncError;
 use super::metrics::SyncMetrics;
 use super::runner::{NftRunner, Runner};
 use super::sync::Syncer;
 use super::transaction::{Family, Transaction, Verb};
-use super::{Health, NftConfig};
+use crate::health::Health;
 use crate::reflector::TableSnapshot;
 
 /// Oldest kernel with everything the rules use.
@@ -35,6 +36,8 @@ struct Shared {
     metrics: SyncMetrics,
     /// When the oldest unapplied change arrived.
     pending_since: Mutex<Option<Instant>>,
+    /// When a sync last succeeded.
+    last_applied: Mutex<Option<SystemTime>>,
     synced_once: AtomicBool,
     full_requested: AtomicBool,
     wake: Notify,
@@ -89,6 +92,7 @@ impl NftProxy {
         let shared = Arc::new(Shared {
             metrics: SyncMetrics::default(),
             pending_since: Mutex::new(Some(Instant::now())),
+            last_applied: Mutex::new(None),
             synced_once: AtomicBool::new(false),
             full_requested: AtomicBool::new(false),
             wake: Notify::new(),
@@ -111,19 +115,19 @@ impl NftProxy {
 
     /// Whether the rules keep up with the table.
     pub fn health(&self) -> Health {
-        let pending = *self.shared.pending_since();
-        if let Some(since) = pending {
-            let waited = since.elapsed();
-            if waited > self.shared.stale_after {
-                return Health::Stale {
-                    pending_for: waited,
-                };
-            }
-        }
-        if self.shared.synced_once.load(Ordering::Acquire) {
-            Health::Healthy
-        } else {
-            Health::Starting
+        let pending_for = self.shared.pending_since().map(|since| since.elapsed());
+        let last_applied = *self
+            .shared
+            .last_applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Health {
+            last_applied,
+            // Only complete tables are synced (see the sync loop).
+            synced: self.shared.synced_once.load(Ordering::Acquire),
+            pending_for,
+            stale: pending_for.is_some_and(|waited| waited > self.shared.stale_after),
+            listeners: None,
         }
     }
 
@@ -255,6 +259,10 @@ async fn run(
                 {
                     *shared.pending_since() = None;
                 }
+                *shared
+                    .last_applied
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(SystemTime::now());
                 shared.synced_once.store(true, Ordering::Release);
                 // Objects flushed by this sync are deleted by the next one; make sure there is
                 // a next one even if the table stays quiet.

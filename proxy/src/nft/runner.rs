@@ -1,6 +1,6 @@
 //! The one seam between rule generation and the kernel: the [`Runner`] trait. [`NftRunner`]
 //! applies a transaction as one atomic kernel transaction: through nf_tables netlink directly
-//! when [`super::netlink`] can encode it (the operations of incremental syncs), else by piping
+//! when [`super::netlink`] can encode it (every transaction the syncs build), else by piping
 //! it to `nft -f -`; optionally inside a network namespace. `FakeRunner` (in `fake.rs`) models
 //! it in memory.
 //!

@@ -31,7 +31,7 @@ mod udp;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use tokio::sync::watch;
@@ -42,6 +42,7 @@ use tokio_util::task::TaskTracker;
 pub use affinity::AffinityTable;
 pub use balance::{Backend, LbPolicy, PickState, Pool, pick};
 
+use crate::health::Health;
 use crate::metrics::{Collector, Registry};
 use crate::model::ServiceTable;
 use crate::reflector::TableSnapshot;
@@ -136,19 +137,6 @@ impl UserspaceConfig {
         }
         Ok(())
     }
-}
-
-/// How current the proxy is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    /// When the last table was applied (`None`: never).
-    pub last_applied: Option<SystemTime>,
-    /// Whether the last applied table came from a complete cluster view.
-    pub synced: bool,
-    /// A newer table has waited more than 30 s, or the reconciler is gone.
-    pub stale: bool,
-    /// Open listening sockets after the last apply.
-    pub listeners: usize,
 }
 
 /// A running userspace proxy. Dropping it without [`UserspaceProxy::shutdown`] stops the
@@ -283,8 +271,9 @@ impl UserspaceProxy {
         Health {
             last_applied,
             synced,
+            pending_for: (!current).then_some(waited),
             stale: waited > STALE_AFTER || self.reconciler.is_finished(),
-            listeners,
+            listeners: Some(listeners),
         }
     }
 

@@ -117,7 +117,7 @@ async fn start_serves_reports_health_and_metrics_then_shuts_down() -> io::Result
         .map_err(io::Error::other)?;
 
     let health = proxy.health();
-    assert_eq!(health.listeners, 1);
+    assert_eq!(health.listeners, Some(1));
     assert!(health.synced && !health.stale && health.last_applied.is_some());
     let mut client = TcpStream::connect(service).await?;
     let (_accepted, _) = backend.accept().await?;

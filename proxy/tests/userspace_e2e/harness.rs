@@ -9,9 +9,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use proxy::health::Health;
 use proxy::model::{Endpoint, Protocol, ServicePort, ServicePortId, ServiceTable};
 use proxy::reflector::TableSnapshot;
-use proxy::userspace::{Health, UserspaceConfig, UserspaceProxy};
+use proxy::userspace::{UserspaceConfig, UserspaceProxy};
 use tokio::sync::{mpsc as tokio_mpsc, watch};
 
 use crate::support::Netns;

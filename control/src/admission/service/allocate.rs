@@ -10,12 +10,12 @@ use ipam::AllocError;
 use k8s_openapi::api::core::v1::ServiceSpec;
 
 use super::validate::{is_headless, needs_health_check, needs_node_ports};
+use crate::admission::AdmissionError;
 use crate::admission::allocations::{Allocators, Claim, Family};
 use crate::admission::field::invalid_error;
 use crate::admission::{AdmissionConfig, Context};
-use crate::error::ApiError;
 
-fn ip_error(name: &str, path: &str, ip: IpAddr, cidr: String, e: AllocError) -> ApiError {
+fn ip_error(name: &str, path: &str, ip: IpAddr, cidr: String, e: AllocError) -> AdmissionError {
     let why = match e {
         AllocError::AlreadyAllocated { .. } => "provided IP is already allocated".to_string(),
         AllocError::OutOfRange { .. } => {
@@ -26,8 +26,8 @@ fn ip_error(name: &str, path: &str, ip: IpAddr, cidr: String, e: AllocError) -> 
     invalid_error("Service", name, path, &ip.to_string(), why)
 }
 
-fn full(what: &str, e: AllocError) -> ApiError {
-    ApiError::internal(format!("failed to allocate a {what}: {e}"))
+fn full(what: &str, e: AllocError) -> AdmissionError {
+    AdmissionError::Allocation(format!("failed to allocate a {what}: {e}"))
 }
 
 /// Sets `clusterIP`/`clusterIPs`: clears them for ExternalName, `None` for headless, else takes
@@ -38,7 +38,7 @@ pub(super) fn cluster_ips(
     old: Option<&ServiceSpec>,
     kubernetes: bool,
     name: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AdmissionError> {
     if spec.type_.as_deref() == Some("ExternalName") {
         spec.cluster_ip = None;
         spec.cluster_ips = None;
@@ -121,7 +121,7 @@ fn port_error(
     port: i32,
     config: &AdmissionConfig,
     e: AllocError,
-) -> ApiError {
+) -> AdmissionError {
     let why = match e {
         AllocError::AlreadyAllocated { .. } => "provided port is already allocated".to_string(),
         AllocError::OutOfRange { .. } => format!(
@@ -142,7 +142,7 @@ pub(super) fn node_ports(
     spec: &mut ServiceSpec,
     old: Option<&ServiceSpec>,
     name: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AdmissionError> {
     let config = ctx.config;
     let mut held: HashSet<i32> = old
         .into_iter()
@@ -150,7 +150,7 @@ pub(super) fn node_ports(
         .collect();
     held.extend(old.and_then(|o| o.health_check_node_port));
     let mut taken_here: HashSet<i32> = HashSet::new();
-    let mut take = |ctx: &mut Context<'_>, path: &str, port: i32| -> Result<(), ApiError> {
+    let mut take = |ctx: &mut Context<'_>, path: &str, port: i32| -> Result<(), AdmissionError> {
         if held.contains(&port) || !taken_here.insert(port) {
             return Ok(());
         }

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 
 use super::Context;
 use super::field::Causes;
-use crate::error::ApiError;
+use crate::admission::AdmissionError;
 
 fn ty(spec: &ServiceSpec) -> &str {
     spec.type_.as_deref().unwrap_or("ClusterIP")
@@ -29,7 +29,7 @@ pub(super) fn admit(
     ctx: &mut Context<'_>,
     svc: &mut Service,
     old: Option<&Service>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdmissionError> {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let kubernetes = svc.metadata.namespace.as_deref() == Some("default") && name == "kubernetes";
     let spec = svc.spec.get_or_insert_with(ServiceSpec::default);

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::error::ApiError;
 
 mod objects;
 mod security;

@@ -1,23 +1,15 @@
-//! Rule text → nf_tables expressions, for exactly the statements switchyard's per-service
-//! rules use (see `rules/service.rs`); anything else is [`Unsupported`] and the caller falls
-//! back to `nft -f`. The text stays the one source of truth: golden files, logs and the
-//! fallback read the same string this module encodes.
-//!
-//! Supported, in any order: lookups of a selector or a concatenation of selectors
-//! (`ip|ip6 saddr|daddr`, `meta l4proto`, `th dport`) in a set (`@set`, `!= @set` for one
-//! selector) or verdict map (`vmap @set`), `ip|ip6 daddr != ADDR[/LEN]` (byte-aligned
-//! prefixes), `numgen random|inc mod N == 0`, `fib saddr|daddr type local`,
-//! `meta l4proto tcp|udp|sctp`, `meta mark & M == V`, `meta mark set meta mark | V` and `^ V`,
-//! `ct state new`, `ct status dnat`, `update @set { ip|ip6 saddr }`,
-//! `dnat to ADDR:PORT` / `dnat to [ADDR6]:PORT`,
-//! `dnat ip|ip6 to numgen random mod N map @set`, `masquerade [fully-random]`, `reject`,
-//! `jump|goto CHAIN`, `drop`, `accept`, `return`, and a trailing `comment "…"`. The
-//! registers are the ones nft picks, so both paths give the kernel the same rule.
+//! Typed rules ([`Rule`]) → nf_tables expressions. Every statement the rule generator can build
+//! is encoded with the registers nft picks, so both paths give the kernel the same rule
+//! (`tests/nft_kernel.rs` lists tables built both ways and compares). The only statement
+//! shape left to `nft` ([`Unsupported`]) is an address compare with a prefix that is not
+//! byte-aligned, which the generator never builds (its one compare is loopback: `/8`, `/128`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use super::Unsupported;
 use super::wire::Attrs;
+use crate::model::Protocol;
+use crate::nft::ast::{FibAddr, NumgenMode, Rule, Selector, Stmt, Verdict};
 use crate::nft::transaction::Family;
 
 // Registers (`enum nft_registers`).
@@ -85,6 +77,26 @@ pub(super) fn nfproto(family: Family) -> u8 {
     }
 }
 
+/// The IP protocol number of a service protocol.
+pub(super) fn proto_number(proto: Protocol) -> u8 {
+    match proto {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+        Protocol::Sctp => 132,
+    }
+}
+
+/// The kernel's verdict code and chain of a verdict.
+pub(super) fn verdict_code(verdict: &Verdict) -> (i32, Option<&str>) {
+    match verdict {
+        Verdict::Accept => (NF_ACCEPT, None),
+        Verdict::Drop => (NF_DROP, None),
+        Verdict::Return => (NFT_RETURN, None),
+        Verdict::Jump(chain) => (NFT_JUMP, Some(chain)),
+        Verdict::Goto(chain) => (NFT_GOTO, Some(chain)),
+    }
+}
+
 /// One expression: its kernel name and its `NFTA_EXPR_DATA` attributes.
 struct Expr {
     name: &'static str,
@@ -105,7 +117,8 @@ fn data_value(attrs: &mut Attrs, kind: u16, value: &[u8]) {
 }
 
 /// A verdict (`NFTA_DATA_VERDICT`) inside a nested data attribute of kind `kind`.
-pub(super) fn verdict_data(attrs: &mut Attrs, kind: u16, code: i32, chain: Option<&str>) {
+pub(super) fn verdict_data(attrs: &mut Attrs, kind: u16, verdict: &Verdict) {
+    let (code, chain) = verdict_code(verdict);
     attrs.nest(kind, |d| {
         d.nest(2, |v| {
             v.bytes(1, &code.to_be_bytes());
@@ -116,15 +129,15 @@ pub(super) fn verdict_data(attrs: &mut Attrs, kind: u16, code: i32, chain: Optio
     });
 }
 
-fn cmp_eq(value: &[u8]) -> Expr {
-    cmp(CMP_EQ, value)
-}
-
 fn cmp(op: u32, value: &[u8]) -> Expr {
     expr("cmp", |a| {
         a.be32(1, REG_1).be32(2, op);
         data_value(a, 3, value);
     })
+}
+
+fn cmp_eq(value: &[u8]) -> Expr {
+    cmp(CMP_EQ, value)
 }
 
 /// `reg 1 = (reg 1 & mask) ^ xor` over 32 bits (values in host order, as nft sends them).
@@ -148,66 +161,66 @@ fn ct_load(key: u32) -> Expr {
     })
 }
 
-/// One value a rule can load: (expression kind, load into register, length in bytes).
+fn payload(base: u32, offset: u32, len: u32, reg: u32) -> Expr {
+    expr("payload", |a| {
+        a.be32(1, reg).be32(2, base).be32(3, offset).be32(4, len);
+    })
+}
+
+/// Network header offset of the source or destination address, and the address length.
+fn address_field(family: Family, source: bool) -> (u32, u32) {
+    match (family, source) {
+        (Family::Ip, true) => (12, 4),
+        (Family::Ip, false) => (16, 4),
+        (Family::Ip6, true) => (8, 16),
+        (Family::Ip6, false) => (24, 16),
+    }
+}
+
+/// A selector, checked against the table's family.
 #[derive(Debug, Clone, Copy)]
-enum Selector {
-    /// `ip|ip6 saddr|daddr`: network header offset and length.
-    Address { offset: u32, len: u32 },
-    /// `meta l4proto`.
+enum Load {
+    /// Address: network header offset and length.
+    Address {
+        offset: u32,
+        len: u32,
+    },
     L4proto,
-    /// `th dport`.
     Dport,
 }
 
-impl Selector {
-    /// The selector at `t[i..]` and how many tokens it takes.
-    fn parse(family: Family, t: &[&str], i: usize) -> Option<(Selector, usize)> {
-        let (addr_len, saddr, daddr) = match family {
-            Family::Ip => (4, 12, 16),
-            Family::Ip6 => (16, 8, 24),
+impl Load {
+    fn of(family: Family, selector: Selector) -> Result<Load, Unsupported> {
+        let address = |of: Family, source: bool| {
+            if of != family {
+                return Err(Unsupported::new(format!("{selector} in an {family} table")));
+            }
+            let (offset, len) = address_field(family, source);
+            Ok(Load::Address { offset, len })
         };
-        match (t.get(i), t.get(i + 1)) {
-            (Some(f), Some(&"saddr")) if *f == family.as_str() => Some((
-                Selector::Address {
-                    offset: saddr,
-                    len: addr_len,
-                },
-                2,
-            )),
-            (Some(f), Some(&"daddr")) if *f == family.as_str() => Some((
-                Selector::Address {
-                    offset: daddr,
-                    len: addr_len,
-                },
-                2,
-            )),
-            (Some(&"meta"), Some(&"l4proto")) => Some((Selector::L4proto, 2)),
-            (Some(&"th"), Some(&"dport")) => Some((Selector::Dport, 2)),
-            _ => None,
+        match selector {
+            Selector::Saddr(of) => address(of, true),
+            Selector::Daddr(of) => address(of, false),
+            Selector::L4proto => Ok(Load::L4proto),
+            Selector::Dport => Ok(Load::Dport),
         }
     }
 
     /// 32-bit register words the value takes in a concatenation.
     fn words(self) -> u32 {
         match self {
-            Selector::Address { len, .. } => len.div_ceil(4),
-            Selector::L4proto | Selector::Dport => 1,
+            Load::Address { len, .. } => len.div_ceil(4),
+            Load::L4proto | Load::Dport => 1,
         }
     }
 
     fn load(self, reg: u32) -> Expr {
         match self {
-            Selector::Address { offset, len } => payload(PAYLOAD_NETWORK, offset, len, reg),
-            Selector::L4proto => meta_load(META_L4PROTO, reg),
-            Selector::Dport => payload(PAYLOAD_TRANSPORT, 2, 2, reg),
+            Load::Address { offset, len } => payload(PAYLOAD_NETWORK, offset, len, reg),
+            Load::L4proto => meta_load(META_L4PROTO, reg),
+            Load::Dport => payload(PAYLOAD_TRANSPORT, 2, 2, reg),
         }
     }
-}
-
-fn payload(base: u32, offset: u32, len: u32, reg: u32) -> Expr {
-    expr("payload", |a| {
-        a.be32(1, reg).be32(2, base).be32(3, offset).be32(4, len);
-    })
 }
 
 /// The register nft names for the 32-bit word `word` of a concatenation: a 128-bit register
@@ -220,46 +233,59 @@ fn concat_register(word: u32) -> u32 {
     }
 }
 
-/// `ADDR` or `ADDR/LEN` of `family` as the bytes a byte-aligned prefix compares (nft loads
-/// only those bytes and compares them; other prefix lengths are not supported).
-fn prefix_bytes(family: Family, text: &str) -> Option<Vec<u8>> {
-    let (addr, len) = match text.split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-        None => (text, None),
-    };
-    let bytes = match (addr.parse::<IpAddr>().ok()?, family) {
+/// Loads `keys`, concatenated, from register 1 on.
+fn load_concat(
+    family: Family,
+    keys: &[Selector],
+    exprs: &mut Vec<Expr>,
+) -> Result<(), Unsupported> {
+    let mut word = 0;
+    for key in keys {
+        let load = Load::of(family, *key)?;
+        exprs.push(load.load(concat_register(word)));
+        word += load.words();
+    }
+    Ok(())
+}
+
+/// The bytes of `addr` that a compare with a byte-aligned prefix of `len` bits looks at (nft
+/// loads only those); `None` for other prefixes or the other family.
+fn prefix_bytes(family: Family, addr: IpAddr, len: u8) -> Option<Vec<u8>> {
+    let bytes = match (addr, family) {
         (IpAddr::V4(v4), Family::Ip) => v4.octets().to_vec(),
         (IpAddr::V6(v6), Family::Ip6) => v6.octets().to_vec(),
         _ => return None,
     };
-    let bits = len.unwrap_or(bytes.len() as u32 * 8);
-    if bits == 0 || !bits.is_multiple_of(8) || bits as usize > bytes.len() * 8 {
+    let bits = usize::from(len);
+    if bits == 0 || !bits.is_multiple_of(8) || bits > bytes.len() * 8 {
         return None;
     }
-    let keep = (bits / 8) as usize;
+    let keep = bits / 8;
     bytes[keep..]
         .iter()
         .all(|b| *b == 0)
         .then(|| bytes[..keep].to_vec())
 }
 
-fn saddr(family: Family) -> Expr {
-    let (offset, len) = match family {
-        Family::Ip => (12, 4),
-        Family::Ip6 => (8, 16),
-    };
-    expr("payload", |a| {
-        a.be32(1, REG_1)
-            .be32(2, PAYLOAD_NETWORK)
-            .be32(3, offset)
-            .be32(4, len);
+fn lookup(set: &str, dreg: Option<u32>, inverted: bool) -> Expr {
+    expr("lookup", |a| {
+        a.str(1, set).be32(2, REG_1);
+        if let Some(dreg) = dreg {
+            a.be32(3, dreg);
+        }
+        if inverted {
+            a.be32(5, LOOKUP_INV);
+        }
     })
 }
 
-fn verdict(code: i32, chain: Option<&str>) -> Expr {
-    expr("immediate", |a| {
-        a.be32(1, REG_VERDICT);
-        verdict_data(a, 2, code, chain);
+fn numgen(mode: NumgenMode, modulus: u32) -> Expr {
+    let mode = match mode {
+        NumgenMode::Random => NG_RANDOM,
+        NumgenMode::Inc => NG_INC,
+    };
+    expr("numgen", |a| {
+        a.be32(1, REG_1).be32(2, modulus).be32(3, mode);
     })
 }
 
@@ -268,132 +294,6 @@ fn immediate(reg: u32, value: &[u8]) -> Expr {
         a.be32(1, reg);
         data_value(a, 2, value);
     })
-}
-
-/// The protocol number of an nft protocol name.
-pub(super) fn proto_number(name: &str) -> Option<u8> {
-    match name {
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "sctp" => Some(132),
-        _ => None,
-    }
-}
-
-fn set_name(token: &str) -> Result<&str, Unsupported> {
-    token
-        .strip_prefix('@')
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| Unsupported::new(format!("expected @set, got {token:?}")))
-}
-
-/// Splits a rule into tokens and its trailing comment.
-fn tokens(rule: &str) -> Result<(Vec<&str>, Option<&str>), Unsupported> {
-    let (body, comment) = match rule.find(" comment \"") {
-        Some(i) => {
-            let text = &rule[i + " comment \"".len()..];
-            let text = text
-                .strip_suffix('"')
-                .filter(|t| !t.contains('"'))
-                .ok_or_else(|| Unsupported::new("comment is not last or has quotes"))?;
-            (&rule[..i], Some(text))
-        }
-        None => (rule, None),
-    };
-    Ok((body.split_whitespace().collect(), comment))
-}
-
-/// A selector or concatenation at `t[i..]` and what is done with it: a set lookup
-/// (`@set`, `!= @set`), a verdict map (`vmap @set`), a protocol (`meta l4proto tcp`) or an
-/// address compare (`ip daddr != 127.0.0.0/8`). Returns the index after it.
-fn selectors(family: Family, t: &[&str], mut i: usize, exprs: &mut Vec<Expr>) -> Option<usize> {
-    let mut parts = Vec::new();
-    loop {
-        let (selector, used) = Selector::parse(family, t, i)?;
-        parts.push(selector);
-        i += used;
-        if t.get(i) != Some(&".") {
-            break;
-        }
-        i += 1;
-    }
-    let mut word = 0;
-    for part in &parts {
-        exprs.push(part.load(concat_register(word)));
-        word += part.words();
-    }
-    let single = parts.len() == 1;
-    let lookup = |set: &str, inverted: bool, verdict_map: bool| {
-        let set = set.to_owned();
-        expr("lookup", move |a| {
-            a.str(1, &set).be32(2, REG_1);
-            if verdict_map {
-                a.be32(3, REG_VERDICT);
-            }
-            if inverted {
-                a.be32(5, LOOKUP_INV);
-            }
-        })
-    };
-    match (t.get(i), t.get(i + 1)) {
-        (Some(&"vmap"), Some(set)) => {
-            exprs.push(lookup(set_name(set).ok()?, false, true));
-            Some(i + 2)
-        }
-        (Some(&"!="), Some(set)) if single && set.starts_with('@') => {
-            exprs.push(lookup(set_name(set).ok()?, true, false));
-            Some(i + 2)
-        }
-        (Some(&"!="), Some(addr)) if single => {
-            let Selector::Address { offset, .. } = parts[0] else {
-                return None;
-            };
-            let bytes = prefix_bytes(family, addr)?;
-            // nft loads only the prefix's bytes.
-            exprs.pop();
-            exprs.push(payload(PAYLOAD_NETWORK, offset, bytes.len() as u32, REG_1));
-            exprs.push(cmp(CMP_NEQ, &bytes));
-            Some(i + 2)
-        }
-        (Some(set), _) if set.starts_with('@') => {
-            exprs.push(lookup(set_name(set).ok()?, false, false));
-            Some(i + 1)
-        }
-        (Some(proto), _) if single && matches!(parts[0], Selector::L4proto) => {
-            exprs.push(cmp_eq(&[proto_number(proto)?]));
-            Some(i + 1)
-        }
-        _ => None,
-    }
-}
-
-/// `meta mark & M == V` and `meta mark set meta mark | V` / `^ V` at `t[i..]`; returns the
-/// index after it.
-fn mark(t: &[&str], i: usize, exprs: &mut Vec<Expr>) -> Option<usize> {
-    let hex = |text: &str| u32::from_str_radix(text.strip_prefix("0x")?, 16).ok();
-    match t.get(i + 2..)? {
-        ["&", mask, "==", value, ..] => {
-            exprs.push(meta_load(META_MARK, REG_1));
-            exprs.push(bitwise(hex(mask)?, 0));
-            exprs.push(cmp_eq(&hex(value)?.to_ne_bytes()));
-            Some(i + 6)
-        }
-        ["set", "meta", "mark", op, value, ..] => {
-            let value = hex(value)?;
-            let (mask, xor) = match *op {
-                "|" => (!value, value),
-                "^" => (u32::MAX, value),
-                _ => return None,
-            };
-            exprs.push(meta_load(META_MARK, REG_1));
-            exprs.push(bitwise(mask, xor));
-            exprs.push(expr("meta", |a| {
-                a.be32(2, META_MARK).be32(3, REG_1);
-            }));
-            Some(i + 7)
-        }
-        _ => None,
-    }
 }
 
 /// DNAT to the address in register 1 and the port in `port_reg`.
@@ -407,184 +307,153 @@ fn dnat_from(family: Family, port_reg: u32) -> Expr {
     })
 }
 
+/// Appends the expressions of one statement.
+fn encode_stmt(family: Family, stmt: &Stmt, exprs: &mut Vec<Expr>) -> Result<(), Unsupported> {
+    match stmt {
+        Stmt::Lookup { keys, set, negate } => {
+            load_concat(family, keys, exprs)?;
+            exprs.push(lookup(set, None, *negate));
+        }
+        Stmt::Vmap { keys, map } => {
+            load_concat(family, keys, exprs)?;
+            exprs.push(lookup(map, Some(REG_VERDICT), false));
+        }
+        Stmt::AddrNot { selector, net } => {
+            let Load::Address { offset, .. } = Load::of(family, *selector)? else {
+                return Err(Unsupported::new(format!("{stmt}: not an address")));
+            };
+            // nft loads only the prefix's bytes.
+            let bytes = prefix_bytes(family, net.addr(), net.prefix_len())
+                .ok_or_else(|| Unsupported::new(format!("{stmt}: prefix not byte-aligned")))?;
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            exprs.push(payload(PAYLOAD_NETWORK, offset, len, REG_1));
+            exprs.push(cmp(CMP_NEQ, &bytes));
+        }
+        Stmt::Numgen {
+            mode,
+            modulus,
+            value,
+        } => {
+            exprs.push(numgen(*mode, *modulus));
+            exprs.push(cmp_eq(&value.to_ne_bytes()));
+        }
+        Stmt::FibLocal(addr) => {
+            let flags = match addr {
+                FibAddr::Saddr => FIB_F_SADDR,
+                FibAddr::Daddr => FIB_F_DADDR,
+            };
+            exprs.push(expr("fib", |a| {
+                a.be32(1, REG_1).be32(2, FIB_ADDRTYPE).be32(3, flags);
+            }));
+            exprs.push(cmp_eq(&RTN_LOCAL.to_ne_bytes()));
+        }
+        Stmt::L4proto(proto) => {
+            exprs.push(meta_load(META_L4PROTO, REG_1));
+            exprs.push(cmp_eq(&[proto_number(*proto)]));
+        }
+        Stmt::MarkAnd { mask, value } => {
+            exprs.push(meta_load(META_MARK, REG_1));
+            exprs.push(bitwise(*mask, 0));
+            exprs.push(cmp_eq(&value.to_ne_bytes()));
+        }
+        Stmt::CtStateNew | Stmt::CtStatusDnat => {
+            let (key, bit) = match stmt {
+                Stmt::CtStateNew => (CT_STATE, CT_STATE_NEW),
+                _ => (CT_STATUS, CT_STATUS_DNAT),
+            };
+            exprs.push(ct_load(key));
+            exprs.push(bitwise(bit, 0));
+            exprs.push(cmp(CMP_NEQ, &0u32.to_ne_bytes()));
+        }
+        Stmt::MarkOr(bits) | Stmt::MarkXor(bits) => {
+            let (mask, xor) = match stmt {
+                Stmt::MarkOr(_) => (!bits, *bits),
+                _ => (u32::MAX, *bits),
+            };
+            exprs.push(meta_load(META_MARK, REG_1));
+            exprs.push(bitwise(mask, xor));
+            exprs.push(expr("meta", |a| {
+                a.be32(2, META_MARK).be32(3, REG_1);
+            }));
+        }
+        Stmt::Update { set, key } => {
+            exprs.push(Load::of(family, *key)?.load(REG_1));
+            exprs.push(expr("dynset", |a| {
+                a.str(1, set).be32(3, DYNSET_UPDATE).be32(4, REG_1);
+            }));
+        }
+        Stmt::Dnat(target) => {
+            let addr = match (target.ip(), family) {
+                (IpAddr::V4(v4), Family::Ip) => v4.octets().to_vec(),
+                (IpAddr::V6(v6), Family::Ip6) => v6.octets().to_vec(),
+                _ => {
+                    return Err(Unsupported::new(format!("{stmt} in an {family} table")));
+                }
+            };
+            exprs.push(immediate(REG_1, &addr));
+            exprs.push(immediate(REG_2, &target.port().to_be_bytes()));
+            exprs.push(dnat_from(family, REG_2));
+        }
+        Stmt::DnatMap {
+            family: of,
+            modulus,
+            map,
+        } => {
+            if *of != family {
+                return Err(Unsupported::new(format!("{stmt} in an {family} table")));
+            }
+            // The endpoint map's value is `addr . port`, loaded into consecutive registers.
+            exprs.push(numgen(NumgenMode::Random, *modulus));
+            exprs.push(expr("byteorder", |a| {
+                a.be32(1, REG_1)
+                    .be32(2, REG_1)
+                    .be32(3, BYTEORDER_HTON)
+                    .be32(4, 4)
+                    .be32(5, 4);
+            }));
+            exprs.push(lookup(map, Some(REG_1), false));
+            // The port follows the address: the next 32-bit register after an IPv4
+            // address, the next 128-bit one after an IPv6 address.
+            let port_reg = match family {
+                Family::Ip => REG32_01,
+                Family::Ip6 => REG_2,
+            };
+            exprs.push(dnat_from(family, port_reg));
+        }
+        Stmt::Masquerade { fully_random } => {
+            exprs.push(expr("masq", |a| {
+                if *fully_random {
+                    a.be32(1, NAT_RANDOM_FULLY);
+                }
+            }));
+        }
+        Stmt::Reject => {
+            let code = match family {
+                Family::Ip => ICMP_PORT_UNREACH,
+                Family::Ip6 => ICMPV6_PORT_UNREACH,
+            };
+            exprs.push(expr("reject", |a| {
+                a.be32(1, REJECT_ICMP_UNREACH).bytes(2, &[code]);
+            }));
+        }
+        Stmt::Verdict(verdict) => {
+            exprs.push(expr("immediate", |a| {
+                a.be32(1, REG_VERDICT);
+                verdict_data(a, 2, verdict);
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// The `NFTA_RULE_EXPRESSIONS` and optional `NFTA_RULE_USERDATA` of `rule` in `family`.
 pub(super) fn encode_rule(
     family: Family,
-    rule: &str,
+    rule: &Rule,
 ) -> Result<(Attrs, Option<Vec<u8>>), Unsupported> {
-    let (t, comment) = tokens(rule)?;
-    let fam = family.as_str();
     let mut exprs: Vec<Expr> = Vec::new();
-    let mut i = 0;
-    let bad =
-        |at: usize| Unsupported::new(format!("unsupported rule text at token {at}: {rule:?}"));
-    while i < t.len() {
-        match t[i] {
-            _ if Selector::parse(family, &t, i).is_some() && t.get(i) != Some(&"meta")
-                || (t.get(i..i + 3) == Some(&["meta", "l4proto", "."][..])) =>
-            {
-                i = selectors(family, &t, i, &mut exprs).ok_or_else(|| bad(i))?;
-            }
-            "numgen" => {
-                let mode = match t.get(i + 1) {
-                    Some(&"random") => NG_RANDOM,
-                    Some(&"inc") => NG_INC,
-                    _ => return Err(bad(i + 1)),
-                };
-                let modulus: u32 = match (t.get(i + 2), t.get(i + 3)) {
-                    (Some(&"mod"), Some(n)) => n.parse().map_err(|_| bad(i + 3))?,
-                    _ => return Err(bad(i + 2)),
-                };
-                let value: u32 = match (t.get(i + 4), t.get(i + 5)) {
-                    (Some(&"=="), Some(v)) => v.parse().map_err(|_| bad(i + 5))?,
-                    _ => return Err(bad(i + 4)),
-                };
-                exprs.push(expr("numgen", |a| {
-                    a.be32(1, REG_1).be32(2, modulus).be32(3, mode);
-                }));
-                exprs.push(cmp_eq(&value.to_ne_bytes()));
-                i += 6;
-            }
-            "fib" => {
-                let flags = match t.get(i + 1) {
-                    Some(&"saddr") => FIB_F_SADDR,
-                    Some(&"daddr") => FIB_F_DADDR,
-                    _ => return Err(bad(i + 1)),
-                };
-                if t.get(i + 2..i + 4) != Some(&["type", "local"][..]) {
-                    return Err(bad(i));
-                }
-                exprs.push(expr("fib", |a| {
-                    a.be32(1, REG_1).be32(2, FIB_ADDRTYPE).be32(3, flags);
-                }));
-                exprs.push(cmp_eq(&RTN_LOCAL.to_ne_bytes()));
-                i += 4;
-            }
-            "meta" if t.get(i + 1) == Some(&"mark") => {
-                i = mark(&t, i, &mut exprs).ok_or_else(|| bad(i))?;
-            }
-            "ct" => {
-                let (key, bit) = match (t.get(i + 1), t.get(i + 2)) {
-                    (Some(&"state"), Some(&"new")) => (CT_STATE, CT_STATE_NEW),
-                    (Some(&"status"), Some(&"dnat")) => (CT_STATUS, CT_STATUS_DNAT),
-                    _ => return Err(bad(i + 1)),
-                };
-                exprs.push(ct_load(key));
-                exprs.push(bitwise(bit, 0));
-                exprs.push(cmp(CMP_NEQ, &0u32.to_ne_bytes()));
-                i += 3;
-            }
-            "masquerade" => {
-                let fully_random = t.get(i + 1) == Some(&"fully-random");
-                exprs.push(expr("masq", |a| {
-                    if fully_random {
-                        a.be32(1, NAT_RANDOM_FULLY);
-                    }
-                }));
-                i += if fully_random { 2 } else { 1 };
-            }
-            "reject" => {
-                let code = match family {
-                    Family::Ip => ICMP_PORT_UNREACH,
-                    Family::Ip6 => ICMPV6_PORT_UNREACH,
-                };
-                exprs.push(expr("reject", |a| {
-                    a.be32(1, REJECT_ICMP_UNREACH).bytes(2, &[code]);
-                }));
-                i += 1;
-            }
-            "meta" => {
-                let proto = match (t.get(i + 1), t.get(i + 2)) {
-                    (Some(&"l4proto"), Some(p)) => proto_number(p).ok_or_else(|| bad(i + 2))?,
-                    _ => return Err(bad(i + 1)),
-                };
-                exprs.push(expr("meta", |a| {
-                    a.be32(1, REG_1).be32(2, META_L4PROTO);
-                }));
-                exprs.push(cmp_eq(&[proto]));
-                i += 3;
-            }
-            "update" => {
-                let set = set_name(t.get(i + 1).ok_or_else(|| bad(i + 1))?)?.to_owned();
-                if t.get(i + 2..i + 6) != Some(&["{", fam, "saddr", "}"][..]) {
-                    return Err(bad(i + 2));
-                }
-                exprs.push(saddr(family));
-                exprs.push(expr("dynset", |a| {
-                    a.str(1, &set).be32(3, DYNSET_UPDATE).be32(4, REG_1);
-                }));
-                i += 6;
-            }
-            "dnat" if t.get(i + 1) == Some(&fam) => {
-                // `dnat ip to numgen random mod N map @set`: the endpoint map's value is
-                // `addr . port`, loaded into consecutive registers.
-                let shaped = t.get(i + 2..i + 6) == Some(&["to", "numgen", "random", "mod"][..])
-                    && t.get(i + 7) == Some(&"map");
-                if !shaped {
-                    return Err(bad(i + 2));
-                }
-                let modulus: u32 = t[i + 6].parse().map_err(|_| bad(i + 6))?;
-                let set = set_name(t.get(i + 8).ok_or_else(|| bad(i + 8))?)?.to_owned();
-                exprs.push(expr("numgen", |a| {
-                    a.be32(1, REG_1).be32(2, modulus).be32(3, NG_RANDOM);
-                }));
-                exprs.push(expr("byteorder", |a| {
-                    a.be32(1, REG_1)
-                        .be32(2, REG_1)
-                        .be32(3, BYTEORDER_HTON)
-                        .be32(4, 4)
-                        .be32(5, 4);
-                }));
-                exprs.push(expr("lookup", |a| {
-                    a.str(1, &set).be32(2, REG_1).be32(3, REG_1);
-                }));
-                // The port follows the address: the next 32-bit register after an IPv4
-                // address, the next 128-bit one after an IPv6 address.
-                let proto_reg = match family {
-                    Family::Ip => REG32_01,
-                    Family::Ip6 => REG_2,
-                };
-                exprs.push(dnat_from(family, proto_reg));
-                i += 9;
-            }
-            "dnat" => {
-                if t.get(i + 1) != Some(&"to") {
-                    return Err(bad(i + 1));
-                }
-                let target: SocketAddr = t
-                    .get(i + 2)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| bad(i + 2))?;
-                let addr = match (target.ip(), family) {
-                    (IpAddr::V4(v4), Family::Ip) => v4.octets().to_vec(),
-                    (IpAddr::V6(v6), Family::Ip6) => v6.octets().to_vec(),
-                    _ => return Err(bad(i + 2)),
-                };
-                exprs.push(immediate(REG_1, &addr));
-                exprs.push(immediate(REG_2, &target.port().to_be_bytes()));
-                exprs.push(dnat_from(family, REG_2));
-                i += 3;
-            }
-            "jump" | "goto" => {
-                let chain = t.get(i + 1).ok_or_else(|| bad(i + 1))?;
-                let code = if t[i] == "jump" { NFT_JUMP } else { NFT_GOTO };
-                exprs.push(verdict(code, Some(chain)));
-                i += 2;
-            }
-            "drop" => {
-                exprs.push(verdict(NF_DROP, None));
-                i += 1;
-            }
-            "accept" => {
-                exprs.push(verdict(NF_ACCEPT, None));
-                i += 1;
-            }
-            "return" => {
-                exprs.push(verdict(NFT_RETURN, None));
-                i += 1;
-            }
-            _ => return Err(bad(i)),
-        }
+    for stmt in &rule.stmts {
+        encode_stmt(family, stmt, &mut exprs)?;
     }
     if exprs.is_empty() {
         return Err(Unsupported::new("empty rule"));
@@ -599,100 +468,19 @@ pub(super) fn encode_rule(
             });
         });
     }
-    let userdata = comment.map(|text| {
-        let mut tlv = vec![
-            UDATA_RULE_COMMENT,
-            u8::try_from(text.len() + 1).unwrap_or(u8::MAX),
-        ];
-        tlv.extend_from_slice(text.as_bytes());
-        tlv.push(0);
-        tlv
-    });
+    let userdata = match &rule.comment {
+        None => None,
+        Some(text) => {
+            let len = u8::try_from(text.len() + 1)
+                .map_err(|_| Unsupported::new("rule comment longer than 254 bytes"))?;
+            let mut tlv = vec![UDATA_RULE_COMMENT, len];
+            tlv.extend_from_slice(text.as_bytes());
+            tlv.push(0);
+            Some(tlv)
+        }
+    };
     Ok((list, userdata))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_rule_shape_we_generate_encodes() {
-        for rule in [
-            "ip saddr != @cluster-cidrs jump mark-for-masquerade",
-            "ip saddr @affinity-X update @affinity-X { ip saddr } meta l4proto tcp dnat to 10.0.0.1:80",
-            "numgen random mod 3 == 0 meta l4proto udp dnat to 10.0.0.1:53",
-            "numgen inc mod 2 == 0 update @a { ip saddr } meta l4proto tcp dnat to 10.0.0.2:80",
-            "fib saddr type local goto service-X",
-            "drop comment \"no local endpoints for externalTrafficPolicy Local\"",
-            "goto service-X",
-            "meta l4proto tcp dnat ip to numgen random mod 65536 map @ep-ABC",
-            // The main table's and the shards' static rules.
-            "ip daddr @cluster-ips reject comment \"no such port on this ClusterIP\"",
-            "ip daddr @service-cidrs drop comment \"unallocated ClusterIP\"",
-            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @m",
-            "ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
-            "ct state new jump check-cluster-ips",
-            "ct status dnat ip saddr . ip daddr @hairpin-endpoints meta mark set meta mark | 0x00004000",
-            "meta mark & 0x00004000 == 0x00000000 return",
-            "meta mark set meta mark ^ 0x00004000",
-            "masquerade fully-random",
-            "reject",
-            "meta l4proto . th dport @service-nodeports fib daddr type local ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
-        ] {
-            assert!(encode_rule(Family::Ip, rule).is_ok(), "{rule}");
-        }
-        for rule in [
-            "fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @m",
-            "ip6 daddr . meta l4proto . th dport vmap @service-ips",
-            "ct status dnat ip6 saddr . ip6 daddr @hairpin-endpoints meta mark set meta mark | 0x00004000",
-            "reject",
-        ] {
-            assert!(encode_rule(Family::Ip6, rule).is_ok(), "{rule}");
-        }
-        assert!(encode_rule(Family::Ip6, "meta l4proto tcp dnat to [fd00::1]:80").is_ok());
-        let map_pick = "meta l4proto udp dnat ip6 to numgen random mod 65536 map @xep-A";
-        assert!(encode_rule(Family::Ip6, map_pick).is_ok());
-    }
-
-    /// Concatenations use the registers nft picks (`nft --debug=netlink`): 128-bit register
-    /// names where a word starts one, 32-bit names elsewhere.
-    #[test]
-    fn concatenations_use_nfts_registers() {
-        assert_eq!(
-            [0, 1, 2, 4, 5].map(concat_register),
-            [REG_1, 9, 10, REG_2, 13]
-        );
-        assert_eq!(prefix_bytes(Family::Ip, "127.0.0.0/8"), Some(vec![127]));
-        assert_eq!(prefix_bytes(Family::Ip6, "::1").map(|b| b.len()), Some(16));
-        assert_eq!(prefix_bytes(Family::Ip, "10.96.0.0/12"), None);
-        assert_eq!(prefix_bytes(Family::Ip, "10.96.0.1/16"), None);
-    }
-
-    #[test]
-    fn anything_else_is_unsupported() {
-        for rule in [
-            "ip saddr != { 10.0.0.0/8 } jump x",
-            "counter",
-            "numgen random mod x == 0 drop",
-            "meta l4proto icmp drop",
-            "dnat to 10.0.0.1",
-            "ip6 saddr @s drop",
-            "dnat ip6 to numgen random mod 65536 map @m",
-            "dnat ip to numgen inc mod 65536 map @m",
-            "dnat ip to numgen random mod 65536 vmap @m",
-            "dnat ip to numgen random mod 65536 map",
-            "ip daddr != 10.96.0.0/12 drop",
-            "ip daddr != @a . @b drop",
-            "ct state established accept",
-            "ct status snat accept",
-            "meta mark set 0x1",
-            "meta mark & 0x1 != 0x0 return",
-            "ip daddr . meta l4proto tcp drop",
-            "th dport 80 drop",
-            "masquerade random",
-        ] {
-            assert!(encode_rule(Family::Ip, rule).is_err(), "{rule}");
-        }
-        assert!(encode_rule(Family::Ip6, "meta l4proto tcp dnat to 10.0.0.1:80").is_err());
-    }
-}
+mod tests;

@@ -5,13 +5,15 @@
 //! returns. At 10k services that is ~20 ms of the ~22 ms a one-service sync costs; a netlink
 //! batch built from the operations themselves costs about as much as the change.
 //!
-//! Scope: what the syncs emit for the layouts switchyard generates — tables (add, delete),
-//! chains (add with or without a hook, flush, delete), rules in the grammar of [`expr`],
-//! the sets and maps of [`sets`] (add, flush, delete), and elements of sets and maps (add,
-//! delete). [`encode`] answers [`Unsupported`] for anything else (anonymous sets, other
-//! set types, ...), and the runner uses `nft -f` for that transaction instead. Both paths
-//! produce the same kernel objects, which `tests/nft_kernel.rs` checks by listing both with
-//! `nft`, for incremental and for full syncs.
+//! Scope: every operation the syncs emit — tables (add, delete), chains (add with or without
+//! a hook, flush, delete), rules (any [`crate::nft::ast::Rule`] the generator builds, see
+//! [`expr`]), sets and maps ([`sets`]: add, flush, delete) and their elements ([`elements`]:
+//! add, delete) — encoded from the typed values, never from text. [`encode`] answers
+//! [`Unsupported`] only for what switchyard never emits (verbs like `create`, address compares
+//! with prefixes that are not byte-aligned, endpoint maps with other flags) and for batches too
+//! large for the socket; the runner then uses `nft -f` for that transaction. Both paths produce
+//! the same kernel objects, which `tests/nft_kernel.rs` checks by listing both with `nft`, for
+//! incremental and for full syncs.
 //!
 //! The batch is one atomic nf_tables transaction, exactly like `nft -f`: the kernel applies
 //! all of it or, on the first error, none.

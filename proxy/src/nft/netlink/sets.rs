@@ -1,9 +1,10 @@
-//! `NEWSET` bodies for the sets and maps switchyard declares: sets and verdict maps keyed by
-//! addresses, protocols, ports and their concatenations (`type ipv4_addr . inet_proto .
-//! inet_service : verdict ; comment …`, `type ipv4_addr ; flags interval`, affinity sets with
+//! `NEWSET` bodies from typed [`SetSpec`]s: sets and verdict maps keyed by addresses,
+//! protocols, ports and their concatenations (`type ipv4_addr . inet_proto . inet_service :
+//! verdict ; comment …`, `type ipv4_addr ; flags interval`, affinity sets with
 //! `flags dynamic,timeout`), and endpoint maps
-//! (`typeof numgen random mod 65536 : ip daddr . tcp dport ; flags interval ; comment …`).
-//! Anything else is [`Unsupported`] and goes through `nft`.
+//! (`typeof numgen random mod N : ip daddr . tcp dport ; flags interval ; comment …`).
+//! Every set type the transaction accepts is encoded; only user data too long for its
+//! one-byte length (a comment over 253 bytes) is [`Unsupported`] and goes through `nft`.
 //!
 //! An endpoint map's `typeof` lives only in the set's user data, which the kernel stores and
 //! `nft list` reads back to print the types. We write it the way nft 1.0.6 does (checked
@@ -13,9 +14,9 @@
 use std::time::Duration;
 
 use super::Unsupported;
-use super::expr::proto_number;
 use super::wire::Attrs;
-use crate::nft::rules::PICK_RANGE;
+use crate::model::Protocol;
+use crate::nft::ast::{DataType, KeyType, SetFlag, ValueType};
 use crate::nft::transaction::{Family, SetSpec, TableId};
 
 // `NFT_SET_*` flags.
@@ -66,60 +67,70 @@ pub(super) fn message(
 ) -> Result<Attrs, Unsupported> {
     let mut attrs = Attrs::default();
     attrs.str(1, &table.name()).str(2, name);
-    if spec.key_type.starts_with("typeof ") {
-        endpoint_map(&mut attrs, table.family, name, spec)?;
-    } else {
-        typed_set(&mut attrs, name, spec)?;
+    match (&spec.key_type, spec.value_type) {
+        (KeyType::Type(types), None | Some(ValueType::Verdict)) => {
+            typed_set(&mut attrs, types, spec)?;
+        }
+        (KeyType::NumgenRandom { modulus }, Some(ValueType::DaddrDport { family, proto }))
+            if family == table.family =>
+        {
+            endpoint_map(&mut attrs, family, proto, *modulus, spec)?;
+        }
+        _ => {
+            return Err(Unsupported::new(format!(
+                "set {name}: {} in an {} table",
+                spec.key_type, table.family
+            )));
+        }
     }
     attrs.be32(10, id);
     Ok(attrs)
 }
 
-/// A key type's nft type number and length in a key: (type, bytes with padding).
-fn key_component(name: &str) -> Option<(u32, u32)> {
-    match name {
-        "ipv4_addr" => Some((TYPE_IPADDR, 4)),
-        "ipv6_addr" => Some((TYPE_IP6ADDR, 16)),
+/// A data type's nft type number and length in a concatenated key (padded to registers).
+fn type_number(t: DataType) -> (u32, u32) {
+    match t {
+        DataType::Ipv4Addr => (TYPE_IPADDR, 4),
+        DataType::Ipv6Addr => (TYPE_IP6ADDR, 16),
         // Protocols and ports take a whole 32-bit register in a concatenation.
-        "inet_proto" => Some((TYPE_INET_PROTO, 4)),
-        "inet_service" => Some((TYPE_INET_SERVICE, 4)),
-        _ => None,
+        DataType::InetProto => (TYPE_INET_PROTO, 4),
+        DataType::InetService => (TYPE_INET_SERVICE, 4),
+    }
+}
+
+/// The `NFT_SET_*` bit of a flag.
+fn flag_bit(flag: SetFlag) -> u32 {
+    match flag {
+        SetFlag::Dynamic => SET_EVAL,
+        SetFlag::Timeout => SET_TIMEOUT,
+        SetFlag::Interval => SET_INTERVAL,
     }
 }
 
 /// A `type …` set or verdict map: key type (a concatenation is `(first << 6) | next`, the
 /// length the sum of the padded lengths), flags, timeout, and the comment as user data.
-fn typed_set(attrs: &mut Attrs, name: &str, spec: &SetSpec) -> Result<(), Unsupported> {
-    let unsupported = |what: &str| Unsupported::new(format!("set {name}: {what}"));
+fn typed_set(attrs: &mut Attrs, types: &[DataType], spec: &SetSpec) -> Result<(), Unsupported> {
     let mut key_type = 0;
     let mut key_len = 0;
-    let parts: Vec<&str> = spec.key_type.split(" . ").map(str::trim).collect();
-    for part in &parts {
-        let (kind, len) = key_component(part).ok_or_else(|| unsupported(part))?;
+    for t in types {
+        let (kind, len) = type_number(*t);
         key_type = (key_type << 6) | kind;
         key_len += len;
     }
-    if parts.len() == 1 {
+    if let [one] = types {
         // A lone protocol or port is its own length, not a register's.
-        key_len = match parts[0] {
-            "inet_proto" => 1,
-            "inet_service" => 2,
-            _ => key_len,
+        key_len = match one {
+            DataType::InetProto => 1,
+            DataType::InetService => 2,
+            DataType::Ipv4Addr | DataType::Ipv6Addr => key_len,
         };
     }
     let mut flags = 0;
-    match spec.value_type.as_deref() {
-        None => {}
-        Some("verdict") => flags |= SET_MAP,
-        Some(other) => return Err(unsupported(other)),
+    if spec.value_type.is_some() {
+        flags |= SET_MAP;
     }
     for flag in &spec.flags {
-        flags |= match *flag {
-            "dynamic" => SET_EVAL,
-            "timeout" => SET_TIMEOUT,
-            "interval" => SET_INTERVAL,
-            other => return Err(unsupported(other)),
-        };
+        flags |= flag_bit(*flag);
     }
     attrs.be32(3, flags).be32(4, key_type).be32(5, key_len);
     if flags & SET_MAP != 0 {
@@ -149,33 +160,26 @@ fn timeout_ms(timeout: Duration) -> u64 {
     timeout.as_secs().max(1) * 1000
 }
 
-/// An endpoint map: key `numgen random mod 65536`, data `ADDR . PORT`, interval, commented.
+/// An endpoint map: key `numgen random mod N`, data `ADDR . PORT`, its flags (interval),
+/// commented.
 fn endpoint_map(
     attrs: &mut Attrs,
     family: Family,
-    name: &str,
+    proto: Protocol,
+    modulus: u32,
     spec: &SetSpec,
 ) -> Result<(), Unsupported> {
-    let unsupported = || Unsupported::new(format!("map {name}: {spec:?}"));
-    if spec.key_type != format!("typeof numgen random mod {PICK_RANGE}")
-        || spec.flags != ["interval"]
-        || spec.timeout.is_some()
-    {
-        return Err(unsupported());
+    if spec.flags != [SetFlag::Interval] || spec.timeout.is_some() {
+        // Not a shape the generator builds; nft knows how to declare it.
+        return Err(Unsupported::new(format!(
+            "endpoint map with flags {:?} and timeout {:?}",
+            spec.flags, spec.timeout
+        )));
     }
-    let value = spec.value_type.as_deref().ok_or_else(unsupported)?;
-    let words: Vec<&str> = value.split_whitespace().collect();
-    let [fam, "daddr", ".", proto, "dport"] = words[..] else {
-        return Err(unsupported());
-    };
-    if fam != family.as_str() {
-        return Err(unsupported());
-    }
-    let proto_desc = match proto_number(proto) {
-        Some(6) => DESC_TCP,
-        Some(17) => DESC_UDP,
-        Some(132) => DESC_SCTP,
-        _ => return Err(unsupported()),
+    let proto_desc = match proto {
+        Protocol::Tcp => DESC_TCP,
+        Protocol::Udp => DESC_UDP,
+        Protocol::Sctp => DESC_SCTP,
     };
     let (addr_type, addr_len, addr_desc, addr_field) = match family {
         Family::Ip => (TYPE_IPADDR, 4, DESC_IP, IP_DADDR),
@@ -187,7 +191,7 @@ fn endpoint_map(
     record(&mut udata, UDATA_DATA_BYTEORDER, &0u32.to_le_bytes())?;
     let mut numgen = Vec::new();
     record(&mut numgen, 0, &NUMGEN_RANDOM.to_le_bytes())?;
-    record(&mut numgen, 1, &PICK_RANGE.to_le_bytes())?;
+    record(&mut numgen, 1, &modulus.to_le_bytes())?;
     record(&mut numgen, 2, &0u32.to_le_bytes())?;
     record(
         &mut udata,
@@ -249,11 +253,14 @@ fn payload(desc: u32, field: u32) -> Result<Vec<u8>, Unsupported> {
 mod tests {
     use super::*;
 
-    fn endpoint_spec(value: &str, comment: &str) -> SetSpec {
+    fn endpoint_spec(family: Family, comment: &str) -> SetSpec {
         SetSpec {
-            key_type: "typeof numgen random mod 65536".into(),
-            value_type: Some(value.into()),
-            flags: vec!["interval"],
+            key_type: KeyType::NumgenRandom { modulus: 65536 },
+            value_type: Some(ValueType::DaddrDport {
+                family,
+                proto: Protocol::Tcp,
+            }),
+            flags: vec![SetFlag::Interval],
             timeout: None,
             comment: Some(comment.into()),
         }
@@ -271,7 +278,7 @@ mod tests {
     #[test]
     fn endpoint_map_user_data_matches_nft() -> Result<(), Unsupported> {
         let table = TableId::main(Family::Ip);
-        let spec = endpoint_spec("ip daddr . tcp dport", "ns/a/tcp/80");
+        let spec = endpoint_spec(Family::Ip, "ns/a/tcp/80");
         let attrs = message(table, "ep-A", &spec, 1)?.into_bytes();
         assert!(
             attrs
@@ -283,30 +290,40 @@ mod tests {
     }
 
     #[test]
-    fn other_maps_and_sets_are_unsupported() {
+    fn concatenated_keys_sum_padded_lengths() -> Result<(), Unsupported> {
         let table = TableId::main(Family::Ip);
-        let wrong_family = endpoint_spec("ip6 daddr . tcp dport", "x");
-        assert!(message(table, "ep-A", &wrong_family, 1).is_err());
-        let other_key = SetSpec {
-            key_type: "typeof numgen inc mod 65536".into(),
-            ..endpoint_spec("ip daddr . tcp dport", "x")
-        };
-        assert!(message(table, "ep-A", &other_key, 1).is_err());
-        let data_map = SetSpec {
-            key_type: "inet_proto . inet_service".into(),
-            value_type: Some("ipv4_addr".into()),
+        let spec = SetSpec {
+            key_type: KeyType::of([DataType::InetProto, DataType::InetService]),
+            value_type: Some(ValueType::Verdict),
             flags: Vec::new(),
             timeout: None,
             comment: None,
         };
-        assert!(message(table, "m", &data_map, 1).is_err());
-        let other_type = SetSpec {
-            key_type: "ether_addr".into(),
-            value_type: None,
-            ..data_map
+        let attrs = message(table, "m", &spec, 1)?.into_bytes();
+        // NFTA_SET_KEY_TYPE (4): inet_proto << 6 | inet_service; NFTA_SET_KEY_LEN (5): 8.
+        let key_type = [8, 0, 4, 0, 0, 0, 3, 13];
+        let key_len = [8, 0, 5, 0, 0, 0, 0, 8];
+        assert!(attrs.windows(8).any(|w| w == key_type), "{attrs:02x?}");
+        assert!(attrs.windows(8).any(|w| w == key_len), "{attrs:02x?}");
+        Ok(())
+    }
+
+    #[test]
+    fn mismatched_or_unbuilt_shapes_are_unsupported() {
+        let table = TableId::main(Family::Ip);
+        let wrong_family = endpoint_spec(Family::Ip6, "x");
+        assert!(message(table, "ep-A", &wrong_family, 1).is_err());
+        let timed = SetSpec {
+            timeout: Some(Duration::from_secs(5)),
+            ..endpoint_spec(Family::Ip, "x")
         };
-        assert!(message(table, "s", &other_type, 1).is_err());
-        let long_comment = endpoint_spec("ip daddr . tcp dport", &"c".repeat(300));
+        assert!(message(table, "ep-A", &timed, 1).is_err());
+        let data_map = SetSpec {
+            key_type: KeyType::of([DataType::InetProto]),
+            ..endpoint_spec(Family::Ip, "x")
+        };
+        assert!(message(table, "m", &data_map, 1).is_err());
+        let long_comment = endpoint_spec(Family::Ip, &"c".repeat(300));
         assert!(message(table, "ep-A", &long_comment, 1).is_err());
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::Protocol;
+use crate::nft::ast::{Key, Part, Rule, Stmt, Value, Verdict};
 use crate::nft::fake::FakeRunner;
 use crate::nft::fixture::{ep, sticky, svc, table};
 use crate::nft::rules::RuleConfig;
@@ -64,21 +65,16 @@ fn full_and_incremental_syncs_encode() -> Result<(), crate::nft::SyncError> {
 fn failing_message_is_named() {
     let mut tx = Transaction::new();
     tx.add_chain(IP, "a", None);
-    tx.element(
-        Verb::Add,
-        IP,
-        "service-ips",
-        "10.0.0.1 . tcp . 80",
-        Some("goto a"),
-    );
-    tx.element(
-        Verb::Add,
-        IP,
-        "service-ips",
-        "10.0.0.2 . tcp . 80",
-        Some("goto a"),
-    );
-    tx.add_rule(IP, "a", "drop");
+    let goto = Value::Verdict(Verdict::Goto("a".into()));
+    for addr in ["10.0.0.1", "10.0.0.2"] {
+        let key = Key::concat([
+            Part::Addr(crate::nft::fixture::ip(addr)),
+            Part::Proto(Protocol::Tcp),
+            Part::Port(80),
+        ]);
+        tx.element(Verb::Add, IP, "service-ips", &key, Some(&goto));
+    }
+    tx.add_rule(IP, "a", &Rule::new([Stmt::Verdict(Verdict::Drop)]));
     assert_eq!(describe(tx.ops(), 0), "add chain ip switchyard a");
     assert!(describe(tx.ops(), 1).starts_with("add element ip switchyard service-ips"));
     assert_eq!(describe(tx.ops(), 2), "add rule ip switchyard a drop");

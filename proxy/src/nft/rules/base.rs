@@ -20,9 +20,15 @@
 //!   somewhere upstream. `reject` is only valid on input, forward and output, hence those hooks.
 
 use super::{ChainSpec, RuleConfig, TableRules};
+use crate::nft::ast::{
+    DataType, FibAddr, Key, KeyType, Rule, Selector, SetFlag, Stmt, ValueType, Verdict,
+};
 use crate::nft::transaction::{BaseChain, ChainType, Family, Hook, SetSpec, TableId, priority};
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Map `daddr . l4proto . dport : verdict` for ClusterIPs, externalIPs and LB IPs.
 pub const SERVICE_IPS: &str = "service-ips";
@@ -63,10 +69,10 @@ fn base(kind: ChainType, hook: Hook, priority: i32) -> Option<BaseChain> {
     })
 }
 
-fn set_spec(key_type: String, value_type: Option<&str>, comment: &str) -> SetSpec {
+fn set_spec(key: &[DataType], value_type: Option<ValueType>, comment: &str) -> SetSpec {
     SetSpec {
-        key_type,
-        value_type: value_type.map(str::to_owned),
+        key_type: KeyType::of(key.iter().copied()),
+        value_type,
         flags: Vec::new(),
         timeout: None,
         comment: Some(comment.to_owned()),
@@ -92,61 +98,95 @@ pub(super) fn static_rules(config: &RuleConfig, table: TableId) -> TableRules {
     rules
 }
 
+/// `SEL [. SEL …] @set`.
+pub(super) fn lookup(keys: &[Selector], set: &str) -> Stmt {
+    Stmt::Lookup {
+        keys: keys.to_vec(),
+        set: set.to_owned(),
+        negate: false,
+    }
+}
+
+/// `SEL [. SEL …] vmap @map`.
+fn vmap(keys: &[Selector], map: &str) -> Stmt {
+    Stmt::Vmap {
+        keys: keys.to_vec(),
+        map: map.to_owned(),
+    }
+}
+
+/// `jump CHAIN`.
+pub(super) fn jump(chain: &str) -> Stmt {
+    Stmt::Verdict(Verdict::Jump(chain.to_owned()))
+}
+
+/// `goto CHAIN`.
+pub(super) fn goto(chain: &str) -> Stmt {
+    Stmt::Verdict(Verdict::Goto(chain.to_owned()))
+}
+
+/// IPv4 loopback: NodePorts are not served on it (as kube-proxy).
+const LOOPBACK_V4: IpNet = IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8));
+/// IPv6 loopback.
+const LOOPBACK_V6: IpNet = IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128));
+
 /// The match for "addressed to this node's NodePort addresses": the configured node IPs (a
 /// `nodeport-ips` set, added to `rules`), else every local address except loopback.
-fn local_destination(config: &RuleConfig, family: Family, rules: &mut TableRules) -> String {
-    let f = family.as_str();
-    let node_ips: Vec<String> = config
+fn local_destination(config: &RuleConfig, family: Family, rules: &mut TableRules) -> Vec<Stmt> {
+    let node_ips: Vec<IpAddr> = config
         .node_ips
         .iter()
         .filter(|ip| Family::of(**ip) == family)
-        .map(|ip| ip.to_string())
+        .copied()
         .collect();
     if node_ips.is_empty() {
         let loopback = match family {
-            Family::Ip => "127.0.0.0/8",
-            Family::Ip6 => "::1",
+            Family::Ip => LOOPBACK_V4,
+            Family::Ip6 => LOOPBACK_V6,
         };
-        return format!("fib daddr type local {f} daddr != {loopback}");
+        let not_loopback = Stmt::AddrNot {
+            selector: Selector::Daddr(family),
+            net: loopback,
+        };
+        return vec![Stmt::FibLocal(FibAddr::Daddr), not_loopback];
     }
     rules.sets.insert(
         NODEPORT_IPS.into(),
         set_spec(
-            family.addr_type().into(),
+            &[DataType::addr(family)],
             None,
             "addresses NodePorts are served on",
         ),
     );
     let elements = rules.elements.entry(NODEPORT_IPS.into()).or_default();
     for ip in &node_ips {
-        elements.insert(ip.clone(), None);
+        elements.insert(Key::addr(*ip), None);
     }
-    format!("{f} daddr @{NODEPORT_IPS}")
+    vec![lookup(&[Selector::Daddr(family)], NODEPORT_IPS)]
 }
 
-fn chain(rules: &mut TableRules, name: &str, base: Option<BaseChain>, body: Vec<String>) {
+fn chain(rules: &mut TableRules, name: &str, base: Option<BaseChain>, body: Vec<Rule>) {
     rules
         .chains
         .insert(name.to_owned(), Arc::new(ChainSpec { base, rules: body }));
 }
 
 /// A shard: DNAT base chains, the dispatch maps of its services, and what their chains use.
-fn shard_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut TableRules) {
-    let f = family.as_str();
-    let addr = family.addr_type();
+fn shard_rules(config: &RuleConfig, family: Family, local_dst: &[Stmt], rules: &mut TableRules) {
+    let addr = DataType::addr(family);
     rules.sets.insert(
         SERVICE_IPS.into(),
         set_spec(
-            format!("{addr} . inet_proto . inet_service"),
-            Some("verdict"),
+            &[addr, DataType::InetProto, DataType::InetService],
+            Some(ValueType::Verdict),
             "ClusterIP, externalIP and LoadBalancer IP dispatch",
         ),
     );
     rules.sets.insert(
         SERVICE_NODEPORTS.into(),
         set_spec(
-            "inet_proto . inet_service".into(),
-            Some("verdict"),
+            &[DataType::InetProto, DataType::InetService],
+            Some(ValueType::Verdict),
             "NodePort dispatch",
         ),
     );
@@ -155,25 +195,25 @@ fn shard_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut
     }
     let cluster_cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
     if !cluster_cidrs.is_empty() {
-        let mut spec = set_spec(addr.into(), None, "pod CIDRs");
-        spec.flags = vec!["interval"];
+        let mut spec = set_spec(&[addr], None, "pod CIDRs");
+        spec.flags = vec![SetFlag::Interval];
         rules.sets.insert(CLUSTER_CIDRS.into(), spec);
         let elements = rules.elements.entry(CLUSTER_CIDRS.into()).or_default();
         for net in &cluster_cidrs {
-            elements.insert(net.trunc().to_string(), None);
+            elements.insert(Key::prefix(net.trunc()), None);
         }
     }
     chain(
         rules,
         "nat-prerouting",
         base(ChainType::Nat, Hook::Prerouting, priority::DSTNAT),
-        vec![format!("jump {SERVICES}")],
+        vec![Rule::new([jump(SERVICES)])],
     );
     chain(
         rules,
         "nat-output",
         base(ChainType::Nat, Hook::Output, priority::DSTNAT),
-        vec![format!("jump {SERVICES}")],
+        vec![Rule::new([jump(SERVICES)])],
     );
     // Every shard sees every new connection, so the NodePort rule asks the (hash) map first
     // and only then the (route lookup) `fib`: a connection that is no NodePort of this shard
@@ -183,50 +223,50 @@ fn shard_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut
         SERVICES,
         None,
         vec![
-            format!("{f} daddr . meta l4proto . th dport vmap @{SERVICE_IPS}"),
-            format!(
-                "meta l4proto . th dport @{SERVICE_NODEPORTS} {local_dst} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}"
+            Rule::new([vmap(&service_key(family), SERVICE_IPS)]),
+            Rule::new(
+                std::iter::once(lookup(&NODEPORT_KEY, SERVICE_NODEPORTS))
+                    .chain(local_dst.iter().cloned())
+                    .chain([vmap(&NODEPORT_KEY, SERVICE_NODEPORTS)]),
             ),
         ],
     );
-    let mark = config.masquerade_mark;
     chain(
         rules,
         MARK_FOR_MASQUERADE,
         None,
-        vec![format!("meta mark set meta mark | {mark:#010x}")],
+        vec![Rule::new([Stmt::MarkOr(config.masquerade_mark)])],
     );
 }
 
 /// The main table: masquerading, the filter chains and the node-wide sets.
-fn main_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut TableRules) {
-    let f = family.as_str();
-    let addr = family.addr_type();
+fn main_rules(config: &RuleConfig, family: Family, local_dst: &[Stmt], rules: &mut TableRules) {
+    let addr = DataType::addr(family);
     let sets = &mut rules.sets;
     sets.insert(
         NO_ENDPOINT_SERVICES.into(),
         set_spec(
-            format!("{addr} . inet_proto . inet_service"),
-            Some("verdict"),
+            &[addr, DataType::InetProto, DataType::InetService],
+            Some(ValueType::Verdict),
             "service addresses without endpoints",
         ),
     );
     sets.insert(
         NO_ENDPOINT_NODEPORTS.into(),
         set_spec(
-            "inet_proto . inet_service".into(),
-            Some("verdict"),
+            &[DataType::InetProto, DataType::InetService],
+            Some(ValueType::Verdict),
             "NodePorts without endpoints",
         ),
     );
     sets.insert(
         CLUSTER_IPS.into(),
-        set_spec(addr.into(), None, "every ClusterIP"),
+        set_spec(&[addr], None, "every ClusterIP"),
     );
     sets.insert(
         HAIRPIN_ENDPOINTS.into(),
         set_spec(
-            format!("{addr} . {addr}"),
+            &[addr, addr],
             None,
             "endpoints reaching themselves through a service",
         ),
@@ -240,95 +280,112 @@ fn main_rules(config: &RuleConfig, family: Family, local_dst: &str, rules: &mut 
         rules.elements.entry(map.into()).or_default();
     }
 
-    let new = "ct state new";
+    let new = |chain: &str| Rule::new([Stmt::CtStateNew, jump(chain)]);
     chain(
         rules,
         "nat-postrouting",
         base(ChainType::Nat, Hook::Postrouting, priority::SRCNAT),
-        vec![format!("jump {MASQUERADING}")],
+        vec![Rule::new([jump(MASQUERADING)])],
     );
     chain(
         rules,
         "filter-input",
         base(ChainType::Filter, Hook::Input, priority::FILTER),
-        vec![
-            format!("{new} jump {NODEPORT_ENDPOINTS_CHECK}"),
-            format!("{new} jump {SERVICE_ENDPOINTS_CHECK}"),
-        ],
+        vec![new(NODEPORT_ENDPOINTS_CHECK), new(SERVICE_ENDPOINTS_CHECK)],
     );
     chain(
         rules,
         "filter-forward",
         base(ChainType::Filter, Hook::Forward, priority::FILTER),
-        vec![
-            format!("{new} jump {SERVICE_ENDPOINTS_CHECK}"),
-            format!("{new} jump {CLUSTER_IPS_CHECK}"),
-        ],
+        vec![new(SERVICE_ENDPOINTS_CHECK), new(CLUSTER_IPS_CHECK)],
     );
     chain(
         rules,
         "filter-output",
         base(ChainType::Filter, Hook::Output, priority::FILTER),
-        vec![
-            format!("{new} jump {SERVICE_ENDPOINTS_CHECK}"),
-            format!("{new} jump {CLUSTER_IPS_CHECK}"),
-        ],
+        vec![new(SERVICE_ENDPOINTS_CHECK), new(CLUSTER_IPS_CHECK)],
     );
     let mark = config.masquerade_mark;
+    let (saddr, daddr) = (Selector::Saddr(family), Selector::Daddr(family));
     chain(
         rules,
         MASQUERADING,
         None,
         vec![
-            format!(
-                "ct status dnat {f} saddr . {f} daddr @{HAIRPIN_ENDPOINTS} meta mark set meta mark | {mark:#010x}"
-            ),
-            format!("meta mark & {mark:#010x} == 0x00000000 return"),
-            format!("meta mark set meta mark ^ {mark:#010x}"),
-            "masquerade fully-random".into(),
+            Rule::new([
+                Stmt::CtStatusDnat,
+                lookup(&[saddr, daddr], HAIRPIN_ENDPOINTS),
+                Stmt::MarkOr(mark),
+            ]),
+            Rule::new([
+                Stmt::MarkAnd {
+                    mask: mark,
+                    value: 0,
+                },
+                Stmt::Verdict(Verdict::Return),
+            ]),
+            Rule::new([Stmt::MarkXor(mark)]),
+            Rule::new([Stmt::Masquerade { fully_random: true }]),
         ],
     );
     chain(
         rules,
         SERVICE_ENDPOINTS_CHECK,
         None,
-        vec![format!(
-            "{f} daddr . meta l4proto . th dport vmap @{NO_ENDPOINT_SERVICES}"
-        )],
+        vec![Rule::new([vmap(
+            &service_key(family),
+            NO_ENDPOINT_SERVICES,
+        )])],
     );
     chain(
         rules,
         NODEPORT_ENDPOINTS_CHECK,
         None,
-        vec![format!(
-            "{local_dst} meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}"
+        vec![Rule::new(
+            local_dst
+                .iter()
+                .cloned()
+                .chain([vmap(&NODEPORT_KEY, NO_ENDPOINT_NODEPORTS)]),
         )],
     );
-    let mut check = vec![format!(
-        "{f} daddr @{CLUSTER_IPS} reject comment \"no such port on this ClusterIP\""
-    )];
+    let mut check = vec![
+        Rule::new([lookup(&[daddr], CLUSTER_IPS), Stmt::Reject])
+            .comment("no such port on this ClusterIP"),
+    ];
     let service_cidrs = RuleConfig::cidrs(&config.service_cidrs, family);
     if !service_cidrs.is_empty() {
-        // A named set rather than an anonymous one: the full sync stays in the grammar the
-        // netlink path encodes, and `nft list` shows the ranges by name.
-        let mut spec = set_spec(family.addr_type().into(), None, "service CIDRs");
-        spec.flags = vec!["interval"];
+        // A named set rather than an anonymous one: `nft list` shows the ranges by name, and a
+        // change of the ranges is element updates.
+        let mut spec = set_spec(&[addr], None, "service CIDRs");
+        spec.flags = vec![SetFlag::Interval];
         rules.sets.insert(SERVICE_CIDRS.into(), spec);
         let elements = rules.elements.entry(SERVICE_CIDRS.into()).or_default();
         for net in &service_cidrs {
-            elements.insert(net.trunc().to_string(), None);
+            elements.insert(Key::prefix(net.trunc()), None);
         }
-        check.push(format!(
-            "{f} daddr @{SERVICE_CIDRS} drop comment \"unallocated ClusterIP\""
-        ));
+        check.push(
+            Rule::new([
+                lookup(&[daddr], SERVICE_CIDRS),
+                Stmt::Verdict(Verdict::Drop),
+            ])
+            .comment("unallocated ClusterIP"),
+        );
     }
     chain(rules, CLUSTER_IPS_CHECK, None, check);
-    chain(rules, REJECT_CHAIN, None, vec!["reject".into()]);
+    chain(rules, REJECT_CHAIN, None, vec![Rule::new([Stmt::Reject])]);
 }
 
-/// `@cluster-cidrs` when `family` has pod CIDRs (the named set, so per-service rules stay
-/// in the grammar the netlink path encodes), or `None` when there are none.
-pub(super) fn cluster_cidr_set(config: &RuleConfig, family: Family) -> Option<String> {
+/// The dispatch key of service addresses: `ip daddr . meta l4proto . th dport`.
+fn service_key(family: Family) -> [Selector; 3] {
+    [Selector::Daddr(family), Selector::L4proto, Selector::Dport]
+}
+
+/// The dispatch key of NodePorts: `meta l4proto . th dport`.
+const NODEPORT_KEY: [Selector; 2] = [Selector::L4proto, Selector::Dport];
+
+/// The pod CIDR set's name when `family` has pod CIDRs (a named set rather than an anonymous
+/// one, so `nft list` shows the ranges by name), or `None` when there are none.
+pub(super) fn cluster_cidr_set(config: &RuleConfig, family: Family) -> Option<&'static str> {
     let cidrs = RuleConfig::cidrs(&config.cluster_cidrs, family);
-    (!cidrs.is_empty()).then(|| format!("@{CLUSTER_CIDRS}"))
+    (!cidrs.is_empty()).then_some(CLUSTER_CIDRS)
 }

@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::ServicePortId;
+use crate::nft::ast::{Key, Value};
 use crate::nft::transaction::TableId;
 
 /// One claimant's wish: the table its element belongs in and the value (`None` for sets).
-type Wish = (TableId, Option<String>);
+type Wish = (TableId, Option<Value>);
 
 /// Claimants of one key: service port → what it wants.
 type Claimants = BTreeMap<ServicePortId, Wish>;
@@ -21,28 +22,28 @@ type Claimants = BTreeMap<ServicePortId, Wish>;
 /// claimants.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
-    sets: HashMap<&'static str, HashMap<String, Claimants>>,
+    sets: HashMap<&'static str, HashMap<Key, Claimants>>,
 }
 
 impl Claims {
     /// The value in effect for `key` of `set` in `table` (`None`: no element there, either
     /// because nobody claims the key or because the winner's element lives in another table).
-    pub fn effective(&self, table: TableId, set: &str, key: &str) -> Option<Option<String>> {
+    pub fn effective(&self, table: TableId, set: &str, key: &Key) -> Option<Option<Value>> {
         let (winner_table, value) = self.winner(set, key)?;
         (*winner_table == table).then(|| value.clone())
     }
 
     /// The first claimant's wish for `key` of `set`.
-    fn winner(&self, set: &str, key: &str) -> Option<&Wish> {
+    fn winner(&self, set: &str, key: &Key) -> Option<&Wish> {
         self.sets.get(set)?.get(key)?.values().next()
     }
 
     /// Every element in effect: (table, set, key, value).
-    pub fn winners(&self) -> impl Iterator<Item = (TableId, &'static str, &str, &Option<String>)> {
+    pub fn winners(&self) -> impl Iterator<Item = (TableId, &'static str, &Key, &Option<Value>)> {
         self.sets.iter().flat_map(|(set, keys)| {
             keys.iter().filter_map(|(key, claimants)| {
                 let (table, value) = claimants.values().next()?;
-                Some((*table, *set, key.as_str(), value))
+                Some((*table, *set, key, value))
             })
         })
     }
@@ -51,16 +52,16 @@ impl Claims {
     pub fn insert(
         &mut self,
         set: &'static str,
-        key: &str,
+        key: &Key,
         owner: &ServicePortId,
         table: TableId,
-        value: Option<String>,
+        value: Option<Value>,
     ) {
         let claimants = self
             .sets
             .entry(set)
             .or_default()
-            .entry(key.to_owned())
+            .entry(key.clone())
             .or_default();
         if let Some((first, existing)) = claimants.iter().next()
             && first != owner
@@ -78,7 +79,7 @@ impl Claims {
     }
 
     /// Drops `owner`'s claim on `key` of `set`.
-    pub fn remove(&mut self, set: &str, key: &str, owner: &ServicePortId) {
+    pub fn remove(&mut self, set: &str, key: &Key, owner: &ServicePortId) {
         let Some(keys) = self.sets.get_mut(set) else {
             return;
         };

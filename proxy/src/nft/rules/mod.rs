@@ -19,6 +19,7 @@ use ipnet::IpNet;
 
 use crate::model::{ServicePort, ServicePortId, ServiceTable};
 
+use super::ast::{Key, NumgenMode, Rule, Value};
 use super::names;
 use super::transaction::{BaseChain, Family, MAX_SHARDS, SetSpec, TableId};
 
@@ -27,7 +28,6 @@ pub use base::{
     NO_ENDPOINT_SERVICES, REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
 };
 pub use claims::Claims;
-pub(crate) use service::PICK_RANGE;
 
 /// How a service chain picks one of N endpoints for a new connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,11 +43,11 @@ pub enum Pick {
 }
 
 impl Pick {
-    /// nft's `numgen` mode keyword.
-    pub fn numgen(self) -> &'static str {
+    /// nft's `numgen` mode.
+    pub fn numgen(self) -> NumgenMode {
         match self {
-            Pick::Random => "random",
-            Pick::RoundRobin => "inc",
+            Pick::Random => NumgenMode::Random,
+            Pick::RoundRobin => NumgenMode::Inc,
         }
     }
 }
@@ -124,12 +124,12 @@ impl RuleConfig {
 pub struct ChainSpec {
     /// Hook attachment for base chains.
     pub base: Option<BaseChain>,
-    /// Rules, in order, as nft text.
-    pub rules: Vec<String>,
+    /// Rules, in order.
+    pub rules: Vec<Rule>,
 }
 
 /// Elements of one set or map: key → value (`None` for sets).
-pub type Elements = BTreeMap<String, Option<String>>;
+pub type Elements = BTreeMap<Key, Option<Value>>;
 
 /// Desired content of one table.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -164,10 +164,10 @@ pub struct Fragment {
     /// Its sets (affinity).
     pub sets: Vec<(String, SetSpec)>,
     /// Its elements of the shared sets and maps: (set, key, value).
-    pub elements: Vec<(&'static str, String, Option<String>)>,
+    pub elements: Vec<(&'static str, Key, Option<Value>)>,
     /// Elements of its own sets and maps (endpoint maps, source ranges): (set, key, value;
     /// `None` for sets).
-    pub own_elements: Vec<(String, String, Option<String>)>,
+    pub own_elements: Vec<(String, Key, Option<Value>)>,
 }
 
 impl Fragment {
@@ -320,7 +320,7 @@ impl RuleBuilder {
                         .elements
                         .entry(set.to_owned())
                         .or_default()
-                        .insert(key.to_owned(), value.clone());
+                        .insert(key.clone(), value.clone());
                 }
             }
         }

@@ -46,15 +46,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::base::{self, CLUSTER_IPS, MARK_FOR_MASQUERADE, REJECT_CHAIN};
+use super::base::{self, CLUSTER_IPS, MARK_FOR_MASQUERADE, REJECT_CHAIN, goto, jump, lookup};
 use super::{ChainSpec, Fragment, Pick, RuleConfig};
-use crate::model::{Endpoint, ServicePort};
+use crate::model::{Endpoint, Protocol, ServicePort};
+use crate::nft::ast::{
+    DataType, FibAddr, Key, KeyType, Part, Rule, Selector, SetFlag, Stmt, Value, ValueType, Verdict,
+};
 use crate::nft::names;
 use crate::nft::transaction::{Family, SetSpec};
 
 /// The range `numgen random` draws from for map picks: endpoint shares are exact to 1/65536.
-/// The netlink encoder writes endpoint maps with the same modulus.
-pub(crate) const PICK_RANGE: u32 = 65536;
+/// The map's `typeof` key carries the same modulus.
+const PICK_RANGE: u32 = 65536;
 
 /// The service port's contribution to each family it has addresses in.
 pub(super) fn fragments(config: &RuleConfig, port: &ServicePort) -> Vec<(Family, Fragment)> {
@@ -103,16 +106,19 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
     if cluster_ips.is_empty() && external_ips.is_empty() {
         return None;
     }
-    let proto = port.id.protocol.as_str();
+    let proto = port.id.protocol;
     let identity = names::port_identity(&port.id, port.port);
     let mut fragment = Fragment::default();
-    let service_key = |ip: &IpAddr| format!("{ip} . {proto} . {}", port.port);
+    let service_key =
+        |ip: &IpAddr| Key::concat([Part::Addr(*ip), Part::Proto(proto), Part::Port(port.port)]);
+    let node_port_key = |node_port: u16| Key::concat([Part::Proto(proto), Part::Port(node_port)]);
+    let goto_value = |chain: &str| Some(Value::Verdict(Verdict::Goto(chain.to_owned())));
     for ip in &cluster_ips {
-        fragment.elements.push((CLUSTER_IPS, ip.to_string(), None));
+        fragment.elements.push((CLUSTER_IPS, Key::addr(*ip), None));
     }
 
     if !has_any_endpoint(port, family) {
-        let reject = Some(format!("goto {REJECT_CHAIN}"));
+        let reject = goto_value(REJECT_CHAIN);
         for ip in cluster_ips.iter().chain(&external_ips) {
             fragment
                 .elements
@@ -121,7 +127,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
         if let Some(node_port) = node_port {
             fragment.elements.push((
                 base::NO_ENDPOINT_NODEPORTS,
-                format!("{proto} . {node_port}"),
+                node_port_key(node_port),
                 reject,
             ));
         }
@@ -146,9 +152,12 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
     if has_service_chain {
         let mut rules = Vec::new();
         if let Some(cidrs) = base::cluster_cidr_set(config, family) {
-            rules.push(format!(
-                "{family} saddr != {cidrs} jump {MARK_FOR_MASQUERADE}"
-            ));
+            let outside = Stmt::Lookup {
+                keys: vec![Selector::Saddr(family)],
+                set: cidrs.to_owned(),
+                negate: true,
+            };
+            rules.push(Rule::new([outside, jump(MARK_FOR_MASQUERADE)]));
         }
         generator.pick(
             &mut rules,
@@ -157,7 +166,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
             &names::endpoints_map(&identity),
         );
         generator.chain(&service_chain, rules);
-        let verdict = Some(format!("goto {service_chain}"));
+        let verdict = goto_value(&service_chain);
         for ip in &cluster_ips {
             generator
                 .fragment
@@ -170,18 +179,20 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
         let external_chain = names::external_chain(&identity);
         let mut rules = Vec::new();
         if !port.external_policy_local {
-            rules.push(format!("jump {MARK_FOR_MASQUERADE}"));
+            rules.push(Rule::new([jump(MARK_FOR_MASQUERADE)]));
         } else if has_service_chain {
             // Pods and the node itself reach external addresses like a ClusterIP: any
             // endpoint may answer, and node-originated traffic is masqueraded.
             if let Some(cidrs) = base::cluster_cidr_set(config, family) {
-                rules.push(format!("{family} saddr {cidrs} goto {service_chain}"));
+                let inside = lookup(&[Selector::Saddr(family)], cidrs);
+                rules.push(Rule::new([inside, goto(&service_chain)]));
             }
-            rules.push(format!("fib saddr type local jump {MARK_FOR_MASQUERADE}"));
-            rules.push(format!("fib saddr type local goto {service_chain}"));
+            let local = Stmt::FibLocal(FibAddr::Saddr);
+            rules.push(Rule::new([local.clone(), jump(MARK_FOR_MASQUERADE)]));
+            rules.push(Rule::new([local, goto(&service_chain)]));
         }
         if has_service_chain && endpoints_equal(&cluster_eps, &external_eps) {
-            rules.push(format!("goto {service_chain}"));
+            rules.push(Rule::new([goto(&service_chain)]));
         } else {
             generator.pick(
                 &mut rules,
@@ -191,7 +202,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
             );
         }
         generator.chain(&external_chain, rules);
-        let verdict = Some(format!("goto {external_chain}"));
+        let verdict = goto_value(&external_chain);
         let firewall = firewall(&mut generator, port, family, &external_chain);
         for ip in &external_ips {
             let verdict = match &firewall {
@@ -206,7 +217,7 @@ fn family_fragment(config: &RuleConfig, port: &ServicePort, family: Family) -> O
         if let Some(node_port) = node_port {
             generator.fragment.elements.push((
                 base::SERVICE_NODEPORTS,
-                format!("{proto} . {node_port}"),
+                node_port_key(node_port),
                 verdict,
             ));
         }
@@ -224,7 +235,7 @@ fn firewall(
     port: &ServicePort,
     family: Family,
     external_chain: &str,
-) -> Option<Option<String>> {
+) -> Option<Option<Value>> {
     if port.load_balancer_ips.is_empty() {
         return None;
     }
@@ -234,16 +245,20 @@ fn firewall(
     generator.chain(
         &chain,
         vec![
-            format!("{family} saddr @{set} goto {external_chain}"),
-            "drop comment \"source not in loadBalancerSourceRanges\"".to_owned(),
+            Rule::new([
+                lookup(&[Selector::Saddr(family)], &set),
+                goto(external_chain),
+            ]),
+            Rule::new([Stmt::Verdict(Verdict::Drop)])
+                .comment("source not in loadBalancerSourceRanges"),
         ],
     );
     generator.fragment.sets.push((
         set.clone(),
         SetSpec {
-            key_type: family.addr_type().into(),
+            key_type: KeyType::of([DataType::addr(family)]),
             value_type: None,
-            flags: vec!["interval"],
+            flags: vec![SetFlag::Interval],
             timeout: None,
             comment: Some(generator.identity.to_owned()),
         },
@@ -252,9 +267,9 @@ fn firewall(
         generator
             .fragment
             .own_elements
-            .push((set.clone(), net.trunc().to_string(), None));
+            .push((set.clone(), Key::prefix(net.trunc()), None));
     }
-    Some(Some(format!("goto {chain}")))
+    Some(Some(Value::Verdict(Verdict::Goto(chain))))
 }
 
 fn endpoints_equal(a: &[&Endpoint], b: &[&Endpoint]) -> bool {
@@ -267,7 +282,7 @@ struct Generator<'a> {
     /// How endpoints are picked.
     pick: Pick,
     identity: &'a str,
-    proto: &'static str,
+    proto: Protocol,
     affinity: Option<Duration>,
     /// Endpoints picked so far, by address, with their affinity set's name.
     endpoints: BTreeMap<std::net::SocketAddr, Option<String>>,
@@ -275,7 +290,7 @@ struct Generator<'a> {
 }
 
 impl Generator<'_> {
-    fn chain(&mut self, name: &str, rules: Vec<String>) {
+    fn chain(&mut self, name: &str, rules: Vec<Rule>) {
         self.fragment
             .chains
             .push((name.to_owned(), Arc::new(ChainSpec { base: None, rules })));
@@ -292,17 +307,15 @@ impl Generator<'_> {
 
     /// The statements that send a new connection to `endpoint`: refresh its affinity entry,
     /// then DNAT. Hairpin masquerading happens in postrouting (`hairpin-endpoints`).
-    fn dnat(&self, endpoint: &Endpoint, set: Option<&str>) -> String {
-        let family = self.family;
-        let addr = endpoint.addr();
-        let target = match addr.ip() {
-            IpAddr::V4(v4) => format!("{v4}:{}", addr.port()),
-            IpAddr::V6(v6) => format!("[{v6}]:{}", addr.port()),
-        };
-        let update = set
-            .map(|set| format!("update @{set} {{ {family} saddr }} "))
-            .unwrap_or_default();
-        format!("{update}meta l4proto {} dnat to {target}", self.proto)
+    fn dnat(&self, endpoint: &Endpoint, set: Option<&str>) -> Vec<Stmt> {
+        let update = set.map(|set| Stmt::Update {
+            set: set.to_owned(),
+            key: Selector::Saddr(self.family),
+        });
+        update
+            .into_iter()
+            .chain([Stmt::L4proto(self.proto), Stmt::Dnat(endpoint.addr())])
+            .collect()
     }
 
     /// Appends the rules that choose one of `endpoints` and DNAT to it (or drop when there is
@@ -310,13 +323,13 @@ impl Generator<'_> {
     /// endpoint changes are element updates; otherwise through a cascade of rules.
     fn pick(
         &mut self,
-        rules: &mut Vec<String>,
+        rules: &mut Vec<Rule>,
         endpoints: &[&Endpoint],
         empty_reason: &str,
         map: &str,
     ) {
         if endpoints.is_empty() {
-            rules.push(format!("drop comment \"{empty_reason}\""));
+            rules.push(Rule::new([Stmt::Verdict(Verdict::Drop)]).comment(empty_reason));
             return;
         }
         if self.pick == Pick::Random && self.affinity.is_none() {
@@ -327,8 +340,9 @@ impl Generator<'_> {
         let sets: Vec<Option<String>> = endpoints.iter().map(|e| self.endpoint(e)).collect();
         for (endpoint, set) in endpoints.iter().zip(&sets) {
             if let Some(set) = set {
+                let known = lookup(&[Selector::Saddr(family)], set);
                 let dnat = self.dnat(endpoint, Some(set));
-                rules.push(format!("{family} saddr @{set} {dnat}"));
+                rules.push(Rule::new(std::iter::once(known).chain(dnat)));
             }
         }
         // Rule i takes endpoint i for one in N-i of the connections reaching it (a fresh draw,
@@ -339,9 +353,14 @@ impl Generator<'_> {
         for (i, (endpoint, set)) in endpoints.iter().zip(&sets).enumerate() {
             let dnat = self.dnat(endpoint, set.as_deref());
             if i + 1 == n {
-                rules.push(dnat);
+                rules.push(Rule::new(dnat));
             } else {
-                rules.push(format!("numgen {numgen} mod {} == 0 {dnat}", n - i));
+                let draw = Stmt::Numgen {
+                    mode: numgen,
+                    modulus: u32::try_from(n - i).unwrap_or(u32::MAX),
+                    value: 0,
+                };
+                rules.push(Rule::new(std::iter::once(draw).chain(dnat)));
             }
         }
     }
@@ -349,23 +368,32 @@ impl Generator<'_> {
     /// The random pick as one rule and an interval map: `numgen random mod 65536` falls in
     /// endpoint i's range `[i·65536/N, (i+1)·65536/N)`, so each endpoint gets 1/N (to within
     /// 1/65536) and a change of endpoints, their number included, touches only elements.
-    fn pick_by_map(&mut self, rules: &mut Vec<String>, endpoints: &[&Endpoint], map: &str) {
+    fn pick_by_map(&mut self, rules: &mut Vec<Rule>, endpoints: &[&Endpoint], map: &str) {
         let family = self.family;
         for endpoint in endpoints {
             self.endpoint(endpoint);
         }
-        rules.push(format!(
-            "meta l4proto {} dnat {family} to numgen random mod {PICK_RANGE} map @{map}",
-            self.proto
-        ));
+        rules.push(Rule::new([
+            Stmt::L4proto(self.proto),
+            Stmt::DnatMap {
+                family,
+                modulus: PICK_RANGE,
+                map: map.to_owned(),
+            },
+        ]));
         self.fragment.sets.push((
             map.to_owned(),
             SetSpec {
-                key_type: format!("typeof numgen random mod {PICK_RANGE}"),
+                key_type: KeyType::NumgenRandom {
+                    modulus: PICK_RANGE,
+                },
                 // The port expression must name the service's protocol (nft checks it
                 // against the rule's `meta l4proto`).
-                value_type: Some(format!("{family} daddr . {} dport", self.proto)),
-                flags: vec!["interval"],
+                value_type: Some(ValueType::DaddrDport {
+                    family,
+                    proto: self.proto,
+                }),
+                flags: vec![SetFlag::Interval],
                 timeout: None,
                 comment: Some(self.identity.to_owned()),
             },
@@ -374,11 +402,14 @@ impl Generator<'_> {
         for (i, endpoint) in endpoints.iter().enumerate() {
             let i = i as u64;
             let range = u64::from(PICK_RANGE);
-            let (start, end) = (i * range / n, (i + 1) * range / n - 1);
+            // Both bounds are below PICK_RANGE, a u32.
+            let bound = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
+            let (start, end) = (bound(i * range / n), bound((i + 1) * range / n - 1));
+            let target = vec![Part::Addr(endpoint.ip), Part::Port(endpoint.port)];
             self.fragment.own_elements.push((
                 map.to_owned(),
-                format!("{start}-{end}"),
-                Some(format!("{} . {}", endpoint.ip, endpoint.port)),
+                Key::range(start, end),
+                Some(Value::Data(target)),
             ));
         }
     }
@@ -387,16 +418,17 @@ impl Generator<'_> {
     fn finish(self) {
         for (addr, set) in &self.endpoints {
             let ip = addr.ip();
+            let pair = Key::concat([Part::Addr(ip), Part::Addr(ip)]);
             self.fragment
                 .elements
-                .push((base::HAIRPIN_ENDPOINTS, format!("{ip} . {ip}"), None));
+                .push((base::HAIRPIN_ENDPOINTS, pair, None));
             if let (Some(set), Some(timeout)) = (set, self.affinity) {
                 self.fragment.sets.push((
                     set.clone(),
                     SetSpec {
-                        key_type: self.family.addr_type().into(),
+                        key_type: KeyType::of([DataType::addr(self.family)]),
                         value_type: None,
-                        flags: vec!["dynamic", "timeout"],
+                        flags: vec![SetFlag::Dynamic, SetFlag::Timeout],
                         timeout: Some(timeout),
                         comment: None,
                     },

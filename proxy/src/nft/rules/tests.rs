@@ -31,6 +31,19 @@ fn merged(rules: &Ruleset, family: Family) -> Option<TableRules> {
     out
 }
 
+/// A chain's rules as nft prints them.
+fn texts(chain: &ChainSpec) -> Vec<String> {
+    chain.rules.iter().map(Rule::to_string).collect()
+}
+
+/// A set's elements as nft prints them.
+fn element_texts(rules: &TableRules, set: &str) -> BTreeMap<String, Option<String>> {
+    rules.elements[set]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_ref().map(Value::to_string)))
+        .collect()
+}
+
 fn chain_with_prefix<'a>(rules: &'a TableRules, prefix: &str) -> Vec<(&'a String, &'a ChainSpec)> {
     rules
         .chains
@@ -57,12 +70,13 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         .find(|(n, _)| n.ends_with("default/web/tcp/80"))
         .copied()
         .unwrap_or_else(|| panic!("no service chain in {:?}", v4.chains.keys()));
+    let rules_text = texts(chain);
     assert_eq!(
-        chain.rules[0],
+        rules_text[0],
         "ip saddr != @cluster-cidrs jump mark-for-masquerade"
     );
     assert_eq!(
-        chain.rules[1],
+        rules_text[1],
         format!(
             "meta l4proto tcp dnat ip to numgen random mod 65536 map @{}",
             crate::nft::names::endpoints_map("default/web/tcp/80")
@@ -72,11 +86,15 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
     let map_name = crate::nft::names::endpoints_map("default/web/tcp/80");
     let map = &v4.sets[&map_name];
     assert_eq!(map.comment.as_deref(), Some("default/web/tcp/80"));
-    assert_eq!(map.key_type, "typeof numgen random mod 65536");
-    assert_eq!(map.value_type.as_deref(), Some("ip daddr . tcp dport"));
-    assert_eq!(map.flags, ["interval"]);
+    assert_eq!(map.key_type.to_string(), "typeof numgen random mod 65536");
+    assert_eq!(
+        map.value_type.map(|v| v.to_string()).as_deref(),
+        Some("ip daddr . tcp dport")
+    );
+    assert_eq!(map.flags, [crate::nft::ast::SetFlag::Interval]);
     // Two endpoints split the range in halves.
-    let elements: Vec<(&String, &Option<String>)> = v4.elements[&map_name].iter().collect();
+    let elements_text = element_texts(&v4, &map_name);
+    let elements: Vec<(&String, &Option<String>)> = elements_text.iter().collect();
     let want = [
         ("0-32767".to_string(), Some("10.244.1.1 . 8080".to_string())),
         (
@@ -95,16 +113,17 @@ fn cluster_ip_picks_endpoints_with_numgen_and_masquerades_off_cluster() {
         static_chains + 1,
         "one chain per service port, no endpoint chains"
     );
-    let hairpin: Vec<&String> = v4.elements[HAIRPIN_ENDPOINTS].keys().collect();
+    let hairpin_text = element_texts(&v4, HAIRPIN_ENDPOINTS);
+    let hairpin: Vec<&String> = hairpin_text.keys().collect();
     assert_eq!(
         hairpin,
         ["10.244.1.1 . 10.244.1.1", "10.244.1.2 . 10.244.1.2"]
     );
     assert_eq!(
-        v4.elements[SERVICE_IPS].get("10.96.0.10 . tcp . 80"),
+        element_texts(&v4, SERVICE_IPS).get("10.96.0.10 . tcp . 80"),
         Some(&Some(format!("goto {name}")))
     );
-    assert!(v4.elements[CLUSTER_IPS].contains_key("10.96.0.10"));
+    assert!(element_texts(&v4, CLUSTER_IPS).contains_key("10.96.0.10"));
     let v6 = merged(&rules, Family::Ip6).unwrap_or_default();
     assert!(
         chain_with_prefix(&v6, "service-").is_empty(),
@@ -121,11 +140,11 @@ fn no_endpoints_go_to_the_reject_maps() {
     assert!(chain_with_prefix(&v4, "service-").is_empty());
     let verdict = Some(format!("goto {REJECT_CHAIN}"));
     assert_eq!(
-        v4.elements[NO_ENDPOINT_SERVICES].get("10.96.0.12 . tcp . 80"),
+        element_texts(&v4, NO_ENDPOINT_SERVICES).get("10.96.0.12 . tcp . 80"),
         Some(&verdict)
     );
     assert_eq!(
-        v4.elements[NO_ENDPOINT_NODEPORTS].get("tcp . 30081"),
+        element_texts(&v4, NO_ENDPOINT_NODEPORTS).get("tcp . 30081"),
         Some(&verdict)
     );
     assert!(v4.elements[SERVICE_IPS].is_empty());
@@ -146,7 +165,8 @@ fn affinity_checks_sets_before_random_pick() {
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
     let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, chain) = chain_with_prefix(&v4, "service-")[0];
-    for (rule, endpoint) in chain.rules[1..3]
+    let rules_text = texts(chain);
+    for (rule, endpoint) in rules_text[1..3]
         .iter()
         .zip(["10.244.1.1:80", "10.244.1.2:80"])
     {
@@ -154,9 +174,9 @@ fn affinity_checks_sets_before_random_pick() {
         assert!(rule.contains(" update @affinity-"), "{rule}");
         assert!(rule.ends_with(&format!("dnat to {endpoint}")), "{rule}");
     }
-    assert!(chain.rules[3].starts_with("numgen random mod 2 == 0 update @affinity-"));
-    assert!(chain.rules[3].ends_with("meta l4proto tcp dnat to 10.244.1.1:80"));
-    assert!(chain.rules[4].starts_with("update @affinity-"));
+    assert!(rules_text[3].starts_with("numgen random mod 2 == 0 update @affinity-"));
+    assert!(rules_text[3].ends_with("meta l4proto tcp dnat to 10.244.1.1:80"));
+    assert!(rules_text[4].starts_with("update @affinity-"));
     let sets: Vec<_> = v4
         .sets
         .iter()
@@ -185,13 +205,12 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
     let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, external) = chain_with_prefix(&v4, "external-")[0];
     assert!(
-        !external
-            .rules
+        !texts(external)
             .iter()
             .any(|r| r == "jump mark-for-masquerade"),
         "source kept"
     );
-    let last = external.rules.last().cloned().unwrap_or_default();
+    let last = texts(external).last().cloned().unwrap_or_default();
     assert!(
         last.ends_with(&format!(
             "map @{}",
@@ -199,17 +218,22 @@ fn external_traffic_policy_local_keeps_only_local_endpoints() {
         )),
         "{last}"
     );
-    let local_only: Vec<&Option<String>> = v4.elements
-        [&crate::nft::names::external_endpoints_map("default/local/tcp/443")]
-        .values()
-        .collect();
+    let local_only_text = element_texts(
+        &v4,
+        &crate::nft::names::external_endpoints_map("default/local/tcp/443"),
+    );
+    let local_only: Vec<&Option<String>> = local_only_text.values().collect();
     assert_eq!(local_only, [&Some("10.244.1.1 . 443".to_string())]);
     // No local endpoint: external traffic is dropped, ClusterIP still served.
     port.endpoints = vec![ep("10.244.2.1", 443, false)];
     let rules = RuleBuilder::new(config()).build(&table(vec![port]));
     let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, external) = chain_with_prefix(&v4, "external-")[0];
-    assert!(external.rules.last().is_some_and(|r| r.starts_with("drop")));
+    assert!(
+        texts(external)
+            .last()
+            .is_some_and(|r| r.starts_with("drop"))
+    );
     assert!(v4.elements[NO_ENDPOINT_SERVICES].is_empty());
 }
 
@@ -259,7 +283,7 @@ fn round_robin_cascades_on_per_rule_counters() {
     let v4 = merged(&rules, Family::Ip).unwrap_or_default();
     let (_, chain) = chain_with_prefix(&v4, "service-")[0];
     assert_eq!(
-        chain.rules[1..],
+        texts(chain)[1..],
         [
             "numgen inc mod 3 == 0 meta l4proto tcp dnat to 10.244.1.1:80",
             "numgen inc mod 2 == 0 meta l4proto tcp dnat to 10.244.1.2:80",

@@ -21,6 +21,7 @@ use crate::model::ServiceTable;
 
 mod partial;
 
+use super::ast::{DataType, KeyType, ValueType};
 use super::conntrack::{self, StaleFlow};
 use super::error::SyncError;
 use super::rules::{Claims, RuleBuilder, RuleConfig, TableRules};
@@ -216,7 +217,7 @@ fn full_table(tx: &mut Transaction, table: TableId, listing: &Listing, want: &Ta
     }
     for (set, elements) in &want.elements {
         for (key, value) in elements {
-            tx.element(Verb::Add, table, set, key, value.as_deref());
+            tx.element(Verb::Add, table, set, key, value.as_ref());
         }
     }
     stale
@@ -225,8 +226,8 @@ fn full_table(tx: &mut Transaction, table: TableId, listing: &Listing, want: &Ta
 /// A spec good enough to render `delete set` / `delete map` (only the keyword matters).
 fn keyword_spec(is_map: bool) -> SetSpec {
     SetSpec {
-        key_type: "ipv4_addr".into(),
-        value_type: is_map.then(|| "verdict".into()),
+        key_type: KeyType::of([DataType::Ipv4Addr]),
+        value_type: is_map.then_some(ValueType::Verdict),
         flags: Vec::new(),
         timeout: None,
         comment: None,

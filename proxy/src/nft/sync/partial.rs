@@ -11,14 +11,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::Stale;
+use crate::nft::ast::{Key, Value};
 use crate::nft::rules::{ChainSpec, Change, Claims, Fragment, Fragments};
 use crate::nft::transaction::{SetSpec, TableId, Transaction, Verb};
 
 /// Before and after of one element key in one table.
-type ElementMove = (Option<Option<String>>, Option<Option<String>>);
+type ElementMove = (Option<Option<Value>>, Option<Option<Value>>);
 
 /// The shared-set elements that move in one table: set → key → before and after.
-pub(super) type ElementMoves = BTreeMap<&'static str, BTreeMap<String, ElementMove>>;
+pub(super) type ElementMoves = BTreeMap<&'static str, BTreeMap<Key, ElementMove>>;
 
 /// Applies `changes` to one family's `claims` and returns, per table of `tables` (that
 /// family's main table and shards), the shared-set elements whose effective value moved.
@@ -33,15 +34,15 @@ pub(super) fn element_moves(
     claims: &mut Claims,
 ) -> BTreeMap<TableId, ElementMoves> {
     let fragments = |side| in_tables(side, tables);
-    let mut touched: BTreeSet<(&'static str, &str)> = BTreeSet::new();
+    let mut touched: BTreeSet<(&'static str, &Key)> = BTreeSet::new();
     for change in changes {
         for (_, fragment) in fragments(&change.old).chain(fragments(&change.new)) {
             for (set, key, _) in &fragment.elements {
-                touched.insert((set, key.as_str()));
+                touched.insert((set, key));
             }
         }
     }
-    let before: Vec<Vec<Option<Option<String>>>> = touched
+    let before: Vec<Vec<Option<Option<Value>>>> = touched
         .iter()
         .map(|(set, key)| {
             tables
@@ -183,7 +184,7 @@ pub(super) fn table(
             if let Some(value) = after
                 && before != after
             {
-                tx.element(Verb::Add, table, set, key, value.as_deref());
+                tx.element(Verb::Add, table, set, key, value.as_ref());
             }
         }
     }
@@ -204,20 +205,20 @@ pub(super) fn table(
 /// that goes away takes its elements with it when a later sync deletes it.
 fn own_elements(tx: &mut Transaction, table: TableId, changes: &[Change]) {
     let empty = Fragment::default();
-    let mut deletes: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let mut adds: BTreeSet<(&str, &str, Option<&str>)> = BTreeSet::new();
+    let mut deletes: BTreeSet<(&str, &Key)> = BTreeSet::new();
+    let mut adds: BTreeSet<(&str, &Key, Option<&Value>)> = BTreeSet::new();
     for change in changes {
         let old = Change::fragment(&change.old, table).unwrap_or(&empty);
         let new = Change::fragment(&change.new, table).unwrap_or(&empty);
-        let before: BTreeSet<&(String, String, Option<String>)> = old.own_elements.iter().collect();
-        let after: BTreeSet<&(String, String, Option<String>)> = new.own_elements.iter().collect();
+        let before: BTreeSet<&(String, Key, Option<Value>)> = old.own_elements.iter().collect();
+        let after: BTreeSet<&(String, Key, Option<Value>)> = new.own_elements.iter().collect();
         for (map, key, _) in before.difference(&after) {
             if new.sets.iter().any(|(name, _)| name == map) {
                 deletes.insert((map, key));
             }
         }
         for (map, key, value) in after.difference(&before) {
-            adds.insert((map, key, value.as_deref()));
+            adds.insert((map, key, value.as_ref()));
         }
     }
     for (map, key) in deletes {

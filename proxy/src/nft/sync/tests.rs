@@ -27,14 +27,18 @@ fn two_services(web_endpoints: Vec<crate::model::Endpoint>) -> ServiceTable {
 fn touches(tx: &Transaction, needle: &str) -> bool {
     tx.ops().iter().any(|op| match &op.object {
         Object::Chain { name, .. } => name.contains(needle),
-        Object::Rule { chain, rule, .. } => chain.contains(needle) || rule.contains(needle),
+        Object::Rule { chain, rule, .. } => {
+            chain.contains(needle) || rule.to_string().contains(needle)
+        }
         Object::Set { name, .. } => name.contains(needle),
         Object::Element {
             set, key, value, ..
         } => {
             set.contains(needle)
-                || key.contains(needle)
-                || value.as_deref().is_some_and(|v| v.contains(needle))
+                || key.as_str().contains(needle)
+                || value
+                    .as_ref()
+                    .is_some_and(|v| v.to_string().contains(needle))
         }
         Object::Table { .. } => false,
     })

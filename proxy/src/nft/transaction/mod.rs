@@ -7,10 +7,10 @@
 //! one command per operation (golden files, logs); [`Transaction::render`] is the script
 //! `nft -f -` loads as one atomic batch.
 //!
-//! Why text and not the `nftables` crate's JSON: the text script is what an operator reads in
-//! `nft list ruleset` and in our golden files, the kernel accepts it as one transaction all the
-//! same, and rule expressions stay one readable line instead of a deep JSON tree. This module
-//! never runs anything and never names a table that is not a [`TableId`].
+//! Rules, set types and elements are typed values ([`crate::nft::ast`]): `Display` prints them
+//! as nft text, and the netlink encoder reads the same values, so the text is only ever
+//! written, never parsed back. This module never runs anything and never names a table that
+//! is not a [`TableId`].
 
 mod render;
 mod validate;
@@ -19,6 +19,8 @@ use std::fmt;
 use std::time::Duration;
 
 use validate::validate;
+
+use super::ast::{Key, KeyType, Rule, SetFlag, Value, ValueType};
 
 /// The name of switchyard's main table in each family; its service shards add `-N`.
 pub const TABLE: &str = "switchyard";
@@ -54,14 +56,6 @@ impl Family {
         match self {
             Family::Ip => "ip",
             Family::Ip6 => "ip6",
-        }
-    }
-
-    /// The address type keyword for set and map keys.
-    pub fn addr_type(self) -> &'static str {
-        match self {
-            Family::Ip => "ipv4_addr",
-            Family::Ip6 => "ipv6_addr",
         }
     }
 
@@ -220,13 +214,13 @@ pub struct BaseChain {
 /// Properties of a set (no `value_type`) or map (with one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SetSpec {
-    /// Key type, e.g. `ipv4_addr . inet_proto . inet_service`, or `typeof EXPR` (then
-    /// `value_type` is an expression too).
-    pub key_type: String,
+    /// Key type, e.g. `type ipv4_addr . inet_proto . inet_service`, or `typeof numgen …`
+    /// (then `value_type` is an expression type too).
+    pub key_type: KeyType,
     /// Value type of a map, e.g. `verdict`; `None` for a set.
-    pub value_type: Option<String>,
+    pub value_type: Option<ValueType>,
     /// `flags dynamic,timeout` and the like.
-    pub flags: Vec<&'static str>,
+    pub flags: Vec<SetFlag>,
     /// Default element timeout.
     pub timeout: Option<Duration>,
     /// A comment shown by `nft list`.
@@ -242,7 +236,7 @@ impl SetSpec {
     /// Whether elements come and go from the data path (`flags dynamic`); such sets are never
     /// flushed by a resync, so affinity survives it.
     pub fn is_dynamic(&self) -> bool {
-        self.flags.contains(&"dynamic")
+        self.flags.contains(&SetFlag::Dynamic)
     }
 
     fn keyword(&self) -> &'static str {
@@ -273,8 +267,8 @@ pub enum Object {
         table: TableId,
         /// Chain name.
         chain: String,
-        /// The rule's expression, as nft text.
-        rule: String,
+        /// The rule.
+        rule: Rule,
     },
     /// A set or map.
     Set {
@@ -291,10 +285,10 @@ pub enum Object {
         table: TableId,
         /// Set or map name.
         set: String,
-        /// The key, as nft text (`10.0.0.1 . tcp . 80`).
-        key: String,
+        /// The key (`10.0.0.1 . tcp . 80`).
+        key: Key,
         /// Value for map elements.
-        value: Option<String>,
+        value: Option<Value>,
     },
 }
 
@@ -341,12 +335,12 @@ pub enum InvalidOp {
         /// The object kind.
         kind: &'static str,
     },
-    /// A rule, key or value is empty or spans lines.
+    /// A rule, key, value or set type nft would not accept.
     #[error("invalid {field} {text:?}: {reason}")]
     Text {
-        /// rule, key, value.
+        /// rule, comment, key, value, set type.
         field: &'static str,
-        /// The offending text.
+        /// The offending item, as nft text.
         text: String,
         /// Why.
         reason: &'static str,
@@ -402,8 +396,8 @@ impl Transaction {
     }
 
     /// `add rule` at the end of `chain`.
-    pub fn add_rule(&mut self, table: TableId, chain: &str, rule: &str) {
-        let (chain, rule) = (chain.to_owned(), rule.to_owned());
+    pub fn add_rule(&mut self, table: TableId, chain: &str, rule: &Rule) {
+        let (chain, rule) = (chain.to_owned(), rule.clone());
         self.push(Verb::Add, Object::Rule { table, chain, rule });
     }
 
@@ -419,16 +413,16 @@ impl Transaction {
         verb: Verb,
         table: TableId,
         set: &str,
-        key: &str,
-        value: Option<&str>,
+        key: &Key,
+        value: Option<&Value>,
     ) {
         self.push(
             verb,
             Object::Element {
                 table,
                 set: set.to_owned(),
-                key: key.to_owned(),
-                value: value.map(str::to_owned),
+                key: key.clone(),
+                value: value.cloned(),
             },
         );
     }

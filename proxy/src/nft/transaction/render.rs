@@ -37,18 +37,19 @@ fn write_op(out: &mut String, op: &Op) -> fmt::Result {
         Object::Set { table, name, spec } => {
             write!(out, "{verb} {} {table} {name}", spec.keyword())?;
             if matches!(op.verb, Verb::Add | Verb::Create) {
-                // `typeof EXPR : EXPR` names types by the expressions that produce them.
-                if spec.key_type.starts_with("typeof ") {
-                    write!(out, " {{ {}", spec.key_type)?;
-                } else {
-                    write!(out, " {{ type {}", spec.key_type)?;
-                }
+                // `type …`, or `typeof EXPR : EXPR` naming types by the expressions that
+                // produce them.
+                write!(out, " {{ {}", spec.key_type)?;
                 if let Some(value) = &spec.value_type {
                     write!(out, " : {value}")?;
                 }
                 out.push_str(" ;");
-                if !spec.flags.is_empty() {
-                    write!(out, " flags {} ;", spec.flags.join(","))?;
+                if let Some((first, rest)) = spec.flags.split_first() {
+                    write!(out, " flags {first}")?;
+                    for flag in rest {
+                        write!(out, ",{flag}")?;
+                    }
+                    out.push_str(" ;");
                 }
                 if let Some(timeout) = spec.timeout {
                     write!(out, " timeout {} ;", render_timeout(timeout))?;
@@ -125,10 +126,9 @@ impl Transaction {
                     if n > 0 {
                         out.push_str(", ");
                     }
-                    out.push_str(key);
+                    out.push_str(key.as_str());
                     if let (Some(value), false) = (value, op.verb == Verb::Delete) {
-                        out.push_str(" : ");
-                        out.push_str(value);
+                        let _ = write!(out, " : {value}");
                     }
                 }
             }

@@ -1,12 +1,41 @@
+use std::net::IpAddr;
+
 use super::*;
+use crate::model::Protocol;
+use crate::nft::ast::{DataType, Part, Selector, Stmt, Verdict};
 
 const IP: TableId = TableId::main(Family::Ip);
 const IP6: TableId = TableId::main(Family::Ip6);
 
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// `ADDR . tcp . PORT`.
+fn service_key(addr: &str, port: u16) -> Key {
+    Key::concat([
+        Part::Addr(ip(addr)),
+        Part::Proto(Protocol::Tcp),
+        Part::Port(port),
+    ])
+}
+
+fn goto(chain: &str) -> Value {
+    Value::Verdict(Verdict::Goto(chain.into()))
+}
+
+fn jump(chain: &str) -> Rule {
+    Rule::new([Stmt::Verdict(Verdict::Jump(chain.into()))])
+}
+
 fn map_spec() -> SetSpec {
     SetSpec {
-        key_type: "ipv4_addr . inet_proto . inet_service".into(),
-        value_type: Some("verdict".into()),
+        key_type: KeyType::of([
+            DataType::Ipv4Addr,
+            DataType::InetProto,
+            DataType::InetService,
+        ]),
+        value_type: Some(ValueType::Verdict),
         flags: Vec::new(),
         timeout: None,
         comment: Some("dispatch".into()),
@@ -27,16 +56,17 @@ fn renders_one_line_per_operation() {
         }),
     );
     tx.add_chain(IP, "services", None);
-    tx.add_rule(IP, "nat-prerouting", "jump services");
+    tx.add_rule(IP, "nat-prerouting", &jump("services"));
     tx.set(Verb::Add, IP, "service-ips", &map_spec());
     tx.element(
         Verb::Add,
         IP,
         "service-ips",
-        "10.0.0.1 . tcp . 80",
-        Some("goto services"),
+        &service_key("10.0.0.1", 80),
+        Some(&goto("services")),
     );
-    tx.element(Verb::Delete, IP, "service-ips", "10.0.0.2 . tcp . 80", None);
+    let gone = service_key("10.0.0.2", 80);
+    tx.element(Verb::Delete, IP, "service-ips", &gone, None);
     tx.chain(Verb::Flush, IP, "services");
     tx.set(Verb::Delete, IP, "service-ips", &map_spec());
     assert_eq!(tx.error(), None);
@@ -60,9 +90,9 @@ delete map ip switchyard service-ips
 fn dynamic_sets_render_flags_and_timeout() {
     let mut tx = Transaction::new();
     let spec = SetSpec {
-        key_type: "ipv6_addr".into(),
+        key_type: KeyType::of([DataType::Ipv6Addr]),
         value_type: None,
-        flags: vec!["dynamic", "timeout"],
+        flags: vec![SetFlag::Dynamic, SetFlag::Timeout],
         timeout: Some(Duration::from_secs(10800)),
         comment: None,
     };
@@ -78,7 +108,7 @@ fn first_error_sticks_and_later_ops_are_ignored() {
     let mut tx = Transaction::new();
     tx.add_chain(IP, "ok", None);
     tx.add_chain(IP, "bad name", None);
-    tx.add_rule(IP, "ok", "accept; drop");
+    tx.add_rule(IP, "ok", &jump("ok"));
     assert_eq!(tx.len(), 1);
     match tx.error() {
         Some(InvalidOp::Name { kind, name, .. }) => {
@@ -90,22 +120,53 @@ fn first_error_sticks_and_later_ops_are_ignored() {
 }
 
 #[test]
-fn rejects_invalid_verbs_text_and_names() {
+fn rejects_invalid_verbs_rules_keys_and_names() {
+    let rule = |rule: Rule| Object::Rule {
+        table: IP,
+        chain: "c".into(),
+        rule,
+    };
+    let element = |key: Key, value: Option<Value>| Object::Element {
+        table: IP,
+        set: "s".into(),
+        key,
+        value,
+    };
+    let accept = Rule::new([Stmt::Verdict(Verdict::Accept)]);
+    let v6_lookup = Rule::new([Stmt::Lookup {
+        keys: vec![Selector::Saddr(Family::Ip6)],
+        set: "s".into(),
+        negate: false,
+    }]);
+    let endpoint_map_without_value = SetSpec {
+        key_type: KeyType::NumgenRandom { modulus: 65536 },
+        value_type: None,
+        flags: vec![SetFlag::Interval],
+        timeout: None,
+        comment: None,
+    };
     let cases: Vec<(Verb, Object)> = vec![
+        (Verb::Flush, rule(accept.clone())),
+        (Verb::Add, rule(accept.clone().comment("a\nb"))),
+        (Verb::Add, rule(accept.clone().comment("say \"hi\""))),
+        (Verb::Add, rule(accept.comment("c".repeat(300)))),
+        (Verb::Add, rule(Rule::default())),
+        (Verb::Add, rule(v6_lookup)),
+        (Verb::Add, rule(jump("9lives"))),
         (
-            Verb::Flush,
-            Object::Rule {
-                table: IP,
-                chain: "c".into(),
-                rule: "accept".into(),
-            },
+            Verb::Add,
+            rule(Rule::new([Stmt::Numgen {
+                mode: crate::nft::ast::NumgenMode::Inc,
+                modulus: 2,
+                value: 2,
+            }])),
         ),
         (
             Verb::Add,
-            Object::Rule {
+            Object::Set {
                 table: IP,
-                chain: "c".into(),
-                rule: "accept\ndrop".into(),
+                name: "m".into(),
+                spec: endpoint_map_without_value,
             },
         ),
         (
@@ -124,23 +185,16 @@ fn rejects_invalid_verbs_text_and_names() {
                 base: None,
             },
         ),
+        (Verb::Flush, element(Key::addr(ip("10.0.0.1")), None)),
+        (Verb::Add, element(Key::concat([]), None)),
+        (Verb::Add, element(Key::range(5, 4), None)),
         (
-            Verb::Flush,
-            Object::Element {
-                table: IP,
-                set: "s".into(),
-                key: "1".into(),
-                value: None,
-            },
+            Verb::Add,
+            element(Key::addr(ip("10.0.0.1")), Some(Value::Data(Vec::new()))),
         ),
         (
             Verb::Add,
-            Object::Element {
-                table: IP,
-                set: "s".into(),
-                key: " ".into(),
-                value: None,
-            },
+            element(Key::addr(ip("10.0.0.1")), Some(goto("bad name"))),
         ),
     ];
     for (verb, object) in cases {
@@ -158,26 +212,24 @@ fn rejects_invalid_verbs_text_and_names() {
 fn render_merges_runs_of_element_operations() {
     let mut tx = Transaction::new();
     let spec = map_spec();
-    for (key, chain) in [("10.0.0.1 . tcp . 80", "a"), ("10.0.0.2 . tcp . 80", "b")] {
+    for (addr, chain) in [("10.0.0.1", "a"), ("10.0.0.2", "b")] {
+        let key = service_key(addr, 80);
+        tx.element(Verb::Add, IP, "service-ips", &key, Some(&goto(chain)));
+    }
+    for addr in ["10.0.0.3", "10.0.0.4"] {
         tx.element(
-            Verb::Add,
+            Verb::Delete,
             IP,
             "service-ips",
-            key,
-            Some(&format!("goto {chain}")),
+            &service_key(addr, 80),
+            None,
         );
     }
-    tx.element(Verb::Delete, IP, "service-ips", "10.0.0.3 . tcp . 80", None);
-    tx.element(Verb::Delete, IP, "service-ips", "10.0.0.4 . tcp . 80", None);
-    tx.element(
-        Verb::Add,
-        IP6,
-        "service-ips",
-        "fd00::1 . tcp . 80",
-        Some("goto a"),
-    );
+    let v6 = service_key("fd00::1", 80);
+    tx.element(Verb::Add, IP6, "service-ips", &v6, Some(&goto("a")));
     tx.set(Verb::Flush, IP, "service-ips", &spec);
-    tx.element(Verb::Add, IP, "cluster-ips", "10.0.0.1", None);
+    let cluster_ip = Key::addr(ip("10.0.0.1"));
+    tx.element(Verb::Add, IP, "cluster-ips", &cluster_ip, None);
     assert_eq!(tx.to_string().lines().count(), 7);
     assert_eq!(
         tx.render(),

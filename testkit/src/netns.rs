@@ -2,12 +2,13 @@
 
 use std::fs::File;
 use std::io;
+use std::process::Command;
 use std::thread;
 
 use ipnet::IpNet;
 use nix::sched::{CloneFlags, setns};
 
-use super::{run, unique_name};
+use crate::{run, unique_name};
 
 /// A network namespace created for one test; `ip netns del` on drop. Loopback is up.
 #[derive(Debug)]
@@ -35,6 +36,13 @@ impl Netns {
         let mut full = vec!["-n", self.name.as_str()];
         full.extend_from_slice(args);
         run("ip", &full)
+    }
+
+    /// A command that runs `program` inside the namespace (`ip netns exec`), to spawn.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.name.as_str(), program]);
+        cmd
     }
 
     /// Runs `<program> <args…>` inside the namespace (`ip netns exec`).
