@@ -34,7 +34,7 @@ pub async fn send(
 
 /// Whether the error is the API's 404.
 pub fn is_not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 404)
+    cluster_watch::status_code(error) == Some(404)
 }
 
 /// The API's own message for an error (`Service "x" is invalid: spec.ports[0].port: ...`).

@@ -70,7 +70,7 @@ pub async fn register(client: kube::Client, node: &NodeIdentity) -> Result<()> {
     }))?;
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(e) if cluster_watch::status_code(&e) == Some(409) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -21,6 +21,15 @@ pub enum ClientError {
     Build(String),
 }
 
+/// The HTTP status code of an error the API server answered (`None`: the request never got a
+/// `Status` back: a connection, TLS or decoding failure).
+pub fn status_code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
 /// A client for `server` (e.g. `http://127.0.0.1:6443`), or, when `server` is `None`, for the
 /// cluster named by `$KUBECONFIG` / `~/.kube/config` / the in-cluster service account.
 pub async fn client_for(server: Option<&str>) -> Result<Client, ClientError> {

@@ -19,7 +19,7 @@ mod slices;
 mod state;
 pub mod trim;
 
-pub use client::{ClientError, client_for};
+pub use client::{ClientError, client_for, status_code};
 pub use fold::{WatchConfig, WatchHandle, spawn};
 pub use slices::EndpointSlices;
 pub use state::{ClusterState, ObjectKey, SERVICE_NAME_LABEL};

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cluster_watch::status_code;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort as CorePort, EndpointSubset, Endpoints, Namespace, Service,
     ServicePort, ServiceSpec,
@@ -127,10 +128,6 @@ fn advertised(api: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, api.port())
 }
 
-fn is_code(e: &kube::Error, code: u16) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == code)
-}
-
 /// Creates `obj`; when it exists, calls `fix` on the stored one and replaces it when `fix`
 /// returns a changed object.
 async fn ensure<K>(api: &Api<K>, obj: &K, fix: impl Fn(&K) -> Option<K>) -> Result<(), kube::Error>
@@ -143,7 +140,7 @@ where
             tracing::info!(kind = %std::any::type_name::<K>(), %name, "bootstrap: created");
             Ok(())
         }
-        Err(e) if is_code(&e, 409) => {
+        Err(e) if status_code(&e) == Some(409) => {
             let stored = api.get(&name).await?;
             if let Some(next) = fix(&stored) {
                 api.replace(&name, &PostParams::default(), &next).await?;

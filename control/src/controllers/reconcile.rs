@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use cluster_watch::status_code;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -66,10 +67,6 @@ enum ReconcileError {
         #[source]
         source: kube::Error,
     },
-}
-
-fn is_code(e: &kube::Error, code: u16) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == code)
 }
 
 /// What happened to an object, as the `keys` function of [`reflect`] sees it.
@@ -533,7 +530,7 @@ async fn apply(
                     tracker.wrote(key, &name, created.metadata.resource_version);
                     break;
                 }
-                Err(e) if is_code(&e, 409) && attempt < 5 => continue,
+                Err(e) if status_code(&e) == Some(409) && attempt < 5 => continue,
                 Err(e) => return Err(write_error("create", "EndpointSlice", key, &name, e)),
             }
         }
@@ -569,7 +566,7 @@ where
     match api.create(&PostParams::default(), &obj).await {
         Ok(_) => Ok(()),
         // It exists already: the cache has not caught up; the retry will update it.
-        Err(e) if is_code(&e, 409) => Err(ReconcileError::StaleCache),
+        Err(e) if status_code(&e) == Some(409) => Err(ReconcileError::StaleCache),
         Err(e) => Err(write_error("create", "Endpoints", key, &name, e)),
     }
 }
@@ -585,7 +582,7 @@ where
 {
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
-        Err(e) if is_code(&e, 404) => Ok(()),
+        Err(e) if status_code(&e) == Some(404) => Ok(()),
         Err(e) => Err(write_error("delete", kind, key, name, e)),
     }
 }
