@@ -93,6 +93,13 @@ pub async fn measure(
         "{base}/api/v1/namespaces/{NAMESPACE}/pods/{}/status",
         Shape::pod(change.service, change.pod)
     );
+    // An untimed GET first, so the PATCH goes over a warm connection (an idle one may have
+    // been closed by the server) and the change is timed without the TLS handshake.
+    let pod_url = url.trim_end_matches("/status");
+    http.get(pod_url)
+        .send()
+        .await
+        .with_context(|| format!("GET {pod_url}"))?;
     let status = if change.ready { "True" } else { "False" };
     let body = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": status}]}});
     let t0 = Instant::now();
