@@ -107,7 +107,7 @@ async fn measure_size(
     // Sync bounds grow with the population: 2 minutes plus 60 ms per service.
     let limit = Duration::from_secs(120) + Duration::from_millis(60) * shape.services as u32;
     let start = Instant::now();
-    population::create_all(&http, &base, shape).await?;
+    population::create_all(&http, &base, shape, limit).await?;
     let created = start.elapsed();
     tracing::info!(
         services = shape.services,

@@ -129,8 +129,49 @@ async fn create(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Resu
     anyhow::bail!("POST {url}: still failing after {ATTEMPTS} attempts: {last}")
 }
 
-/// Creates the node, the services and then the pods, [`CONCURRENCY`] requests at a time.
-pub async fn create_all(http: &reqwest::Client, base: &str, shape: Shape) -> anyhow::Result<()> {
+/// Progress of the creates against their bound: fails once `limit` has passed, or earlier
+/// (after a quarter of it) when the rate so far could not finish within it.
+struct Progress {
+    start: Instant,
+    limit: Duration,
+    done: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn tick(&mut self) -> anyhow::Result<()> {
+        self.done += 1;
+        let elapsed = self.start.elapsed();
+        let rate = self.done as f64 / elapsed.as_secs_f64().max(1e-3);
+        let projected = self.total as f64 / rate;
+        anyhow::ensure!(
+            elapsed < self.limit
+                && (elapsed < self.limit / 4 || projected <= self.limit.as_secs_f64()),
+            "creating the population: {} of {} objects after {:.0} s ({rate:.0} objects/s, so \
+             about {projected:.0} s for all), over the bound of {:?}",
+            self.done,
+            self.total,
+            elapsed.as_secs_f64(),
+            self.limit
+        );
+        Ok(())
+    }
+}
+
+/// Creates the node, the services and then the pods, [`CONCURRENCY`] requests at a time,
+/// within `limit` (see [`Progress`]).
+pub async fn create_all(
+    http: &reqwest::Client,
+    base: &str,
+    shape: Shape,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let mut progress = Progress {
+        start: Instant::now(),
+        limit,
+        done: 0,
+        total: shape.services * (PODS + 1),
+    };
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}});
     create(http, &format!("{base}/api/v1/nodes"), &node)
         .await
@@ -145,6 +186,7 @@ pub async fn create_all(http: &reqwest::Client, base: &str, shape: Shape) -> any
         .buffer_unordered(CONCURRENCY);
     while let Some(r) = results.next().await {
         r?;
+        progress.tick()?;
     }
     let mut results =
         futures::stream::iter((0..shape.services).flat_map(|i| (0..PODS).map(move |j| (i, j))))
@@ -155,6 +197,7 @@ pub async fn create_all(http: &reqwest::Client, base: &str, shape: Shape) -> any
             .buffer_unordered(CONCURRENCY);
     while let Some(r) = results.next().await {
         r?;
+        progress.tick()?;
     }
     Ok(())
 }
