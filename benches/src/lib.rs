@@ -17,6 +17,7 @@ pub mod proxy_area;
 pub mod report;
 pub mod results;
 pub mod run_info;
+pub mod scale_area;
 pub mod stats;
 pub mod store_area;
 pub mod sy_service;

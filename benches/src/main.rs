@@ -14,7 +14,10 @@ use bench::lb_area::client::LbLoad;
 use bench::mode::Mode;
 use bench::peers::backends;
 use bench::results::AreaResult;
-use bench::{Ctx, backend, dns_area, ipam_area, lb_area, nft_area, proxy_area, report, store_area};
+use bench::{
+    Ctx, backend, dns_area, ipam_area, lb_area, nft_area, proxy_area, report, scale_area,
+    store_area,
+};
 
 /// switchyard's benchmark suite.
 #[derive(Debug, Parser)]
@@ -77,6 +80,8 @@ enum Cmd {
         #[arg(long)]
         source: Option<std::net::IpAddr>,
     },
+    /// One Pod's readiness to kernel rule and DNS answer at 1k and 10k services (root).
+    Scale,
     /// Load-balancing evenness per policy; with --target, against your own service.
     Lb(LbArgs),
     /// Serve the benchmark's HTTP backends (used by the proxy and lb areas).
@@ -129,13 +134,14 @@ struct LbArgs {
 
 type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
 
-const AREAS: [(&str, AreaFn); 6] = [
+const AREAS: [(&str, AreaFn); 7] = [
     ("ipam", ipam_area::run),
     ("store", store_area::run),
     ("dns", dns_area::run),
     ("proxy", proxy_area::run),
     ("nft", nft_area::run),
     ("lb", lb_area::run),
+    ("scale", scale_area::run),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -171,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Dns => vec!["dns"],
         Cmd::Proxy => vec!["proxy"],
         Cmd::Nft => vec!["nft"],
+        Cmd::Scale => vec!["scale"],
         Cmd::NftProbe {
             target,
             count,

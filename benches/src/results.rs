@@ -169,7 +169,7 @@ impl AreaResult {
 }
 
 /// Areas in the order the report shows them.
-pub const AREA_ORDER: [&str; 6] = ["ipam", "store", "dns", "proxy", "nft", "lb"];
+pub const AREA_ORDER: [&str; 7] = ["ipam", "store", "dns", "proxy", "nft", "lb", "scale"];
 
 fn area_rank(area: &str) -> (usize, String) {
     let rank = AREA_ORDER
