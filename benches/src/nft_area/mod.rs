@@ -26,22 +26,12 @@ use crate::peers::Daemon;
 use crate::results::{AreaResult, Better, Row, Section, Series};
 use netns::Netns;
 
+pub use testkit::is_root;
+
 const ENDPOINTS: usize = 10;
 const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 250, 0, 1);
 const BACKEND_PORT: u16 = 8080;
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 251, 0, 1);
-
-/// Whether this process runs as root (uid 0), from `/proc/self/status`.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
 
 /// Rules as `switchyard run` makes them by default (its shard count included).
 fn rule_config() -> RuleConfig {
