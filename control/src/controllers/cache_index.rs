@@ -3,7 +3,9 @@
 //! every cached object of the cluster.
 //!
 //! An index maps terms (a namespace, a `(namespace, label key, label value)`, a
-//! `(namespace, service-name label)`) to the names of the objects that carry them. It remembers
+//! `(namespace, service-name label)`) to the names of the objects that carry them; Services are
+//! filed under one `key=value` pair of their selector, so a Pod event finds the Services that
+//! may select it from the Pod's own labels. It remembers
 //! the terms it filed each object under, so an update or delete removes exactly those, whatever
 //! the new object says. Answers are candidates: the caller reads each object from the store and
 //! checks it with the same rule as before ([`crate::selector::Selector`], the service-name label).
@@ -14,12 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
-use super::endpoint_slices::SERVICE_NAME_LABEL;
+use super::endpoint_slices::{SERVICE_NAME_LABEL, selects_pods};
 use super::reconcile::Change;
 
 /// `(namespace, name)` of an indexed object.
@@ -208,6 +210,45 @@ impl PodIndex {
             terms.push(PodTerm::Namespace(namespace.to_string()));
         }
         self.smallest(&terms).unwrap_or_default()
+    }
+}
+
+/// Selector Services by `(namespace, key, value)` of the first pair of their selector: every
+/// Pod a Service selects carries that pair, so the Pod's labels lead to every such Service.
+pub(super) type ServiceIndex = Index<(String, String, String)>;
+
+/// The term of a Service: the first `key=value` of its selector, none if it selects no Pods.
+pub(super) fn service_terms(svc: &Service) -> Vec<(String, String, String)> {
+    if !selects_pods(svc) {
+        return Vec::new();
+    }
+    let ns = svc.namespace().unwrap_or_default();
+    let first = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
+    first
+        .and_then(|selector| selector.iter().next())
+        .map(|(k, v)| (ns, k.clone(), v.clone()))
+        .into_iter()
+        .collect()
+}
+
+impl ServiceIndex {
+    /// The names of the Services of `namespace` filed under one of the pairs of `labels`:
+    /// every selector Service whose selector `labels` satisfy is among them (the caller checks
+    /// each with the selector).
+    pub(super) fn candidates(
+        &self,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> BTreeSet<String> {
+        let postings = self.postings.read().unwrap_or_else(PoisonError::into_inner);
+        let mut names = BTreeSet::new();
+        for (k, v) in labels {
+            let term = (namespace.to_string(), k.clone(), v.clone());
+            if let Some(found) = postings.live.postings.get(&term) {
+                names.extend(found.iter().cloned());
+            }
+        }
+        names
     }
 }
 

@@ -20,7 +20,9 @@ use kube::{Client, Resource, ResourceExt};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 
-use super::cache_index::{PodIndex, SliceIndex, pod_terms, slice_terms};
+use super::cache_index::{
+    PodIndex, ServiceIndex, SliceIndex, pod_terms, service_terms, slice_terms,
+};
 use super::endpoint_slices::{
     CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, SlicePlan, desired_slices, plan,
     selects_pods,
@@ -163,18 +165,21 @@ fn enqueue_all(caches: &Caches, queue: &WorkQueue) {
 
 /// Which Services a Pod event concerns: those in the Pod's namespace whose selector matches the
 /// Pod's labels now or matched the labels it had before (so a Pod that stops matching leaves
-/// its old Services' slices), not every selector Service of the namespace. The labels each Pod
-/// had are remembered here; a relist replaces them at its end.
+/// its old Services' slices), not every selector Service of the namespace. Candidates come from
+/// the Service index (by the Pod's label pairs), not a scan of every Service. The labels each
+/// Pod had are remembered here; a relist replaces them at its end.
 struct PodServices {
     services: Store<Service>,
+    index: ServiceIndex,
     labels: HashMap<ServiceKey, BTreeMap<String, String>>,
     relisted: HashMap<ServiceKey, BTreeMap<String, String>>,
 }
 
 impl PodServices {
-    fn new(services: Store<Service>) -> PodServices {
+    fn new(services: Store<Service>, index: ServiceIndex) -> PodServices {
         PodServices {
             services,
+            index,
             labels: HashMap::new(),
             relisted: HashMap::new(),
         }
@@ -200,11 +205,15 @@ impl PodServices {
             Change::Applied => self.labels.insert(key, now.clone()),
             Change::Deleted => self.labels.remove(&key),
         };
-        let ns = pod.namespace();
-        self.services
-            .state()
-            .iter()
-            .filter(|s| s.namespace() == ns && selects_pods(s))
+        let ns = pod.namespace().unwrap_or_default();
+        let mut names = self.index.candidates(&ns, &now);
+        if let Some(before) = &before {
+            names.extend(self.index.candidates(&ns, before));
+        }
+        names
+            .into_iter()
+            .filter_map(|name| self.services.get(&ObjectRef::new(&name).within(&ns)))
+            .filter(|s| selects_pods(s))
             .filter(|s| {
                 // The same matching rule as the reconcile's (`Selector::from_map`).
                 let Some(map) = s.spec.as_ref().and_then(|spec| spec.selector.as_ref()) else {
@@ -230,16 +239,19 @@ impl Drop for AbortOnDrop {
 /// Runs the controller until aborted.
 pub(super) async fn run(client: Client) {
     let queue = WorkQueue::default();
+    let service_index = ServiceIndex::default();
+    let feed_services = service_index.clone();
     let (services, service_events) = reflect::<Service>(
         &client,
         queue.clone(),
         cluster_watch::trim::bulk_metadata,
-        |svc, _| {
+        move |svc, change| {
+            feed_services.observe(svc, change, service_terms);
             svc.map(|svc| vec![key_of(svc.namespace(), svc.name_any())])
                 .unwrap_or_default()
         },
     );
-    let mut pod_services = PodServices::new(services.clone());
+    let mut pod_services = PodServices::new(services.clone(), service_index.clone());
     let pod_index = PodIndex::default();
     let feed_pods = pod_index.clone();
     let (pods, pod_events) = reflect::<Pod>(
@@ -311,6 +323,7 @@ pub(super) async fn run(client: Client) {
         return;
     }
     // The indexes take in each list right after their stores (in the same event).
+    service_index.wait_until_listed().await;
     caches.pod_index.wait_until_listed().await;
     caches.slice_index.wait_until_listed().await;
     tracing::info!("endpointslice controller: caches synced");

@@ -23,6 +23,7 @@ fn names(keys: Vec<ServiceKey>) -> Vec<String> {
 #[test]
 fn pod_events_enqueue_only_services_matching_old_or_new_labels() -> Result<(), String> {
     let (store, mut writer) = reflector::store::<Service>();
+    let index = ServiceIndex::default();
     for svc in [
         service("a", "web", json!({"app": "web"}))?,
         service("a", "db", json!({"app": "db"}))?,
@@ -30,9 +31,10 @@ fn pod_events_enqueue_only_services_matching_old_or_new_labels() -> Result<(), S
         service("a", "manual", json!({}))?,
         service("b", "web", json!({"app": "web"}))?,
     ] {
+        index.observe(Some(&svc), Change::Applied, service_terms);
         writer.apply_watcher_event(&Event::Apply(svc));
     }
-    let mut affected = PodServices::new(store);
+    let mut affected = PodServices::new(store, index);
     let p = pod("a", "p1", json!({"app": "web"}))?;
     assert!(affected.affected(Some(&p), Change::Listed).is_empty());
     assert!(affected.affected(None, Change::ListDone).is_empty());
