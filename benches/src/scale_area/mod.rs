@@ -130,8 +130,10 @@ async fn measure_size(
         slice_tx,
     ));
     let (nft_tx, nft_rx) = mpsc::unbounded_channel();
-    let _monitor = NftMonitor::start(&cluster.uplink.ns, nft_tx)?;
-    // Give the monitor time to subscribe and the watch to connect.
+    let monitor = NftMonitor::start(&cluster.uplink.ns, nft_tx)?;
+    let mut nft_rx = nft_rx;
+    monitor.wait_until_idle(&mut nft_rx, limit).await?;
+    // Give the watch time to connect.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut obs = Observers {
         slices: slice_rx,
@@ -339,8 +341,9 @@ fn report(ctx: &Ctx, runs: &[(usize, usize, Result<SizeRun, String>)]) -> AreaRe
          reference is kube-proxy's default minimum sync period (1 s), so the ratio column says \
          how far under it a change lands. CPU seconds are utime + stime from `/proc/PID/stat` \
          before and after the change phase (pauses included), divided per 1000 changes; RSS \
-         is VmRSS after it. Measured on a loaded 2-core machine shared with other builds: \
-         absolute figures are pessimistic and noisy.{kernel_example}",
+         is VmRSS after it. Timing starts only once `nft monitor` is idle (it reads the \
+         whole ruleset before it reports anything). The load column of \
+         the table at the top says how busy the machine was.{kernel_example}",
         ctx.server_cpus,
         ctx.client_cpus,
         humantime(PAUSE),

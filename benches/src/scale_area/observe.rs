@@ -143,6 +143,41 @@ impl NftMonitor {
     }
 }
 
+impl NftMonitor {
+    /// Waits until the monitor is idle: `nft monitor` first reads the whole ruleset (tens of
+    /// seconds of CPU at 10k services) and reports nothing of what happens meanwhile, so a
+    /// change timed before then would be missed. Idle means its CPU time (`/proc/<pid>/stat`;
+    /// `ip netns exec` and `stdbuf` exec into nft, so the child's pid is nft's) did not move
+    /// over one second; bounded by `limit`. Lines so far are dropped.
+    pub async fn wait_until_idle(
+        &self,
+        lines: &mut mpsc::UnboundedReceiver<(Instant, String)>,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last = None;
+        let mut still = 0;
+        while still < 4 {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "nft monitor still busy after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let stat = std::fs::read_to_string(&path).context("nft monitor exited")?;
+            let ticks = super::cluster::cpu_ticks(&stat);
+            still = if ticks.is_some() && ticks == last {
+                still + 1
+            } else {
+                0
+            };
+            last = ticks;
+        }
+        while lines.try_recv().is_ok() {}
+        Ok(())
+    }
+}
+
 impl Drop for NftMonitor {
     fn drop(&mut self) {
         let _ = self.child.kill();
