@@ -159,6 +159,12 @@ fn policy() -> Policy {
 
 const AUTHN: &str = "system:authenticated";
 
+/// The fields an admission error names, in order.
+fn invalid_fields(error: crate::admission::AdmissionError) -> Vec<String> {
+    let causes = crate::error::ApiError::from(error).causes;
+    causes.into_iter().map(|c| c.field).collect()
+}
+
 #[test]
 fn decisions() {
     let policy = policy();
@@ -618,15 +624,7 @@ fn validation_names_the_field() {
     );
     b.role_ref.api_group = "apps".to_string();
     let err = validate::admit(&Object::RoleBinding(b.clone()), None).err();
-    let fields: Vec<String> = err
-        .map(|e| {
-            crate::error::ApiError::from(e)
-                .causes
-                .into_iter()
-                .map(|c| c.field)
-                .collect()
-        })
-        .unwrap_or_default();
+    let fields: Vec<String> = err.map(invalid_fields).unwrap_or_default();
     assert_eq!(
         fields,
         ["roleRef.apiGroup", "roleRef.kind", "subjects[0].kind"]
@@ -647,10 +645,8 @@ fn validation_names_the_field() {
         Some(&Object::RoleBinding(ok)),
     );
     assert_eq!(
-        err.err()
-            .map(|e| crate::error::ApiError::from(e).causes[0].field.clone())
-            .as_deref(),
-        Some("roleRef")
+        err.err().map(invalid_fields).unwrap_or_default(),
+        ["roleRef"]
     );
 
     let crb = ClusterRoleBinding {
@@ -664,13 +660,7 @@ fn validation_names_the_field() {
     };
     let fields: Vec<String> = validate::admit(&Object::ClusterRoleBinding(crb), None)
         .err()
-        .map(|e| {
-            crate::error::ApiError::from(e)
-                .causes
-                .into_iter()
-                .map(|c| c.field)
-                .collect()
-        })
+        .map(invalid_fields)
         .unwrap_or_default();
     assert_eq!(fields, ["roleRef.kind", "subjects[0].namespace"]);
 
@@ -687,13 +677,7 @@ fn validation_names_the_field() {
     };
     let fields: Vec<String> = validate::admit(&Object::Role(role), None)
         .err()
-        .map(|e| {
-            crate::error::ApiError::from(e)
-                .causes
-                .into_iter()
-                .map(|c| c.field)
-                .collect()
-        })
+        .map(invalid_fields)
         .unwrap_or_default();
     assert_eq!(
         fields,
