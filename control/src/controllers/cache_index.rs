@@ -194,6 +194,24 @@ pub(super) fn pod_terms(pod: &Pod) -> Vec<PodTerm> {
 }
 
 impl PodIndex {
+    /// The labels the Pod `namespace/name` is filed under now (`None`: not filed).
+    pub(super) fn labels_of(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let postings = self.postings.read().unwrap_or_else(PoisonError::into_inner);
+        let terms = postings
+            .live
+            .terms
+            .get(&(namespace.to_string(), name.to_string()))?;
+        let labels = terms.iter().filter_map(|term| match term {
+            PodTerm::Label(_, k, v) => Some((k.clone(), v.clone())),
+            PodTerm::Namespace(_) => None,
+        });
+        Some(labels.collect())
+    }
+
     /// The names of the Pods of `namespace` that may match the Service selector `selector`:
     /// the smallest posting list of its `key=value` pairs (the namespace's Pods when it is
     /// empty). Every Pod that matches is among them; the caller checks each with the selector.

@@ -5,7 +5,7 @@
 //! failures requeue the key. Slices not labelled as managed by these controllers are never
 //! touched.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cluster_watch::status_code;
@@ -166,46 +166,34 @@ fn enqueue_all(caches: &Caches, queue: &WorkQueue) {
 /// Which Services a Pod event concerns: those in the Pod's namespace whose selector matches the
 /// Pod's labels now or matched the labels it had before (so a Pod that stops matching leaves
 /// its old Services' slices), not every selector Service of the namespace. Candidates come from
-/// the Service index (by the Pod's label pairs), not a scan of every Service. The labels each
-/// Pod had are remembered here; a relist replaces them at its end.
+/// the Service index (by the Pod's label pairs), not a scan of every Service. The labels a Pod
+/// had are the ones the Pod index filed it under, read before this event is filed.
 struct PodServices {
     services: Store<Service>,
     index: ServiceIndex,
-    labels: HashMap<ServiceKey, BTreeMap<String, String>>,
-    relisted: HashMap<ServiceKey, BTreeMap<String, String>>,
+    pods: PodIndex,
 }
 
 impl PodServices {
-    fn new(services: Store<Service>, index: ServiceIndex) -> PodServices {
+    fn new(services: Store<Service>, index: ServiceIndex, pods: PodIndex) -> PodServices {
         PodServices {
             services,
             index,
-            labels: HashMap::new(),
-            relisted: HashMap::new(),
+            pods,
         }
     }
 
-    fn affected(&mut self, pod: Option<&Pod>, change: Change) -> Vec<ServiceKey> {
-        let Some(pod) = pod else {
-            match change {
-                Change::ListStart => self.relisted.clear(),
-                Change::ListDone => self.labels = std::mem::take(&mut self.relisted),
-                _ => {}
-            }
+    /// Files the event in the Pod index and returns the Services it concerns (none for the
+    /// events of a relist: its end queues nothing, as before).
+    fn observe(&mut self, pod: Option<&Pod>, change: Change) -> Vec<ServiceKey> {
+        let event = pod.filter(|_| matches!(change, Change::Applied | Change::Deleted));
+        let ns = pod.and_then(|pod| pod.namespace()).unwrap_or_default();
+        let before = event.and_then(|pod| self.pods.labels_of(&ns, &pod.name_any()));
+        self.pods.observe(pod, change, pod_terms);
+        let Some(pod) = event else {
             return Vec::new();
         };
-        let key = key_of(pod.namespace(), pod.name_any());
         let now = pod.metadata.labels.clone().unwrap_or_default();
-        let before = match change {
-            Change::Listed => {
-                self.relisted.insert(key, now);
-                return Vec::new();
-            }
-            Change::ListStart | Change::ListDone => return Vec::new(),
-            Change::Applied => self.labels.insert(key, now.clone()),
-            Change::Deleted => self.labels.remove(&key),
-        };
-        let ns = pod.namespace().unwrap_or_default();
         let mut names = self.index.candidates(&ns, &now);
         if let Some(before) = &before {
             names.extend(self.index.candidates(&ns, before));
@@ -251,17 +239,14 @@ pub(super) async fn run(client: Client) {
                 .unwrap_or_default()
         },
     );
-    let mut pod_services = PodServices::new(services.clone(), service_index.clone());
     let pod_index = PodIndex::default();
-    let feed_pods = pod_index.clone();
+    let mut pod_services =
+        PodServices::new(services.clone(), service_index.clone(), pod_index.clone());
     let (pods, pod_events) = reflect::<Pod>(
         &client,
         queue.clone(),
         prune::pod_for_endpoints,
-        move |pod, change| {
-            feed_pods.observe(pod, change, pod_terms);
-            pod_services.affected(pod, change)
-        },
+        move |pod, change| pod_services.observe(pod, change),
     );
     let slice_index = SliceIndex::default();
     let feed_slices = slice_index.clone();

@@ -34,37 +34,37 @@ fn pod_events_enqueue_only_services_matching_old_or_new_labels() -> Result<(), S
         index.observe(Some(&svc), Change::Applied, service_terms);
         writer.apply_watcher_event(&Event::Apply(svc));
     }
-    let mut affected = PodServices::new(store, index);
+    let mut affected = PodServices::new(store, index, PodIndex::default());
     let p = pod("a", "p1", json!({"app": "web"}))?;
-    assert!(affected.affected(Some(&p), Change::Listed).is_empty());
-    assert!(affected.affected(None, Change::ListDone).is_empty());
+    assert!(affected.observe(Some(&p), Change::Listed).is_empty());
+    assert!(affected.observe(None, Change::ListDone).is_empty());
     // Readiness or other changes with the same labels: only the matching Service.
-    assert_eq!(names(affected.affected(Some(&p), Change::Applied)), ["web"]);
+    assert_eq!(names(affected.observe(Some(&p), Change::Applied)), ["web"]);
     // Relabelled: the Service it left and the one it joined.
     let moved = pod("a", "p1", json!({"app": "db"}))?;
     assert_eq!(
-        names(affected.affected(Some(&moved), Change::Applied)),
+        names(affected.observe(Some(&moved), Change::Applied)),
         ["db", "web"]
     );
     let canary = pod("a", "p1", json!({"app": "web", "track": "canary"}))?;
     assert_eq!(
-        names(affected.affected(Some(&canary), Change::Applied)),
+        names(affected.observe(Some(&canary), Change::Applied)),
         ["db", "web", "web-canary"]
     );
     assert_eq!(
-        names(affected.affected(Some(&canary), Change::Deleted)),
+        names(affected.observe(Some(&canary), Change::Deleted)),
         ["web", "web-canary"]
     );
     // Another namespace's Pod never touches namespace a's Services.
     let other = pod("b", "p9", json!({"app": "web"}))?;
     assert_eq!(
-        names(affected.affected(Some(&other), Change::Applied)),
+        names(affected.observe(Some(&other), Change::Applied)),
         ["web"]
     );
     let unlabelled = pod("a", "p2", json!({}))?;
     assert!(
         affected
-            .affected(Some(&unlabelled), Change::Applied)
+            .observe(Some(&unlabelled), Change::Applied)
             .is_empty()
     );
     Ok(())
