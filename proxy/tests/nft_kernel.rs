@@ -14,7 +14,7 @@ use std::sync::Arc;
 use nft_fixture::{fixture, fixture_config, fixture_ports, table};
 use proxy::model::Protocol;
 use proxy::nft::ast::{Key, Part, Rule, Stmt, Verdict};
-use proxy::nft::rules::Pick;
+use proxy::nft::rules::{Pick, RuleConfig};
 use proxy::nft::{FakeRunner, Family, NftRunner, Runner, Syncer, TableId, Verb};
 use support::{Netns, require_root};
 
@@ -190,45 +190,73 @@ fn fixture_changes() -> Vec<proxy::model::ServiceTable> {
     steps
 }
 
+/// One rule configuration synced in two namespaces of its own: through netlink (`a`) and through
+/// `nft -f` only (`b`), so their listings can be compared.
+struct BothPaths {
+    ns_netlink: Netns,
+    ns_nft: Netns,
+    netlink: NftRunner,
+    text: NftRunner,
+    a: Syncer,
+    b: Syncer,
+}
+
+impl BothPaths {
+    fn new(tag: &str, config: RuleConfig) -> Result<BothPaths, Box<dyn Error>> {
+        let (ns_netlink, ns_nft) = (Netns::new(tag)?, Netns::new(tag)?);
+        let netlink = NftRunner::new(Some(ns_netlink.name().to_owned()));
+        let text = NftRunner::nft_only(Some(ns_nft.name().to_owned()));
+        let a = Syncer::new(config.clone(), Arc::new(netlink.clone()));
+        let b = Syncer::new(config, Arc::new(text.clone()));
+        Ok(BothPaths {
+            ns_netlink,
+            ns_nft,
+            netlink,
+            text,
+            a,
+            b,
+        })
+    }
+
+    /// The netlink side's ruleset and the `nft -f` side's.
+    fn listings(&self) -> Result<(String, String), Box<dyn Error>> {
+        Ok((
+            nft(&self.ns_netlink, &["list", "ruleset"])?,
+            nft(&self.ns_nft, &["list", "ruleset"])?,
+        ))
+    }
+}
+
 #[test]
 fn netlink_and_nft_paths_build_identical_tables() -> TestResult {
     if !require_root("netlink_and_nft_paths_build_identical_tables") {
         return Ok(());
     }
-    let (ns_netlink, ns_nft) = (Netns::new("nftnl")?, Netns::new("nfttx")?);
-    let netlink = NftRunner::new(Some(ns_netlink.name().to_owned()));
-    let text = NftRunner::nft_only(Some(ns_nft.name().to_owned()));
-    let config = fixture_config().rule_config();
-    let mut a = Syncer::new(config.clone(), Arc::new(netlink.clone()));
-    let mut b = Syncer::new(config, Arc::new(text.clone()));
-    a.sync(&fixture())?;
-    b.sync(&fixture())?;
+    let mut both = BothPaths::new("nftid", fixture_config().rule_config())?;
+    both.a.sync(&fixture())?;
+    both.b.sync(&fixture())?;
     assert_eq!(
-        netlink.netlink_transactions(),
+        both.netlink.netlink_transactions(),
         1,
         "the full sync went through netlink"
     );
-    assert_eq!(
-        nft(&ns_netlink, &["list", "ruleset"])?,
-        nft(&ns_nft, &["list", "ruleset"])?,
-        "full sync"
-    );
+    let (got, want) = both.listings()?;
+    assert_eq!(got, want, "full sync");
     let mut applied = 1;
     for (step, t) in fixture_changes().iter().enumerate() {
-        let (x, y) = (a.sync(t)?, b.sync(t)?);
+        let (x, y) = (both.a.sync(t)?, both.b.sync(t)?);
         assert_eq!(x.ops, y.ops, "step {step}");
         applied += u64::from(x.ops > 0);
         assert_eq!(
-            netlink.netlink_transactions(),
+            both.netlink.netlink_transactions(),
             applied,
             "step {step} went through netlink"
         );
-        let got = nft(&ns_netlink, &["list", "ruleset"])?;
-        let want = nft(&ns_nft, &["list", "ruleset"])?;
+        let (got, want) = both.listings()?;
         assert_eq!(got, want, "step {step}");
     }
     assert!(applied >= 9, "{applied} syncs through netlink");
-    assert_eq!(text.netlink_transactions(), 0);
+    assert_eq!(both.text.netlink_transactions(), 0);
     Ok(())
 }
 
@@ -241,25 +269,21 @@ fn netlink_and_nft_paths_agree_on_other_configurations() -> TestResult {
     if !require_root("netlink_and_nft_paths_agree_on_other_configurations") {
         return Ok(());
     }
-    let (ns_netlink, ns_nft) = (Netns::new("nftcn")?, Netns::new("nftct")?);
-    let netlink = NftRunner::new(Some(ns_netlink.name().to_owned()));
-    let text = NftRunner::nft_only(Some(ns_nft.name().to_owned()));
     let mut config = fixture_config().rule_config();
     config.cluster_cidrs = vec!["0.0.0.0/0".parse()?, "::/0".parse()?];
     config.service_cidrs = vec!["10.96.0.0/16".parse()?, "128.0.0.0/1".parse()?];
     config.node_ips = vec!["192.0.2.100".parse()?, "fd00::100".parse()?];
     config.pick = Pick::RoundRobin;
-    let mut a = Syncer::new(config.clone(), Arc::new(netlink.clone()));
-    let mut b = Syncer::new(config, Arc::new(text.clone()));
-    a.sync(&fixture())?;
-    b.sync(&fixture())?;
+    let mut both = BothPaths::new("nftoc", config)?;
+    both.a.sync(&fixture())?;
+    both.b.sync(&fixture())?;
     assert_eq!(
-        netlink.netlink_transactions(),
+        both.netlink.netlink_transactions(),
         1,
         "full sync through netlink"
     );
-    let listing = nft(&ns_netlink, &["list", "ruleset"])?;
-    assert_eq!(listing, nft(&ns_nft, &["list", "ruleset"])?, "full sync");
+    let (listing, want) = both.listings()?;
+    assert_eq!(listing, want, "full sync");
     for needle in [
         "0.0.0.0/0",
         "128.0.0.0/1",
@@ -269,12 +293,12 @@ fn netlink_and_nft_paths_agree_on_other_configurations() -> TestResult {
         assert!(listing.contains(needle), "{needle} in\n{listing}");
     }
     for (step, t) in fixture_changes().iter().enumerate() {
-        a.sync(t)?;
-        b.sync(t)?;
-        let got = nft(&ns_netlink, &["list", "ruleset"])?;
-        assert_eq!(got, nft(&ns_nft, &["list", "ruleset"])?, "step {step}");
+        both.a.sync(t)?;
+        both.b.sync(t)?;
+        let (got, want) = both.listings()?;
+        assert_eq!(got, want, "step {step}");
     }
-    assert_eq!(text.netlink_transactions(), 0);
+    assert_eq!(both.text.netlink_transactions(), 0);
     Ok(())
 }
 
