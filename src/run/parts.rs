@@ -354,6 +354,7 @@ async fn start_proxy(settings: &ProxySettings, watch: &WatchHandle) -> Result<Op
                 full_resync_period: (!args.nft_resync_period.is_zero())
                     .then_some(args.nft_resync_period),
                 shards: args.nft_shards,
+                masquerade_fully_random: args.masquerade_fully_random,
                 ..NftConfig::default()
             };
             let proxy = NftProxy::start(config, tables)

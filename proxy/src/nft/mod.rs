@@ -61,6 +61,18 @@ pub struct NftConfig {
     pub min_sync_period: Duration,
     /// The packet-mark bit meaning "masquerade this" (kube-proxy uses 0x4000).
     pub masquerade_mark: u32,
+    /// `--masquerade-fully-random`: pick every masqueraded connection's source port at random
+    /// (`masquerade fully-random`, what kube-proxy does) instead of keeping the client's port
+    /// when it is free and searching from a random offset when it is not (the kernel's default).
+    /// Off by default: a random port can land on one the backend still holds in TIME_WAIT from
+    /// an earlier connection conntrack has already forgotten, and the backend then answers the
+    /// SYN with a stale ACK, costing the client a 1 s SYN retransmission. Under connection churn
+    /// from one client that hit 10% of connections and halved the connection rate
+    /// (docs/benchmarks.md, "New connections, routed"). Turn it on where many clients behind
+    /// one node open connections to one backend at the same instant: two connections kept on
+    /// the same port before either is confirmed collide in conntrack and one SYN is dropped;
+    /// random ports make that rarer.
+    pub masquerade_fully_random: bool,
     /// How endpoints are picked (`--lb`).
     pub pick: rules::Pick,
     /// Service shard tables per family (`--nft-shards`, 1–256): more make one-service changes
@@ -84,6 +96,7 @@ impl Default for NftConfig {
             node_ips: Vec::new(),
             min_sync_period: Duration::from_secs(1),
             masquerade_mark: 0x4000,
+            masquerade_fully_random: false,
             pick: rules::Pick::Random,
             shards: rules::DEFAULT_SHARDS,
             netns: None,
@@ -101,6 +114,7 @@ impl NftConfig {
             service_cidrs: self.service_cidrs.clone(),
             node_ips: self.node_ips.clone(),
             masquerade_mark: self.masquerade_mark,
+            masquerade_fully_random: self.masquerade_fully_random,
             pick: self.pick,
             shards: self.shards,
         }

@@ -325,7 +325,9 @@ fn main_rules(config: &RuleConfig, family: Family, local_dst: &[Stmt], rules: &m
                 Stmt::Verdict(Verdict::Return),
             ]),
             Rule::new([Stmt::MarkXor(mark)]),
-            Rule::new([Stmt::Masquerade { fully_random: true }]),
+            Rule::new([Stmt::Masquerade {
+                fully_random: config.masquerade_fully_random,
+            }]),
         ],
     );
     chain(

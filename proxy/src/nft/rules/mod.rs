@@ -64,6 +64,9 @@ pub struct RuleConfig {
     pub node_ips: Vec<IpAddr>,
     /// The packet-mark bit that asks for masquerading.
     pub masquerade_mark: u32,
+    /// Masquerade with `fully-random` source ports instead of keeping the client's port when
+    /// it is free (see [`NftConfig::masquerade_fully_random`](super::NftConfig)).
+    pub masquerade_fully_random: bool,
     /// How endpoints are picked.
     pub pick: Pick,
     /// Number of service shard tables per family (at least 1; see [`TableId`]).
@@ -77,6 +80,7 @@ impl Default for RuleConfig {
             service_cidrs: Vec::new(),
             node_ips: Vec::new(),
             masquerade_mark: 0x4000,
+            masquerade_fully_random: false,
             pick: Pick::default(),
             shards: DEFAULT_SHARDS,
         }

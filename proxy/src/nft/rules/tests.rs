@@ -8,6 +8,7 @@ fn config() -> RuleConfig {
         service_cidrs: vec!["10.96.0.0/16".parse().unwrap_or_else(|_| IpNet::default())],
         node_ips: Vec::new(),
         masquerade_mark: 0x4000,
+        masquerade_fully_random: false,
         pick: Pick::Random,
         shards: 4,
     }
@@ -289,5 +290,25 @@ fn round_robin_cascades_on_per_rule_counters() {
             "numgen inc mod 2 == 0 meta l4proto tcp dnat to 10.244.1.2:80",
             "meta l4proto tcp dnat to 10.244.1.3:80",
         ]
+    );
+}
+
+#[test]
+fn masquerade_keeps_client_ports_unless_fully_random_is_asked_for() {
+    let last_rule = |config: RuleConfig| {
+        let rules = RuleBuilder::new(config).build(&table(vec![]));
+        let v4 = merged(&rules, Family::Ip).unwrap_or_default();
+        v4.chains
+            .get("masquerading")
+            .and_then(|chain| texts(chain).pop())
+    };
+    assert_eq!(last_rule(config()).as_deref(), Some("masquerade"));
+    let random = RuleConfig {
+        masquerade_fully_random: true,
+        ..config()
+    };
+    assert_eq!(
+        last_rule(random).as_deref(),
+        Some("masquerade fully-random")
     );
 }
