@@ -446,13 +446,16 @@ impl Reconciler {
         // A changed port's pools are all here with an address: its listeners are all affected.
         // A pool touched only by losing an address belongs to an unchanged port and stays.
         for (pool_key, user) in touched {
-            if self.pool_users.get(&pool_key).is_none_or(|users| *users == 0) {
+            if self
+                .pool_users
+                .get(&pool_key)
+                .is_none_or(|users| *users == 0)
+            {
                 self.pool_users.remove(&pool_key);
                 self.pools.remove(&pool_key);
                 continue;
             }
-            let Some((key, want)) = user.and_then(|key| Some((key, self.wanted.get(&key)?)))
-            else {
+            let Some((key, want)) = user.and_then(|key| Some((key, self.wanted.get(&key)?))) else {
                 continue;
             };
             let Some(entry) = self.ports.get(&want.port.id) else {

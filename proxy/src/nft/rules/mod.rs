@@ -301,7 +301,8 @@ impl RuleBuilder {
                     continue;
                 }
             };
-            let ordered = |a: Option<&Arc<ServicePort>>, b: Option<&Arc<ServicePort>>| match (a, b) {
+            let ordered = |a: Option<&Arc<ServicePort>>, b: Option<&Arc<ServicePort>>| match (a, b)
+            {
                 (Some(a), Some(b)) => a.id < b.id,
                 _ => true,
             };

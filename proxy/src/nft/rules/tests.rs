@@ -308,7 +308,13 @@ mod incremental {
             .map(|j| ep(&format!("10.244.{slot}.{j}"), 80, j == 0))
             .collect();
         let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
-        let mut port = svc(&format!("s{slot}"), protocol, 80, &[&format!("10.96.0.{slot}")], eps);
+        let mut port = svc(
+            &format!("s{slot}"),
+            protocol,
+            80,
+            &[&format!("10.96.0.{slot}")],
+            eps,
+        );
         port.node_port = node_port.then_some(30000 + slot as u16);
         if shared {
             port.external_ips = vec![crate::nft::fixture::ip("192.0.2.1")];
@@ -408,8 +414,11 @@ mod incremental {
         let unsorted = ServiceTable {
             ports: vec![b.clone(), a.clone()],
         };
-        let changes: Vec<ServicePortId> =
-            builder.update(&unsorted).into_iter().map(|c| c.id).collect();
+        let changes: Vec<ServicePortId> = builder
+            .update(&unsorted)
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(changes, [a.id.clone(), b.id.clone()]);
         let sorted = ServiceTable { ports: vec![a, b] };
         assert!(builder.update(&sorted).is_empty());

@@ -13,7 +13,10 @@ pub(super) type Changed = (Option<Arc<ServicePort>>, Option<Arc<ServicePort>>);
 /// The ports added, removed or changed (by content) from `before` to `after`, in id order.
 /// Both tables must be in id order, as [`ServiceTable`] keeps them.
 pub(super) fn changed_ports(before: &ServiceTable, after: &ServiceTable) -> Vec<Changed> {
-    let (mut old, mut new) = (before.ports.iter().peekable(), after.ports.iter().peekable());
+    let (mut old, mut new) = (
+        before.ports.iter().peekable(),
+        after.ports.iter().peekable(),
+    );
     let mut changed = Vec::new();
     loop {
         let step = match (old.peek(), new.peek()) {

@@ -310,7 +310,11 @@ async fn an_update_looks_only_at_the_ports_it_changes() -> io::Result<()> {
     let kept = r
         .listeners
         .values()
-        .filter(|l| routes.iter().any(|old| Arc::ptr_eq(old, &l.route.load_full())))
+        .filter(|l| {
+            routes
+                .iter()
+                .any(|old| Arc::ptr_eq(old, &l.route.load_full()))
+        })
         .count();
     assert_eq!(kept, 39);
     assert_eq!(winners(&r.wanted), winners(&r.wanted(&snap.table)));
@@ -340,7 +344,9 @@ async fn an_update_looks_only_at_the_ports_it_changes() -> io::Result<()> {
     assert_eq!(winners(&r.wanted), winners(&r.wanted(&snap.table)));
     let now = r.listeners.get(&key).map(|l| l.route.clone());
     assert!(
-        opened.zip(now.clone()).is_some_and(|(a, b)| Arc::ptr_eq(&a, &b)),
+        opened
+            .zip(now.clone())
+            .is_some_and(|(a, b)| Arc::ptr_eq(&a, &b)),
         "the listener must be re-pointed, not reopened"
     );
     let owner = now.map(|route| route.load().port.id.name.clone());
