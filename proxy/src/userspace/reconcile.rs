@@ -1,7 +1,8 @@
 //! The single task that turns each new service table into listener state: it diffs the table
-//! against the open listeners and opens, closes or re-points only what changed, keeps per-port
-//! state (affinity, counters, per-endpoint connection counts) across updates, and keeps the
-//! managed interface's addresses in step. It never forwards traffic and never calls the API.
+//! against the previous one (only the service ports that differ are looked at), opens, closes or
+//! re-points only the listeners those ports touch, keeps per-port state (affinity, counters,
+//! per-endpoint connection counts) across updates, and keeps the managed interface's addresses
+//! in step. It never forwards traffic and never calls the API.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
