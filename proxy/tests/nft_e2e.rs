@@ -177,6 +177,30 @@ impl World {
     }
 }
 
+impl World {
+    /// Asserts that a client at `source` reaches a backend through `to`; `who` names the client
+    /// in the failure message.
+    fn assert_reaches(&self, who: &str, source: IpAddr, to: SocketAddr) -> TestResult {
+        let (answer, _) = self.chain.client.run(move || connect_from(source, to))??;
+        assert!(
+            answer.contains(&BACKEND_PORT.to_string()),
+            "{who} through {to}: {answer}"
+        );
+        Ok(())
+    }
+
+    /// Asserts that a client at `source` does not get through `to` within a second (dropped
+    /// packets never answer).
+    fn assert_dropped(&self, who: &str, source: IpAddr, to: SocketAddr) -> TestResult {
+        let refused = self
+            .chain
+            .client
+            .run(move || connect_within(source, to, Duration::from_secs(1)))?;
+        assert!(refused.is_err(), "{who} must not reach {to}: {refused:?}");
+        Ok(())
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
         if let Some(proxy) = self.proxy.take() {
@@ -596,16 +620,8 @@ fn lb_ip_admits_only_sources_in_ranges_while_node_port_admits_all() -> TestResul
         (ip("2001:db8:51::7"), a6, b6, world.chain.node_ip(false)),
     ] {
         let lb = SocketAddr::new(lb, 80);
-        let (who, _) = world.chain.client.run(move || connect_from(a, lb))??;
-        assert!(
-            who.contains(&BACKEND_PORT.to_string()),
-            "A through {lb}: {who}"
-        );
-        let refused = world
-            .chain
-            .client
-            .run(move || connect_within(b, lb, Duration::from_secs(1)))?;
-        assert!(refused.is_err(), "B must not reach {lb}: {refused:?}");
+        world.assert_reaches("A", a, lb)?;
+        world.assert_dropped("B", b, lb)?;
         // The same Service's NodePort and ClusterIP are not filtered.
         let cluster = if lb.is_ipv4() {
             "10.96.0.10"
@@ -616,11 +632,7 @@ fn lb_ip_admits_only_sources_in_ranges_while_node_port_admits_all() -> TestResul
             SocketAddr::new(node, 30080),
             SocketAddr::new(ip(cluster), 80),
         ] {
-            let (who, _) = world.chain.client.run(move || connect_from(b, open))??;
-            assert!(
-                who.contains(&BACKEND_PORT.to_string()),
-                "B through {open}: {who}"
-            );
+            world.assert_reaches("B", b, open)?;
         }
     }
 
@@ -628,31 +640,14 @@ fn lb_ip_admits_only_sources_in_ranges_while_node_port_admits_all() -> TestResul
     port.source_ranges = Some(vec![ipnet::IpNet::new(b4, 32)?]);
     world.publish(table(vec![port.clone()]))?;
     let lb = SocketAddr::new(ip("198.51.100.7"), 80);
-    let (who, _) = world.chain.client.run(move || connect_from(b4, lb))??;
-    assert!(
-        who.contains(&BACKEND_PORT.to_string()),
-        "B after the change: {who}"
-    );
-    let refused = world
-        .chain
-        .client
-        .run(move || connect_within(a4, lb, Duration::from_secs(1)))?;
-    assert!(refused.is_err(), "A after the change: {refused:?}");
+    world.assert_reaches("B after the change", b4, lb)?;
+    world.assert_dropped("A after the change", a4, lb)?;
     // No IPv6 range left: the IPv6 LB IP is open to all, as in kube-proxy.
-    let lb6 = SocketAddr::new(ip("2001:db8:51::7"), 80);
-    let (who, _) = world.chain.client.run(move || connect_from(a6, lb6))??;
-    assert!(
-        who.contains(&BACKEND_PORT.to_string()),
-        "A through {lb6}: {who}"
-    );
+    world.assert_reaches("A", a6, SocketAddr::new(ip("2001:db8:51::7"), 80))?;
 
     // Ranges removed: the LB IP is open again.
     port.source_ranges = None;
     world.publish(table(vec![port]))?;
-    let (who, _) = world.chain.client.run(move || connect_from(a4, lb))??;
-    assert!(
-        who.contains(&BACKEND_PORT.to_string()),
-        "A without ranges: {who}"
-    );
+    world.assert_reaches("A without ranges", a4, lb)?;
     Ok(())
 }

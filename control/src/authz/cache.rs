@@ -58,38 +58,31 @@ impl PolicyCache {
 
 fn build(maps: &[Map; 4]) -> Policy {
     let [roles, cluster_roles, role_bindings, cluster_role_bindings] = maps;
-    let roles: Vec<_> = roles
-        .values()
-        .filter_map(|o| match o.as_ref() {
-            Object::Role(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    let cluster_roles: Vec<_> = cluster_roles
-        .values()
-        .filter_map(|o| match o.as_ref() {
-            Object::ClusterRole(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    let role_bindings: Vec<_> = role_bindings
-        .values()
-        .filter_map(|o| match o.as_ref() {
-            Object::RoleBinding(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    let cluster_role_bindings: Vec<_> = cluster_role_bindings
-        .values()
-        .filter_map(|o| match o.as_ref() {
-            Object::ClusterRoleBinding(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let roles = typed(roles, |o| match o {
+        Object::Role(r) => Some(r),
+        _ => None,
+    });
+    let cluster_roles = typed(cluster_roles, |o| match o {
+        Object::ClusterRole(r) => Some(r),
+        _ => None,
+    });
+    let role_bindings = typed(role_bindings, |o| match o {
+        Object::RoleBinding(r) => Some(r),
+        _ => None,
+    });
+    let cluster_role_bindings = typed(cluster_role_bindings, |o| match o {
+        Object::ClusterRoleBinding(r) => Some(r),
+        _ => None,
+    });
     Policy::build(Objects {
         roles: &roles,
         cluster_roles: &cluster_roles,
         role_bindings: &role_bindings,
         cluster_role_bindings: &cluster_role_bindings,
     })
+}
+
+/// The objects of `map` that `pick` recognises as its kind (in a map of one kind, all of them).
+fn typed<T>(map: &Map, pick: fn(&Object) -> Option<&T>) -> Vec<&T> {
+    map.values().filter_map(|o| pick(o)).collect()
 }

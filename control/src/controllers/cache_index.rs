@@ -165,6 +165,18 @@ impl<T: Hash + Eq + Clone> Index<T> {
         }
         best.map(|names| names.iter().cloned().collect())
     }
+
+    /// The names filed under any of `terms`.
+    fn union(&self, terms: impl IntoIterator<Item = T>) -> BTreeSet<String> {
+        let postings = self.postings.read().unwrap_or_else(PoisonError::into_inner);
+        let mut names = BTreeSet::new();
+        for term in terms {
+            if let Some(found) = postings.live.postings.get(&term) {
+                names.extend(found.iter().cloned());
+            }
+        }
+        names
+    }
 }
 
 fn name_of<K: Resource>(obj: &K) -> ObjectName {
@@ -258,15 +270,11 @@ impl ServiceIndex {
         namespace: &str,
         labels: &BTreeMap<String, String>,
     ) -> BTreeSet<String> {
-        let postings = self.postings.read().unwrap_or_else(PoisonError::into_inner);
-        let mut names = BTreeSet::new();
-        for (k, v) in labels {
-            let term = (namespace.to_string(), k.clone(), v.clone());
-            if let Some(found) = postings.live.postings.get(&term) {
-                names.extend(found.iter().cloned());
-            }
-        }
-        names
+        self.union(
+            labels
+                .iter()
+                .map(|(k, v)| (namespace.to_string(), k.clone(), v.clone())),
+        )
     }
 }
 

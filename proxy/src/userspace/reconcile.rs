@@ -1,7 +1,8 @@
 //! The single task that turns each new service table into listener state: it diffs the table
-//! against the open listeners and opens, closes or re-points only what changed, keeps per-port
-//! state (affinity, counters, per-endpoint connection counts) across updates, and keeps the
-//! managed interface's addresses in step. It never forwards traffic and never calls the API.
+//! against the previous one (only the service ports that differ are looked at), opens, closes or
+//! re-points only the listeners those ports touch, keeps per-port state (affinity, counters,
+//! per-endpoint connection counts) across updates, and keeps the managed interface's addresses
+//! in step. It never forwards traffic and never calls the API.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -43,13 +44,23 @@ struct ListenKey {
 }
 
 /// What a wanted listener serves.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Want {
     port: Arc<ServicePort>,
     scope: Scope,
     /// Sources allowed (an LB IP with `loadBalancerSourceRanges`); `None`: all.
     sources: Option<Arc<[IpNet]>>,
 }
+
+impl Want {
+    /// The pool this listener draws from.
+    fn pool_key(&self, key: &ListenKey) -> PoolKey {
+        (self.port.id.clone(), self.scope, key.addr.is_ipv4())
+    }
+}
+
+/// A pool's identity: the service port, the scope and whether it is the IPv4 one.
+type PoolKey = (ServicePortId, Scope, bool);
 
 #[derive(Debug)]
 struct OpenListener {
@@ -95,6 +106,11 @@ pub(crate) struct Applied {
 pub(crate) type AppliedState = Arc<Mutex<Applied>>;
 
 /// The reconciler; owned by its task.
+///
+/// It keeps, besides the open listeners, everything it derived from the last table (each
+/// address's claimants, the winners, pool users, interface address counts), so a new table
+/// costs work for the service ports that changed (see [`diff::changed_ports`]), never a pass
+/// over every service.
 #[derive(Debug)]
 pub(crate) struct Reconciler {
     ctx: Arc<Ctx>,
@@ -105,12 +121,23 @@ pub(crate) struct Reconciler {
     interface: Option<ManagedInterface>,
     listeners: HashMap<ListenKey, OpenListener>,
     ports: HashMap<ServicePortId, PortEntry>,
-    pools: HashMap<(ServicePortId, Scope, bool), Arc<Pool>>,
+    /// Every service port that wants each address, in id order (the first one wins).
+    claims: HashMap<ListenKey, BTreeMap<ServicePortId, Want>>,
+    /// Each address's winner: the listeners that should be open.
+    wanted: BTreeMap<ListenKey, Want>,
+    pools: HashMap<PoolKey, Arc<Pool>>,
+    /// How many wanted listeners use each pool.
+    pool_users: HashMap<PoolKey, usize>,
+    /// How many ports put each address on the managed interface.
+    managed: BTreeMap<IpAddr, usize>,
+    /// The managed interface's last sync left addresses wrong.
+    interface_dirty: bool,
     skipped_sctp: HashSet<ServicePortId>,
-    /// Listeners that failed to open (warned about once).
+    /// Listeners that failed to open (warned about once), retried by housekeeping.
     failing: HashSet<ListenKey>,
-    needs_retry: bool,
     last: Option<TableSnapshot>,
+    /// How many service ports the last apply had to look at (the changed ones).
+    last_changed: usize,
     stop: CancellationToken,
 }
 
@@ -134,11 +161,16 @@ impl Reconciler {
             interface,
             listeners: HashMap::new(),
             ports: HashMap::new(),
+            claims: HashMap::new(),
+            wanted: BTreeMap::new(),
             pools: HashMap::new(),
+            pool_users: HashMap::new(),
+            managed: BTreeMap::new(),
+            interface_dirty: false,
             skipped_sctp: HashSet::new(),
             failing: HashSet::new(),
-            needs_retry: false,
             last: None,
+            last_changed: 0,
             stop,
         }
     }
@@ -168,151 +200,265 @@ impl Reconciler {
         self.close().await;
     }
 
-    /// Brings listeners, pools and addresses in line with `snapshot`.
+    /// Brings listeners, pools and addresses in line with `snapshot`, looking only at the
+    /// service ports that differ from the last table.
     pub(crate) async fn apply(&mut self, snapshot: &TableSnapshot) {
-        let table = &snapshot.table;
-        let wanted = self.wanted(table);
-        self.update_ports(table);
-        self.update_pools(&wanted);
-        self.needs_retry = false;
-        self.update_listeners(&wanted).await;
-        if let Some(interface) = self.interface.as_mut() {
-            let addrs = managed_addrs(table);
-            let failures = interface.sync(&addrs).await;
-            if failures > 0 {
-                self.needs_retry = true;
-                self.stats
-                    .interface_errors
-                    .fetch_add(failures, Ordering::Relaxed);
+        let first = self.last.is_none();
+        let changed = match &self.last {
+            Some(last) => diff::changed_ports(&last.table, &snapshot.table),
+            None => diff::changed_ports(&ServiceTable::default(), &snapshot.table),
+        };
+        self.last_changed = changed.len();
+        let mut affected = BTreeSet::new();
+        let mut ports_changed = first;
+        let mut addrs_changed = first;
+        for (old, new) in &changed {
+            if let Some(old) = old {
+                for key in self.port_wants(old).into_keys() {
+                    self.unclaim(key, &old.id);
+                    affected.insert(key);
+                }
+                addrs_changed |= self.count_addrs(old, false);
             }
+            if let Some(new) = new {
+                for (key, want) in self.port_wants(new) {
+                    self.claim(key, want);
+                    affected.insert(key);
+                }
+                addrs_changed |= self.count_addrs(new, true);
+            }
+            ports_changed |= self.update_port(old.as_ref(), new.as_ref());
+        }
+        if ports_changed {
+            self.stats.set_ports(
+                self.ports
+                    .iter()
+                    .map(|(id, e)| (id.clone(), e.runtime.metrics.clone()))
+                    .collect(),
+            );
+        }
+        self.update_wanted(&affected);
+        self.update_listeners(&affected).await;
+        if addrs_changed || self.interface_dirty {
+            self.sync_interface().await;
         }
         self.record(snapshot);
         self.last = Some(snapshot.clone());
     }
 
-    /// The listeners `table` asks for, first service port (in id order) winning a clash.
-    fn wanted(&mut self, table: &ServiceTable) -> BTreeMap<ListenKey, Want> {
-        let mut wanted: BTreeMap<ListenKey, Want> = BTreeMap::new();
-        for port in &table.ports {
-            if port.id.protocol == Protocol::Sctp {
-                if self.skipped_sctp.insert(port.id.clone()) {
-                    tracing::info!(service = %port.id, "SCTP is not proxied in userspace mode");
-                }
-                continue;
-            }
-            let mut want = |ip: IpAddr,
-                            number: u16,
-                            scope: Scope,
-                            sources: Option<Arc<[IpNet]>>| {
-                let key = ListenKey {
-                    protocol: port.id.protocol,
-                    addr: SocketAddr::new(ip, number),
-                };
-                match wanted.get_mut(&key) {
-                    Some(other) if other.port.id != port.id => {
-                        tracing::warn!(address = %key.addr, service = %port.id, owner = %other.port.id,
-                            "address already served by another service port; skipped");
-                    }
-                    // Also an externalIP of the same port: as an LB IP it keeps its ranges.
-                    Some(same) => {
-                        if sources.is_some() {
-                            same.sources = sources;
-                        }
-                    }
-                    None => {
-                        wanted.insert(
-                            key,
-                            Want {
-                                port: port.clone(),
-                                scope,
-                                sources,
-                            },
-                        );
-                    }
-                }
+    /// The listeners one service port asks for (none for SCTP); an address it names twice
+    /// (an externalIP that is also an LB IP) keeps its first scope and the LB IP's ranges.
+    fn port_wants(&self, port: &Arc<ServicePort>) -> BTreeMap<ListenKey, Want> {
+        let mut wants: BTreeMap<ListenKey, Want> = BTreeMap::new();
+        if port.id.protocol == Protocol::Sctp {
+            return wants;
+        }
+        let mut want = |ip: IpAddr, number: u16, scope: Scope, sources: Option<Arc<[IpNet]>>| {
+            let key = ListenKey {
+                protocol: port.id.protocol,
+                addr: SocketAddr::new(ip, number),
             };
-            for ip in &port.cluster_ips {
-                want(*ip, port.port, Scope::Cluster, None);
-            }
-            if let Some(node_port) = port.node_port {
-                for ip in &self.nodeport_ips {
-                    want(*ip, node_port, Scope::External, None);
+            match wants.get_mut(&key) {
+                Some(same) => {
+                    if sources.is_some() {
+                        same.sources = sources;
+                    }
+                }
+                None => {
+                    wants.insert(
+                        key,
+                        Want {
+                            port: port.clone(),
+                            scope,
+                            sources,
+                        },
+                    );
                 }
             }
-            let managed = self.interface.is_some();
-            for ip in &port.external_ips {
-                if managed || self.node_ips.contains(ip) {
-                    want(*ip, port.port, Scope::External, None);
-                }
-            }
-            for ip in &port.load_balancer_ips {
-                if self.node_ips.contains(ip) {
-                    let sources = port.load_balancer_source_ranges(*ip).map(Arc::from);
-                    want(*ip, port.port, Scope::External, sources);
-                }
+        };
+        for ip in &port.cluster_ips {
+            want(*ip, port.port, Scope::Cluster, None);
+        }
+        if let Some(node_port) = port.node_port {
+            for ip in &self.nodeport_ips {
+                want(*ip, node_port, Scope::External, None);
             }
         }
-        self.skipped_sctp.retain(|id| table.get(id).is_some());
-        self.failing.retain(|key| wanted.contains_key(key));
+        let managed = self.interface.is_some();
+        for ip in &port.external_ips {
+            if managed || self.node_ips.contains(ip) {
+                want(*ip, port.port, Scope::External, None);
+            }
+        }
+        for ip in &port.load_balancer_ips {
+            if self.node_ips.contains(ip) {
+                let sources = port.load_balancer_source_ranges(*ip).map(Arc::from);
+                want(*ip, port.port, Scope::External, sources);
+            }
+        }
+        wants
+    }
+
+    /// The listeners `table` asks for, computed from scratch (first service port in id order
+    /// winning a clash): what the incrementally kept `wanted` field must equal.
+    #[cfg(test)]
+    fn wanted(&mut self, table: &ServiceTable) -> BTreeMap<ListenKey, Want> {
+        let mut wanted = BTreeMap::new();
+        for port in &table.ports {
+            for (key, want) in self.port_wants(port) {
+                wanted.entry(key).or_insert(want);
+            }
+        }
         wanted
     }
 
-    /// Keeps one [`PortEntry`] per TCP/UDP service port, reusing the old one's state.
-    fn update_ports(&mut self, table: &ServiceTable) {
-        let mut ports = HashMap::with_capacity(table.ports.len());
-        for port in table
-            .ports
-            .iter()
-            .filter(|p| p.id.protocol != Protocol::Sctp)
-        {
-            let mut entry = match self.ports.remove(&port.id) {
-                Some(entry) if entry.affinity_timeout == port.affinity_timeout => entry,
-                Some(old) => PortEntry {
-                    runtime: Arc::new(PortRuntime {
-                        id: port.id.clone(),
-                        affinity: port.affinity_timeout.map(AffinityTable::new),
-                        metrics: old.runtime.metrics.clone(),
-                    }),
-                    affinity_timeout: port.affinity_timeout,
-                    active: old.active,
-                },
-                None => PortEntry {
-                    runtime: Arc::new(PortRuntime {
-                        id: port.id.clone(),
-                        affinity: port.affinity_timeout.map(AffinityTable::new),
-                        metrics: Arc::new(PortMetrics::default()),
-                    }),
-                    affinity_timeout: port.affinity_timeout,
-                    active: HashMap::new(),
-                },
-            };
-            let live: HashSet<SocketAddr> = port.endpoints.iter().map(|e| e.addr()).collect();
-            entry.active.retain(|addr, _| live.contains(addr));
-            for addr in &live {
-                entry.active.entry(*addr).or_default();
-            }
-            if let Some(affinity) = &entry.runtime.affinity {
-                affinity.retain_endpoints(&live);
-            }
-            ports.insert(port.id.clone(), entry);
-        }
-        self.ports = ports;
-        self.stats.set_ports(
-            self.ports
-                .iter()
-                .map(|(id, e)| (id.clone(), e.runtime.metrics.clone()))
-                .collect(),
-        );
+    /// Records that `want.port` asks for `key`.
+    fn claim(&mut self, key: ListenKey, want: Want) {
+        let claimants = self.claims.entry(key).or_default();
+        let id = want.port.id.clone();
+        claimants.insert(id.clone(), want);
+        let mut ids = claimants.keys();
+        // The port left without the address: the newcomer, or the one it displaced.
+        let (owner, skipped) = match (ids.next(), ids.next()) {
+            (Some(owner), Some(second)) if *owner == id => (owner, second),
+            (Some(owner), Some(_)) => (owner, &id),
+            _ => return,
+        };
+        tracing::warn!(address = %key.addr, service = %skipped, owner = %owner,
+            "address already served by another service port; skipped");
     }
 
-    /// One pool per (port, scope, family) in use; unchanged endpoint lists keep their pool.
-    fn update_pools(&mut self, wanted: &BTreeMap<ListenKey, Want>) {
-        let mut pools = HashMap::new();
-        for (key, want) in wanted {
-            let pool_key = (want.port.id.clone(), want.scope, key.addr.is_ipv4());
-            if pools.contains_key(&pool_key) {
+    /// Drops `id`'s claim on `key`.
+    fn unclaim(&mut self, key: ListenKey, id: &ServicePortId) {
+        if let Some(claimants) = self.claims.get_mut(&key) {
+            claimants.remove(id);
+            if claimants.is_empty() {
+                self.claims.remove(&key);
+            }
+        }
+    }
+
+    /// Counts `port`'s ClusterIPs and externalIPs in (`add`) or out of the managed interface's
+    /// addresses; returns whether the set of addresses changed.
+    fn count_addrs(&mut self, port: &ServicePort, add: bool) -> bool {
+        let mut changed = false;
+        for ip in port.cluster_ips.iter().chain(&port.external_ips) {
+            if add {
+                let count = self.managed.entry(*ip).or_default();
+                *count += 1;
+                changed |= *count == 1;
+            } else if let Some(count) = self.managed.get_mut(ip) {
+                *count -= 1;
+                if *count == 0 {
+                    self.managed.remove(ip);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Keeps one [`PortEntry`] per TCP/UDP service port, reusing the old one's state; returns
+    /// whether a port came or went.
+    fn update_port(
+        &mut self,
+        old: Option<&Arc<ServicePort>>,
+        new: Option<&Arc<ServicePort>>,
+    ) -> bool {
+        let Some(port) = new else {
+            let Some(old) = old else {
+                return false;
+            };
+            self.skipped_sctp.remove(&old.id);
+            return self.ports.remove(&old.id).is_some();
+        };
+        if port.id.protocol == Protocol::Sctp {
+            if self.skipped_sctp.insert(port.id.clone()) {
+                tracing::info!(service = %port.id, "SCTP is not proxied in userspace mode");
+            }
+            return false;
+        }
+        let existing = self.ports.remove(&port.id);
+        let came = existing.is_none();
+        let mut entry = match existing {
+            Some(entry) if entry.affinity_timeout == port.affinity_timeout => entry,
+            Some(old) => PortEntry {
+                runtime: Arc::new(PortRuntime {
+                    id: port.id.clone(),
+                    affinity: port.affinity_timeout.map(AffinityTable::new),
+                    metrics: old.runtime.metrics.clone(),
+                }),
+                affinity_timeout: port.affinity_timeout,
+                active: old.active,
+            },
+            None => PortEntry {
+                runtime: Arc::new(PortRuntime {
+                    id: port.id.clone(),
+                    affinity: port.affinity_timeout.map(AffinityTable::new),
+                    metrics: Arc::new(PortMetrics::default()),
+                }),
+                affinity_timeout: port.affinity_timeout,
+                active: HashMap::new(),
+            },
+        };
+        let live: HashSet<SocketAddr> = port.endpoints.iter().map(|e| e.addr()).collect();
+        entry.active.retain(|addr, _| live.contains(addr));
+        for addr in &live {
+            entry.active.entry(*addr).or_default();
+        }
+        if let Some(affinity) = &entry.runtime.affinity {
+            affinity.retain_endpoints(&live);
+        }
+        self.ports.insert(port.id.clone(), entry);
+        came
+    }
+
+    /// Moves each `affected` address to its current winner and keeps one pool per (port,
+    /// scope, family) in use; unchanged endpoint lists keep their pool.
+    fn update_wanted(&mut self, affected: &BTreeSet<ListenKey>) {
+        // Pools whose users changed, with an address that now uses them.
+        let mut touched: BTreeMap<PoolKey, Option<ListenKey>> = BTreeMap::new();
+        for key in affected {
+            let winner = self
+                .claims
+                .get(key)
+                .and_then(|claimants| claimants.values().next())
+                .cloned();
+            let before = match winner {
+                Some(want) => {
+                    let pool = want.pool_key(key);
+                    *self.pool_users.entry(pool.clone()).or_default() += 1;
+                    touched.insert(pool, Some(*key));
+                    self.wanted.insert(*key, want)
+                }
+                None => {
+                    self.failing.remove(key);
+                    self.wanted.remove(key)
+                }
+            };
+            if let Some(before) = before {
+                let pool = before.pool_key(key);
+                if let Some(users) = self.pool_users.get_mut(&pool) {
+                    *users = users.saturating_sub(1);
+                }
+                touched.entry(pool).or_insert(None);
+            }
+        }
+        // A changed port's pools are all here with an address: its listeners are all affected.
+        // A pool touched only by losing an address belongs to an unchanged port and stays.
+        for (pool_key, user) in touched {
+            if self
+                .pool_users
+                .get(&pool_key)
+                .is_none_or(|users| *users == 0)
+            {
+                self.pool_users.remove(&pool_key);
+                self.pools.remove(&pool_key);
                 continue;
             }
+            let Some((key, want)) = user.and_then(|key| Some((key, self.wanted.get(&key)?))) else {
+                continue;
+            };
             let Some(entry) = self.ports.get(&want.port.id) else {
                 continue;
             };
@@ -322,84 +468,108 @@ impl Reconciler {
                 Scope::External => want.port.external_endpoints(family),
             };
             let addrs: Vec<SocketAddr> = endpoints.iter().map(|e| e.addr()).collect();
-            let pool = match self.pools.remove(&pool_key) {
-                Some(pool) if pool.same_endpoints(&addrs) => pool,
-                _ => Arc::new(Pool::new(
-                    addrs
-                        .iter()
-                        .map(|addr| Backend {
-                            addr: *addr,
-                            active: entry.active.get(addr).cloned().unwrap_or_default(),
-                        })
-                        .collect(),
-                )),
-            };
-            pools.insert(pool_key, pool);
+            if self
+                .pools
+                .get(&pool_key)
+                .is_some_and(|pool| pool.same_endpoints(&addrs))
+            {
+                continue;
+            }
+            let pool = Arc::new(Pool::new(
+                addrs
+                    .iter()
+                    .map(|addr| Backend {
+                        addr: *addr,
+                        active: entry.active.get(addr).cloned().unwrap_or_default(),
+                    })
+                    .collect(),
+            ));
+            self.pools.insert(pool_key, pool);
         }
-        self.pools = pools;
     }
 
-    /// Closes listeners no longer wanted (waiting until their sockets are gone), re-points the
-    /// others at their current route (also when another service port took the address over),
-    /// opens new ones.
-    async fn update_listeners(&mut self, wanted: &BTreeMap<ListenKey, Want>) {
-        let gone: Vec<ListenKey> = self
-            .listeners
-            .keys()
-            .filter(|key| !wanted.contains_key(key))
-            .copied()
-            .collect();
-        for key in gone {
-            if let Some(open) = self.listeners.remove(&key) {
+    /// For the `affected` addresses: closes listeners no longer wanted (waiting until their
+    /// sockets are gone), then re-points the others at their current route (also when another
+    /// service port took the address over) and opens new ones.
+    async fn update_listeners(&mut self, affected: &BTreeSet<ListenKey>) {
+        for key in affected {
+            if self.wanted.contains_key(key) {
+                continue;
+            }
+            if let Some(open) = self.listeners.remove(key) {
                 tracing::debug!(address = %key.addr, protocol = %key.protocol, "closing listener");
                 open.close().await;
             }
         }
-        for (key, want) in wanted {
-            let pool_key = (want.port.id.clone(), want.scope, key.addr.is_ipv4());
-            let (Some(entry), Some(pool)) =
-                (self.ports.get(&want.port.id), self.pools.get(&pool_key))
-            else {
-                continue;
-            };
-            let route = Route {
-                port: entry.runtime.clone(),
-                pool: pool.clone(),
-                sources: want.sources.clone(),
-            };
-            if let Some(open) = self.listeners.get(key) {
-                let current = open.route.load();
-                if !Arc::ptr_eq(&current.port, &route.port)
-                    || !Arc::ptr_eq(&current.pool, &route.pool)
-                    || current.sources != route.sources
-                {
-                    open.route.store(Arc::new(route));
-                }
-                continue;
-            }
-            match self.open(*key, route) {
-                Ok(open) => {
-                    self.failing.remove(key);
-                    tracing::debug!(address = %key.addr, protocol = %key.protocol,
-                        service = %want.port.id, "listening");
-                    self.listeners.insert(*key, open);
-                }
-                Err(err) => {
-                    self.needs_retry = true;
-                    self.stats.listener_errors.fetch_add(1, Ordering::Relaxed);
-                    // Warn once per address; the periodic retries only log at debug.
-                    if self.failing.insert(*key) {
-                        tracing::warn!(address = %key.addr, protocol = %key.protocol,
-                            service = %want.port.id, error = %err, "cannot listen; will retry");
-                    } else {
-                        tracing::debug!(address = %key.addr, error = %err, "still cannot listen");
-                    }
-                }
-            }
+        for key in affected {
+            self.settle(*key);
         }
         self.stats
             .listeners
             .store(self.listeners.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Points the listener for the wanted address `key` at its current route, opening it if
+    /// needed.
+    fn settle(&mut self, key: ListenKey) {
+        let Some(want) = self.wanted.get(&key) else {
+            return;
+        };
+        let (Some(entry), Some(pool)) = (
+            self.ports.get(&want.port.id),
+            self.pools.get(&want.pool_key(&key)),
+        ) else {
+            return;
+        };
+        let route = Route {
+            port: entry.runtime.clone(),
+            pool: pool.clone(),
+            sources: want.sources.clone(),
+        };
+        if let Some(open) = self.listeners.get(&key) {
+            let current = open.route.load();
+            if !Arc::ptr_eq(&current.port, &route.port)
+                || !Arc::ptr_eq(&current.pool, &route.pool)
+                || current.sources != route.sources
+            {
+                open.route.store(Arc::new(route));
+            }
+            return;
+        }
+        let service = want.port.id.clone();
+        match self.open(key, route) {
+            Ok(open) => {
+                self.failing.remove(&key);
+                tracing::debug!(address = %key.addr, protocol = %key.protocol,
+                    service = %service, "listening");
+                self.listeners.insert(key, open);
+            }
+            Err(err) => {
+                self.stats.listener_errors.fetch_add(1, Ordering::Relaxed);
+                // Warn once per address; the periodic retries only log at debug.
+                if self.failing.insert(key) {
+                    tracing::warn!(address = %key.addr, protocol = %key.protocol,
+                        service = %service, error = %err, "cannot listen; will retry");
+                } else {
+                    tracing::debug!(address = %key.addr, error = %err, "still cannot listen");
+                }
+            }
+        }
+    }
+
+    /// Makes the managed interface carry the addresses the table asks for.
+    async fn sync_interface(&mut self) {
+        let Some(interface) = self.interface.as_mut() else {
+            return;
+        };
+        let addrs: BTreeSet<IpAddr> = self.managed.keys().copied().collect();
+        let failures = interface.sync(&addrs).await;
+        self.interface_dirty = failures > 0;
+        if failures > 0 {
+            self.stats
+                .interface_errors
+                .fetch_add(failures, Ordering::Relaxed);
+        }
     }
 
     fn open(&self, key: ListenKey, route: Route) -> std::io::Result<OpenListener> {
@@ -451,14 +621,24 @@ impl Reconciler {
                 affinity.expire(now);
             }
         }
-        if self.needs_retry
-            && let Some(last) = self.last.clone()
-        {
-            let last = TableSnapshot {
+        if self.failing.is_empty() && !self.interface_dirty {
+            return;
+        }
+        let failing: Vec<ListenKey> = self.failing.iter().copied().collect();
+        for key in failing {
+            self.settle(key);
+        }
+        self.stats
+            .listeners
+            .store(self.listeners.len() as u64, Ordering::Relaxed);
+        if self.interface_dirty {
+            self.sync_interface().await;
+        }
+        if let Some(last) = self.last.clone() {
+            self.record(&TableSnapshot {
                 last_event_at: None,
                 ..last
-            };
-            self.apply(&last).await;
+            });
         }
     }
 
@@ -500,15 +680,7 @@ fn nodeport_ips(config: &UserspaceConfig, local_ips: &BTreeSet<IpAddr>) -> Vec<I
     ips.into_iter().collect()
 }
 
-/// Addresses the managed interface must carry: ClusterIPs and externalIPs.
-fn managed_addrs(table: &ServiceTable) -> BTreeSet<IpAddr> {
-    table
-        .ports
-        .iter()
-        .flat_map(|p| p.cluster_ips.iter().chain(&p.external_ips))
-        .copied()
-        .collect()
-}
+mod diff;
 
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ mod base;
 mod claims;
 mod service;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -212,7 +212,17 @@ impl Change {
 struct Cached {
     port: Arc<ServicePort>,
     fragments: Fragments,
-    generation: u64,
+}
+
+/// What [`RuleBuilder::update`] found for one port whose `Arc` is not the cached one.
+#[derive(Debug)]
+enum Step<'t> {
+    /// In the table, not in the cache.
+    Added(&'t Arc<ServicePort>),
+    /// In both, as another allocation (maybe equal).
+    Replaced(&'t Arc<ServicePort>),
+    /// In the cache, not in the table.
+    Removed(ServicePortId),
 }
 
 /// Builds [`Ruleset`]s, remembering each service port's generated rules so an unchanged
@@ -220,8 +230,9 @@ struct Cached {
 #[derive(Debug, Clone)]
 pub struct RuleBuilder {
     config: RuleConfig,
-    cache: HashMap<ServicePortId, Cached>,
-    generation: u64,
+    /// Per port, in id order (the table's order), so [`RuleBuilder::update`] can walk both side
+    /// by side.
+    cache: BTreeMap<ServicePortId, Cached>,
 }
 
 impl RuleBuilder {
@@ -229,8 +240,7 @@ impl RuleBuilder {
     pub fn new(config: RuleConfig) -> RuleBuilder {
         RuleBuilder {
             config,
-            cache: HashMap::new(),
-            generation: 0,
+            cache: BTreeMap::new(),
         }
     }
 
@@ -240,39 +250,88 @@ impl RuleBuilder {
     }
 
     /// Brings the cache to `table` and returns the ports whose rules changed, in id order.
+    ///
+    /// The table's ports and the cache are walked side by side in id order; a port whose `Arc`
+    /// is the cached one (tables share unchanged ports, see [`crate::model::TableBuilder`])
+    /// costs one pointer comparison. Only the others are compared, looked up and regenerated,
+    /// so the work beyond that walk follows the number of changed ports.
     pub fn update(&mut self, table: &ServiceTable) -> Vec<Change> {
-        self.generation += 1;
-        let generation = self.generation;
-        let mut changes = Vec::new();
-        for port in &table.ports {
-            match self.cache.get_mut(&port.id) {
-                Some(cached) if Arc::ptr_eq(&cached.port, port) => cached.generation = generation,
-                Some(cached) if cached.port == *port => {
-                    // Same content in a new allocation: keep it so the next check is a pointer one.
-                    cached.port = port.clone();
-                    cached.generation = generation;
+        let steps = match self.steps(&table.ports) {
+            Some(steps) => steps,
+            None => {
+                // Not in id order (the table's invariant): walk a sorted copy.
+                let mut ports = table.ports.clone();
+                ports.sort_by(|a, b| a.id.cmp(&b.id));
+                ports.dedup_by(|later, earlier| later.id == earlier.id);
+                let steps = self.steps(&ports).unwrap_or_default();
+                return self.apply(steps);
+            }
+        };
+        self.apply(steps)
+    }
+
+    /// The ports of `ports` (in id order) whose `Arc` differs from the cache's, and the cached
+    /// ports `ports` lacks, in id order; `None` when `ports` is not strictly in id order (checked
+    /// next to every step, so an unchanged stretch, which matches the ordered cache, is not
+    /// compared).
+    fn steps<'t>(&self, ports: &'t [Arc<ServicePort>]) -> Option<Vec<Step<'t>>> {
+        let mut steps = Vec::new();
+        let mut cached = self.cache.iter().peekable();
+        let mut i = 0;
+        while i < ports.len() || cached.peek().is_some() {
+            let port = ports.get(i);
+            let step = match (port, cached.peek()) {
+                (Some(port), Some((_, c))) if Arc::ptr_eq(&c.port, port) => {
+                    cached.next();
+                    i += 1;
+                    continue;
                 }
-                Some(cached) => {
-                    let fragments = place(&self.config, port);
-                    let old = std::mem::replace(&mut cached.fragments, fragments.clone());
-                    cached.port = port.clone();
-                    cached.generation = generation;
-                    if old != fragments {
-                        changes.push(Change {
-                            id: port.id.clone(),
-                            old: Some(old),
-                            new: Some(fragments),
-                        });
+                (Some(port), Some((id, _))) => match port.id.cmp(id) {
+                    std::cmp::Ordering::Less => Step::Added(port),
+                    std::cmp::Ordering::Equal => {
+                        cached.next();
+                        Step::Replaced(port)
                     }
+                    std::cmp::Ordering::Greater => {
+                        let (id, _) = cached.next()?;
+                        steps.push(Step::Removed(id.clone()));
+                        continue;
+                    }
+                },
+                (Some(port), None) => Step::Added(port),
+                (None, _) => {
+                    let (id, _) = cached.next()?;
+                    steps.push(Step::Removed(id.clone()));
+                    continue;
                 }
-                None => {
+            };
+            let ordered = |a: Option<&Arc<ServicePort>>, b: Option<&Arc<ServicePort>>| match (a, b)
+            {
+                (Some(a), Some(b)) => a.id < b.id,
+                _ => true,
+            };
+            let before = i.checked_sub(1).and_then(|j| ports.get(j));
+            if !ordered(before, port) || !ordered(port, ports.get(i + 1)) {
+                return None;
+            }
+            steps.push(step);
+            i += 1;
+        }
+        Some(steps)
+    }
+
+    /// Applies `steps` to the cache and returns the ports whose rules changed, in id order.
+    fn apply(&mut self, steps: Vec<Step<'_>>) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for step in steps {
+            match step {
+                Step::Added(port) => {
                     let fragments = place(&self.config, port);
                     self.cache.insert(
                         port.id.clone(),
                         Cached {
                             port: port.clone(),
                             fragments: fragments.clone(),
-                            generation,
                         },
                     );
                     changes.push(Change {
@@ -281,20 +340,38 @@ impl RuleBuilder {
                         new: Some(fragments),
                     });
                 }
+                Step::Replaced(port) => {
+                    let Some(cached) = self.cache.get_mut(&port.id) else {
+                        continue;
+                    };
+                    if cached.port == *port {
+                        // Same content in a new allocation: keep it so the next check is a
+                        // pointer one.
+                        cached.port = port.clone();
+                        continue;
+                    }
+                    let fragments = place(&self.config, port);
+                    let old = std::mem::replace(&mut cached.fragments, fragments.clone());
+                    cached.port = port.clone();
+                    if old != fragments {
+                        changes.push(Change {
+                            id: port.id.clone(),
+                            old: Some(old),
+                            new: Some(fragments),
+                        });
+                    }
+                }
+                Step::Removed(id) => {
+                    if let Some(cached) = self.cache.remove(&id) {
+                        changes.push(Change {
+                            id,
+                            old: Some(cached.fragments),
+                            new: None,
+                        });
+                    }
+                }
             }
         }
-        self.cache.retain(|id, cached| {
-            let keep = cached.generation == generation;
-            if !keep {
-                changes.push(Change {
-                    id: id.clone(),
-                    old: Some(cached.fragments.clone()),
-                    new: None,
-                });
-            }
-            keep
-        });
-        changes.sort_by(|a, b| a.id.cmp(&b.id));
         changes
     }
 

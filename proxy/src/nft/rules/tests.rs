@@ -312,3 +312,136 @@ fn masquerade_keeps_client_ports_unless_fully_random_is_asked_for() {
         Some("masquerade fully-random")
     );
 }
+
+mod incremental {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One slot's service: which of 3 endpoints it has, a NodePort, UDP instead of TCP (a new
+    /// id), and a shared externalIP.
+    type Spec = (u8, bool, bool, bool);
+
+    fn port(slot: usize, (endpoints, node_port, udp, shared): Spec) -> ServicePort {
+        let eps = (0..3)
+            .filter(|j| endpoints & (1 << j) != 0)
+            .map(|j| ep(&format!("10.244.{slot}.{j}"), 80, j == 0))
+            .collect();
+        let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
+        let mut port = svc(
+            &format!("s{slot}"),
+            protocol,
+            80,
+            &[&format!("10.96.0.{slot}")],
+            eps,
+        );
+        port.node_port = node_port.then_some(30000 + slot as u16);
+        if shared {
+            port.external_ips = vec![crate::nft::fixture::ip("192.0.2.1")];
+        }
+        port
+    }
+
+    /// The next table: a slot whose spec did not change keeps the previous table's `Arc` when
+    /// `share` says so, else gets an equal port in a new allocation (both happen in practice).
+    fn next_table(
+        previous: &[(Option<Spec>, Option<Arc<ServicePort>>)],
+        specs: &[(Option<Spec>, bool)],
+    ) -> Vec<(Option<Spec>, Option<Arc<ServicePort>>)> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(slot, (spec, share))| {
+                let kept = previous
+                    .get(slot)
+                    .filter(|(before, _)| *share && before == spec)
+                    .and_then(|(_, arc)| arc.clone());
+                let arc = kept.or_else(|| spec.map(|spec| Arc::new(port(slot, spec))));
+                (*spec, arc)
+            })
+            .collect()
+    }
+
+    fn service_table(slots: &[(Option<Spec>, Option<Arc<ServicePort>>)]) -> ServiceTable {
+        let mut ports: Vec<Arc<ServicePort>> =
+            slots.iter().filter_map(|(_, arc)| arc.clone()).collect();
+        ports.sort_by(|a, b| a.id.cmp(&b.id));
+        ServiceTable { ports }
+    }
+
+    type Diff = Vec<(ServicePortId, Option<Fragments>, Option<Fragments>)>;
+
+    /// The reference: every port of either table regenerated, kept where its rules differ.
+    fn full_diff(before: &ServiceTable, after: &ServiceTable) -> Diff {
+        let ids: BTreeSet<&ServicePortId> = before
+            .ports
+            .iter()
+            .chain(&after.ports)
+            .map(|p| &p.id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let old = before.get(id).map(|p| place(&config(), p));
+                let new = after.get(id).map(|p| place(&config(), p));
+                (old != new).then(|| (id.clone(), old, new))
+            })
+            .collect()
+    }
+
+    fn spec() -> impl Strategy<Value = (Option<Spec>, bool)> {
+        (
+            proptest::option::of((0u8..8, any::<bool>(), any::<bool>(), any::<bool>())),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn incremental_updates_match_a_full_rebuild_diff(
+            steps in proptest::collection::vec(proptest::collection::vec(spec(), 6), 1..8)
+        ) {
+            let mut builder = RuleBuilder::new(config());
+            let mut slots = Vec::new();
+            let mut before = ServiceTable::default();
+            for specs in &steps {
+                slots = next_table(&slots, specs);
+                let after = service_table(&slots);
+                let changes: Diff = builder
+                    .update(&after)
+                    .into_iter()
+                    .map(|c| (c.id, c.old, c.new))
+                    .collect();
+                prop_assert_eq!(&changes, &full_diff(&before, &after));
+                prop_assert_eq!(
+                    builder.assemble(&after),
+                    RuleBuilder::new(config()).build(&after)
+                );
+                prop_assert_eq!(
+                    builder.cache.keys().collect::<Vec<_>>(),
+                    after.ports.iter().map(|p| &p.id).collect::<Vec<_>>()
+                );
+                before = after;
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_out_of_id_order_is_read_as_if_sorted() {
+        let a = Arc::new(port(1, (1, false, false, false)));
+        let b = Arc::new(port(2, (3, true, false, false)));
+        let mut builder = RuleBuilder::new(config());
+        let unsorted = ServiceTable {
+            ports: vec![b.clone(), a.clone()],
+        };
+        let changes: Vec<ServicePortId> = builder
+            .update(&unsorted)
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(changes, [a.id.clone(), b.id.clone()]);
+        let sorted = ServiceTable { ports: vec![a, b] };
+        assert!(builder.update(&sorted).is_empty());
+    }
+}

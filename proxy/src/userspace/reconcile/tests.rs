@@ -260,3 +260,99 @@ async fn affinity_survives_updates_and_drops_pins_to_removed_endpoints() -> io::
     assert_ne!(moved, pinned);
     Ok(())
 }
+
+/// The incrementally kept winners, comparable with [`Reconciler::wanted`]'s answer.
+fn winners(wanted: &BTreeMap<ListenKey, Want>) -> Vec<(ListenKey, String, Scope)> {
+    wanted
+        .iter()
+        .map(|(k, w)| (*k, w.port.id.name.clone(), w.scope))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_update_looks_only_at_the_ports_it_changes() -> io::Result<()> {
+    let backend = tagged_echo("one").await?;
+    let mut r = reconciler(&UserspaceConfig::default());
+    let localhost: IpAddr = Ipv4Addr::LOCALHOST.into();
+    let mut services = Vec::new();
+    for i in 0..40 {
+        services.push((format!("svc-{i:02}"), free_port()?));
+    }
+    let table = |services: &[(String, u16)], endpoints: &[(usize, SocketAddr)]| {
+        services
+            .iter()
+            .enumerate()
+            .map(|(i, (name, number))| {
+                let eps: Vec<SocketAddr> = endpoints
+                    .iter()
+                    .filter(|(j, _)| *j == i)
+                    .map(|(_, a)| *a)
+                    .collect();
+                port(name, Protocol::Tcp, localhost, *number, &eps)
+            })
+            .collect::<Vec<_>>()
+    };
+    let all: Vec<(usize, SocketAddr)> = (0..services.len()).map(|i| (i, backend)).collect();
+
+    let snap = snapshot(table(&services, &all));
+    r.apply(&snap).await;
+    assert_eq!(r.last_changed, 40);
+    assert_eq!(r.listeners.len(), 40);
+    let reference = r.wanted(&snap.table);
+    assert_eq!(winners(&r.wanted), winners(&reference));
+    let routes: Vec<Arc<Route>> = r.listeners.values().map(|l| l.route.load_full()).collect();
+
+    // Service 7 loses its endpoint: one port looked at, the other 39 routes untouched.
+    let fewer: Vec<(usize, SocketAddr)> = all.iter().copied().filter(|(i, _)| *i != 7).collect();
+    let snap = snapshot(table(&services, &fewer));
+    r.apply(&snap).await;
+    assert_eq!(r.last_changed, 1);
+    let kept = r
+        .listeners
+        .values()
+        .filter(|l| {
+            routes
+                .iter()
+                .any(|old| Arc::ptr_eq(old, &l.route.load_full()))
+        })
+        .count();
+    assert_eq!(kept, 39);
+    assert_eq!(winners(&r.wanted), winners(&r.wanted(&snap.table)));
+
+    // A later port claims service 3's address, then service 3 goes: the claimant takes the
+    // listener over in place.
+    let three = SocketAddr::new(localhost, services[3].1);
+    let key = ListenKey {
+        protocol: Protocol::Tcp,
+        addr: three,
+    };
+    let opened = r.listeners.get(&key).map(|l| l.route.clone());
+    services.push(("zzz".into(), three.port()));
+    let snap = snapshot(table(&services, &fewer));
+    r.apply(&snap).await;
+    assert_eq!(r.last_changed, 1);
+    assert_eq!(r.listeners.len(), 40);
+    assert_eq!(winners(&r.wanted), winners(&r.wanted(&snap.table)));
+    services.remove(3);
+    let shifted: Vec<(usize, SocketAddr)> = (0..services.len())
+        .filter(|i| *i != 6)
+        .map(|i| (i, backend))
+        .collect();
+    let snap = snapshot(table(&services, &shifted));
+    r.apply(&snap).await;
+    assert_eq!(r.last_changed, 2, "service 3 gone, zzz gained an endpoint");
+    assert_eq!(winners(&r.wanted), winners(&r.wanted(&snap.table)));
+    let now = r.listeners.get(&key).map(|l| l.route.clone());
+    assert!(
+        opened
+            .zip(now.clone())
+            .is_some_and(|(a, b)| Arc::ptr_eq(&a, &b)),
+        "the listener must be re-pointed, not reopened"
+    );
+    let owner = now.map(|route| route.load().port.id.name.clone());
+    assert_eq!(owner.as_deref(), Some("zzz"));
+    assert_eq!(greeting(three).await?.0, "one");
+    assert_eq!(r.pools.len(), r.pool_users.len());
+    assert_eq!(r.pool_users.values().sum::<usize>(), r.wanted.len());
+    Ok(())
+}
