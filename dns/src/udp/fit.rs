@@ -51,7 +51,8 @@ pub(crate) fn fit(message: &mut Vec<u8>, limit: usize) -> Option<Fitted> {
     let total = usize::from(counts.answers)
         + usize::from(counts.authorities)
         + usize::from(counts.additionals);
-    let mut spans = Vec::with_capacity(total);
+    // The counts are only believed as far as records are there to walk.
+    let mut spans = Vec::with_capacity(total.min(64));
     for _ in 0..total {
         let span = record(message, at)?;
         at = span.end;
@@ -74,7 +75,7 @@ pub(crate) fn fit(message: &mut Vec<u8>, limit: usize) -> Option<Fitted> {
     let records = if opt.is_some() {
         spans.get(..total - 1)?
     } else {
-        &spans[..]
+        spans.as_slice()
     };
     let opt_bytes = match opt {
         Some(span) => message.get(span.start..span.end)?.to_vec(),

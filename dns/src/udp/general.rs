@@ -25,11 +25,11 @@ use tokio::net::UdpSocket;
 use tracing::{debug, warn};
 
 use super::RateLimiter;
+use crate::DnsHandler;
 
 /// UDP payload without EDNS (RFC 1035 §4.2.1), and the least any client may be sent (RFC 6891
 /// §6.2.5).
 const PLAIN_PAYLOAD: u16 = 512;
-use crate::DnsHandler;
 
 /// Answers one datagram through the hickory handler; the response, if any, is sent from here
 /// (or from the spawned task of a request that waits on upstreams).
@@ -115,13 +115,15 @@ pub(crate) fn emit_within_limit<'a>(
     >,
 ) -> Result<(ResponseInfo, Vec<u8>), (u16, ProtoError)> {
     let id = response.metadata().id;
-    let limit = response.edns().map_or(PLAIN_PAYLOAD, |e| e.max_payload());
+    let limit = response
+        .edns()
+        .map_or(PLAIN_PAYLOAD, |e| e.max_payload().max(PLAIN_PAYLOAD));
     let mut bytes = Vec::with_capacity(usize::from(PLAIN_PAYLOAD));
     let mut encoder = BinEncoder::new(&mut bytes);
     let info = response
         .destructive_emit(&mut encoder)
         .map_err(|err| (id, err))?;
-    let Some(fitted) = super::fit::fit(&mut bytes, usize::from(limit.max(PLAIN_PAYLOAD))) else {
+    let Some(fitted) = super::fit::fit(&mut bytes, usize::from(limit)) else {
         return Err((
             id,
             ProtoError::Message("response cannot be cut to the payload limit"),
