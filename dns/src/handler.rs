@@ -4,6 +4,10 @@
 //! the response. This is the one place forwarding is decided, for TCP and for both UDP paths
 //! (the UDP fast path answers table names only and hands everything else here). It holds no lock: one `ArcSwap::load` per request.
 //!
+//! A table answer whose CNAME chain leaves the table (an ExternalName Service) is completed
+//! with the target's records from the forwarder, for clients the recursion allow list admits;
+//! others get the CNAME alone.
+//!
 //! It never builds records itself; answers come from the table or the upstreams.
 
 use std::borrow::Cow;
@@ -120,6 +124,29 @@ impl DnsHandler {
             drop(table);
             return self.forward(request, query, edns, response_handle).await;
         };
+        let dangling = answer
+            .dangling_cname()
+            .filter(|target| {
+                !matches!(qtype, RecordType::CNAME | RecordType::ANY)
+                    && !table.is_authoritative(target)
+            })
+            .cloned();
+        if let (Some(target), Some(forwarder)) = (dangling, &self.forwarder)
+            && self.recursion.allows(request.src().ip())
+        {
+            let zone = table.zone().clone();
+            let chain: Vec<Record> = answer.answers.into_iter().map(Cow::into_owned).collect();
+            // The table guard is not held while waiting on upstreams.
+            drop(table);
+            let chase = Chase {
+                zone,
+                chain,
+                target,
+            };
+            return self
+                .chase(request, query, chase, forwarder, edns, response_handle)
+                .await;
+        }
         self.metrics.request(Source::Zone, qtype, answer.rcode);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = answer.rcode;
@@ -132,6 +159,63 @@ impl DnsHandler {
             answer.authority.iter().map(|r| &**r),
             std::iter::empty(),
             answer.additional.iter().map(|r| &**r),
+        );
+        send(response_handle, response, request).await
+    }
+
+    /// Completes a table answer whose CNAME chain leaves the table (an ExternalName Service)
+    /// with the target's records from the forwarder and its cache, as CoreDNS does: one
+    /// upstream question (the upstream is recursive and follows any further chain itself).
+    /// The response code is the target's when the upstream answers NOERROR or NXDOMAIN (with
+    /// its SOA on a negative answer, for negative caching); when the upstream fails, times out
+    /// or is over its in-flight cap, the CNAME chain alone with NOERROR. Upstream records owned
+    /// by names in the cluster zone are dropped: only the table speaks for those.
+    async fn chase<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        query: &Query,
+        chase: Chase,
+        forwarder: &Arc<Forwarder>,
+        edns: Option<&Edns>,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let Chase {
+            zone,
+            mut chain,
+            target,
+        } = chase;
+        let qtype = query.query_type();
+        let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let target_query = Query::query(target, qtype);
+        let mut rcode = ResponseCode::NoError;
+        let mut authority = Vec::new();
+        match forwarder.resolve(&target_query, dnssec_ok).await {
+            Ok(reply) if matches!(reply.rcode, ResponseCode::NoError | ResponseCode::NXDomain) => {
+                rcode = reply.rcode;
+                let outside = |r: &Record| !zone.zone_of(&r.name);
+                if reply.answers.is_empty() {
+                    authority.extend(reply.authority.into_iter().filter(outside));
+                }
+                chain.extend(reply.answers.into_iter().filter(outside));
+            }
+            Ok(reply) => {
+                debug!(name = %target_query.name(), rcode = %reply.rcode, "cname target not resolved; answering the cname alone");
+            }
+            Err(err) => {
+                debug!(name = %target_query.name(), %err, "cname target not resolved; answering the cname alone");
+            }
+        }
+        self.metrics.request(Source::Zone, qtype, rcode);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.response_code = rcode;
+        metadata.authoritative = true;
+        metadata.recursion_available = true;
+        let response = MessageResponseBuilder::new(&request.queries, edns).build(
+            metadata,
+            chain.iter(),
+            authority.iter(),
+            std::iter::empty(),
+            std::iter::empty(),
         );
         send(response_handle, response, request).await
     }
@@ -190,6 +274,17 @@ impl DnsHandler {
         );
         send(response_handle, response, request).await
     }
+}
+
+/// A table answer to complete upstream: its CNAME chain (owned, so the table is not held
+/// while waiting) and the name the chain leaves the table for.
+struct Chase {
+    /// The cluster zone, whose names upstream records may not speak for.
+    zone: Name,
+    /// The answer section the table gave, ending with the CNAME to `target`.
+    chain: Vec<Record>,
+    /// The CNAME target outside the table.
+    target: Name,
 }
 
 /// True when the question section's names are written out label by label. A first question

@@ -179,6 +179,19 @@ pub struct Answer<'t> {
 }
 
 impl Answer<'_> {
+    /// The name the answer's CNAME chain ends at without records for it: the target of the
+    /// last answer record when that is a CNAME of a NOERROR answer (an ExternalName outside
+    /// the zone, for one). The table has nothing more for that name.
+    pub fn dangling_cname(&self) -> Option<&Name> {
+        if self.rcode != ResponseCode::NoError {
+            return None;
+        }
+        match &self.answers.last()?.data {
+            RData::CNAME(target) => Some(&target.0),
+            _ => None,
+        }
+    }
+
     fn empty(rcode: ResponseCode) -> Self {
         Answer {
             rcode,
@@ -314,8 +327,9 @@ impl NameTable {
     }
 
     /// Adds the records an in-zone CNAME target holds, hop by hop, after the CNAME record
-    /// `answer` ends with; an out-of-zone target ends the chain (the client resolves it), a
-    /// missing in-zone target makes the answer NXDOMAIN.
+    /// `answer` ends with; an out-of-zone target ends the chain (the handler resolves it
+    /// upstream), a missing in-zone target makes the answer NXDOMAIN, a target already in the
+    /// chain (a loop) ends it.
     fn follow_cname<'t>(&'t self, mut answer: Answer<'t>, qtype: RecordType) -> Answer<'t> {
         for _ in 0..MAX_CNAME_HOPS {
             let Some(RData::CNAME(target)) = answer.answers.last().map(|r| &r.data) else {
@@ -323,6 +337,10 @@ impl NameTable {
             };
             let target = target.0.to_lowercase();
             if !self.options.zone.zone_of(&target) {
+                break;
+            }
+            if answer.answers.iter().any(|r| r.name == target) {
+                // A loop: the chain already holds the target's records; it ends here.
                 break;
             }
             let Some(node) = self.nodes.get(&target) else {

@@ -27,6 +27,10 @@ use tracing::{debug, warn};
 use super::RateLimiter;
 use crate::DnsHandler;
 
+/// UDP payload without EDNS (RFC 1035 §4.2.1), and the least any client may be sent (RFC 6891
+/// §6.2.5).
+const PLAIN_PAYLOAD: u16 = 512;
+
 /// Answers one datagram through the hickory handler; the response, if any, is sent from here
 /// (or from the spawned task of a request that waits on upstreams).
 pub(super) fn serve(
@@ -97,7 +101,9 @@ pub(super) fn can_answer(src: SocketAddr) -> bool {
 }
 
 /// Encodes a response within the payload size the client advertised (512 bytes without
-/// EDNS).
+/// EDNS): encoded whole, then cut at record boundaries (`fit.rs`), so the datagram holds only
+/// whole counted records, keeps its OPT record, and has TC set only when answer data was
+/// dropped.
 pub(crate) fn emit_within_limit<'a>(
     response: MessageResponse<
         '_,
@@ -109,13 +115,30 @@ pub(crate) fn emit_within_limit<'a>(
     >,
 ) -> Result<(ResponseInfo, Vec<u8>), (u16, ProtoError)> {
     let id = response.metadata().id;
-    let mut bytes = Vec::with_capacity(512);
+    let limit = response
+        .edns()
+        .map_or(PLAIN_PAYLOAD, |e| e.max_payload().max(PLAIN_PAYLOAD));
+    let mut bytes = Vec::with_capacity(usize::from(PLAIN_PAYLOAD));
     let mut encoder = BinEncoder::new(&mut bytes);
-    encoder.set_max_size(response.edns().map_or(512, |e| e.max_payload()));
-    match response.destructive_emit(&mut encoder) {
-        Ok(info) => Ok((info, bytes)),
-        Err(err) => Err((id, err)),
+    let info = response
+        .destructive_emit(&mut encoder)
+        .map_err(|err| (id, err))?;
+    let Some(fitted) = super::fit::fit(&mut bytes, usize::from(limit)) else {
+        return Err((
+            id,
+            ProtoError::Message("response cannot be cut to the payload limit"),
+        ));
+    };
+    if fitted.dropped == 0 {
+        return Ok((info, bytes));
     }
+    debug!(
+        dropped = fitted.dropped,
+        truncated = fitted.truncated,
+        "udp response cut to {limit} bytes"
+    );
+    let header = Header::read(&mut BinDecoder::new(&bytes)).map_err(|err| (id, err.into()))?;
+    Ok((ResponseInfo::from(header), bytes))
 }
 
 /// [`emit_within_limit`]; a response that cannot be encoded becomes a bare SERVFAIL, as in

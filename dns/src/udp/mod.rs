@@ -9,6 +9,9 @@
 //! with hickory's `Request` and handed to the same [`DnsHandler`] (`general.rs`), which sends
 //! its own response; only requests that wait (forwarding upstream) get a task of their own.
 //!
+//! Responses of the general path are encoded whole and then cut to the client's payload limit
+//! at record boundaries (`fit.rs`), TC set only when answer data was dropped.
+//!
 //! With response-rate limiting on (`rrl.rs`), every response of either path passes the
 //! [`RateLimiter`] on its way out: sent, sent truncated, or dropped.
 //!
@@ -16,6 +19,7 @@
 //! buffer when a batch of responses does not fit.
 
 mod batch;
+mod fit;
 mod general;
 mod rrl;
 

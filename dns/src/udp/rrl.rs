@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 /// How long a bucket is kept after its last response; by then it is full again.
 const IDLE: Duration = Duration::from_secs(1);
 /// The DNS header's size.
-const HEADER: usize = 12;
+pub(super) const HEADER: usize = 12;
 /// Every how many limited responses one is sent truncated instead of dropped.
 const SLIP: u32 = 2;
 

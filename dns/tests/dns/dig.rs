@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use crate::support::{Error, TestResult, config, fixture, start};
 
 /// Runs dig against `addr` with `args`; `None` when dig is not installed.
-async fn dig(addr: SocketAddr, args: &[&str]) -> Result<Option<String>, Error> {
+pub(crate) async fn dig(addr: SocketAddr, args: &[&str]) -> Result<Option<String>, Error> {
     let port = addr.port().to_string();
     let server = format!("@{}", addr.ip());
     let mut command = tokio::process::Command::new("dig");

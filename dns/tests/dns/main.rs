@@ -3,6 +3,7 @@
 
 mod burst;
 mod dig;
+mod external_name;
 mod forward;
 mod fuzz_corpus;
 mod limits;
@@ -10,3 +11,4 @@ mod live;
 mod malformed;
 mod records;
 mod support;
+mod truncation;

@@ -472,3 +472,37 @@ fn record_sets_decode_to_what_was_stored_and_a_set_too_large_to_encode_stays_par
     }
     Ok(())
 }
+
+#[test]
+fn cname_chains_end_at_loops_and_name_what_they_leave_the_table_for() -> TestResult {
+    let mut state = fixture()?;
+    for (name, target) in [
+        ("ping", "pong.default.svc.cluster.local"),
+        ("pong", "ping.default.svc.cluster.local"),
+    ] {
+        let service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "default", "name": name},
+            "spec": {"type": "ExternalName", "externalName": target}
+        }))?;
+        state
+            .services
+            .insert(key(&service.metadata), Arc::new(service));
+    }
+    let table = NameTable::build(&state, TableOptions::from_config(&DnsConfig::default())?);
+    // A loop: each CNAME once, then the chain ends at a name the table holds.
+    let looped = ask(&table, "ping.default.svc.cluster.local.", RecordType::A)?;
+    assert_eq!(looped.answers.len(), 2, "{:?}", lines(&looped.answers));
+    let target = looped.dangling_cname().map(ToString::to_string);
+    assert_eq!(target.as_deref(), Some("ping.default.svc.cluster.local."));
+    // An ExternalName outside the zone: the chain leaves the table for its target.
+    let ext = ask(&table, "ext.default.svc.cluster.local.", RecordType::A)?;
+    let target = ext.dangling_cname().map(ToString::to_string);
+    assert_eq!(target.as_deref(), Some("www.example.org."));
+    // A chain that ends in records, and a negative answer, leave nothing dangling.
+    let alias = ask(&table, "alias.default.svc.cluster.local.", RecordType::A)?;
+    assert_eq!(alias.answers.len(), 2);
+    assert_eq!(alias.dangling_cname(), None);
+    let nx = ask(&table, "nope.default.svc.cluster.local.", RecordType::A)?;
+    assert_eq!(nx.dangling_cname(), None);
+    Ok(())
+}
