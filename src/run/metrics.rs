@@ -1,5 +1,9 @@
 //! The process's `/metrics` (Prometheus text of DNS and the proxy) and `/healthz` (the proxy's
 //! freshness, 503 when stale) endpoint. The control plane serves its own on the API port.
+//!
+//! Each part encodes its own prometheus-client registry in the Prometheus text format 0.0.4;
+//! that format has no end marker and the parts' metric names are disjoint, so the body is the
+//! parts' encodings one after another.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,7 +75,9 @@ impl MetricsServer {
     }
 }
 
-async fn metrics(State(sources): State<Sources>) -> String {
+async fn metrics(
+    State(sources): State<Sources>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let mut text = String::new();
     if let Some(dns) = &sources.dns {
         text.push_str(&dns.metrics_text());
@@ -79,7 +85,13 @@ async fn metrics(State(sources): State<Sources>) -> String {
     if let Some(proxy) = &sources.proxy {
         text.push_str(&proxy.metrics_text());
     }
-    text
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            proxy::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
 }
 
 /// kube-proxy's `/healthz`: a JSON body with `lastUpdated` and `currentTime`, 503 when stale.

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +19,7 @@ use super::affinity::AffinityTable;
 use super::balance::{Backend, Pool};
 use super::interface::ManagedInterface;
 use super::route::{Ctx, PortRuntime, Route};
-use super::stats::{PortMetrics, ProxyStats};
+use super::stats::ProxyStats;
 use super::{UserspaceConfig, socket, tcp, udp};
 use crate::model::{Protocol, ServicePort, ServicePortId, ServiceTable};
 use crate::reflector::TableSnapshot;
@@ -181,9 +181,7 @@ impl Reconciler {
             let failures = interface.sync(&addrs).await;
             if failures > 0 {
                 self.needs_retry = true;
-                self.stats
-                    .interface_errors
-                    .fetch_add(failures, Ordering::Relaxed);
+                self.stats.interface_errors.inc_by(failures);
             }
         }
         self.record(snapshot);
@@ -280,7 +278,7 @@ impl Reconciler {
                     runtime: Arc::new(PortRuntime {
                         id: port.id.clone(),
                         affinity: port.affinity_timeout.map(AffinityTable::new),
-                        metrics: Arc::new(PortMetrics::default()),
+                        metrics: self.stats.port_metrics(&port.id),
                     }),
                     affinity_timeout: port.affinity_timeout,
                     active: HashMap::new(),
@@ -297,12 +295,7 @@ impl Reconciler {
             ports.insert(port.id.clone(), entry);
         }
         self.ports = ports;
-        self.stats.set_ports(
-            self.ports
-                .iter()
-                .map(|(id, e)| (id.clone(), e.runtime.metrics.clone()))
-                .collect(),
-        );
+        self.stats.retain_ports(self.ports.keys());
     }
 
     /// One pool per (port, scope, family) in use; unchanged endpoint lists keep their pool.
@@ -386,7 +379,7 @@ impl Reconciler {
                 }
                 Err(err) => {
                     self.needs_retry = true;
-                    self.stats.listener_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.listener_errors.inc();
                     // Warn once per address; the periodic retries only log at debug.
                     if self.failing.insert(*key) {
                         tracing::warn!(address = %key.addr, protocol = %key.protocol,
@@ -397,9 +390,7 @@ impl Reconciler {
                 }
             }
         }
-        self.stats
-            .listeners
-            .store(self.listeners.len() as u64, Ordering::Relaxed);
+        self.stats.listeners.set(self.listeners.len() as u64);
     }
 
     fn open(&self, key: ListenKey, route: Route) -> std::io::Result<OpenListener> {
@@ -425,17 +416,15 @@ impl Reconciler {
         if let Some(at) = snapshot.last_event_at {
             self.stats
                 .sync_latency
-                .observe_duration(Instant::now().saturating_duration_since(at));
+                .observe(Instant::now().saturating_duration_since(at).as_secs_f64());
         }
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.syncs.inc();
         let now = SystemTime::now();
-        let ms = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        // Whole milliseconds, as before: the gauge is read as seconds with 3 decimals.
         self.stats
-            .last_sync_ms
-            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .last_sync
+            .set(since_epoch.as_millis() as f64 / 1000.0);
         let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
         applied.at = Some(now);
         applied.table = Some(snapshot.table.clone());
@@ -468,11 +457,11 @@ impl Reconciler {
         for open in all {
             open.close().await;
         }
-        self.stats.listeners.store(0, Ordering::Relaxed);
+        self.stats.listeners.set(0);
         if let Some(interface) = self.interface.take()
             && let Err(err) = interface.remove().await
         {
-            self.stats.interface_errors.fetch_add(1, Ordering::Relaxed);
+            self.stats.interface_errors.inc();
             tracing::warn!(error = %err, "removing the managed interface failed");
         }
     }
