@@ -115,3 +115,49 @@ async fn healthz(
         body,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_the_parts_registries_as_prometheus_text() {
+        let config = dns::DnsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..dns::DnsConfig::default()
+        };
+        let (_clusters, watched) =
+            tokio::sync::watch::channel(Arc::new(cluster_watch::ClusterState::default()));
+        let dns = dns::DnsServer::start(config, watched)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dns = Arc::new(dns);
+        let server = MetricsServer::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(dns.clone()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://{}/metrics", server.local_addr());
+        let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            response
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        let text = response.text().await.unwrap_or_else(|e| panic!("{e}"));
+        let samples = testkit::parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            testkit::value_of(&samples, "switchyard_dns_ready", &[]),
+            Some(0.0),
+            "{text}"
+        );
+        server.shutdown().await;
+        if let Ok(dns) = Arc::try_unwrap(dns) {
+            dns.shutdown().await;
+        }
+    }
+}
