@@ -103,7 +103,7 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "switchyard_dns_requests",
-            "DNS requests answered, by source, query type and response code.",
+            "DNS requests answered, by source, query type and response code",
             requests.clone(),
         );
         let mut counter = |name: &str, help: &str| {
@@ -113,35 +113,35 @@ impl Default for Metrics {
         };
         let cache_hits = counter(
             "switchyard_dns_cache_hits",
-            "Upstream answers served from the cache.",
+            "Upstream answers served from the cache",
         );
         let cache_misses = counter(
             "switchyard_dns_cache_misses",
-            "Cache lookups that went upstream.",
+            "Cache lookups that went upstream",
         );
         let upstream_errors = counter(
             "switchyard_dns_upstream_errors",
-            "Upstream exchanges that failed (timeout, I/O, bad reply).",
+            "Upstream exchanges that failed (timeout, I/O, bad reply)",
         );
         let tcp_retries = counter(
             "switchyard_dns_upstream_tcp_retries",
-            "Truncated upstream UDP replies retried over TCP.",
+            "Truncated upstream UDP replies retried over TCP",
         );
         let recursion_refused = counter(
             "switchyard_dns_recursion_refused",
-            "Questions outside the cluster zone refused: the client is not allowed recursion.",
+            "Questions outside the cluster zone refused: the client is not allowed recursion",
         );
         let upstream_over_cap = counter(
             "switchyard_dns_upstream_over_cap",
-            "Questions answered SERVFAIL: too many upstream queries in flight.",
+            "Questions answered SERVFAIL: too many upstream queries in flight",
         );
         let upstream_coalesced = counter(
             "switchyard_dns_upstream_coalesced",
-            "Questions that shared an identical upstream query already in flight.",
+            "Questions that shared an identical upstream query already in flight",
         );
         let table_builds = counter(
             "switchyard_dns_table_builds",
-            "Name tables built from cluster snapshots.",
+            "Name tables built from cluster snapshots",
         );
         let rate_limited = Family::<ActionLabel, Counter>::default();
         let rate_limited_dropped =
@@ -150,7 +150,7 @@ impl Default for Metrics {
             rate_limited.get_or_create_owned(&ActionLabel { action: "slip" });
         registry.register(
             "switchyard_dns_rate_limited",
-            "UDP responses held back by response-rate limiting, by action (drop, or slip: sent truncated).",
+            "UDP responses held back by response-rate limiting, by action (drop, or slip: sent truncated)",
             rate_limited,
         );
         let mut gauge = |name: &str, help: &str| {
@@ -160,24 +160,24 @@ impl Default for Metrics {
         };
         let cache_entries = gauge(
             "switchyard_dns_cache_entries",
-            "Upstream answers held in the cache.",
+            "Upstream answers held in the cache",
         );
         let table_names = gauge(
             "switchyard_dns_table_names",
-            "Owner names in the current name table.",
+            "Owner names in the current name table",
         );
         let table_revision = gauge(
             "switchyard_dns_table_revision",
-            "Cluster snapshot revision of the current name table.",
+            "Cluster snapshot revision of the current name table",
         );
         let ready = gauge(
             "switchyard_dns_ready",
-            "1 once the first full cluster list has been served.",
+            "1 once the first full cluster list has been served",
         );
         let upstream_latency = Histogram::new(LATENCY_BUCKETS);
         registry.register(
             "switchyard_dns_upstream_duration_seconds",
-            "Duration of successful upstream exchanges.",
+            "Duration of successful upstream exchanges",
             upstream_latency.clone(),
         );
         Metrics {
@@ -334,6 +334,9 @@ mod tests {
             Some(1.0)
         );
         assert!(text.contains("# TYPE switchyard_dns_requests_total counter\n"));
+        assert!(text.contains(
+            "# HELP switchyard_dns_ready 1 once the first full cluster list has been served.\n"
+        ));
         assert!(text.contains("switchyard_dns_recursion_refused_total 1\n"));
         assert!(text.contains("switchyard_dns_upstream_over_cap_total 1\n"));
         assert!(text.contains("switchyard_dns_upstream_coalesced_total 2\n"));

@@ -65,26 +65,26 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "switchyard_apiserver_requests",
-            "API requests by verb, resource and HTTP code.",
+            "API requests by verb, resource and HTTP code",
             requests.clone(),
         );
         let latency =
             Family::<VerbLabel, Histogram>::new_with_constructor(request_histogram as fn() -> _);
         registry.register(
             "switchyard_apiserver_request_duration_seconds",
-            "Time to answer a request (watches excluded), by verb.",
+            "Time to answer a request (watches excluded), by verb",
             latency.clone(),
         );
         let watches = Gauge::default();
         registry.register(
             "switchyard_apiserver_watches",
-            "Open watch streams.",
+            "Open watch streams",
             watches.clone(),
         );
         let watches_total = Counter::default();
         registry.register(
             "switchyard_apiserver_watches",
-            "Watch streams opened.",
+            "Watch streams opened",
             watches_total.clone(),
         );
         registry.register_collector(Box::new(StoreContents {
@@ -93,17 +93,17 @@ impl Metrics {
         let commits = store.metrics();
         registry.register(
             "switchyard_store_commit_batch_size",
-            "Requests committed per transaction.",
+            "Requests committed per transaction",
             commits.batch_size.clone(),
         );
         registry.register(
             "switchyard_store_commit_duration_seconds",
-            "Time to commit one transaction durably.",
+            "Time to commit one transaction durably",
             commits.commit_duration.clone(),
         );
         registry.register(
             "switchyard_store_commit_failures",
-            "Commits that failed.",
+            "Commits that failed",
             commits.commit_failures.clone(),
         );
         crate::controllers::register_metrics(&mut registry);

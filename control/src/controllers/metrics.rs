@@ -66,22 +66,22 @@ pub(crate) fn register(registry: &mut Registry) {
     let m = counters();
     registry.register(
         "switchyard_endpointslice_reconciles",
-        "Service keys reconciled by the EndpointSlice controller.",
+        "Service keys reconciled by the EndpointSlice controller",
         m.reconciles.clone(),
     );
     registry.register(
         "switchyard_endpointslice_reconcile_errors",
-        "Reconciles that failed and were retried.",
+        "Reconciles that failed and were retried",
         m.reconcile_errors.clone(),
     );
     registry.register(
         "switchyard_endpointslice_stale_cache_retries",
-        "Reconciles postponed until the cache showed the controller's own writes.",
+        "Reconciles postponed until the cache showed the controller's own writes",
         m.stale_retries.clone(),
     );
     registry.register(
         "switchyard_endpointslice_writes",
-        "EndpointSlice and Endpoints writes by the controllers.",
+        "EndpointSlice and Endpoints writes by the controllers",
         m.writes.clone(),
     );
 }
@@ -105,7 +105,10 @@ mod tests {
         prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            text.contains("# TYPE switchyard_endpointslice_reconciles_total counter\n"),
+            text.contains("# TYPE switchyard_endpointslice_reconciles_total counter\n")
+                && text.contains(
+                    "# HELP switchyard_endpointslice_reconcile_errors_total Reconciles that failed and were retried.\n"
+                ),
             "{text}"
         );
         let created = sample(

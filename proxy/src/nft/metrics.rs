@@ -61,7 +61,7 @@ impl Default for SyncMetrics {
         let partial = durations.get_or_create_owned(&KindLabel { kind: "partial" });
         registry.register(
             "switchyard_nft_sync_duration_seconds",
-            "Time to compute and apply one nftables transaction.",
+            "Time to compute and apply one nftables transaction",
             durations,
         );
         let mut counter = |name: &str, help: &str| {
@@ -71,19 +71,19 @@ impl Default for SyncMetrics {
         };
         let syncs_total = counter(
             "switchyard_nft_syncs",
-            "nftables syncs that succeeded (including ones with nothing to change).",
+            "nftables syncs that succeeded (including ones with nothing to change)",
         );
         let changes_total = counter(
             "switchyard_nft_changes",
-            "Service table changes the sync loop woke up for (bursts count once).",
+            "Service table changes the sync loop woke up for (bursts count once)",
         );
         let sync_failures = counter(
             "switchyard_nft_sync_failures",
-            "nftables transactions that failed.",
+            "nftables transactions that failed",
         );
         let conntrack_failures = counter(
             "switchyard_nft_conntrack_failures",
-            "Stale UDP conntrack deletions that failed.",
+            "Stale UDP conntrack deletions that failed",
         );
         let mut gauge = |name: &str, help: &str| {
             let gauge = CountGauge::default();
@@ -92,15 +92,15 @@ impl Default for SyncMetrics {
         };
         let changes_pending = gauge(
             "switchyard_nft_changes_pending",
-            "Service table changes not yet applied.",
+            "Service table changes not yet applied",
         );
         let last_ops = gauge(
             "switchyard_nft_last_transaction_ops",
-            "Operations in the last applied transaction.",
+            "Operations in the last applied transaction",
         );
         let last_success_unix = gauge(
             "switchyard_nft_last_sync_timestamp_seconds",
-            "Unix time of the last successful sync.",
+            "Unix time of the last successful sync",
         );
         SyncMetrics {
             registry,
@@ -162,6 +162,9 @@ mod tests {
         assert!(text.contains("switchyard_nft_sync_duration_seconds_count{kind=\"partial\"} 1\n"));
         assert!(text.contains("switchyard_nft_sync_failures_total 2\n"));
         assert!(text.contains("# TYPE switchyard_nft_syncs_total counter\n"));
+        assert!(text.contains(
+            "# HELP switchyard_nft_sync_failures_total nftables transactions that failed.\n"
+        ));
         assert_eq!(value("switchyard_nft_changes_pending", &[]), Some(4.0));
         assert_eq!(value("switchyard_nft_changes_total", &[]), Some(0.0));
     }

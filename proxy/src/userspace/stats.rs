@@ -138,43 +138,43 @@ impl PortFamilies {
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "switchyard_userspace_connections_active",
-            "TCP connections currently open through the service port.",
+            "TCP connections currently open through the service port",
             self.active.clone(),
         );
         registry.register(
             "switchyard_userspace_connections",
-            "TCP connections accepted on the service port.",
+            "TCP connections accepted on the service port",
             self.total.clone(),
         );
         registry.register(
             "switchyard_userspace_connect_failures",
-            "Connects to endpoints that failed (refused, timed out, unreachable).",
+            "Connects to endpoints that failed (refused, timed out, unreachable)",
             self.connect_failures.clone(),
         );
         registry.register(
             "switchyard_userspace_connect_retries",
-            "Connects retried on another endpoint after a failure.",
+            "Connects retried on another endpoint after a failure",
             self.retries.clone(),
         );
         registry.register(
             "switchyard_userspace_rejected",
-            "TCP connections reset or UDP datagrams dropped because no endpoint could take them.",
+            "TCP connections reset or UDP datagrams dropped because no endpoint could take them",
             self.rejected.clone(),
         );
         registry.register(
             "switchyard_userspace_udp_flows_active",
-            "UDP client flows currently tracked.",
+            "UDP client flows currently tracked",
             self.udp_flows.clone(),
         );
         registry.register(
             "switchyard_userspace_source_refused",
             "TCP connections closed or UDP datagrams dropped on a LoadBalancer IP because the \
-             source is outside the service's loadBalancerSourceRanges.",
+             source is outside the service's loadBalancerSourceRanges",
             self.source_refused.clone(),
         );
         registry.register(
             "switchyard_userspace_bytes",
-            "Bytes forwarded, by direction.",
+            "Bytes forwarded, by direction",
             self.bytes.clone(),
         );
     }
@@ -241,37 +241,37 @@ impl Default for ProxyStats {
         let sync_latency = Histogram::new(LATENCY_BUCKETS);
         registry.register(
             "switchyard_userspace_sync_latency_seconds",
-            "Time from the newest watched event behind a table to its listeners being applied.",
+            "Time from the newest watched event behind a table to its listeners being applied",
             sync_latency.clone(),
         );
         let syncs = Counter::default();
         registry.register(
             "switchyard_userspace_syncs",
-            "Service tables applied.",
+            "Service tables applied",
             syncs.clone(),
         );
         let listeners = CountGauge::default();
         registry.register(
             "switchyard_userspace_listeners",
-            "Open listening sockets (TCP and UDP).",
+            "Open listening sockets (TCP and UDP)",
             listeners.clone(),
         );
         let listener_errors = Counter::default();
         registry.register(
             "switchyard_userspace_listener_errors",
-            "Listening sockets that could not be opened.",
+            "Listening sockets that could not be opened",
             listener_errors.clone(),
         );
         let interface_errors = Counter::default();
         registry.register(
             "switchyard_userspace_interface_errors",
-            "Failed changes to the managed interface or its addresses.",
+            "Failed changes to the managed interface or its addresses",
             interface_errors.clone(),
         );
         let last_sync = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "switchyard_userspace_last_sync_timestamp_seconds",
-            "Unix time the last service table was applied.",
+            "Unix time the last service table was applied",
             last_sync.clone(),
         );
         ProxyStats {

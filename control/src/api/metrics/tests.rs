@@ -63,6 +63,8 @@ async fn encodes_requests_watches_store_and_controllers() {
         value("switchyard_store_commit_failures_total", &[]),
         Some(0.0)
     );
+    assert!(text.contains("# HELP switchyard_apiserver_watches_total Watch streams opened.\n"));
+    assert!(text.contains("# HELP switchyard_store_objects Stored objects by kind.\n"));
     assert!(
         text.contains("# TYPE switchyard_store_commit_duration_seconds histogram\n"),
         "{text}"

@@ -66,6 +66,7 @@ fn encodes_port_handles_and_drops_gone_ports() {
         Some(1.5)
     );
     assert!(text.contains("# TYPE switchyard_userspace_syncs_total counter\n"));
+    assert!(text.contains("# HELP switchyard_userspace_syncs_total Service tables applied.\n"));
     drop(open);
 
     stats.retain_ports([&port("api")]);
