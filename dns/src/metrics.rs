@@ -1,12 +1,20 @@
-//! The nameserver's counters, rendered in the Prometheus text format. Every update is a relaxed
-//! atomic add on a fixed slot, so the query path never locks or allocates for metrics.
+//! The nameserver's metrics in one prometheus-client registry, encoded in the Prometheus text
+//! format. Every update on the query path is a relaxed atomic add: the per-label request
+//! counters are looked up in their family once per label set and kept in fixed slots, so the
+//! query path never locks or allocates for metrics after the first query of a kind.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Query types with their own label value; the rest count as `other`.
 const QTYPES: [(RecordType, &str); 10] = [
@@ -48,48 +56,149 @@ pub(crate) enum Source {
     Forward,
 }
 
-/// All counters of one server.
+/// Labels of `switchyard_dns_requests_total`; every value comes from a fixed set.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    source: &'static str,
+    qtype: &'static str,
+    rcode: &'static str,
+}
+
+/// Labels of `switchyard_dns_rate_limited_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
+/// A gauge of a non-negative count.
+type CountGauge = Gauge<u64, AtomicU64>;
+
+/// Every metric of one server and the registry that exposes them.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    requests: [[[AtomicU64; RCODE_SLOTS]; QTYPE_SLOTS]; 2],
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    upstream_errors: AtomicU64,
-    tcp_retries: AtomicU64,
-    recursion_refused: AtomicU64,
-    upstream_over_cap: AtomicU64,
-    upstream_coalesced: AtomicU64,
-    rate_limited_dropped: AtomicU64,
-    rate_limited_slipped: AtomicU64,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
-    table_builds: AtomicU64,
-    table_names: AtomicU64,
-    table_revision: AtomicU64,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    /// The family's handle per (source, qtype, rcode) slot, made on first use.
+    request_slots: [[[OnceLock<Counter>; RCODE_SLOTS]; QTYPE_SLOTS]; 2],
+    cache_hits: Counter,
+    cache_misses: Counter,
+    upstream_errors: Counter,
+    tcp_retries: Counter,
+    recursion_refused: Counter,
+    upstream_over_cap: Counter,
+    upstream_coalesced: Counter,
+    rate_limited_dropped: Counter,
+    rate_limited_slipped: Counter,
+    upstream_latency: Histogram,
+    table_builds: Counter,
+    table_names: CountGauge,
+    table_revision: CountGauge,
+    cache_entries: CountGauge,
+    ready: CountGauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "switchyard_dns_requests",
+            "DNS requests answered, by source, query type and response code",
+            requests.clone(),
+        );
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let cache_hits = counter(
+            "switchyard_dns_cache_hits",
+            "Upstream answers served from the cache",
+        );
+        let cache_misses = counter(
+            "switchyard_dns_cache_misses",
+            "Cache lookups that went upstream",
+        );
+        let upstream_errors = counter(
+            "switchyard_dns_upstream_errors",
+            "Upstream exchanges that failed (timeout, I/O, bad reply)",
+        );
+        let tcp_retries = counter(
+            "switchyard_dns_upstream_tcp_retries",
+            "Truncated upstream UDP replies retried over TCP",
+        );
+        let recursion_refused = counter(
+            "switchyard_dns_recursion_refused",
+            "Questions outside the cluster zone refused: the client is not allowed recursion",
+        );
+        let upstream_over_cap = counter(
+            "switchyard_dns_upstream_over_cap",
+            "Questions answered SERVFAIL: too many upstream queries in flight",
+        );
+        let upstream_coalesced = counter(
+            "switchyard_dns_upstream_coalesced",
+            "Questions that shared an identical upstream query already in flight",
+        );
+        let table_builds = counter(
+            "switchyard_dns_table_builds",
+            "Name tables built from cluster snapshots",
+        );
+        let rate_limited = Family::<ActionLabel, Counter>::default();
+        let rate_limited_dropped =
+            rate_limited.get_or_create_owned(&ActionLabel { action: "drop" });
+        let rate_limited_slipped =
+            rate_limited.get_or_create_owned(&ActionLabel { action: "slip" });
+        registry.register(
+            "switchyard_dns_rate_limited",
+            "UDP responses held back by response-rate limiting, by action (drop, or slip: sent truncated)",
+            rate_limited,
+        );
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = CountGauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let cache_entries = gauge(
+            "switchyard_dns_cache_entries",
+            "Upstream answers held in the cache",
+        );
+        let table_names = gauge(
+            "switchyard_dns_table_names",
+            "Owner names in the current name table",
+        );
+        let table_revision = gauge(
+            "switchyard_dns_table_revision",
+            "Cluster snapshot revision of the current name table",
+        );
+        let ready = gauge(
+            "switchyard_dns_ready",
+            "1 once the first full cluster list has been served",
+        );
+        let upstream_latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "switchyard_dns_upstream_duration_seconds",
+            "Duration of successful upstream exchanges",
+            upstream_latency.clone(),
+        );
         Metrics {
-            requests: std::array::from_fn(|_| {
-                std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0)))
-            }),
-            cache_hits: AtomicU64::new(0),
-            cache_misses: AtomicU64::new(0),
-            upstream_errors: AtomicU64::new(0),
-            tcp_retries: AtomicU64::new(0),
-            recursion_refused: AtomicU64::new(0),
-            upstream_over_cap: AtomicU64::new(0),
-            upstream_coalesced: AtomicU64::new(0),
-            rate_limited_dropped: AtomicU64::new(0),
-            rate_limited_slipped: AtomicU64::new(0),
-            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_count: AtomicU64::new(0),
-            latency_sum_micros: AtomicU64::new(0),
-            table_builds: AtomicU64::new(0),
-            table_names: AtomicU64::new(0),
-            table_revision: AtomicU64::new(0),
+            registry,
+            requests,
+            request_slots: Default::default(),
+            cache_hits,
+            cache_misses,
+            upstream_errors,
+            tcp_retries,
+            recursion_refused,
+            upstream_over_cap,
+            upstream_coalesced,
+            rate_limited_dropped,
+            rate_limited_slipped,
+            upstream_latency,
+            table_builds,
+            table_names,
+            table_revision,
+            cache_entries,
+            ready,
         }
     }
 }
@@ -111,201 +220,84 @@ fn rcode_slot(rcode: ResponseCode) -> usize {
 impl Metrics {
     /// Counts one answered request.
     pub(crate) fn request(&self, source: Source, qtype: RecordType, rcode: ResponseCode) {
-        let source = usize::from(source == Source::Forward);
-        self.requests[source][qtype_slot(qtype)][rcode_slot(rcode)].fetch_add(1, Ordering::Relaxed);
+        let (q, r) = (qtype_slot(qtype), rcode_slot(rcode));
+        let s = usize::from(source == Source::Forward);
+        let counter = self.request_slots[s][q][r].get_or_init(|| {
+            self.requests.get_or_create_owned(&RequestLabels {
+                source: ["zone", "forward"][s],
+                qtype: QTYPES.get(q).map_or("other", |(_, n)| n),
+                rcode: RCODES.get(r).map_or("other", |(_, n)| n),
+            })
+        });
+        counter.inc();
     }
 
     /// Counts a cache lookup.
     pub(crate) fn cache(&self, hit: bool) {
-        let counter = if hit {
-            &self.cache_hits
+        if hit {
+            self.cache_hits.inc();
         } else {
-            &self.cache_misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            self.cache_misses.inc();
+        }
     }
 
     /// Counts an upstream exchange that failed (timeout, I/O, bad reply).
     pub(crate) fn upstream_error(&self) {
-        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
+        self.upstream_errors.inc();
     }
 
     /// Counts a truncated UDP reply retried over TCP.
     pub(crate) fn tcp_retry(&self) {
-        self.tcp_retries.fetch_add(1, Ordering::Relaxed);
+        self.tcp_retries.inc();
     }
 
     /// Counts a question outside the zone refused because the client may not recurse.
     pub(crate) fn recursion_refused(&self) {
-        self.recursion_refused.fetch_add(1, Ordering::Relaxed);
+        self.recursion_refused.inc();
     }
 
     /// Counts a question answered SERVFAIL because the upstream in-flight cap was reached.
     pub(crate) fn upstream_over_cap(&self) {
-        self.upstream_over_cap.fetch_add(1, Ordering::Relaxed);
+        self.upstream_over_cap.inc();
     }
 
     /// Counts a question that shared an upstream exchange already in flight.
     pub(crate) fn upstream_coalesced(&self) {
-        self.upstream_coalesced.fetch_add(1, Ordering::Relaxed);
+        self.upstream_coalesced.inc();
     }
 
     /// Counts a UDP response held back by response-rate limiting: dropped, or sent truncated
     /// (`slipped`).
     pub(crate) fn rate_limited(&self, slipped: bool) {
-        let counter = if slipped {
-            &self.rate_limited_slipped
+        if slipped {
+            self.rate_limited_slipped.inc();
         } else {
-            &self.rate_limited_dropped
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            self.rate_limited_dropped.inc();
+        }
     }
 
     /// Records the duration of one successful upstream exchange.
     pub(crate) fn upstream_latency(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            if seconds <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.upstream_latency.observe(elapsed.as_secs_f64());
     }
 
     /// Records a newly published name table.
     pub(crate) fn table_built(&self, names: usize, revision: u64) {
-        self.table_builds.fetch_add(1, Ordering::Relaxed);
+        self.table_builds.inc();
         self.table_names
-            .store(u64::try_from(names).unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.table_revision.store(revision, Ordering::Relaxed);
+            .set(u64::try_from(names).unwrap_or(u64::MAX));
+        self.table_revision.set(revision);
     }
 
-    /// The Prometheus text exposition of every metric; `cache_entries` is the cache's size now.
+    /// The Prometheus text exposition (version 0.0.4) of every metric; `cache_entries` is the
+    /// cache's size now.
     pub(crate) fn render(&self, cache_entries: usize, ready: bool) -> String {
+        self.cache_entries
+            .set(u64::try_from(cache_entries).unwrap_or(u64::MAX));
+        self.ready.set(u64::from(ready));
         let mut out = String::with_capacity(4096);
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        out.push_str("# HELP switchyard_dns_requests_total DNS requests answered, by source, query type and response code.\n");
-        out.push_str("# TYPE switchyard_dns_requests_total counter\n");
-        for (source_index, source) in ["zone", "forward"].iter().enumerate() {
-            for q in 0..QTYPE_SLOTS {
-                let qname = QTYPES.get(q).map_or("other", |(_, n)| n);
-                for r in 0..RCODE_SLOTS {
-                    let value = load(&self.requests[source_index][q][r]);
-                    if value == 0 {
-                        continue;
-                    }
-                    let rname = RCODES.get(r).map_or("other", |(_, n)| n);
-                    let _ = writeln!(
-                        out,
-                        "switchyard_dns_requests_total{{source=\"{source}\",qtype=\"{qname}\",rcode=\"{rname}\"}} {value}"
-                    );
-                }
-            }
-        }
-        let counters = [
-            (
-                "switchyard_dns_cache_hits_total",
-                "Upstream answers served from the cache.",
-                load(&self.cache_hits),
-            ),
-            (
-                "switchyard_dns_cache_misses_total",
-                "Cache lookups that went upstream.",
-                load(&self.cache_misses),
-            ),
-            (
-                "switchyard_dns_upstream_errors_total",
-                "Upstream exchanges that failed (timeout, I/O, bad reply).",
-                load(&self.upstream_errors),
-            ),
-            (
-                "switchyard_dns_upstream_tcp_retries_total",
-                "Truncated upstream UDP replies retried over TCP.",
-                load(&self.tcp_retries),
-            ),
-            (
-                "switchyard_dns_recursion_refused_total",
-                "Questions outside the cluster zone refused: the client is not allowed recursion.",
-                load(&self.recursion_refused),
-            ),
-            (
-                "switchyard_dns_upstream_over_cap_total",
-                "Questions answered SERVFAIL: too many upstream queries in flight.",
-                load(&self.upstream_over_cap),
-            ),
-            (
-                "switchyard_dns_upstream_coalesced_total",
-                "Questions that shared an identical upstream query already in flight.",
-                load(&self.upstream_coalesced),
-            ),
-            (
-                "switchyard_dns_table_builds_total",
-                "Name tables built from cluster snapshots.",
-                load(&self.table_builds),
-            ),
-        ];
-        for (name, help, value) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        }
-        out.push_str("# HELP switchyard_dns_rate_limited_total UDP responses held back by response-rate limiting, by action (drop, or slip: sent truncated).\n");
-        out.push_str("# TYPE switchyard_dns_rate_limited_total counter\n");
-        for (action, counter) in [
-            ("drop", &self.rate_limited_dropped),
-            ("slip", &self.rate_limited_slipped),
-        ] {
-            let _ = writeln!(
-                out,
-                "switchyard_dns_rate_limited_total{{action=\"{action}\"}} {}",
-                load(counter)
-            );
-        }
-        let gauges = [
-            (
-                "switchyard_dns_cache_entries",
-                "Upstream answers held in the cache.",
-                u64::try_from(cache_entries).unwrap_or(u64::MAX),
-            ),
-            (
-                "switchyard_dns_table_names",
-                "Owner names in the current name table.",
-                load(&self.table_names),
-            ),
-            (
-                "switchyard_dns_table_revision",
-                "Cluster snapshot revision of the current name table.",
-                load(&self.table_revision),
-            ),
-            (
-                "switchyard_dns_ready",
-                "1 once the first full cluster list has been served.",
-                u64::from(ready),
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        }
-        let name = "switchyard_dns_upstream_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Duration of successful upstream exchanges.\n# TYPE {name} histogram"
-        );
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(bucket));
-        }
-        let count = load(&self.latency_count);
-        let sum = load(&self.latency_sum_micros) as f64 / 1_000_000.0;
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
-        );
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }
@@ -332,6 +324,19 @@ mod tests {
         metrics.upstream_coalesced();
         metrics.rate_limited(true);
         let text = metrics.render(7, true);
+        let samples = testkit::parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            testkit::value_of(
+                &samples,
+                "switchyard_dns_upstream_duration_seconds_count",
+                &[]
+            ),
+            Some(1.0)
+        );
+        assert!(text.contains("# TYPE switchyard_dns_requests_total counter\n"));
+        assert!(text.contains(
+            "# HELP switchyard_dns_ready 1 once the first full cluster list has been served.\n"
+        ));
         assert!(text.contains("switchyard_dns_recursion_refused_total 1\n"));
         assert!(text.contains("switchyard_dns_upstream_over_cap_total 1\n"));
         assert!(text.contains("switchyard_dns_upstream_coalesced_total 2\n"));

@@ -1,5 +1,9 @@
 //! The process's `/metrics` (Prometheus text of DNS and the proxy) and `/healthz` (the proxy's
 //! freshness, 503 when stale) endpoint. The control plane serves its own on the API port.
+//!
+//! Each part encodes its own prometheus-client registry in the Prometheus text format 0.0.4;
+//! that format has no end marker and the parts' metric names are disjoint, so the body is the
+//! parts' encodings one after another.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,7 +75,9 @@ impl MetricsServer {
     }
 }
 
-async fn metrics(State(sources): State<Sources>) -> String {
+async fn metrics(
+    State(sources): State<Sources>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let mut text = String::new();
     if let Some(dns) = &sources.dns {
         text.push_str(&dns.metrics_text());
@@ -79,7 +85,13 @@ async fn metrics(State(sources): State<Sources>) -> String {
     if let Some(proxy) = &sources.proxy {
         text.push_str(&proxy.metrics_text());
     }
-    text
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            proxy::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
 }
 
 /// kube-proxy's `/healthz`: a JSON body with `lastUpdated` and `currentTime`, 503 when stale.
@@ -102,4 +114,50 @@ async fn healthz(
         [(axum::http::header::CONTENT_TYPE, media)],
         body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_the_parts_registries_as_prometheus_text() {
+        let config = dns::DnsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..dns::DnsConfig::default()
+        };
+        let (_clusters, watched) =
+            tokio::sync::watch::channel(Arc::new(cluster_watch::ClusterState::default()));
+        let dns = dns::DnsServer::start(config, watched)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dns = Arc::new(dns);
+        let server = MetricsServer::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(dns.clone()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://{}/metrics", server.local_addr());
+        let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            response
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        let text = response.text().await.unwrap_or_else(|e| panic!("{e}"));
+        let samples = testkit::parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            testkit::value_of(&samples, "switchyard_dns_ready", &[]),
+            Some(0.0),
+            "{text}"
+        );
+        server.shutdown().await;
+        if let Ok(dns) = Arc::try_unwrap(dns) {
+            dns.shutdown().await;
+        }
+    }
 }

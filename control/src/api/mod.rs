@@ -65,10 +65,11 @@ struct Inner {
 impl ApiState {
     /// State over an open store; `server_address` is what `/api` advertises.
     pub(crate) fn new(store: Store, server_address: SocketAddr) -> ApiState {
+        let metrics = metrics::Metrics::new(&store);
         ApiState {
             inner: Arc::new(Inner {
                 store,
-                metrics: metrics::Metrics::default(),
+                metrics,
                 bookmark_interval: Duration::from_secs(5),
                 server_address: server_address.to_string(),
                 bootstrapped: AtomicBool::new(false),
@@ -85,9 +86,7 @@ impl ApiState {
 
     /// Every metric in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        let mut text = self.inner.metrics.render(&self.inner.store);
-        text.push_str(&crate::controllers::metrics_text());
-        text
+        self.inner.metrics.render()
     }
 }
 
@@ -184,7 +183,7 @@ async fn metrics_handler(State(state): State<ApiState>) -> Response {
     plain(
         StatusCode::OK,
         state.metrics_text(),
-        "text/plain; version=0.0.4; charset=utf-8",
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
     )
 }
 

@@ -1,93 +1,129 @@
-//! Counters of the controllers' work, rendered in the Prometheus text format. Process-wide (all
-//! control planes of one process add to the same counters). Only counts; never decides anything.
+//! Counters of the controllers' work. Process-wide (all control planes of one process add to
+//! the same counters); each control plane's registry registers clones of them. Only counts;
+//! never decides anything.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
-/// Reconciles of one Service key that finished without error.
-pub(crate) static RECONCILES: AtomicU64 = AtomicU64::new(0);
-/// Reconciles that failed and were retried with backoff.
-pub(crate) static RECONCILE_ERRORS: AtomicU64 = AtomicU64::new(0);
-/// Reconciles postponed because the cache did not show the controller's own writes yet.
-pub(crate) static STALE_RETRIES: AtomicU64 = AtomicU64::new(0);
-/// EndpointSlices created.
-pub(crate) static SLICES_CREATED: AtomicU64 = AtomicU64::new(0);
-/// EndpointSlices updated.
-pub(crate) static SLICES_UPDATED: AtomicU64 = AtomicU64::new(0);
-/// EndpointSlices deleted.
-pub(crate) static SLICES_DELETED: AtomicU64 = AtomicU64::new(0);
-/// Endpoints objects created or updated.
-pub(crate) static ENDPOINTS_WRITTEN: AtomicU64 = AtomicU64::new(0);
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
-/// Adds one to a counter.
-pub(crate) fn inc(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+/// Labels of `switchyard_endpointslice_writes_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteLabels {
+    kind: &'static str,
+    verb: &'static str,
 }
 
-/// Every controller counter in the Prometheus text exposition format.
-pub fn metrics_text() -> String {
-    let mut out = String::new();
-    let counters: [(&str, &str, &AtomicU64); 3] = [
-        (
-            "switchyard_endpointslice_reconciles_total",
-            "Service keys reconciled by the EndpointSlice controller.",
-            &RECONCILES,
-        ),
-        (
-            "switchyard_endpointslice_reconcile_errors_total",
-            "Reconciles that failed and were retried.",
-            &RECONCILE_ERRORS,
-        ),
-        (
-            "switchyard_endpointslice_stale_cache_retries_total",
-            "Reconciles postponed until the cache showed the controller's own writes.",
-            &STALE_RETRIES,
-        ),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+/// The controllers' counters.
+#[derive(Debug)]
+pub(crate) struct ControllerMetrics {
+    /// Reconciles of one Service key that finished without error.
+    pub(crate) reconciles: Counter,
+    /// Reconciles that failed and were retried with backoff.
+    pub(crate) reconcile_errors: Counter,
+    /// Reconciles postponed because the cache did not show the controller's own writes yet.
+    pub(crate) stale_retries: Counter,
+    /// EndpointSlices created.
+    pub(crate) slices_created: Counter,
+    /// EndpointSlices updated.
+    pub(crate) slices_updated: Counter,
+    /// EndpointSlices deleted.
+    pub(crate) slices_deleted: Counter,
+    /// Endpoints objects created or updated.
+    pub(crate) endpoints_written: Counter,
+    /// The four write counters above as one labelled family (clones share the values).
+    writes: Family<WriteLabels, Counter>,
+}
+
+impl ControllerMetrics {
+    fn new() -> ControllerMetrics {
+        let writes = Family::<WriteLabels, Counter>::default();
+        let slot = |kind, verb| writes.get_or_create_owned(&WriteLabels { kind, verb });
+        ControllerMetrics {
+            reconciles: Counter::default(),
+            reconcile_errors: Counter::default(),
+            stale_retries: Counter::default(),
+            slices_created: slot("EndpointSlice", "create"),
+            slices_updated: slot("EndpointSlice", "update"),
+            slices_deleted: slot("EndpointSlice", "delete"),
+            endpoints_written: slot("Endpoints", "write"),
+            writes,
+        }
     }
-    let name = "switchyard_endpointslice_writes_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} EndpointSlice and Endpoints writes by the controllers."
+}
+
+static METRICS: LazyLock<ControllerMetrics> = LazyLock::new(ControllerMetrics::new);
+
+/// The process-wide controller counters.
+pub(crate) fn counters() -> &'static ControllerMetrics {
+    &METRICS
+}
+
+/// Registers every controller counter in `registry`.
+pub(crate) fn register(registry: &mut Registry) {
+    let m = counters();
+    registry.register(
+        "switchyard_endpointslice_reconciles",
+        "Service keys reconciled by the EndpointSlice controller",
+        m.reconciles.clone(),
     );
-    let _ = writeln!(out, "# TYPE {name} counter");
-    for (kind, verb, value) in [
-        ("EndpointSlice", "create", &SLICES_CREATED),
-        ("EndpointSlice", "update", &SLICES_UPDATED),
-        ("EndpointSlice", "delete", &SLICES_DELETED),
-        ("Endpoints", "write", &ENDPOINTS_WRITTEN),
-    ] {
-        let _ = writeln!(
-            out,
-            "{name}{{kind=\"{kind}\",verb=\"{verb}\"}} {}",
-            value.load(Ordering::Relaxed)
-        );
-    }
-    out
+    registry.register(
+        "switchyard_endpointslice_reconcile_errors",
+        "Reconciles that failed and were retried",
+        m.reconcile_errors.clone(),
+    );
+    registry.register(
+        "switchyard_endpointslice_stale_cache_retries",
+        "Reconciles postponed until the cache showed the controller's own writes",
+        m.stale_retries.clone(),
+    );
+    registry.register(
+        "switchyard_endpointslice_writes",
+        "EndpointSlice and Endpoints writes by the controllers",
+        m.writes.clone(),
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The value of the sample line starting with `prefix` in a text exposition.
+    fn sample(text: &str, prefix: &str) -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(prefix))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
     #[test]
-    fn renders_counters() {
-        inc(&SLICES_CREATED);
-        let text = metrics_text();
-        assert!(text.contains("# TYPE switchyard_endpointslice_reconciles_total counter"));
-        let line = text
-            .lines()
-            .find(|l| l.contains("verb=\"create\""))
-            .unwrap_or_default();
-        let n: u64 = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        assert!(n >= 1, "{line}");
+    fn encodes_the_shared_counters_in_the_text_format() {
+        let mut registry = Registry::default();
+        register(&mut registry);
+        counters().slices_created.inc();
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            text.contains("# TYPE switchyard_endpointslice_reconciles_total counter\n")
+                && text.contains(
+                    "# HELP switchyard_endpointslice_reconcile_errors_total Reconciles that failed and were retried.\n"
+                ),
+            "{text}"
+        );
+        let created = sample(
+            &text,
+            "switchyard_endpointslice_writes_total{kind=\"EndpointSlice\",verb=\"create\"} ",
+        );
+        assert!(created.is_some_and(|n| n >= 1), "{text}");
+        assert!(
+            sample(
+                &text,
+                "switchyard_endpointslice_writes_total{kind=\"Endpoints\",verb=\"write\"} "
+            )
+            .is_some(),
+            "{text}"
+        );
+        assert!(text.ends_with('\n'), "{text}");
     }
 }

@@ -20,7 +20,7 @@ mod tracker;
 
 use std::net::SocketAddr;
 
-pub use metrics::metrics_text;
+pub(crate) use metrics::register as register_metrics;
 
 /// What the controllers need to know about the server they run in.
 #[derive(Debug, Clone)]

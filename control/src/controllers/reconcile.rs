@@ -30,7 +30,7 @@ use super::endpoint_slices::{
 use super::endpoints_mirror::{
     MIRROR_CONTROLLER_NAME, SKIP_MIRROR_LABEL, endpoints_differ, endpoints_for, mirror_slices,
 };
-use super::metrics::{self, inc};
+use super::metrics::counters;
 use super::prune;
 use super::queue::{ServiceKey, WorkQueue};
 use super::tracker::SliceTracker;
@@ -318,16 +318,16 @@ pub(super) async fn run(client: Client) {
         for key in queue.next_batch().await {
             match reconcile(&client, &caches, &key).await {
                 Ok(()) => {
-                    inc(&metrics::RECONCILES);
+                    counters().reconciles.inc();
                     queue.done(&key);
                 }
                 Err(ReconcileError::StaleCache) => {
-                    inc(&metrics::STALE_RETRIES);
+                    counters().stale_retries.inc();
                     tracing::debug!(service = %key, "cache behind own writes; retrying");
                     queue.requeue_after(key, STALE_RETRY);
                 }
                 Err(error) => {
-                    inc(&metrics::RECONCILE_ERRORS);
+                    counters().reconcile_errors.inc();
                     tracing::warn!(service = %key, %error, "reconcile failed; will retry");
                     queue.retry(key);
                 }
@@ -399,7 +399,7 @@ async fn reconcile(
         match stored_ep {
             None => {
                 create_named(&endpoints_api, key, want).await?;
-                inc(&metrics::ENDPOINTS_WRITTEN);
+                counters().endpoints_written.inc();
             }
             Some(stored) if endpoints_differ(&want, &stored) => {
                 let mut next = (*stored).clone();
@@ -407,7 +407,7 @@ async fn reconcile(
                 let labels = next.metadata.labels.get_or_insert_with(Default::default);
                 labels.extend(want.metadata.labels.into_iter().flatten());
                 replace(&endpoints_api, "Endpoints", key, next).await?;
-                inc(&metrics::ENDPOINTS_WRITTEN);
+                counters().endpoints_written.inc();
             }
             Some(_) => {}
         }
@@ -505,7 +505,7 @@ async fn apply(
     );
     for slice in changes.update {
         let written = replace(api, "EndpointSlice", key, slice).await?;
-        inc(&metrics::SLICES_UPDATED);
+        counters().slices_updated.inc();
         if let Some(name) = &written.metadata.name {
             tracker.wrote(key, name, written.metadata.resource_version.clone());
         }
@@ -524,7 +524,7 @@ async fn apply(
             slice.metadata.name = Some(name.clone());
             match api.create(&PostParams::default(), &slice).await {
                 Ok(created) => {
-                    inc(&metrics::SLICES_CREATED);
+                    counters().slices_created.inc();
                     tracker.wrote(key, &name, created.metadata.resource_version);
                     break;
                 }
@@ -535,7 +535,7 @@ async fn apply(
     }
     for name in changes.delete {
         delete(api, "EndpointSlice", key, &name).await?;
-        inc(&metrics::SLICES_DELETED);
+        counters().slices_deleted.inc();
         tracker.deleted(key, &name);
     }
     Ok(())

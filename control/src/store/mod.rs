@@ -29,10 +29,11 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -149,25 +150,30 @@ enum Message {
     Stop,
 }
 
-/// Counters the writer keeps for `/metrics`.
-#[derive(Debug, Default)]
+/// The writer's commit metrics for `/metrics`: prometheus-client handles, registered by the
+/// API's registry (clones share the same values).
+#[derive(Debug)]
 pub(crate) struct StoreMetrics {
-    /// Committed transactions.
-    pub commits: AtomicU64,
-    /// Requests committed (sum of batch sizes).
-    pub committed_requests: AtomicU64,
+    /// Requests committed per transaction (buckets [`BATCH_BUCKETS`]).
+    pub batch_size: Histogram,
+    /// Seconds to commit one transaction durably (buckets [`LATENCY_BUCKETS`]).
+    pub commit_duration: Histogram,
     /// Failed commits.
-    pub commit_failures: AtomicU64,
-    /// Batch-size histogram: counts per bucket of [`BATCH_BUCKETS`].
-    pub batch_buckets: [AtomicU64; BATCH_BUCKETS.len()],
-    /// Commit-latency histogram: counts per bucket of [`LATENCY_BUCKETS`] (seconds).
-    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    /// Sum of commit latencies in microseconds.
-    pub latency_sum_micros: AtomicU64,
+    pub commit_failures: Counter,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> StoreMetrics {
+        StoreMetrics {
+            batch_size: Histogram::new(BATCH_BUCKETS),
+            commit_duration: Histogram::new(LATENCY_BUCKETS),
+            commit_failures: Counter::default(),
+        }
+    }
 }
 
 /// Upper bounds of the commit batch-size histogram buckets.
-pub(crate) const BATCH_BUCKETS: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 256];
+pub(crate) const BATCH_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0];
 /// Upper bounds of the commit-latency histogram buckets, in seconds.
 pub(crate) const LATENCY_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -175,18 +181,8 @@ pub(crate) const LATENCY_BUCKETS: [f64; 10] = [
 
 impl StoreMetrics {
     fn observe(&self, batch: usize, latency: Duration) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.committed_requests
-            .fetch_add(batch as u64, Ordering::Relaxed);
-        if let Some(i) = BATCH_BUCKETS.iter().position(|b| batch as u64 <= *b) {
-            self.batch_buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        let secs = latency.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
-            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.latency_sum_micros
-            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+        self.batch_size.observe(batch as f64);
+        self.commit_duration.observe(latency.as_secs_f64());
     }
 }
 

@@ -165,10 +165,7 @@ fn process(disk: &mut Disk, admission: &Admission, shared: &Shared, requests: Ve
         if let Err((answer, error)) = committed {
             tracing::warn!(%answer, requests = outcomes.len(), "batch rejected: not committed");
             if let Some(error) = &error {
-                shared
-                    .metrics
-                    .commit_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared.metrics.commit_failures.inc();
                 let bytes = events.iter().map(|e| e.to_record().len() * 2).sum();
                 disk.failed(shared, error, bytes);
             }

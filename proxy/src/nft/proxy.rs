@@ -51,8 +51,8 @@ impl Shared {
 
     fn mark_pending(&self) {
         self.pending_since().get_or_insert_with(Instant::now);
-        self.metrics.changes_pending.fetch_add(1, Ordering::Relaxed);
-        self.metrics.changes_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.changes_pending.inc();
+        self.metrics.changes_total.inc();
     }
 }
 
@@ -145,7 +145,11 @@ impl NftProxy {
 
     /// How many syncs have succeeded so far (tests wait for it to move).
     pub fn sync_count(&self) -> u64 {
-        self.shared.metrics.syncs_total.load(Ordering::Acquire)
+        self.shared
+            .metrics
+            .syncs_total
+            .inner()
+            .load(Ordering::Acquire)
     }
 
     /// Stops the sync task. The rules stay, so traffic keeps flowing until a new proxy adopts
@@ -221,7 +225,7 @@ async fn run(
         if shared.full_requested.swap(false, Ordering::AcqRel) {
             current.request_full();
         }
-        let pending = shared.metrics.changes_pending.swap(0, Ordering::Relaxed);
+        let pending = shared.metrics.changes_pending.set(0);
         let joined = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let result = current.sync(&snapshot.table);
@@ -243,17 +247,11 @@ async fn run(
                         .full_resync_period
                         .map(|period| Instant::now() + period);
                 }
-                shared
-                    .metrics
-                    .last_ops
-                    .store(outcome.ops as u64, Ordering::Relaxed);
+                shared.metrics.last_ops.set(outcome.ops as u64);
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                shared
-                    .metrics
-                    .last_success_unix
-                    .store(now, Ordering::Relaxed);
+                shared.metrics.last_success_unix.set(now);
                 if !tables.has_changed().unwrap_or(false)
                     && !shared.full_requested.load(Ordering::Acquire)
                 {
@@ -282,20 +280,18 @@ async fn run(
                     })
                     .await
                     .unwrap_or(1);
-                    shared
-                        .metrics
-                        .conntrack_failures
-                        .fetch_add(failures as u64, Ordering::Relaxed);
+                    shared.metrics.conntrack_failures.inc_by(failures as u64);
                 }
                 // Counted last, so a caller that saw the count move sees conntrack cleared.
-                shared.metrics.syncs_total.fetch_add(1, Ordering::AcqRel);
-            }
-            Err(err) => {
-                shared.metrics.sync_failures.fetch_add(1, Ordering::Relaxed);
                 shared
                     .metrics
-                    .changes_pending
-                    .fetch_add(pending, Ordering::Relaxed);
+                    .syncs_total
+                    .inner()
+                    .fetch_add(1, Ordering::AcqRel);
+            }
+            Err(err) => {
+                shared.metrics.sync_failures.inc();
+                shared.metrics.changes_pending.inc_by(pending);
                 tracing::warn!(error = %err, "nftables sync failed; full resync follows");
                 retry_at = Some(Instant::now() + RETRY_AFTER);
             }

@@ -43,7 +43,6 @@ pub use affinity::AffinityTable;
 pub use balance::{Backend, LbPolicy, PickState, Pool, pick};
 
 use crate::health::Health;
-use crate::metrics::{Collector, Registry};
 use crate::model::ServiceTable;
 use crate::reflector::TableSnapshot;
 use reconcile::{AppliedState, Reconciler};
@@ -152,7 +151,6 @@ pub struct UserspaceProxy {
     tables: watch::Receiver<TableSnapshot>,
     applied: AppliedState,
     pending_since: Mutex<Option<(Arc<ServiceTable>, Instant)>>,
-    registry: Registry,
     stats: Arc<ProxyStats>,
 }
 
@@ -211,8 +209,6 @@ impl UserspaceProxy {
         reconciler.apply(&first).await;
         let health_tables = tables.clone();
         let reconciler = tokio::spawn(reconciler.run(tables));
-        let registry = Registry::default();
-        registry.register(stats.clone());
         tracing::info!(policy = ?config.lb, interface = ?config.manage_interface,
             "userspace proxy started");
         Ok(UserspaceProxy {
@@ -224,19 +220,13 @@ impl UserspaceProxy {
             tables: health_tables,
             applied,
             pending_since: Mutex::new(None),
-            registry,
             stats,
         })
     }
 
     /// The proxy's metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.registry.render()
-    }
-
-    /// The proxy's metrics as a collector, to render in a process-wide [`Registry`].
-    pub fn collector(&self) -> Arc<dyn Collector> {
-        self.stats.clone()
+        self.stats.encode()
     }
 
     /// When the last table was applied, and whether a newer one has waited too long.

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +20,7 @@ use super::affinity::AffinityTable;
 use super::balance::{Backend, Pool};
 use super::interface::ManagedInterface;
 use super::route::{Ctx, PortRuntime, Route};
-use super::stats::{PortMetrics, ProxyStats};
+use super::stats::ProxyStats;
 use super::{UserspaceConfig, socket, tcp, udp};
 use crate::model::{Protocol, ServicePort, ServicePortId, ServiceTable};
 use crate::reflector::TableSnapshot;
@@ -230,12 +230,7 @@ impl Reconciler {
             ports_changed |= self.update_port(old.as_ref(), new.as_ref());
         }
         if ports_changed {
-            self.stats.set_ports(
-                self.ports
-                    .iter()
-                    .map(|(id, e)| (id.clone(), e.runtime.metrics.clone()))
-                    .collect(),
-            );
+            self.stats.retain_ports(self.ports.keys());
         }
         self.update_wanted(&affected);
         self.update_listeners(&affected).await;
@@ -395,7 +390,7 @@ impl Reconciler {
                 runtime: Arc::new(PortRuntime {
                     id: port.id.clone(),
                     affinity: port.affinity_timeout.map(AffinityTable::new),
-                    metrics: Arc::new(PortMetrics::default()),
+                    metrics: self.stats.port_metrics(&port.id),
                 }),
                 affinity_timeout: port.affinity_timeout,
                 active: HashMap::new(),
@@ -504,9 +499,7 @@ impl Reconciler {
         for key in affected {
             self.settle(*key);
         }
-        self.stats
-            .listeners
-            .store(self.listeners.len() as u64, Ordering::Relaxed);
+        self.stats.listeners.set(self.listeners.len() as u64);
     }
 
     /// Points the listener for the wanted address `key` at its current route, opening it if
@@ -545,7 +538,7 @@ impl Reconciler {
                 self.listeners.insert(key, open);
             }
             Err(err) => {
-                self.stats.listener_errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.listener_errors.inc();
                 // Warn once per address; the periodic retries only log at debug.
                 if self.failing.insert(key) {
                     tracing::warn!(address = %key.addr, protocol = %key.protocol,
@@ -566,9 +559,7 @@ impl Reconciler {
         let failures = interface.sync(&addrs).await;
         self.interface_dirty = failures > 0;
         if failures > 0 {
-            self.stats
-                .interface_errors
-                .fetch_add(failures, Ordering::Relaxed);
+            self.stats.interface_errors.inc_by(failures);
         }
     }
 
@@ -595,17 +586,15 @@ impl Reconciler {
         if let Some(at) = snapshot.last_event_at {
             self.stats
                 .sync_latency
-                .observe_duration(Instant::now().saturating_duration_since(at));
+                .observe(Instant::now().saturating_duration_since(at).as_secs_f64());
         }
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.syncs.inc();
         let now = SystemTime::now();
-        let ms = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        // Whole milliseconds, as before: the gauge is read as seconds with 3 decimals.
         self.stats
-            .last_sync_ms
-            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .last_sync
+            .set(since_epoch.as_millis() as f64 / 1000.0);
         let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
         applied.at = Some(now);
         applied.table = Some(snapshot.table.clone());
@@ -628,9 +617,7 @@ impl Reconciler {
         for key in failing {
             self.settle(key);
         }
-        self.stats
-            .listeners
-            .store(self.listeners.len() as u64, Ordering::Relaxed);
+        self.stats.listeners.set(self.listeners.len() as u64);
         if self.interface_dirty {
             self.sync_interface().await;
         }
@@ -648,11 +635,11 @@ impl Reconciler {
         for open in all {
             open.close().await;
         }
-        self.stats.listeners.store(0, Ordering::Relaxed);
+        self.stats.listeners.set(0);
         if let Some(interface) = self.interface.take()
             && let Err(err) = interface.remove().await
         {
-            self.stats.interface_errors.fetch_add(1, Ordering::Relaxed);
+            self.stats.interface_errors.inc();
             tracing::warn!(error = %err, "removing the managed interface failed");
         }
     }

@@ -1,37 +1,48 @@
-//! The userspace proxy's counters: per service port (connections, bytes, connect failures,
+//! The userspace proxy's metrics: per service port (connections, bytes, connect failures,
 //! retries, rejections, UDP flows) and for the proxy as a whole (listeners, sync latency, last
-//! sync). The data path only bumps atomics; [`ProxyStats`] renders them as a
-//! [`crate::metrics::Collector`].
+//! sync), all in one prometheus-client registry. Each port's handles are looked up in their
+//! families once, when the port appears, and kept in its [`PortMetrics`]: the data path only
+//! bumps atomics.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::metrics::{Collector, Exposition, Histogram, Kind, LATENCY_BUCKETS};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::metrics::LATENCY_BUCKETS;
 use crate::model::ServicePortId;
 
-/// Counters of one service port, held by its listeners and every connection through it.
+/// A gauge of a non-negative count whose atomic [`Held`] can hold.
+pub(crate) type CountGauge = Gauge<u64, AtomicU64>;
+
+/// Metric handles of one service port, held by its listeners and every connection through it.
 #[derive(Debug, Default)]
 pub(crate) struct PortMetrics {
     /// TCP connections currently open (accepted and not yet closed).
-    pub(crate) active: AtomicU64,
+    pub(crate) active: CountGauge,
     /// TCP connections accepted.
-    pub(crate) total: AtomicU64,
+    pub(crate) total: Counter,
     /// Bytes client → endpoint (TCP and UDP).
-    pub(crate) bytes_to_endpoint: AtomicU64,
+    pub(crate) bytes_to_endpoint: Counter,
     /// Bytes endpoint → client (TCP and UDP).
-    pub(crate) bytes_to_client: AtomicU64,
+    pub(crate) bytes_to_client: Counter,
     /// Endpoint connects that failed (refused, timed out, unreachable).
-    pub(crate) connect_failures: AtomicU64,
+    pub(crate) connect_failures: Counter,
     /// Connects retried on another endpoint after a failure.
-    pub(crate) retries: AtomicU64,
+    pub(crate) retries: Counter,
     /// Connections reset / datagrams dropped because no endpoint could take them.
-    pub(crate) rejected: AtomicU64,
+    pub(crate) rejected: Counter,
     /// UDP flows currently tracked.
-    pub(crate) udp_flows: AtomicU64,
+    pub(crate) udp_flows: CountGauge,
     /// TCP connections closed at accept / UDP datagrams dropped on an LB IP because their
     /// source is outside the service's `loadBalancerSourceRanges`.
-    pub(crate) source_refused: AtomicU64,
+    pub(crate) source_refused: Counter,
 }
 
 /// Decrements a gauge when dropped (after it was incremented by [`Held::new`]).
@@ -70,174 +81,241 @@ impl Drop for HeldArc {
     }
 }
 
-/// Process-wide counters plus the live per-port set.
+/// Labels of the per-port families.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortLabels {
+    namespace: String,
+    service: String,
+    port: String,
+    protocol: String,
+}
+
+impl PortLabels {
+    fn of(id: &ServicePortId) -> PortLabels {
+        PortLabels {
+            namespace: id.namespace.clone(),
+            service: id.name.clone(),
+            port: id.port_name.clone(),
+            protocol: id.protocol.to_string(),
+        }
+    }
+}
+
+/// Labels of `switchyard_userspace_bytes_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    namespace: String,
+    service: String,
+    port: String,
+    protocol: String,
+    direction: &'static str,
+}
+
+fn bytes_labels(port: &PortLabels, direction: &'static str) -> BytesLabels {
+    BytesLabels {
+        namespace: port.namespace.clone(),
+        service: port.service.clone(),
+        port: port.port.clone(),
+        protocol: port.protocol.clone(),
+        direction,
+    }
+}
+
+/// The per-port families; a port's entries exist while the port is in the table.
+#[derive(Debug, Default)]
+struct PortFamilies {
+    active: Family<PortLabels, CountGauge>,
+    total: Family<PortLabels, Counter>,
+    connect_failures: Family<PortLabels, Counter>,
+    retries: Family<PortLabels, Counter>,
+    rejected: Family<PortLabels, Counter>,
+    udp_flows: Family<PortLabels, CountGauge>,
+    source_refused: Family<PortLabels, Counter>,
+    bytes: Family<BytesLabels, Counter>,
+}
+
+impl PortFamilies {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "switchyard_userspace_connections_active",
+            "TCP connections currently open through the service port",
+            self.active.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_connections",
+            "TCP connections accepted on the service port",
+            self.total.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_connect_failures",
+            "Connects to endpoints that failed (refused, timed out, unreachable)",
+            self.connect_failures.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_connect_retries",
+            "Connects retried on another endpoint after a failure",
+            self.retries.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_rejected",
+            "TCP connections reset or UDP datagrams dropped because no endpoint could take them",
+            self.rejected.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_udp_flows_active",
+            "UDP client flows currently tracked",
+            self.udp_flows.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_source_refused",
+            "TCP connections closed or UDP datagrams dropped on a LoadBalancer IP because the \
+             source is outside the service's loadBalancerSourceRanges",
+            self.source_refused.clone(),
+        );
+        registry.register(
+            "switchyard_userspace_bytes",
+            "Bytes forwarded, by direction",
+            self.bytes.clone(),
+        );
+    }
+
+    fn handles(&self, id: &ServicePortId) -> PortMetrics {
+        let l = PortLabels::of(id);
+        PortMetrics {
+            active: self.active.get_or_create_owned(&l),
+            total: self.total.get_or_create_owned(&l),
+            bytes_to_endpoint: self
+                .bytes
+                .get_or_create_owned(&bytes_labels(&l, "to_endpoint")),
+            bytes_to_client: self
+                .bytes
+                .get_or_create_owned(&bytes_labels(&l, "to_client")),
+            connect_failures: self.connect_failures.get_or_create_owned(&l),
+            retries: self.retries.get_or_create_owned(&l),
+            rejected: self.rejected.get_or_create_owned(&l),
+            udp_flows: self.udp_flows.get_or_create_owned(&l),
+            source_refused: self.source_refused.get_or_create_owned(&l),
+        }
+    }
+
+    fn remove(&self, id: &ServicePortId) {
+        let l = PortLabels::of(id);
+        self.active.remove(&l);
+        self.total.remove(&l);
+        self.connect_failures.remove(&l);
+        self.retries.remove(&l);
+        self.rejected.remove(&l);
+        self.udp_flows.remove(&l);
+        self.source_refused.remove(&l);
+        self.bytes.remove(&bytes_labels(&l, "to_endpoint"));
+        self.bytes.remove(&bytes_labels(&l, "to_client"));
+    }
+}
+
+/// The proxy's registry: per-port families plus process-wide counters.
 #[derive(Debug)]
 pub(crate) struct ProxyStats {
-    ports: RwLock<BTreeMap<ServicePortId, Arc<PortMetrics>>>,
-    /// From the newest event behind a table to its listener state being applied.
+    registry: Registry,
+    families: PortFamilies,
+    /// The ports whose entries the families hold.
+    ports: Mutex<BTreeSet<ServicePortId>>,
+    /// From the newest event behind a table to its listener state being applied (seconds).
     pub(crate) sync_latency: Histogram,
     /// Tables applied.
-    pub(crate) syncs: AtomicU64,
+    pub(crate) syncs: Counter,
     /// Open listeners (TCP and UDP sockets).
-    pub(crate) listeners: AtomicU64,
+    pub(crate) listeners: CountGauge,
     /// Listener binds that failed.
-    pub(crate) listener_errors: AtomicU64,
+    pub(crate) listener_errors: Counter,
     /// `ip` address or interface changes that failed.
-    pub(crate) interface_errors: AtomicU64,
-    /// Unix time (ms) of the last applied table.
-    pub(crate) last_sync_ms: AtomicU64,
+    pub(crate) interface_errors: Counter,
+    /// Unix time (seconds) of the last applied table.
+    pub(crate) last_sync: Gauge<f64, AtomicU64>,
 }
 
 impl Default for ProxyStats {
     fn default() -> ProxyStats {
+        let mut registry = Registry::default();
+        let families = PortFamilies::default();
+        families.register(&mut registry);
+        let sync_latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "switchyard_userspace_sync_latency_seconds",
+            "Time from the newest watched event behind a table to its listeners being applied",
+            sync_latency.clone(),
+        );
+        let syncs = Counter::default();
+        registry.register(
+            "switchyard_userspace_syncs",
+            "Service tables applied",
+            syncs.clone(),
+        );
+        let listeners = CountGauge::default();
+        registry.register(
+            "switchyard_userspace_listeners",
+            "Open listening sockets (TCP and UDP)",
+            listeners.clone(),
+        );
+        let listener_errors = Counter::default();
+        registry.register(
+            "switchyard_userspace_listener_errors",
+            "Listening sockets that could not be opened",
+            listener_errors.clone(),
+        );
+        let interface_errors = Counter::default();
+        registry.register(
+            "switchyard_userspace_interface_errors",
+            "Failed changes to the managed interface or its addresses",
+            interface_errors.clone(),
+        );
+        let last_sync = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "switchyard_userspace_last_sync_timestamp_seconds",
+            "Unix time the last service table was applied",
+            last_sync.clone(),
+        );
         ProxyStats {
-            ports: RwLock::default(),
-            sync_latency: Histogram::new(LATENCY_BUCKETS),
-            syncs: AtomicU64::new(0),
-            listeners: AtomicU64::new(0),
-            listener_errors: AtomicU64::new(0),
-            interface_errors: AtomicU64::new(0),
-            last_sync_ms: AtomicU64::new(0),
+            registry,
+            families,
+            ports: Mutex::default(),
+            sync_latency,
+            syncs,
+            listeners,
+            listener_errors,
+            interface_errors,
+            last_sync,
         }
     }
 }
 
 impl ProxyStats {
-    /// Replaces the set of rendered service ports.
-    pub(crate) fn set_ports(&self, ports: BTreeMap<ServicePortId, Arc<PortMetrics>>) {
-        *self.ports.write().unwrap_or_else(PoisonError::into_inner) = ports;
+    /// The metric handles of a service port that has just appeared in the table.
+    pub(crate) fn port_metrics(&self, id: &ServicePortId) -> Arc<PortMetrics> {
+        self.ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone());
+        Arc::new(self.families.handles(id))
+    }
+
+    /// Drops the series of every port not in `live`, so only the table's ports are exposed.
+    pub(crate) fn retain_ports<'a>(&self, live: impl IntoIterator<Item = &'a ServicePortId>) {
+        let live: BTreeSet<&ServicePortId> = live.into_iter().collect();
+        let mut ports = self.ports.lock().unwrap_or_else(PoisonError::into_inner);
+        ports.retain(|id| {
+            let keep = live.contains(id);
+            if !keep {
+                self.families.remove(id);
+            }
+            keep
+        });
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub(crate) fn encode(&self) -> String {
+        crate::metrics::encode(&self.registry)
     }
 }
 
-type PortField = fn(&PortMetrics) -> &AtomicU64;
-
-const PORT_FAMILIES: &[(&str, &str, Kind, PortField)] = &[
-    (
-        "switchyard_userspace_connections_active",
-        "TCP connections currently open through the service port.",
-        Kind::Gauge,
-        |m| &m.active,
-    ),
-    (
-        "switchyard_userspace_connections_total",
-        "TCP connections accepted on the service port.",
-        Kind::Counter,
-        |m| &m.total,
-    ),
-    (
-        "switchyard_userspace_connect_failures_total",
-        "Connects to endpoints that failed (refused, timed out, unreachable).",
-        Kind::Counter,
-        |m| &m.connect_failures,
-    ),
-    (
-        "switchyard_userspace_connect_retries_total",
-        "Connects retried on another endpoint after a failure.",
-        Kind::Counter,
-        |m| &m.retries,
-    ),
-    (
-        "switchyard_userspace_rejected_total",
-        "TCP connections reset or UDP datagrams dropped because no endpoint could take them.",
-        Kind::Counter,
-        |m| &m.rejected,
-    ),
-    (
-        "switchyard_userspace_udp_flows_active",
-        "UDP client flows currently tracked.",
-        Kind::Gauge,
-        |m| &m.udp_flows,
-    ),
-    (
-        "switchyard_userspace_source_refused_total",
-        "TCP connections closed or UDP datagrams dropped on a LoadBalancer IP because the \
-         source is outside the service's loadBalancerSourceRanges.",
-        Kind::Counter,
-        |m| &m.source_refused,
-    ),
-];
-
-impl Collector for ProxyStats {
-    fn collect(&self, out: &mut Exposition) {
-        let ports = self.ports.read().unwrap_or_else(PoisonError::into_inner);
-        let labels = |id: &ServicePortId| {
-            [
-                ("namespace", id.namespace.clone()),
-                ("service", id.name.clone()),
-                ("port", id.port_name.clone()),
-                ("protocol", id.protocol.to_string()),
-            ]
-        };
-        for (name, help, kind, field) in PORT_FAMILIES {
-            out.family(name, help, *kind);
-            for (id, metrics) in ports.iter() {
-                let owned = labels(id);
-                let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                out.sample(name, &refs, field(metrics).load(Ordering::Relaxed) as f64);
-            }
-        }
-        let name = "switchyard_userspace_bytes_total";
-        out.family(name, "Bytes forwarded, by direction.", Kind::Counter);
-        for (id, metrics) in ports.iter() {
-            let owned = labels(id);
-            for (direction, counter) in [
-                ("to_endpoint", &metrics.bytes_to_endpoint),
-                ("to_client", &metrics.bytes_to_client),
-            ] {
-                let mut refs: Vec<(&str, &str)> =
-                    owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                refs.push(("direction", direction));
-                out.sample(name, &refs, counter.load(Ordering::Relaxed) as f64);
-            }
-        }
-        drop(ports);
-        let name = "switchyard_userspace_sync_latency_seconds";
-        out.family(
-            name,
-            "Time from the newest watched event behind a table to its listeners being applied.",
-            Kind::Histogram,
-        );
-        out.histogram(name, &[], &self.sync_latency);
-        let globals: [(&str, &str, Kind, &AtomicU64); 4] = [
-            (
-                "switchyard_userspace_syncs_total",
-                "Service tables applied.",
-                Kind::Counter,
-                &self.syncs,
-            ),
-            (
-                "switchyard_userspace_listeners",
-                "Open listening sockets (TCP and UDP).",
-                Kind::Gauge,
-                &self.listeners,
-            ),
-            (
-                "switchyard_userspace_listener_errors_total",
-                "Listening sockets that could not be opened.",
-                Kind::Counter,
-                &self.listener_errors,
-            ),
-            (
-                "switchyard_userspace_interface_errors_total",
-                "Failed changes to the managed interface or its addresses.",
-                Kind::Counter,
-                &self.interface_errors,
-            ),
-        ];
-        for (name, help, kind, value) in globals {
-            out.family(name, help, kind);
-            out.sample(name, &[], value.load(Ordering::Relaxed) as f64);
-        }
-        let name = "switchyard_userspace_last_sync_timestamp_seconds";
-        out.family(
-            name,
-            "Unix time the last service table was applied.",
-            Kind::Gauge,
-        );
-        out.sample(
-            name,
-            &[],
-            self.last_sync_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-        );
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -37,11 +36,7 @@ pub(crate) async fn accept_loop(
             Ok((stream, peer)) => {
                 let route = route.load_full();
                 if !route.source_allowed(peer.ip()) {
-                    route
-                        .port
-                        .metrics
-                        .source_refused
-                        .fetch_add(1, Ordering::Relaxed);
+                    route.port.metrics.source_refused.inc();
                     tracing::debug!(service = %route.port.id, client = %peer,
                         "source outside loadBalancerSourceRanges; connection closed");
                     drop(stream);
@@ -60,8 +55,8 @@ pub(crate) async fn accept_loop(
 /// Serves one accepted connection to the end.
 async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<Ctx>) {
     let metrics = &route.port.metrics;
-    metrics.total.fetch_add(1, Ordering::Relaxed);
-    let _open = Held::new(&metrics.active);
+    metrics.total.inc();
+    let _open = Held::new(metrics.active.inner());
     let mut tried = Vec::new();
     let mut connected = None;
     for attempt in 0..ctx.connect_attempts {
@@ -69,7 +64,7 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
             break;
         };
         if attempt > 0 {
-            metrics.retries.fetch_add(1, Ordering::Relaxed);
+            metrics.retries.inc();
         }
         // Counted from the attempt on, so least-connections sees connects in flight.
         let on_endpoint = HeldArc::new(backend.active.clone());
@@ -79,7 +74,7 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
                 break;
             }
             Err(err) => {
-                metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+                metrics.connect_failures.inc();
                 tracing::debug!(service = %route.port.id, endpoint = %backend.addr, error = %err,
                     "endpoint connect failed");
                 tried.push(backend.addr);
@@ -87,15 +82,15 @@ async fn serve(client: TcpStream, peer: SocketAddr, route: Arc<Route>, ctx: Arc<
         }
     }
     let Some((upstream, backend, _on_endpoint)) = connected else {
-        metrics.rejected.fetch_add(1, Ordering::Relaxed);
+        metrics.rejected.inc();
         tracing::debug!(service = %route.port.id, client = %peer, tried = tried.len(),
             "no endpoint took the connection; resetting");
         reset(&client);
         return;
     };
     let counters = Counters {
-        upstream: &metrics.bytes_to_endpoint,
-        downstream: &metrics.bytes_to_client,
+        upstream: metrics.bytes_to_endpoint.inner(),
+        downstream: metrics.bytes_to_client.inner(),
     };
     tokio::select! {
         result = copy::forward(&client, &upstream, ctx.copy_mode, counters) => {

@@ -78,11 +78,7 @@ pub(crate) async fn serve(
             // Every datagram, not only a flow's first: the ranges may shrink mid-flow.
             let current = route.load();
             if !current.source_allowed(client.ip()) {
-                current
-                    .port
-                    .metrics
-                    .source_refused
-                    .fetch_add(1, Ordering::Relaxed);
+                current.port.metrics.source_refused.inc();
                 continue;
             }
         }
@@ -112,12 +108,10 @@ pub(crate) async fn serve(
         // seen the new socket writable, and awaiting here would stall every other client.
         match SockRef::from(&*flow.upstream).send(&buf[..len]) {
             Ok(_) => {
-                flow.metrics
-                    .bytes_to_endpoint
-                    .fetch_add(len as u64, Ordering::Relaxed);
+                flow.metrics.bytes_to_endpoint.inc_by(len as u64);
             }
             Err(err) => {
-                flow.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                flow.metrics.rejected.inc();
                 tracing::debug!(client = %client, error = %err, "udp send to endpoint failed");
             }
         }
@@ -170,7 +164,7 @@ async fn open_flow(
     let route = route.load_full();
     let metrics = &route.port.metrics;
     let Some(backend) = route.pick(ctx.policy, client.ip(), &[]) else {
-        metrics.rejected.fetch_add(1, Ordering::Relaxed);
+        metrics.rejected.inc();
         tracing::debug!(service = %route.port.id, client = %client, "no endpoint; datagram dropped");
         return None;
     };
@@ -181,13 +175,13 @@ async fn open_flow(
     let upstream = match UdpSocket::bind((any, 0)).await {
         Ok(upstream) => upstream,
         Err(err) => {
-            metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+            metrics.connect_failures.inc();
             tracing::warn!(error = %err, "udp upstream socket failed");
             return None;
         }
     };
     if let Err(err) = upstream.connect(backend.addr).await {
-        metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+        metrics.connect_failures.inc();
         tracing::debug!(endpoint = %backend.addr, error = %err, "udp connect failed");
         return None;
     }
@@ -200,7 +194,7 @@ async fn open_flow(
         let (listener, upstream, state) = (listener.clone(), upstream.clone(), state.clone());
         let (idle, stop) = (ctx.udp_idle_timeout, cancel.clone());
         async move {
-            let _flow = Held::new(&route.port.metrics.udp_flows);
+            let _flow = Held::new(route.port.metrics.udp_flows.inner());
             let _on_endpoint = Held::new(&backend.active);
             let flow = FlowIo {
                 listener: &listener,
@@ -271,16 +265,14 @@ async fn replies(
                 deadline = Instant::now() + idle;
                 match pktinfo::send_to(listener, &buf[..len], client, local).await {
                     Ok(_) => {
-                        metrics
-                            .bytes_to_client
-                            .fetch_add(len as u64, Ordering::Relaxed);
+                        metrics.bytes_to_client.inc_by(len as u64);
                     }
                     Err(err) => tracing::debug!(client = %client, error = %err, "udp reply failed"),
                 }
             }
             Err(err) => {
                 // ECONNREFUSED from an ICMP port unreachable: the endpoint is not listening.
-                metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+                metrics.connect_failures.inc();
                 tracing::debug!(client = %client, error = %err, "udp endpoint error");
             }
         }
