@@ -380,7 +380,7 @@ async fn openapi_documents_are_cached_negotiated_and_authenticated() -> TestResu
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok()),
-        Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+        Some("application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
     );
     let bytes = proto.bytes().await?;
     // Field 1 (swagger) = "2.0" first, as gnostic's Document starts.

@@ -26,8 +26,10 @@ use crate::error::ApiError;
 /// The Kubernetes version the documents describe.
 pub(crate) const API_VERSION: &str = "v1.32.0";
 
-/// The media type of the v2 document in protobuf.
-pub(crate) const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media type of the v2 document in protobuf, as answered. Clients ask for
+/// `...spec.v2@v1.0+protobuf`, but `@` is not allowed in a media type, and client-go refuses
+/// to parse such a `Content-Type` ("mime: unexpected content after media subtype").
+pub(crate) const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// One document, encoded once.
 #[derive(Debug)]
