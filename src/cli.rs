@@ -311,8 +311,37 @@ pub struct ApplyArgs {
     /// Namespace for objects that name none.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// How the server treats fields it does not know or that appear twice: `strict` refuses
+    /// the object naming them, `warn` applies it and prints the server's warnings, `ignore`
+    /// drops them silently (as kubectl's `--validate`).
+    #[arg(long, value_enum, default_value_t = Validate::Strict)]
+    pub validate: Validate,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// Field validation asked of the server (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Validate {
+    /// Refuse an object with unknown or repeated fields.
+    #[value(alias = "true")]
+    Strict,
+    /// Apply it and print the server's warnings.
+    Warn,
+    /// Drop such fields silently.
+    #[value(alias = "false")]
+    Ignore,
+}
+
+impl Validate {
+    /// The `fieldValidation` query value.
+    pub fn query_value(self) -> &'static str {
+        match self {
+            Validate::Strict => "Strict",
+            Validate::Warn => "Warn",
+            Validate::Ignore => "Ignore",
+        }
+    }
 }
 
 /// Flags of `switchyard get`.

@@ -32,6 +32,63 @@ pub async fn send(
     client.request::<serde_json::Value>(request).await
 }
 
+/// Like [`send`], and also returns the server's warnings (the text of each `Warning: 299`
+/// header), which the caller prints.
+pub async fn send_warned(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> Result<(serde_json::Value, Vec<String>), kube::Error> {
+    let builder = Request::builder().method(method).uri(path);
+    let request = match body {
+        Some((content_type, bytes)) => builder
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(kube::client::Body::from(bytes)),
+        None => builder.body(kube::client::Body::from(Vec::new())),
+    }
+    .map_err(kube::Error::HttpError)?;
+    let response = client.send(request).await?;
+    let warnings = warnings(response.headers());
+    let code = response.status();
+    let bytes = response.into_body().collect_bytes().await?;
+    if code.is_client_error() || code.is_server_error() {
+        let status = serde_json::from_slice::<kube::core::Status>(&bytes).unwrap_or_else(|_| {
+            kube::core::Status::failure(
+                String::from_utf8_lossy(&bytes).trim(),
+                "Failed to parse error data",
+            )
+            .with_code(code.as_u16())
+        });
+        return Err(kube::Error::Api(status.boxed()));
+    }
+    let value = serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?;
+    Ok((value, warnings))
+}
+
+/// The texts of `Warning` headers (`299 - "text"`), unquoted.
+pub fn warnings(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(http::header::WARNING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| {
+            let quoted = v.split_once(" - ").map_or(v, |(_, rest)| rest).trim();
+            let inner = quoted.strip_prefix('"')?;
+            let mut text = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => text.extend(chars.next()),
+                    '"' => return Some(text),
+                    c => text.push(c),
+                }
+            }
+            None
+        })
+        .collect()
+}
+
 /// Whether the error is the API's 404.
 pub fn is_not_found(error: &kube::Error) -> bool {
     cluster_watch::status_code(error) == Some(404)
@@ -108,4 +165,26 @@ fn explicit_config(url: &str, args: &ServerArgs) -> Result<Config> {
         config.auth_info.client_key = Some(key.display().to_string());
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    #[test]
+    fn warning_headers_are_unquoted() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::WARNING,
+            HeaderValue::from_static(r#"299 - "unknown field \"spec.x\"""#),
+        );
+        h.append(
+            http::header::WARNING,
+            HeaderValue::from_static(r#"299 - "a \\ b""#),
+        );
+        h.append(http::header::WARNING, HeaderValue::from_static("garbage"));
+        assert_eq!(warnings(&h), vec![r#"unknown field "spec.x""#, r"a \ b"]);
+    }
 }

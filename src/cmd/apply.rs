@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::api;
 use super::manifest::{self, Manifest};
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, Validate};
 
 /// Runs `apply`; every object is tried, and the command fails if any failed.
 pub async fn run(args: ApplyArgs) -> Result<()> {
@@ -19,18 +19,27 @@ pub async fn run(args: ApplyArgs) -> Result<()> {
         bail!("no objects found in {}", args.files.join(", "));
     }
     let client = api::client(&args.server).await?;
-    apply_all(&client, &manifests, args.namespace.as_deref()).await
+    apply_all(
+        &client,
+        &manifests,
+        args.namespace.as_deref(),
+        args.validate,
+    )
+    .await
 }
 
-/// Applies every manifest in order, printing one line per object; fails if any failed.
+/// Applies every manifest in order, printing one line per object and the server's warnings
+/// (to stderr, as `Warning: ...`); fails if any failed. `validate` is sent as
+/// `fieldValidation` with every write.
 pub async fn apply_all(
     client: &kube::Client,
     manifests: &[Manifest],
     namespace: Option<&str>,
+    validate: Validate,
 ) -> Result<()> {
     let mut failures = 0;
     for m in manifests {
-        match apply_one(client, m, namespace).await {
+        match apply_one(client, m, namespace, validate).await {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 failures += 1;
@@ -113,7 +122,30 @@ pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> 
     })
 }
 
-async fn apply_one(client: &kube::Client, m: &Manifest, namespace: Option<&str>) -> Result<String> {
+/// Sends one write with `fieldValidation`, printing the server's warnings to stderr.
+async fn write(
+    client: &kube::Client,
+    method: Method,
+    path: &str,
+    body: (&str, Vec<u8>),
+    validate: Validate,
+) -> Result<()> {
+    let path = format!("{path}?fieldValidation={}", validate.query_value());
+    let (_, warnings) = api::send_warned(client, method, &path, Some(body))
+        .await
+        .map_err(api::describe)?;
+    for warning in warnings {
+        eprintln!("Warning: {warning}");
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    client: &kube::Client,
+    m: &Manifest,
+    namespace: Option<&str>,
+    validate: Validate,
+) -> Result<String> {
     let target = target(&m.value, namespace)?;
     let label = format!("{}/{}", target.kind.singular(), target.name);
     let path = target
@@ -142,15 +174,14 @@ async fn apply_one(client: &kube::Client, m: &Manifest, namespace: Option<&str>)
     let Some(live) = live else {
         let body = serde_json::to_vec(&desired)?;
         let collection = target.kind.collection_path(target.namespace.as_deref());
-        api::send(
+        write(
             client,
             Method::POST,
             &collection,
-            Some(("application/json", body)),
-            None,
+            ("application/json", body),
+            validate,
         )
-        .await
-        .map_err(api::describe)?;
+        .await?;
         return Ok(format!("{label} created"));
     };
     let previous: Option<Value> = live
@@ -168,15 +199,14 @@ async fn apply_one(client: &kube::Client, m: &Manifest, namespace: Option<&str>)
         return Ok(format!("{label} unchanged"));
     }
     let body = serde_json::to_vec(&patch)?;
-    api::send(
+    write(
         client,
         Method::PATCH,
         &path,
-        Some(("application/merge-patch+json", body)),
-        None,
+        ("application/merge-patch+json", body),
+        validate,
     )
-    .await
-    .map_err(api::describe)?;
+    .await?;
     Ok(format!("{label} configured"))
 }
 

@@ -40,7 +40,7 @@ pub async fn demo(args: RunArgs) -> Result<()> {
     let running = Running::start(&args).await?;
     let client = running.client()?;
     let manifests = manifest::parse("examples/demo.yaml", DEMO_MANIFEST)?;
-    apply::apply_all(&client, &manifests, None).await?;
+    apply::apply_all(&client, &manifests, None, crate::cli::Validate::Strict).await?;
 
     if args.proxy_mode != ProxyMode::None {
         let node_ip = args

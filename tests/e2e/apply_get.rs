@@ -1,6 +1,7 @@
 //! `switchyard apply` / `get` / `delete` against a running server: the demo and the seed
 //! manifests apply unchanged, a second apply is `unchanged`, output looks like kubectl's, and bad
-//! input is refused with an error naming the problem and nothing stored changes.
+//! input is refused with an error naming the problem and nothing stored changes; unknown fields
+//! are refused by default (`fieldValidation=Strict`) and the server's warnings are printed.
 
 use serde_json::Value;
 
@@ -176,5 +177,61 @@ async fn bad_manifests_are_refused_with_a_named_reason_and_store_nothing() -> Te
         names(&after),
         "a refused manifest changed the store"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_validates_fields_strictly_and_prints_server_warnings() -> TestResult {
+    let sy = Switchyard::start(SwitchyardOptions::default()).await?;
+    let typo = "spec.containers[0].readinessProbe.initialDelaySecands";
+    let pod = |field: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: typo}}\nspec:\n  containers:\n  - name: web\n    image: nginx\n    readinessProbe: {{{field}: 3, tcpSocket: {{port: 80}}}}\n"
+        )
+    };
+    // Strict by default: refused, naming the field, and nothing stored.
+    let out = sy.apply_text(&pod("initialDelaySecands"))?;
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("strict decoding error: unknown field \"{typo}\"")),
+        "{stderr}"
+    );
+    let (code, _) = sy.get("/api/v1/namespaces/default/pods/typo").await?;
+    assert_eq!(code, 404);
+
+    // --validate=warn: created, and the server's warning printed.
+    let file = sy.data_dir().join("typo.yaml");
+    std::fs::write(&file, pod("initialDelaySecands"))?;
+    let path = file.display().to_string();
+    let out = sy.cli(&["apply", "--validate=warn", "-f", &path])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pod/typo created"));
+    assert!(
+        text(&out.stderr).contains(&format!("Warning: unknown field \"{typo}\"")),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // An update (a merge patch) is validated too: a new unknown field is refused by default.
+    std::fs::write(&file, pod("periodSecands"))?;
+    let out = sy.cli(&["apply", "-f", &path])?;
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("unknown field \"spec.containers[0].readinessProbe.periodSecands\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // --validate=false: applied silently.
+    let out = sy.cli(&["apply", "--validate=false", "-f", &path])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("Warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (code, _) = sy.get("/api/v1/namespaces/default/pods/typo").await?;
+    assert_eq!(code, 200);
     Ok(())
 }

@@ -178,7 +178,9 @@ impl ApiState {
                 // The handler answers 404; nothing is written.
                 return Ok(());
             };
-            patch::Patch::parse(kind_of_patch, bytes)?.apply(kind, stored.to_json())?
+            patch::Patch::parse(kind_of_patch, bytes)?
+                .0
+                .apply(kind, stored.to_json())?
         } else {
             body::parse(&body::content_type(headers), bytes)?
         };

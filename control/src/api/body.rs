@@ -1,6 +1,6 @@
 //! Request bodies: JSON or YAML in, a typed object out, with decoding errors that name the
 //! field (`spec.ports[0].port: invalid type ...`) and unknown fields reported the way
-//! `fieldValidation` asks (400 when Strict, a `Warning` otherwise).
+//! `fieldValidation` asks (400 when Strict, a `Warning` otherwise; see [`super::fields`]).
 //!
 //! Decoding never touches the store.
 
@@ -8,6 +8,7 @@ use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::fields;
 use super::query::FieldValidation;
 use crate::error::ApiError;
 use crate::object::{Kind, Object};
@@ -47,26 +48,55 @@ pub(crate) fn media_type_allowed(headers: &HeaderMap, len: usize) -> bool {
     ALLOWED_BODY_TYPES.contains(&media.as_str()) || media == "application/apply-patch+yaml"
 }
 
-/// Parses a JSON or YAML body into a JSON value.
-pub(crate) fn parse(media_type: &str, body: &[u8]) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body is empty"));
-    }
-    match media_type {
-        "" | "application/json" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
-        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
-        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(body),
-        other => Err(ApiError::unsupported_media_type(format!(
-            "the body's media type {other:?} is not supported: use application/json or \
-             application/yaml"
-        ))),
+/// A parsed request body: its JSON value and the paths of the keys it repeats.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parsed {
+    /// The body as JSON (of a repeated key, the last value).
+    pub value: Value,
+    /// Paths of keys that appear more than once in one object.
+    pub duplicate: Vec<String>,
+}
+
+impl From<Value> for Parsed {
+    fn from(value: Value) -> Parsed {
+        Parsed {
+            value,
+            duplicate: Vec::new(),
+        }
     }
 }
 
-fn typed<T: DeserializeOwned>(kind: Kind, value: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Parses a JSON, YAML or protobuf body into a JSON value.
+pub(crate) fn parse(media_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    parse_tracked(media_type, body).map(|p| p.value)
+}
+
+/// Parses a JSON, YAML or protobuf body into a JSON value, noting repeated keys.
+pub(crate) fn parse_tracked(media_type: &str, body: &[u8]) -> Result<Parsed, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    let (value, duplicate) = match media_type {
+        "" | "application/json" | "*/*" => fields::parse_json(body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+        })?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => fields::parse_yaml(body)
+            .map_err(|e| {
+                ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
+            })?,
+        "application/vnd.kubernetes.protobuf" => (super::protobuf::decode(body)?, Vec::new()),
+        other => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body's media type {other:?} is not supported: use application/json or \
+                 application/yaml"
+            )));
+        }
+    };
+    Ok(Parsed { value, duplicate })
+}
+
+fn typed<T: DeserializeOwned>(kind: Kind, value: &Value) -> Result<(T, Vec<String>), ApiError> {
+    fields::typed(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path.is_empty() || path == "." {
@@ -77,13 +107,15 @@ fn typed<T: DeserializeOwned>(kind: Kind, value: Value) -> Result<T, ApiError> {
     })
 }
 
-/// Decodes `value` as an object of `kind`. `apiVersion` and `kind`, when present, must be
-/// the expected ones. Returns the object and the warnings about ignored unknown fields.
+/// Decodes `body` as an object of `kind`. `apiVersion` and `kind`, when present, must be
+/// the expected ones. Unknown and repeated fields are judged as `validation` asks (see
+/// [`fields::Problems::judge`]); returns the object and the warnings to send.
 pub(crate) fn decode(
     kind: Kind,
-    value: Value,
+    body: Parsed,
     validation: FieldValidation,
 ) -> Result<(Object, Vec<String>), ApiError> {
+    let Parsed { value, duplicate } = body;
     if !value.is_object() {
         return Err(ApiError::bad_request(format!(
             "the request body must be a {} object",
@@ -106,67 +138,27 @@ pub(crate) fn decode(
             kind.api_version()
         )));
     }
-    let obj = match kind {
-        Kind::Namespace => Object::Namespace(typed(kind, value.clone())?),
-        Kind::Node => Object::Node(typed(kind, value.clone())?),
-        Kind::Pod => Object::Pod(typed(kind, value.clone())?),
-        Kind::Service => Object::Service(typed(kind, value.clone())?),
-        Kind::Endpoints => Object::Endpoints(typed(kind, value.clone())?),
-        Kind::EndpointSlice => Object::EndpointSlice(typed(kind, value.clone())?),
-        Kind::Role => Object::Role(typed(kind, value.clone())?),
-        Kind::ClusterRole => Object::ClusterRole(typed(kind, value.clone())?),
-        Kind::RoleBinding => Object::RoleBinding(typed(kind, value.clone())?),
-        Kind::ClusterRoleBinding => Object::ClusterRoleBinding(typed(kind, value.clone())?),
-    };
-    let mut unknown = Vec::new();
-    unknown_fields(&value, &obj.to_json(), "", &mut unknown);
-    let warnings = match validation {
-        FieldValidation::Strict if !unknown.is_empty() => {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field {f:?}"))
-                .collect();
-            return Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                list.join(", ")
-            )));
-        }
-        FieldValidation::Ignore => Vec::new(),
-        _ => unknown
-            .into_iter()
-            .map(|f| format!("unknown field {f:?}"))
-            .collect(),
-    };
-    Ok((obj, warnings))
-}
-
-/// Collects the paths present in `input` but absent from `known` (the typed object
-/// re-encoded): those are fields the type does not have.
-fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
-    match (input, known) {
-        (Value::Object(given), Value::Object(kept)) => {
-            for (key, value) in given {
-                if value.is_null() {
-                    continue;
-                }
-                let here = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match kept.get(key) {
-                    Some(k) => unknown_fields(value, k, &here, out),
-                    None => out.push(here),
-                }
-            }
-        }
-        (Value::Array(given), Value::Array(kept)) => {
-            for (i, (value, k)) in given.iter().zip(kept).enumerate() {
-                unknown_fields(value, k, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
+    fn wrap<T: DeserializeOwned>(
+        kind: Kind,
+        value: &Value,
+        make: fn(T) -> Object,
+    ) -> Result<(Object, Vec<String>), ApiError> {
+        typed(kind, value).map(|(t, unknown)| (make(t), unknown))
     }
+    let (obj, unknown) = match kind {
+        Kind::Namespace => wrap(kind, &value, Object::Namespace)?,
+        Kind::Node => wrap(kind, &value, Object::Node)?,
+        Kind::Pod => wrap(kind, &value, Object::Pod)?,
+        Kind::Service => wrap(kind, &value, Object::Service)?,
+        Kind::Endpoints => wrap(kind, &value, Object::Endpoints)?,
+        Kind::EndpointSlice => wrap(kind, &value, Object::EndpointSlice)?,
+        Kind::Role => wrap(kind, &value, Object::Role)?,
+        Kind::ClusterRole => wrap(kind, &value, Object::ClusterRole)?,
+        Kind::RoleBinding => wrap(kind, &value, Object::RoleBinding)?,
+        Kind::ClusterRoleBinding => wrap(kind, &value, Object::ClusterRoleBinding)?,
+    };
+    let warnings = fields::Problems { unknown, duplicate }.judge(validation)?;
+    Ok((obj, warnings))
 }
 
 #[cfg(test)]
@@ -206,21 +198,21 @@ mod tests {
     #[test]
     fn unknown_fields_are_named_and_rejected_when_strict() {
         let body = json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80, "bogus": 1}], "colour": "red"}});
-        let err = decode(Kind::Service, body.clone(), FieldValidation::Strict).err();
+        let err = decode(Kind::Service, body.clone().into(), FieldValidation::Strict).err();
         let msg = err.map(|e| e.message).unwrap_or_default();
         assert!(
             msg.contains("spec.ports[0].bogus") && msg.contains("spec.colour"),
             "{msg}"
         );
-        let (_, warnings) =
-            decode(Kind::Service, body, FieldValidation::Warn).unwrap_or_else(|e| panic!("{e}"));
+        let (_, warnings) = decode(Kind::Service, body.into(), FieldValidation::Warn)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(warnings.len(), 2);
     }
 
     #[test]
     fn type_errors_name_the_field() {
         let body = json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": "eighty"}]}});
-        let msg = decode(Kind::Service, body, FieldValidation::Strict)
+        let msg = decode(Kind::Service, body.into(), FieldValidation::Strict)
             .err()
             .map(|e| e.message)
             .unwrap_or_default();

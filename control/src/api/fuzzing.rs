@@ -28,8 +28,8 @@ pub fn decode_body(data: &[u8]) {
     };
     let kind = Kind::ALL[usize::from(pick) % Kind::ALL.len()];
     let media = MEDIA_TYPES[usize::from(pick >> 4) % MEDIA_TYPES.len()];
-    if let Ok(value) = body::parse(media, rest) {
-        let _ = body::decode(kind, value, FieldValidation::Strict);
+    if let Ok(parsed) = body::parse_tracked(media, rest) {
+        let _ = body::decode(kind, parsed, FieldValidation::Strict);
     }
 }
 
@@ -51,7 +51,7 @@ pub fn apply_patch(data: &[u8]) {
     };
     let doc: Value =
         serde_json::from_slice(doc).unwrap_or_else(|_| Value::Object(Default::default()));
-    if let Ok(patch) = patch::Patch::parse(patch_type, patch_body) {
+    if let Ok((patch, _)) = patch::Patch::parse(patch_type, patch_body) {
         let _ = patch.apply(kind, doc);
     }
 }

@@ -8,6 +8,7 @@
 mod authorize;
 mod body;
 mod discovery;
+mod fields;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
@@ -108,8 +109,9 @@ pub fn router(
         .route("/livez", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_handler))
-        .route("/openapi/v3", get(|| async { ok_json(&openapi::index()) }))
-        .route("/openapi/v3/{*segment}", get(openapi_document))
+        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v3", get(openapi::v3_index))
+        .route("/openapi/v3/{*segment}", get(openapi::v3_document))
         .fallback(dispatch)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
@@ -170,13 +172,6 @@ async fn ready(State(state): State<ApiState>) -> Response {
         "ok".to_string(),
         "text/plain; charset=utf-8",
     )
-}
-
-async fn openapi_document(axum::extract::Path(segment): axum::extract::Path<String>) -> Response {
-    match openapi::document(segment.trim_matches('/')) {
-        Some(doc) => ok_json(&doc),
-        None => response::error(&ApiError::no_route(&format!("/openapi/v3/{segment}"))),
-    }
 }
 
 async fn metrics_handler(State(state): State<ApiState>) -> Response {

@@ -32,6 +32,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| ApiError::internal("applying the patch failed"))?
 }
 
+/// The object a patch produced, with the keys the patch itself repeated.
+fn patched_body(value: serde_json::Value, duplicate: &[String]) -> body::Parsed {
+    body::Parsed {
+        value,
+        duplicate: duplicate.to_vec(),
+    }
+}
+
 /// Everything a single-object verb needs.
 pub(crate) struct Call<'a> {
     /// The store written to and read from.
@@ -112,8 +120,8 @@ impl Call<'_> {
 
     /// POST to a collection.
     pub(crate) async fn create(&self, body: &Bytes) -> Result<Response, ApiError> {
-        let value = body::parse(&body::content_type(self.headers), body)?;
-        let (mut obj, warnings) = body::decode(self.kind, value, self.params.field_validation)?;
+        let parsed = body::parse_tracked(&body::content_type(self.headers), body)?;
+        let (mut obj, warnings) = body::decode(self.kind, parsed, self.params.field_validation)?;
         self.place(&mut obj)?;
         let stored = self.submit(Write::Create(Box::new(obj))).await?;
         Ok(self.render(&stored, StatusCode::CREATED, &warnings))
@@ -121,8 +129,8 @@ impl Call<'_> {
 
     /// PUT of one object (or its status).
     pub(crate) async fn update(&self, body: &Bytes) -> Result<Response, ApiError> {
-        let value = body::parse(&body::content_type(self.headers), body)?;
-        let (mut obj, warnings) = body::decode(self.kind, value, self.params.field_validation)?;
+        let parsed = body::parse_tracked(&body::content_type(self.headers), body)?;
+        let (mut obj, warnings) = body::decode(self.kind, parsed, self.params.field_validation)?;
         self.place(&mut obj)?;
         let stored = self
             .submit(Write::Update {
@@ -146,8 +154,9 @@ impl Call<'_> {
         let kind_of_patch = PatchType::from_media_type(&body::content_type(self.headers))?;
         let kind = self.kind;
         let validation = self.params.field_validation;
-        let parsed = blocking(move || Patch::parse(kind_of_patch, &body)).await?;
+        let (parsed, duplicate) = blocking(move || Patch::parse(kind_of_patch, &body)).await?;
         let parsed = Arc::new(parsed);
+        let duplicate = Arc::new(duplicate);
         for attempt in 1..=PATCH_ATTEMPTS {
             let base = self
                 .store
@@ -155,9 +164,10 @@ impl Call<'_> {
                 .ok_or_else(|| ApiError::not_found(&resource_name(kind), self.name()))?;
             let base_version = base.resource_version();
             let patch = Arc::clone(&parsed);
+            let repeated = Arc::clone(&duplicate);
             let (obj, warnings) = blocking(move || {
                 let patched = patch.apply(kind, base.to_json())?;
-                body::decode(kind, patched, validation)
+                body::decode(kind, patched_body(patched, &repeated), validation)
             })
             .await?;
             let warnings = Arc::new(Mutex::new(warnings));
@@ -165,6 +175,7 @@ impl Call<'_> {
             let stale = Arc::new(AtomicBool::new(false));
             let saw_stale = Arc::clone(&stale);
             let patch = Arc::clone(&parsed);
+            let repeated = Arc::clone(&duplicate);
             let last = attempt == PATCH_ATTEMPTS;
             let change: Change = Box::new(move |current| {
                 if current.resource_version() == base_version {
@@ -180,7 +191,8 @@ impl Call<'_> {
                     .into());
                 }
                 let patched = patch.apply(kind, current.to_json())?;
-                let (obj, warned) = body::decode(kind, patched, validation)?;
+                let (obj, warned) =
+                    body::decode(kind, patched_body(patched, &repeated), validation)?;
                 if let Ok(mut w) = found.lock() {
                     *w = warned;
                 }

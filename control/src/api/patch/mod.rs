@@ -106,9 +106,23 @@ pub(crate) enum Patch {
 impl Patch {
     /// Decodes `body` as a patch of type `kind_of_patch`: 400 when it is not valid JSON of the
     /// right shape, 413 when a JSON Patch has more than [`MAX_JSON_PATCH_OPS`] operations.
-    pub(crate) fn parse(kind_of_patch: PatchType, body: &[u8]) -> Result<Patch, ApiError> {
-        let patch: Value = serde_json::from_slice(body)
+    /// Returns the patch with the paths of the keys a merge or strategic patch repeats (the
+    /// last one is applied), for field validation.
+    pub(crate) fn parse(
+        kind_of_patch: PatchType,
+        body: &[u8],
+    ) -> Result<(Patch, Vec<String>), ApiError> {
+        let (patch, duplicate) = super::fields::parse_json(body)
             .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+        let patch = Patch::checked(kind_of_patch, patch)?;
+        let duplicate = match patch {
+            Patch::Json(_) => Vec::new(),
+            Patch::Merge(_) | Patch::Strategic(_) => duplicate,
+        };
+        Ok((patch, duplicate))
+    }
+
+    fn checked(kind_of_patch: PatchType, patch: Value) -> Result<Patch, ApiError> {
         match kind_of_patch {
             PatchType::Json => {
                 if let Some(ops) = patch.as_array()
@@ -174,7 +188,7 @@ pub(crate) fn apply(
     doc: Value,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    Patch::parse(kind_of_patch, body)?.apply(kind, doc)
+    Patch::parse(kind_of_patch, body)?.0.apply(kind, doc)
 }
 
 #[cfg(test)]
