@@ -26,8 +26,7 @@ use crate::peers::{Daemon, find_program, haproxy};
 use crate::scale_area::cluster::spawn_proxy;
 
 /// The rule that makes the node track flows and nothing else.
-pub const CONNTRACK_RULE: &str =
-    "table ip ct { chain pre { type filter hook prerouting priority 0; ct state new counter } }";
+pub const CONNTRACK_RULE: &str = "table ip track { chain pre { type filter hook prerouting priority 0; ct state new counter; }; }";
 /// HAProxy's ports on the node's client-side address.
 const HAPROXY_HTTP: u16 = 18080;
 const HAPROXY_BULK: u16 = 15201;
@@ -344,5 +343,21 @@ mod tests {
         assert_eq!(Case::Userspace.targets(&probed).0.port(), 30001);
         assert_eq!(Case::Direct.targets(&probed).1.ip(), IpAddr::V4(BACKEND_IP));
         assert_eq!(Case::KubeClusterIp.targets(&probed).1.port(), 5201);
+    }
+
+    /// The conntrack-only rule is valid nft and makes the namespace track flows.
+    #[test]
+    fn the_conntrack_rule_loads() -> anyhow::Result<()> {
+        if !testkit::require_root("the_conntrack_rule_loads", "loads nft in a namespace")
+            || !testkit::require_tool("the_conntrack_rule_loads", "nft")
+        {
+            return Ok(());
+        }
+        let ns = crate::nft_area::netns::Netns::create(&testkit::unique_name("ctrule"))?;
+        ns.nft_script(CONNTRACK_RULE)?;
+        let listed = ns.exec("nft", &["list", "ruleset"])?;
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(listed.contains("ct state new counter"), "{listed}");
+        Ok(())
     }
 }

@@ -548,9 +548,14 @@ mod tests {
         }
         // One service chain per port with endpoints or not, one endpoint chain per endpoint,
         // one external chain per NodePort.
-        assert_eq!(text.matches("  chain service-").count(), 3);
-        assert_eq!(text.matches("  chain endpoint-").count(), 3);
-        assert_eq!(text.matches("  chain external-").count(), 2);
+        let per_port = |prefix: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(prefix) && l.contains("/tcp/"))
+                .count()
+        };
+        assert_eq!(per_port("  chain service-"), 3);
+        assert_eq!(per_port("  chain endpoint-"), 3);
+        assert_eq!(per_port("  chain external-"), 2);
         // The map sends the NodePort to its external chain, which goes on to the service.
         assert!(text.contains("tcp . 30080 : goto external-"));
         assert!(!text.contains("tcp . 30081 : goto external-"));

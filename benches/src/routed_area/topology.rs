@@ -151,3 +151,57 @@ fn pair(
     b.exec("ip", &["link", "set", b_dev, "up"])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client reaches the backend through the node (and only through it: with forwarding
+    /// off the path is gone), and dropping the topology removes its namespaces.
+    #[test]
+    fn the_client_reaches_the_backend_through_the_node() -> anyhow::Result<()> {
+        if !testkit::require_root(
+            "the_client_reaches_the_backend_through_the_node",
+            "creates network namespaces",
+        ) {
+            return Ok(());
+        }
+        let net = Routed::create()?;
+        let names = [
+            net.client.name().to_string(),
+            net.backend.name().to_string(),
+        ];
+        // A connect to a closed port of the backend: refused (curl exit 7) means the SYN got
+        // there and the reset came back; a timeout (28) means the path is broken.
+        let connect = |net: &Routed| -> anyhow::Result<Option<i32>> {
+            let url = format!("http://{BACKEND_IP}:9/");
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", net.client.name(), "curl", "-sS"])
+                .args(["--max-time", "2", &url])
+                .output()?;
+            Ok(out.status.code())
+        };
+        assert_eq!(
+            connect(&net)?,
+            Some(7),
+            "the backend did not answer through the node"
+        );
+        net.node()
+            .exec("sysctl", &["-qw", "net.ipv4.ip_forward=0"])?;
+        assert_eq!(
+            connect(&net)?,
+            Some(28),
+            "the backend answered without the node forwarding"
+        );
+        assert_eq!(net.conntrack_count(), 0);
+        drop(net);
+        let listed = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()?;
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        for n in names {
+            assert!(!listed.contains(&n), "{n} left behind");
+        }
+        Ok(())
+    }
+}
