@@ -16,6 +16,7 @@ pub mod plot;
 pub mod proxy_area;
 pub mod report;
 pub mod results;
+pub mod routed_area;
 pub mod run_info;
 pub mod scale_area;
 pub mod stats;

@@ -15,8 +15,8 @@ use bench::mode::Mode;
 use bench::peers::backends;
 use bench::results::AreaResult;
 use bench::{
-    Ctx, backend, dns_area, ipam_area, lb_area, nft_area, proxy_area, report, scale_area,
-    store_area,
+    Ctx, backend, dns_area, ipam_area, lb_area, nft_area, proxy_area, report, routed_area,
+    scale_area, store_area,
 };
 
 /// switchyard's benchmark suite.
@@ -82,6 +82,8 @@ enum Cmd {
     },
     /// One Pod's readiness to kernel rule and DNS answer at 1k and 10k services (root).
     Scale,
+    /// New connections, requests and bulk through client → node → backend namespaces (root).
+    Routed,
     /// Load-balancing evenness per policy; with --target, against your own service.
     Lb(LbArgs),
     /// Serve the benchmark's HTTP backends (used by the proxy and lb areas).
@@ -134,7 +136,7 @@ struct LbArgs {
 
 type AreaFn = fn(&Ctx) -> anyhow::Result<AreaResult>;
 
-const AREAS: [(&str, AreaFn); 7] = [
+const AREAS: [(&str, AreaFn); 8] = [
     ("ipam", ipam_area::run),
     ("store", store_area::run),
     ("dns", dns_area::run),
@@ -142,6 +144,7 @@ const AREAS: [(&str, AreaFn); 7] = [
     ("nft", nft_area::run),
     ("lb", lb_area::run),
     ("scale", scale_area::run),
+    ("routed", routed_area::run),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -178,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Proxy => vec!["proxy"],
         Cmd::Nft => vec!["nft"],
         Cmd::Scale => vec!["scale"],
+        Cmd::Routed => vec!["routed"],
         Cmd::NftProbe {
             target,
             count,

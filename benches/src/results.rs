@@ -169,7 +169,9 @@ impl AreaResult {
 }
 
 /// Areas in the order the report shows them.
-pub const AREA_ORDER: [&str; 7] = ["ipam", "store", "dns", "proxy", "nft", "lb", "scale"];
+pub const AREA_ORDER: [&str; 8] = [
+    "ipam", "store", "dns", "proxy", "nft", "lb", "scale", "routed",
+];
 
 fn area_rank(area: &str) -> (usize, String) {
     let rank = AREA_ORDER

@@ -31,8 +31,20 @@ pub fn wrk(
     seconds: u32,
     new_connection_each: bool,
 ) -> anyhow::Result<WrkResult> {
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", cpus, "wrk", "-t1"])
+    wrk_in(None, cpus, addr, conns, seconds, new_connection_each)
+}
+
+/// [`wrk`] run inside network namespace `netns` (`ip netns exec`) when one is given.
+pub fn wrk_in(
+    netns: Option<&str>,
+    cpus: &str,
+    addr: SocketAddr,
+    conns: u32,
+    seconds: u32,
+    new_connection_each: bool,
+) -> anyhow::Result<WrkResult> {
+    let mut cmd = pinned(netns, cpus);
+    cmd.args(["wrk", "-t1"])
         .arg(format!("-c{conns}"))
         .arg(format!("-d{seconds}s"))
         .arg("--latency");
@@ -132,8 +144,18 @@ pub struct IperfResult {
 
 /// `iperf3 -c addr -t secs -J`: received throughput and bytes.
 pub fn iperf3(cpus: &str, addr: SocketAddr, seconds: u32) -> anyhow::Result<IperfResult> {
-    let out = Command::new("taskset")
-        .args(["-c", cpus, "iperf3", "-J", "-c"])
+    iperf3_in(None, cpus, addr, seconds)
+}
+
+/// [`iperf3`] run inside network namespace `netns` (`ip netns exec`) when one is given.
+pub fn iperf3_in(
+    netns: Option<&str>,
+    cpus: &str,
+    addr: SocketAddr,
+    seconds: u32,
+) -> anyhow::Result<IperfResult> {
+    let out = pinned(netns, cpus)
+        .args(["iperf3", "-J", "-c"])
         .arg(addr.ip().to_string())
         .arg("-p")
         .arg(addr.port().to_string())
@@ -154,6 +176,17 @@ pub fn iperf3(cpus: &str, addr: SocketAddr, seconds: u32) -> anyhow::Result<Iper
         gbps: received("bits_per_second")? / 1e9,
         bytes: received("bytes")?,
     })
+}
+
+/// `taskset -c <cpus> [ip netns exec <netns>]`, to which the tool and its arguments are added
+/// (the pinning is inherited through `ip`'s exec).
+fn pinned(netns: Option<&str>, cpus: &str) -> Command {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", cpus]);
+    if let Some(ns) = netns {
+        cmd.args(["ip", "netns", "exec", ns]);
+    }
+    cmd
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on every Linux ABI).

@@ -48,68 +48,25 @@ pub struct Cluster {
 impl Cluster {
     /// Starts every part for run number `index` of this sybench process, logs in `dir`.
     pub fn start(ctx: &crate::Ctx, index: u8, dir: &Path) -> anyhow::Result<Cluster> {
-        let uplink = Uplink::create(index)?;
-        let data_dir = dir.join("data");
-        let api = SocketAddr::from((uplink.host_ip, free_port()?));
-        let args: Vec<String> = [
-            "run",
-            "--proxy-mode",
-            "none",
-            "--dns-listen",
-            "none",
-            "--metrics-listen",
-            "none",
-            "--cluster-cidr",
-            CLUSTER_CIDR,
-            "--node-name",
-            NODE,
-        ]
-        .iter()
-        .map(|s| (*s).to_string())
-        .chain([
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-            "--api-listen".into(),
-            api.to_string(),
-            "--tls-san".into(),
-            uplink.host_ip.to_string(),
-        ])
-        .collect();
-        let mut control = Daemon::spawn("control", &ctx.server_cpus, &ctx.switchyard, &args, dir)?;
-        control.wait_tcp(api, START_WAIT)?;
-        let kubeconfig = kubeconfig::admin_path(&data_dir);
-        let started = Instant::now();
-        while !kubeconfig.is_file() {
-            control.check_alive()?;
-            anyhow::ensure!(
-                started.elapsed() < START_WAIT,
-                "no {} within {START_WAIT:?}",
-                kubeconfig.display()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let kc = kubeconfig.display().to_string();
-        let mut proxy_args = uplink.ns.prefix();
-        proxy_args.extend(
-            [
-                ctx.switchyard.display().to_string().as_str(),
-                "proxy",
+        let uplink = Uplink::create("scale", index)?;
+        let control = Control::start(ctx, &uplink, dir)?;
+        let kc = kubeconfig::admin_path(&control.data_dir);
+        let proxy = spawn_proxy(
+            ctx,
+            &uplink.ns,
+            &kc,
+            &[
                 "--mode",
                 "nftables",
-                "--kubeconfig",
-                &kc,
-                "--node-name",
-                NODE,
                 "--node-ip",
                 &uplink.node_ip.to_string(),
-                "--metrics-listen",
-                "none",
                 "--cluster-cidr",
                 CLUSTER_CIDR,
-            ]
-            .map(String::from),
-        );
-        let proxy = Daemon::spawn("proxy", &ctx.server_cpus, Path::new("ip"), &proxy_args, dir)?;
+            ],
+            "proxy",
+            dir,
+        )?;
+        let kc = kc.display().to_string();
         let dns_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let dns_args = [
             "dns",
@@ -125,13 +82,13 @@ impl Cluster {
         .map(String::from);
         let dns = Daemon::spawn("dns", &ctx.server_cpus, &ctx.switchyard, &dns_args, dir)?;
         Ok(Cluster {
-            control,
+            control: control.daemon,
             proxy,
             dns,
-            api,
+            api: control.api,
             dns_addr,
             node_ip: uplink.node_ip,
-            data_dir,
+            data_dir: control.data_dir,
             uplink,
         })
     }
@@ -158,6 +115,102 @@ impl Cluster {
     }
 }
 
+/// `switchyard run --proxy-mode none --dns-listen none` (store, API, controllers) listening on
+/// the host end of an [`Uplink`], pinned to the server CPUs.
+#[derive(Debug)]
+pub struct Control {
+    /// The process.
+    pub daemon: Daemon,
+    /// The API address (the host end of the veth).
+    pub api: SocketAddr,
+    /// Its data directory (the admin kubeconfig, CA and token are in it).
+    pub data_dir: PathBuf,
+}
+
+impl Control {
+    /// Starts it with its data and log in `dir`; returns once the API listens and the admin
+    /// kubeconfig is written (bounded).
+    pub fn start(ctx: &crate::Ctx, uplink: &Uplink, dir: &Path) -> anyhow::Result<Control> {
+        let data_dir = dir.join("data");
+        let api = SocketAddr::from((uplink.host_ip, free_port()?));
+        let args: Vec<String> = [
+            "run",
+            "--proxy-mode",
+            "none",
+            "--dns-listen",
+            "none",
+            "--metrics-listen",
+            "none",
+            "--cluster-cidr",
+            CLUSTER_CIDR,
+            "--node-name",
+            NODE,
+        ]
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain([
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--api-listen".into(),
+            api.to_string(),
+            "--tls-san".into(),
+            uplink.host_ip.to_string(),
+        ])
+        .collect();
+        let mut daemon = Daemon::spawn("control", &ctx.server_cpus, &ctx.switchyard, &args, dir)?;
+        daemon.wait_tcp(api, START_WAIT)?;
+        let kubeconfig = kubeconfig::admin_path(&data_dir);
+        let started = Instant::now();
+        while !kubeconfig.is_file() {
+            daemon.check_alive()?;
+            anyhow::ensure!(
+                started.elapsed() < START_WAIT,
+                "no {} within {START_WAIT:?}",
+                kubeconfig.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Control {
+            daemon,
+            api,
+            data_dir,
+        })
+    }
+
+    /// The admin kubeconfig other switchyard processes are pointed at.
+    pub fn kubeconfig(&self) -> PathBuf {
+        kubeconfig::admin_path(&self.data_dir)
+    }
+}
+
+/// `switchyard proxy --kubeconfig <kubeconfig> --node-name NODE --metrics-listen none <args>`
+/// inside `ns`, pinned to the server CPUs, log `<dir>/<name>.log`.
+pub fn spawn_proxy(
+    ctx: &crate::Ctx,
+    ns: &Netns,
+    kubeconfig: &Path,
+    args: &[&str],
+    name: &str,
+    dir: &Path,
+) -> anyhow::Result<Daemon> {
+    let mut all = ns.prefix();
+    all.extend(
+        [
+            ctx.switchyard.display().to_string().as_str(),
+            "proxy",
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--node-name",
+            NODE,
+            "--metrics-listen",
+            "none",
+        ]
+        .map(String::from),
+    );
+    all.extend(args.iter().map(|s| (*s).to_string()));
+    Daemon::spawn(name, &ctx.server_cpus, Path::new("ip"), &all, dir)
+}
+
 /// The node namespace and a veth pair from the host into it: host end `10.253.<k>.1/30`, node
 /// end `.2/30`, default route in the namespace via the host end.
 #[derive(Debug)]
@@ -172,10 +225,11 @@ pub struct Uplink {
 }
 
 impl Uplink {
-    /// Creates namespace `sybench-scale<index>-<pid>` and its uplink; `index` keeps the
-    /// addresses and names of successive runs of one process apart.
-    pub fn create(index: u8) -> anyhow::Result<Uplink> {
-        let ns = Netns::create(&format!("scale{index}"))?;
+    /// Creates namespace `sybench-<tag><index>-<pid>` and its uplink; `index` keeps the
+    /// addresses and interface names of the uplinks of one process apart (the scale area uses
+    /// 0 and 1, the routed area 3; the addresses repeat every 4).
+    pub fn create(tag: &str, index: u8) -> anyhow::Result<Uplink> {
+        let ns = Netns::create(&format!("{tag}{index}"))?;
         let pid = std::process::id();
         // Interface names are at most 15 bytes: "sy" + h/n + index + pid (≤ 7 digits).
         let host_link = format!("syh{index}{pid}");

@@ -102,7 +102,7 @@ fn pod_body(i: usize, j: usize) -> Value {
 
 /// POSTs `body` to `url`, retrying 429s and connection errors with a short pause; a 409
 /// (already there) counts as done.
-async fn create(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<()> {
+pub async fn create(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<()> {
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
