@@ -44,6 +44,8 @@ pub enum Case {
     SwitchyardNodePort,
     /// switchyard nftables, the probed service's ClusterIP.
     SwitchyardClusterIp,
+    /// switchyard nftables with `--masquerade-fully-random` (kube-proxy's masquerade), NodePort.
+    SwitchyardFullyRandom,
     /// The kube-proxy-shaped ruleset, NodePort.
     KubeNodePort,
     /// The kube-proxy-shaped ruleset, ClusterIP.
@@ -55,11 +57,12 @@ pub enum Case {
 }
 
 /// Every case, in the order of the first repetition.
-pub const ALL: [Case; 8] = [
+pub const ALL: [Case; 9] = [
     Case::Direct,
     Case::DirectConntrack,
     Case::SwitchyardNodePort,
     Case::SwitchyardClusterIp,
+    Case::SwitchyardFullyRandom,
     Case::KubeNodePort,
     Case::KubeClusterIp,
     Case::Haproxy,
@@ -74,6 +77,7 @@ impl Case {
             Case::DirectConntrack => "direct + conntrack",
             Case::SwitchyardNodePort => "switchyard nftables, NodePort",
             Case::SwitchyardClusterIp => "switchyard nftables, ClusterIP",
+            Case::SwitchyardFullyRandom => "switchyard nftables fully-random, NodePort",
             Case::KubeNodePort => "kube-proxy-shaped nftables, NodePort",
             Case::KubeClusterIp => "kube-proxy-shaped nftables, ClusterIP",
             Case::Haproxy => "HAProxy mode tcp",
@@ -87,6 +91,7 @@ impl Case {
             Case::Direct => System::Direct,
             Case::DirectConntrack => System::Conntrack,
             Case::SwitchyardNodePort | Case::SwitchyardClusterIp => System::SwitchyardNft,
+            Case::SwitchyardFullyRandom => System::SwitchyardFullyRandom,
             Case::KubeNodePort | Case::KubeClusterIp => System::Kube,
             Case::Haproxy => System::Haproxy,
             Case::Userspace => System::Userspace,
@@ -100,7 +105,10 @@ impl Case {
                 SocketAddr::from((BACKEND_IP, HTTP_PORT)),
                 SocketAddr::from((BACKEND_IP, BULK_PORT)),
             ),
-            Case::SwitchyardNodePort | Case::KubeNodePort | Case::Userspace => {
+            Case::SwitchyardNodePort
+            | Case::SwitchyardFullyRandom
+            | Case::KubeNodePort
+            | Case::Userspace => {
                 (p.node_port_http, p.node_port_bulk)
             }
             Case::SwitchyardClusterIp | Case::KubeClusterIp => {
@@ -123,6 +131,8 @@ pub enum System {
     Conntrack,
     /// `switchyard proxy --mode nftables`.
     SwitchyardNft,
+    /// The same with `--masquerade-fully-random`.
+    SwitchyardFullyRandom,
     /// The kube-proxy-shaped ruleset.
     Kube,
     /// HAProxy (always running).
@@ -173,15 +183,20 @@ pub fn bring_up(system: System, cases: &[Case], i: &Inputs<'_>) -> anyhow::Resul
                 .context("loading the kube-proxy-shaped ruleset")?;
             None
         }
-        System::SwitchyardNft => {
+        System::SwitchyardNft | System::SwitchyardFullyRandom => {
             let args = proxy_args("nftables");
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut log = "proxy-nftables";
+            if system == System::SwitchyardFullyRandom {
+                args.push("--masquerade-fully-random");
+                log = "proxy-nftables-fully-random";
+            }
             Some(spawn_proxy(
                 i.ctx,
                 i.net.node(),
                 i.kubeconfig,
                 &args,
-                "proxy-nftables",
+                log,
                 i.log_dir,
             )?)
         }

@@ -42,6 +42,8 @@ struct Fig {
     errors: u64,
     /// The node's conntrack entries after each repetition of the case.
     conntrack: Vec<f64>,
+    /// SYNs the client retransmitted during the case's connection-rate runs, summed.
+    syn_retrans: u64,
 }
 
 impl Fig {
@@ -53,6 +55,7 @@ impl Fig {
             gbps: Ok(vec![]),
             errors: 0,
             conntrack: vec![],
+            syn_retrans: 0,
         }
     }
 
@@ -82,7 +85,7 @@ fn plan(ctx: &Ctx) -> (Vec<usize>, usize, u32) {
     ctx.mode.pick(
         (vec![10], 1, 1),
         (vec![10, 1000], 3, 2),
-        (vec![10, 10_000], 5, 10),
+        (vec![10, 10_000], 3, 5),
     )
 }
 
@@ -205,11 +208,15 @@ fn run_size(
 fn measure(ctx: &Ctx, net: &Routed, probed: &services::Probed, seconds: u32, fig: &mut Fig) {
     let (http, bulk) = fig.case.targets(probed);
     let ns = Some(net.client.name());
+    let syn_before = net.client_syn_retransmits();
     let cps = tools::wrk_in(ns, &ctx.client_cpus, http, CONNS, seconds, true).map(|r| {
         fig.errors += r.errors;
         r.rps
     });
     push(&mut fig.cps, cps);
+    if let (Ok(before), Ok(after)) = (syn_before, net.client_syn_retransmits()) {
+        fig.syn_retrans += after.saturating_sub(before);
+    }
     let rps = tools::wrk_in(ns, &ctx.client_cpus, http, CONNS, seconds, false).map(|r| {
         fig.errors += r.errors;
         r.rps
@@ -260,6 +267,7 @@ fn section(ctx: &Ctx, n: usize, reps: usize, seconds: u32, figs: &[Fig]) -> Sect
                     Case::DirectConntrack,
                     Case::KubeNodePort,
                     Case::Haproxy,
+                    Case::SwitchyardFullyRandom,
                 ],
             ),
             (
@@ -298,6 +306,7 @@ fn section(ctx: &Ctx, n: usize, reps: usize, seconds: u32, figs: &[Fig]) -> Sect
             Case::KubeNodePort,
             Case::KubeClusterIp,
             Case::Haproxy,
+            Case::SwitchyardFullyRandom,
         ]
         .iter()
         .filter_map(|c| Some(format!("{} {:.2}×", c.label(), median(*c)? / direct?)))
@@ -316,6 +325,16 @@ fn section(ctx: &Ctx, n: usize, reps: usize, seconds: u32, figs: &[Fig]) -> Sect
     notes.push(format!(
         "wrk errors (socket errors + non-2xx) over all runs: {}.",
         errors.join(", ")
+    ));
+    let retrans: Vec<String> = figs
+        .iter()
+        .map(|f| format!("{} {}", f.case.label(), f.syn_retrans))
+        .collect();
+    notes.push(format!(
+        "SYNs the client retransmitted during the connection-rate runs (`TcpExtTCPSynRetrans` \
+         in the client namespace, summed over the repetitions; each costs that connection \
+         at least 1 s): {}.",
+        retrans.join(", ")
     ));
     let conntrack: Vec<String> = figs
         .iter()
@@ -361,8 +380,10 @@ fn method(ctx: &Ctx, n: usize, node_ports: usize, reps: usize, seconds: u32) -> 
          namespace then tracks no connection at all); direct + conntrack = the same with \
          `{ct}` loaded; switchyard nftables = `switchyard proxy --kubeconfig <admin> \
          --node-name scale-node --metrics-listen none {proxy_flags}` with MODE `nftables` \
-         (defaults otherwise: 8 shards, random endpoint pick) in the node namespace, pinned \
-         to `{server}`; kube-proxy-shaped = one table `ip kube-proxy` in the shape of \
+         (defaults otherwise: 8 shards, random endpoint pick, `masquerade` keeping the \
+         client's source port where it is free) in the node namespace, pinned to `{server}`; \
+         switchyard nftables fully-random = the same with `--masquerade-fully-random` \
+         (kube-proxy's choice); kube-proxy-shaped = one table `ip kube-proxy` in the shape of \
          kube-proxy's nftables mode (Kubernetes 1.31+) for the same services, ClusterIPs and \
          NodePorts as the API allocated them, loaded with `nft -f`: sets `cluster-ips`, \
          `nodeport-ips`; verdict maps `service-ips`, `service-nodeports`, `firewall-ips`, \
@@ -407,7 +428,7 @@ mod tests {
             f.gbps = Ok(vec![3.0]);
             f.conntrack = vec![i as f64];
         }
-        figs[4].fail(&anyhow::anyhow!("kube shape broke"));
+        figs[5].fail(&anyhow::anyhow!("kube shape broke"));
         let ctx = Ctx {
             mode: crate::mode::Mode::Smoke,
             switchyard: "switchyard".into(),
@@ -418,7 +439,7 @@ mod tests {
         assert_eq!(s.rows.len(), 9);
         let nodeport_cps = &s.rows[0];
         assert_eq!(nodeport_cps.subject.name, Case::SwitchyardNodePort.label());
-        assert_eq!(nodeport_cps.references.len(), 4);
+        assert_eq!(nodeport_cps.references.len(), 5);
         assert_eq!(nodeport_cps.ratio(0), Some(1002.0 / 1000.0));
         assert!(nodeport_cps.references[2].error.as_deref() == Some("kube shape broke"));
         assert!(s.method.contains("--nodeport-addresses 10.77.1.1/32"));
@@ -430,7 +451,7 @@ mod tests {
         assert!(
             s.notes
                 .iter()
-                .any(|n| n.contains("switchyard userspace, NodePort 7"))
+                .any(|n| n.contains("switchyard userspace, NodePort 8"))
         );
     }
 }

@@ -118,6 +118,29 @@ impl Routed {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(0)
     }
+
+    /// The client namespace's count of retransmitted SYNs (`TcpExtTCPSynRetrans` of
+    /// `/proc/net/netstat`): a connection whose first SYN got no answer, e.g. because the node
+    /// chose a source port the backend still holds in TIME_WAIT.
+    pub fn client_syn_retransmits(&self) -> anyhow::Result<u64> {
+        let out = self.client.exec("cat", &["/proc/net/netstat"])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        netstat_value(&text, "TcpExt:", "TCPSynRetrans")
+            .ok_or_else(|| anyhow::anyhow!("TcpExt TCPSynRetrans missing from /proc/net/netstat"))
+    }
+}
+
+/// One counter of `/proc/net/netstat`: the file pairs a header line (`TcpExt: A B …`) with a
+/// value line under the same prefix.
+fn netstat_value(text: &str, prefix: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let at = names.split_whitespace().position(|n| n == name);
+        if let Some(at) = at {
+            return values.split_whitespace().nth(at)?.parse().ok();
+        }
+    }
+    None
 }
 
 /// A veth pair from `a` (device `a_dev`, `a_ip`/24) to `b` (`b_dev`, `b_ip`/24), created in
@@ -155,6 +178,14 @@ fn pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_counter_under_its_header() {
+        let text = "TcpExt: SyncookiesSent TCPSynRetrans\nTcpExt: 0 41\nIpExt: InNoRoutes\nIpExt: 3\n";
+        assert_eq!(netstat_value(text, "TcpExt:", "TCPSynRetrans"), Some(41));
+        assert_eq!(netstat_value(text, "IpExt:", "InNoRoutes"), Some(3));
+        assert_eq!(netstat_value(text, "TcpExt:", "Missing"), None);
+    }
 
     /// The client reaches the backend through the node (and only through it: with forwarding
     /// off the path is gone), and dropping the topology removes its namespaces.
