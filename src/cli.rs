@@ -153,6 +153,11 @@ pub struct RunArgs {
     /// Address for proxy/DNS `/metrics` and `/healthz`; `none` disables it.
     #[arg(long, default_value = "127.0.0.1:10249", value_parser = parse_optional_addr)]
     pub metrics_listen: OptionalAddr,
+    /// ClusterIP of `kube-system/kube-dns`, the address Pods use as their nameserver; its
+    /// endpoints are this node's DNS listener. Default: the tenth address of the first service
+    /// CIDR (10.96.0.10 for 10.96.0.0/12); `none`: no kube-dns Service.
+    #[arg(long, value_parser = parse_cluster_dns)]
+    pub cluster_dns: Option<ClusterDns>,
     /// Proxy data path.
     #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
     pub proxy_mode: ProxyMode,
@@ -439,6 +444,56 @@ pub struct ProxyOnlyArgs {
 /// Flags of `switchyard cleanup`.
 #[derive(Debug, Args)]
 pub struct CleanupArgs {}
+
+/// `--cluster-dns`: an address, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterDns(pub Option<IpAddr>);
+
+fn parse_cluster_dns(text: &str) -> Result<ClusterDns, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(ClusterDns(None));
+    }
+    text.parse()
+        .map(|ip| ClusterDns(Some(ip)))
+        .map_err(|e| format!("{text:?} is not an IP address like 10.96.0.10 or none: {e}"))
+}
+
+impl RunArgs {
+    /// The kube-dns ClusterIP: `--cluster-dns`, or the tenth address of the first service
+    /// CIDR; an address outside every service CIDR is an error naming the flag.
+    pub fn cluster_dns_ip(&self) -> Result<Option<IpAddr>, String> {
+        let ip = match self.cluster_dns {
+            Some(ClusterDns(None)) => return Ok(None),
+            Some(ClusterDns(Some(ip))) => ip,
+            None => match self.service_cidr.first() {
+                Some(cidr) => tenth(cidr).ok_or_else(|| {
+                    format!("--service-cidr {cidr} has no tenth address for the cluster DNS; pass --cluster-dns")
+                })?,
+                None => return Ok(None),
+            },
+        };
+        if !self.service_cidr.iter().any(|c| c.contains(&ip)) {
+            return Err(format!(
+                "--cluster-dns {ip}: not inside any --service-cidr ({})",
+                self.service_cidr
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(Some(ip))
+    }
+}
+
+/// The network address of `cidr` plus 10, when the CIDR has it.
+fn tenth(cidr: &ipnet::IpNet) -> Option<IpAddr> {
+    let ip = match cidr.network() {
+        IpAddr::V4(v4) => IpAddr::from(u32::from(v4).checked_add(10)?.to_be_bytes()),
+        IpAddr::V6(v6) => IpAddr::from(u128::from(v6).checked_add(10)?.to_be_bytes()),
+    };
+    cidr.contains(&ip).then_some(ip)
+}
 
 /// A socket address, or `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,6 +34,8 @@ pub struct ControlPlaneConfig {
     pub security: SecurityConfig,
     /// Bounds on connections, request sizes and requests in flight.
     pub limits: ServeLimits,
+    /// The ClusterIP of `kube-system/kube-dns`, made at bootstrap (`None`: no such Service).
+    pub cluster_dns: Option<std::net::IpAddr>,
 }
 
 /// Why the control plane could not start.
@@ -149,6 +151,7 @@ impl ControlPlane {
         }
         let controller_config = ControllerConfig {
             api_address: local_addr,
+            cluster_dns: config.cluster_dns,
         };
         let client = credentials
             .loopback_config(local_addr)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use cluster_watch::{self as watch, WatchConfig, WatchHandle};
 use control::admission::AdmissionConfig;
+use control::controllers::cluster_dns::{self, NodeDns};
 use control::security::{SecurityConfig, TlsSettings, Transport};
 use control::serve::ServeLimits;
 use control::server::{ControlPlane, ControlPlaneConfig};
@@ -87,7 +88,9 @@ impl Running {
                 header_read_timeout: args.security.request_header_timeout,
                 ..ServeLimits::default()
             },
+            cluster_dns: args.cluster_dns_ip().map_err(anyhow::Error::msg)?,
         };
+        let config_cluster_dns = config.cluster_dns;
         let control = ControlPlane::start(config)
             .await
             .context("starting the control plane")?;
@@ -117,9 +120,20 @@ impl Running {
             .0
             .map(|listen| dns_config(listen, &args.dns, &in_cluster));
         let pods = dns_config.as_ref().is_some_and(|c| c.needs_pods());
-        let watch = watch::spawn(client, WatchConfig { pods, nodes: false });
+        let watch = watch::spawn(client.clone(), WatchConfig { pods, nodes: false });
         if let Some(config) = dns_config {
             running.dns = Some(Arc::new(start_dns(config, &watch).await?));
+        }
+        if let (Some(_), Some(dns)) = (config_cluster_dns, running.dns.as_ref()) {
+            let listener = NodeDns::for_listener(
+                &identity.name,
+                &identity.ips,
+                dns.local_addr(),
+                args.metrics_listen.0,
+            );
+            cluster_dns::publish(&client, &listener)
+                .await
+                .context("publishing this node's DNS listener in kube-system/kube-dns")?;
         }
         let proxy_settings = ProxySettings {
             mode: args.proxy_mode,

@@ -5,6 +5,7 @@
 mod support;
 
 mod apply_get;
+mod cluster_dns;
 mod dns_live;
 mod durability;
 mod endpoints;

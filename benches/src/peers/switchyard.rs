@@ -226,6 +226,7 @@ mod tests {
             watch_history: 1000,
             security: SecurityConfig::default(),
             limits: ServeLimits::default(),
+            cluster_dns: None,
         })
         .await?)
     }

@@ -108,9 +108,7 @@ impl Case {
             Case::SwitchyardNodePort
             | Case::SwitchyardFullyRandom
             | Case::KubeNodePort
-            | Case::Userspace => {
-                (p.node_port_http, p.node_port_bulk)
-            }
+            | Case::Userspace => (p.node_port_http, p.node_port_bulk),
             Case::SwitchyardClusterIp | Case::KubeClusterIp => {
                 (p.cluster_ip_http, p.cluster_ip_bulk)
             }

@@ -181,7 +181,8 @@ mod tests {
 
     #[test]
     fn reads_a_counter_under_its_header() {
-        let text = "TcpExt: SyncookiesSent TCPSynRetrans\nTcpExt: 0 41\nIpExt: InNoRoutes\nIpExt: 3\n";
+        let text =
+            "TcpExt: SyncookiesSent TCPSynRetrans\nTcpExt: 0 41\nIpExt: InNoRoutes\nIpExt: 3\n";
         assert_eq!(netstat_value(text, "TcpExt:", "TCPSynRetrans"), Some(41));
         assert_eq!(netstat_value(text, "IpExt:", "InNoRoutes"), Some(3));
         assert_eq!(netstat_value(text, "TcpExt:", "Missing"), None);

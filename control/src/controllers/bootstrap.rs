@@ -202,7 +202,17 @@ pub async fn ensure_builtins(
             })
     })
     .await?;
-    ensure_rbac(client).await
+    ensure_rbac(client).await?;
+    if let Some(ip) = config.cluster_dns {
+        match super::cluster_dns::ensure_service(client, ip).await {
+            // The address is taken by another Service: retrying cannot help, the rest stands.
+            Err(e) if status_code(&e) == Some(422) => {
+                tracing::error!(error = %e, cluster_dns = %ip, "cannot create kube-system/kube-dns");
+            }
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 /// Creates the built-in ClusterRoles and ClusterRoleBindings, or restores their rules and

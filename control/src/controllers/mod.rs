@@ -10,6 +10,7 @@
 
 pub mod bootstrap;
 mod cache_index;
+pub mod cluster_dns;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod metrics;
@@ -18,7 +19,7 @@ mod queue;
 mod reconcile;
 mod tracker;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub(crate) use metrics::register as register_metrics;
 
@@ -27,6 +28,8 @@ pub(crate) use metrics::register as register_metrics;
 pub struct ControllerConfig {
     /// The address clients reach the API on: the endpoint of `default/kubernetes`.
     pub api_address: SocketAddr,
+    /// The ClusterIP of `kube-system/kube-dns`, when the cluster DNS Service is wanted.
+    pub cluster_dns: Option<IpAddr>,
 }
 
 /// Starts every controller against `client`; they run until the returned handle is aborted.

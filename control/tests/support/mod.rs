@@ -60,6 +60,7 @@ pub fn config(data_dir: &Path, watch_history: usize) -> ControlPlaneConfig {
         watch_history,
         security: SecurityConfig::default(),
         limits: ServeLimits::default(),
+        cluster_dns: None,
     }
 }
 

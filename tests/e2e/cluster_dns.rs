@@ -1,0 +1,294 @@
+//! The cluster DNS as the tutorials' Pods reach it: `switchyard run --service-cidr
+//! 10.254.0.0/16` in a node namespace (with an uplink as its default route) makes
+//! `kube-system/kube-dns` at 10.254.0.10 with the node's DNS listener as its endpoint; a client
+//! namespace routed through the node, with the tutorials' resolv.conf (`nameserver
+//! 10.254.0.10`, the namespace search path, `ndots:5`), resolves short and full Service names
+//! through the node's proxy with glibc (`getent hosts`) and with `dig` over UDP and TCP, in
+//! both proxy modes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use testkit::{Netns, veth};
+
+use crate::support::{TestResult, free_port, require_root, require_tool, switchyard_bin};
+
+/// The cluster DNS address the default `--cluster-dns` gives for 10.254.0.0/16.
+const CLUSTER_DNS: &str = "10.254.0.10";
+
+/// Kills the server process on drop, even when the test fails.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `/etc/netns/<ns>/resolv.conf`, which `ip netns exec` mounts over `/etc/resolv.conf`;
+/// removed on drop.
+struct ResolvConf(PathBuf);
+
+impl ResolvConf {
+    fn write(ns: &Netns, text: &str) -> TestResult<ResolvConf> {
+        let dir = Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("resolv.conf"), text)?;
+        Ok(ResolvConf(dir))
+    }
+}
+
+impl Drop for ResolvConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The three namespaces: uplink — node — client.
+struct Topology {
+    node: Netns,
+    client: Netns,
+    _uplink: Netns,
+}
+
+fn topology(tag: &str, octet: u8) -> TestResult<Topology> {
+    let node = Netns::new(&format!("{tag}n"))?;
+    let client = Netns::new(&format!("{tag}c"))?;
+    let uplink = Netns::new(&format!("{tag}u"))?;
+    let client_net = format!("10.{octet}.1");
+    let uplink_net = format!("10.{octet}.2");
+    veth(
+        &node,
+        &format!("sy{tag}nc"),
+        &[format!("{client_net}.1/24").parse()?],
+        &client,
+        &format!("sy{tag}cn"),
+        &[format!("{client_net}.2/24").parse()?],
+    )?;
+    veth(
+        &node,
+        &format!("sy{tag}nu"),
+        &[format!("{uplink_net}.1/24").parse()?],
+        &uplink,
+        &format!("sy{tag}un"),
+        &[format!("{uplink_net}.2/24").parse()?],
+    )?;
+    node.ip(&["route", "add", "default", "via", &format!("{uplink_net}.2")])?;
+    client.ip(&["route", "add", "default", "via", &format!("{client_net}.1")])?;
+    node.enable_forwarding()?;
+    Ok(Topology {
+        node,
+        client,
+        _uplink: uplink,
+    })
+}
+
+/// `curl` in the node namespace against its API with the admin token; returns the body.
+fn api(node: &Netns, data: &Path, port: u16, args: &[&str], path: &str) -> TestResult<String> {
+    let token = std::fs::read_to_string(data.join("admin.token"))?;
+    let out = node
+        .command("curl")
+        .args(["-s", "--max-time", "10", "--cacert"])
+        .arg(data.join("pki/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .args(args)
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `program args` in `ns` until its trimmed stdout satisfies `ok` (at most ~20 s);
+/// returns the last output.
+async fn until(ns: &Netns, program: &str, args: &[&str], ok: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(out) = ns.command(program).args(args).output() {
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            if ok(String::from_utf8_lossy(&out.stdout).trim()) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
+async fn pods_resolve_through_the_cluster_dns_service(
+    mode: &str,
+    tag: &str,
+    octet: u8,
+) -> TestResult {
+    let name = format!("pods_resolve_through_the_cluster_dns_service ({mode})");
+    if !require_root(&name, "network namespaces")
+        || !require_tool(&name, "curl")
+        || !require_tool(&name, "dig")
+        || !require_tool(&name, "getent")
+        || (mode == "nftables" && !require_tool(&name, "nft"))
+    {
+        return Ok(());
+    }
+    let net = topology(tag, octet)?;
+    let node_ip = format!("10.{octet}.1.1");
+    let _resolv = ResolvConf::write(
+        &net.client,
+        &format!(
+            "nameserver {CLUSTER_DNS}\nsearch default.svc.cluster.local svc.cluster.local \
+             cluster.local\noptions ndots:5 timeout:1 attempts:2\n"
+        ),
+    )?;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let child = net
+        .node
+        .command(switchyard_bin())
+        .args(["run", "--api-listen", &format!("127.0.0.1:{port}")])
+        .args(["--dns-listen", "0.0.0.0:5353", "--metrics-listen", "none"])
+        .args(["--proxy-mode", mode, "--service-cidr", "10.254.0.0/16"])
+        .args(["--node-name", &format!("cdns-{tag}"), "--node-ip", &node_ip])
+        .args(["--nodeport-addresses", &format!("{node_ip}/32")])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let _server = Server(child);
+
+    // The Service and the node's listener as its endpoints, as kubectl would show them.
+    for _ in 0..400 {
+        if data.join("admin.token").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut kube_dns = String::new();
+    for _ in 0..100 {
+        kube_dns = api(
+            &net.node,
+            &data,
+            port,
+            &[],
+            "/api/v1/namespaces/kube-system/endpoints/kube-dns",
+        )?;
+        if kube_dns.contains(&node_ip) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let endpoints: serde_json::Value = serde_json::from_str(&kube_dns)?;
+    let subset = &endpoints["subsets"][0];
+    assert_eq!(subset["addresses"][0]["ip"], node_ip.as_str(), "{kube_dns}");
+    let ports: Vec<(String, i64)> = subset["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                p["port"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(ports.contains(&("dns".to_string(), 5353)), "{ports:?}");
+    assert!(ports.contains(&("dns-tcp".to_string(), 5353)), "{ports:?}");
+    let service: serde_json::Value = serde_json::from_str(&api(
+        &net.node,
+        &data,
+        port,
+        &[],
+        "/api/v1/namespaces/kube-system/services/kube-dns",
+    )?)?;
+    assert_eq!(service["spec"]["clusterIP"], CLUSTER_DNS, "{service}");
+
+    // A tutorial Service; its ClusterIP is what the client must get for `web`.
+    let created: serde_json::Value = serde_json::from_str(&api(
+        &net.node,
+        &data,
+        port,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            r#"{"metadata":{"name":"web"},"spec":{"ports":[{"port":80}]}}"#,
+        ],
+        "/api/v1/namespaces/default/services",
+    )?)?;
+    let web_ip = created["spec"]["clusterIP"]
+        .as_str()
+        .ok_or("no clusterIP in the created Service")?
+        .to_string();
+    assert!(web_ip.starts_with("10.254."), "{created}");
+
+    // glibc, short name: ndots:5 walks the search path; the first expansion answers.
+    let got = until(&net.client, "getent", &["hosts", "web"], |o| {
+        o.starts_with(&web_ip)
+    })
+    .await;
+    assert!(got.starts_with(&web_ip), "getent hosts web: {got}");
+    assert!(got.contains("web.default.svc.cluster.local"), "{got}");
+    let got = until(
+        &net.client,
+        "getent",
+        &["hosts", "kube-dns.kube-system"],
+        |o| o.starts_with(CLUSTER_DNS),
+    )
+    .await;
+    assert!(
+        got.starts_with(CLUSTER_DNS),
+        "getent hosts kube-dns.kube-system: {got}"
+    );
+    // dig with the search path over UDP, and the full name over TCP (dns-tcp).
+    let got = until(
+        &net.client,
+        "dig",
+        &["+search", "+short", "+tries=1", "web"],
+        |o| o == web_ip,
+    )
+    .await;
+    assert_eq!(got, web_ip, "dig +search web");
+    let server = format!("@{CLUSTER_DNS}");
+    let got = until(
+        &net.client,
+        "dig",
+        &[
+            &server,
+            "+tcp",
+            "+short",
+            "+tries=1",
+            "web.default.svc.cluster.local",
+        ],
+        |o| o == web_ip,
+    )
+    .await;
+    assert_eq!(got, web_ip, "dig +tcp web.default.svc.cluster.local");
+    // A name that does not exist is NXDOMAIN, answered by switchyard (not a timeout).
+    let got = until(
+        &net.client,
+        "dig",
+        &[&server, "+tries=1", "nothing.default.svc.cluster.local"],
+        |o| o.contains("NXDOMAIN"),
+    )
+    .await;
+    assert!(got.contains("NXDOMAIN"), "{got}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn pods_resolve_through_the_cluster_dns_service_nftables() -> TestResult {
+    pods_resolve_through_the_cluster_dns_service("nftables", "cdnf", 233).await
+}
+
+#[tokio::test]
+async fn pods_resolve_through_the_cluster_dns_service_userspace() -> TestResult {
+    pods_resolve_through_the_cluster_dns_service("userspace", "cdus", 234).await
+}
