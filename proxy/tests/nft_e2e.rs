@@ -375,6 +375,7 @@ fn services_without_endpoints_refuse_immediately() -> TestResult {
     empty.node_port = Some(30081);
     world.publish(table(vec![web(&world, 1), empty]))?;
     let node = world.chain.node_ip(true);
+    let unreachables_before = icmp_dest_unreachables(&world.chain.client)?;
     for to in [
         sa("10.96.0.12", 80),
         SocketAddr::new(node, 30081),
@@ -385,6 +386,12 @@ fn services_without_endpoints_refuse_immediately() -> TestResult {
             Ok(who) => panic!("{to} answered by {who}"),
         }
     }
+    // Refused with a TCP reset, not an ICMP error (which a node may rate-limit away).
+    assert_eq!(
+        icmp_dest_unreachables(&world.chain.client)?,
+        unreachables_before,
+        "TCP refusals came as ICMP destination-unreachable, not as resets"
+    );
     // Endpoints appear: the same address now answers.
     let mut filled = svc(
         "default",
@@ -398,6 +405,24 @@ fn services_without_endpoints_refuse_immediately() -> TestResult {
     world.publish(table(vec![web(&world, 1), filled]))?;
     assert!(world.try_connect(sa("10.96.0.12", 80))?.is_ok());
     Ok(())
+}
+
+/// The `Icmp: InDestUnreachs` counter of `/proc/net/snmp` in `ns`.
+fn icmp_dest_unreachables(ns: &testkit::Netns) -> Result<u64, Box<dyn Error>> {
+    let text = ns.exec("cat", &["/proc/net/snmp"])?;
+    let mut lines = text.lines().filter(|l| l.starts_with("Icmp:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Err("no Icmp lines in /proc/net/snmp".into());
+    };
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "InDestUnreachs")
+        .ok_or("no InDestUnreachs")?;
+    Ok(values
+        .split_whitespace()
+        .nth(at)
+        .ok_or("short Icmp line")?
+        .parse()?)
 }
 
 #[test]

@@ -142,6 +142,11 @@ pub enum Stmt {
     },
     /// `reject` (ICMP port unreachable).
     Reject,
+    /// `reject with tcp reset`: a TCP RST from the node. Only after `meta l4proto tcp`. A
+    /// client gets "connection refused" at once even where the kernel rate-limits the ICMP
+    /// errors it would otherwise get (e.g. a node routing the answer back out of the interface
+    /// the packet came in on, where redirects use up the ICMP budget).
+    RejectTcpReset,
     /// `SEL [. SEL …] vmap @map`: the verdict map decides.
     Vmap {
         /// The selectors, concatenated.
@@ -205,6 +210,7 @@ impl fmt::Display for Stmt {
                 fully_random: false,
             } => f.write_str("masquerade"),
             Stmt::Reject => f.write_str("reject"),
+            Stmt::RejectTcpReset => f.write_str("reject with tcp reset"),
             Stmt::Vmap { keys, map } => {
                 concat(f, keys)?;
                 write!(f, " vmap @{map}")

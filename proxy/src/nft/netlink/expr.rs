@@ -47,6 +47,8 @@ const CMP_NEQ: u32 = 1;
 const NAT_RANDOM_FULLY: u32 = 0x10;
 /// `NFT_REJECT_ICMP_UNREACH`, with ICMP's and ICMPv6's port-unreachable codes.
 const REJECT_ICMP_UNREACH: u32 = 0;
+/// `NFT_REJECT_TCP_RST`.
+const REJECT_TCP_RST: u32 = 1;
 const ICMP_PORT_UNREACH: u8 = 3;
 const ICMPV6_PORT_UNREACH: u8 = 4;
 /// `NFT_LOOKUP_F_INV`.
@@ -434,6 +436,11 @@ fn encode_stmt(family: Family, stmt: &Stmt, exprs: &mut Vec<Expr>) -> Result<(),
             };
             exprs.push(expr("reject", |a| {
                 a.be32(1, REJECT_ICMP_UNREACH).bytes(2, &[code]);
+            }));
+        }
+        Stmt::RejectTcpReset => {
+            exprs.push(expr("reject", |a| {
+                a.be32(1, REJECT_TCP_RST);
             }));
         }
         Stmt::Verdict(verdict) => {

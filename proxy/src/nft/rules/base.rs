@@ -20,6 +20,7 @@
 //!   somewhere upstream. `reject` is only valid on input, forward and output, hence those hooks.
 
 use super::{ChainSpec, RuleConfig, TableRules};
+use crate::model::Protocol;
 use crate::nft::ast::{
     DataType, FibAddr, Key, KeyType, Rule, Selector, SetFlag, Stmt, ValueType, Verdict,
 };
@@ -351,6 +352,12 @@ fn main_rules(config: &RuleConfig, family: Family, local_dst: &[Stmt], rules: &m
         )],
     );
     let mut check = vec![
+        Rule::new([
+            lookup(&[daddr], CLUSTER_IPS),
+            Stmt::L4proto(Protocol::Tcp),
+            Stmt::RejectTcpReset,
+        ])
+        .comment("no such port on this ClusterIP"),
         Rule::new([lookup(&[daddr], CLUSTER_IPS), Stmt::Reject])
             .comment("no such port on this ClusterIP"),
     ];
@@ -374,7 +381,17 @@ fn main_rules(config: &RuleConfig, family: Family, local_dst: &[Stmt], rules: &m
         );
     }
     chain(rules, CLUSTER_IPS_CHECK, None, check);
-    chain(rules, REJECT_CHAIN, None, vec![Rule::new([Stmt::Reject])]);
+    // TCP gets a reset, everything else ICMP port unreachable: a refused TCP client learns
+    // it at once even where the node's ICMP errors are rate-limited.
+    chain(
+        rules,
+        REJECT_CHAIN,
+        None,
+        vec![
+            Rule::new([Stmt::L4proto(Protocol::Tcp), Stmt::RejectTcpReset]),
+            Rule::new([Stmt::Reject]),
+        ],
+    );
 }
 
 /// The dispatch key of service addresses: `ip daddr . meta l4proto . th dport`.
