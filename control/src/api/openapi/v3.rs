@@ -11,6 +11,7 @@
 //! schemas lack the `x-kubernetes-patch-*` annotations such a patch needs; kubectl then uses
 //! its built-in types instead.
 
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
@@ -77,6 +78,9 @@ pub(crate) fn schemas(group: &str) -> Map<String, Value> {
     for kind in kinds_of(group) {
         add_kind(&mut generator, kind);
     }
+    if kinds_of(group).any(|k| k.info().scale) {
+        let _ = generator.subschema_for::<Scale>();
+    }
     let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     for kind in kinds_of(group) {
         if let Some(Value::Object(schema)) = schemas.get_mut(&schema_name(kind)) {
@@ -111,6 +115,32 @@ fn operation(kind: Kind, action: &str, params: &[&str], body: bool, returns: boo
         op["requestBody"] = json!({"content": {"*/*": {"schema": schema}}, "required": true});
     }
     op
+}
+
+/// The get/put/patch operations of a kind's `/scale` (an autoscaling/v1 Scale).
+fn scale_item(kind: Kind) -> Value {
+    let schema = json!({"$ref": "#/components/schemas/io.k8s.api.autoscaling.v1.Scale"});
+    let op = |action: &str, params: &[&str], body: bool| {
+        let parameters: Vec<Value> = params.iter().map(|p| query(p)).collect();
+        let mut op = json!({
+            "operationId": format!("{action}{}Scale", kind.name()),
+            "parameters": parameters,
+            "responses": {"200": {"description": "OK",
+                "content": {"application/json": {"schema": schema.clone()}}}},
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+        });
+        if body {
+            op["requestBody"] =
+                json!({"content": {"*/*": {"schema": schema.clone()}}, "required": true});
+        }
+        op
+    };
+    json!({
+        "get": op("get", &[], false),
+        "put": op("put", &WRITE_PARAMS, true),
+        "patch": op("patch", &["dryRun", "fieldManager", "fieldValidation", "force"], false),
+    })
 }
 
 /// The paths of `group`'s resources, rooted at `/<prefix>`.
@@ -151,6 +181,9 @@ pub(crate) fn paths(prefix: &str, group: &str) -> Map<String, Value> {
                 map.remove("delete");
             }
             paths.insert(format!("{one}/status"), status);
+        }
+        if kind.info().scale {
+            paths.insert(format!("{one}/scale"), scale_item(kind));
         }
     }
     paths
