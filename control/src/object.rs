@@ -312,7 +312,6 @@ kinds! {
     };
 }
 
-
 impl Kind {
     /// The `kind` of the list type, e.g. `ServiceList`.
     pub fn list_name(self) -> String {

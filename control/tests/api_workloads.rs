@@ -25,22 +25,34 @@ async fn tutorial_workloads_apply_get_and_scale() -> TestResult {
     let _api = Api::for_plane(&cp);
     let kubectl = Kubectl::new(&data)?;
 
-    let out = kubectl.run(&["apply", "-f", &fixture("rc-myweb.yaml")]).await?;
+    let out = kubectl
+        .run(&["apply", "-f", &fixture("rc-myweb.yaml")])
+        .await?;
     assert!(out.contains("replicationcontroller/myweb created"), "{out}");
     let out = kubectl
         .run(&["apply", "-f", &fixture("deployment-tomcat.yaml")])
         .await?;
-    assert!(out.contains("deployment.apps/tomcat-deployment created"), "{out}");
+    assert!(
+        out.contains("deployment.apps/tomcat-deployment created"),
+        "{out}"
+    );
     assert!(out.contains("service/tomcat-server created"), "{out}");
     let again = kubectl
         .run(&["apply", "-f", &fixture("deployment-tomcat.yaml")])
         .await?;
-    assert!(again.contains("deployment.apps/tomcat-deployment unchanged"), "{again}");
+    assert!(
+        again.contains("deployment.apps/tomcat-deployment unchanged"),
+        "{again}"
+    );
 
     let table = kubectl.run(&["get", "rc,deploy,rs"]).await?;
     let rc_header = table.lines().next().unwrap_or_default();
     let header: Vec<&str> = rc_header.split_whitespace().collect();
-    assert_eq!(header, ["NAME", "DESIRED", "CURRENT", "READY", "AGE"], "{table}");
+    assert_eq!(
+        header,
+        ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        "{table}"
+    );
     assert!(
         table.lines().any(|l| {
             let cells: Vec<&str> = l.split_whitespace().collect();
@@ -49,12 +61,16 @@ async fn tutorial_workloads_apply_get_and_scale() -> TestResult {
         "{table}"
     );
     assert!(
-        table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
-            == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]),
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]),
         "{table}"
     );
     assert!(
-        table.lines().any(|l| l.starts_with("deployment.apps/tomcat-deployment") && l.contains("0/3")),
+        table
+            .lines()
+            .any(|l| l.starts_with("deployment.apps/tomcat-deployment") && l.contains("0/3")),
         "{table}"
     );
 
@@ -63,10 +79,17 @@ async fn tutorial_workloads_apply_get_and_scale() -> TestResult {
     let out = kubectl
         .run(&["scale", "deployment/tomcat-deployment", "--replicas=1"])
         .await?;
-    assert!(out.contains("deployment.apps/tomcat-deployment scaled"), "{out}");
-    let rc: Value = serde_json::from_str(&kubectl.run(&["get", "rc", "myweb", "-o", "json"]).await?)?;
+    assert!(
+        out.contains("deployment.apps/tomcat-deployment scaled"),
+        "{out}"
+    );
+    let rc: Value =
+        serde_json::from_str(&kubectl.run(&["get", "rc", "myweb", "-o", "json"]).await?)?;
     assert_eq!(rc["spec"]["replicas"], 3);
-    assert_eq!(rc["metadata"]["generation"], 2, "scaling changes the spec: {rc}");
+    assert_eq!(
+        rc["metadata"]["generation"], 2,
+        "scaling changes the spec: {rc}"
+    );
 
     let yaml = kubectl
         .run(&["get", "deploy", "tomcat-deployment", "-o", "yaml"])
@@ -92,9 +115,14 @@ async fn tutorial_workloads_apply_get_and_scale() -> TestResult {
         "{err}"
     );
     let listed = kubectl.run(&["get", "deploy", "-o", "name"]).await?;
-    assert!(!listed.contains("mismatched"), "a refused object was stored: {listed}");
+    assert!(
+        !listed.contains("mismatched"),
+        "a refused object was stored: {listed}"
+    );
 
-    let explain = kubectl.run(&["explain", "deployment.spec.strategy"]).await?;
+    let explain = kubectl
+        .run(&["explain", "deployment.spec.strategy"])
+        .await?;
     assert!(explain.contains("rollingUpdate"), "{explain}");
     Ok(())
 }

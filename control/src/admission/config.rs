@@ -29,14 +29,15 @@ pub(super) fn admit(obj: &mut Object, old: Option<&Object>) -> Result<(), Admiss
             for key in cm.binary_data.iter().flat_map(|d| d.keys()) {
                 check_key("binaryData", key, &mut c);
                 if cm.data.as_ref().is_some_and(|d| d.contains_key(key)) {
-                    c.invalid(
-                        "data",
-                        &key,
-                        "duplicate of key present in binaryData",
-                    );
+                    c.invalid("data", &key, "duplicate of key present in binaryData");
                 }
             }
-            size += cm.data.iter().flatten().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            size += cm
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
             size += cm
                 .binary_data
                 .iter()
@@ -97,7 +98,11 @@ pub(super) fn admit(obj: &mut Object, old: Option<&Object>) -> Result<(), Admiss
 fn check_key(field: &str, key: &str, c: &mut Causes) {
     let path = format!("{field}[{key}]");
     if key.is_empty() || key.len() > 253 {
-        c.invalid(&path, &key, "must be no more than 253 characters and not empty");
+        c.invalid(
+            &path,
+            &key,
+            "must be no more than 253 characters and not empty",
+        );
     } else if key == "." || key == ".." {
         c.invalid(&path, &key, "must not be '.' or '..'");
     } else if !key

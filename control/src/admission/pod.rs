@@ -28,12 +28,7 @@ pub(super) fn admit(
     let name = pod.metadata.name.clone().unwrap_or_default();
     let mut causes = Causes::default();
     match pod.spec.as_mut() {
-        Some(spec) => check_pod_spec(
-            spec,
-            old.and_then(|o| o.spec.as_ref()),
-            "spec",
-            &mut causes,
-        ),
+        Some(spec) => check_pod_spec(spec, old.and_then(|o| o.spec.as_ref()), "spec", &mut causes),
         // A stored Pod without a spec stays updatable (its labels, its status).
         None if old.is_some_and(|o| o.spec.is_none()) => {}
         None => causes.required("spec.containers", ""),
@@ -172,10 +167,7 @@ fn validate_containers(spec: &PodSpec, old: Option<&PodSpec>, prefix: &str, c: &
 }
 
 fn validate_spec(spec: &mut PodSpec, prefix: &str, c: &mut Causes) {
-    for (field, value) in [
-        ("hostname", &spec.hostname),
-        ("subdomain", &spec.subdomain),
-    ] {
+    for (field, value) in [("hostname", &spec.hostname), ("subdomain", &spec.subdomain)] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty())
             && let Err(why) = names::validate_dns_label(v)
         {

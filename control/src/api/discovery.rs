@@ -100,7 +100,11 @@ pub(crate) fn resources(group: &str) -> Value {
                 ("attach", "PodAttachOptions", json!(["create", "get"])),
                 ("exec", "PodExecOptions", json!(["create", "get"])),
                 ("log", "Pod", json!(["get"])),
-                ("portforward", "PodPortForwardOptions", json!(["create", "get"])),
+                (
+                    "portforward",
+                    "PodPortForwardOptions",
+                    json!(["create", "get"]),
+                ),
             ] {
                 list.push(json!({
                     "name": format!("pods/{sub}"),

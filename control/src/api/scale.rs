@@ -25,7 +25,8 @@ use crate::store::{Store, Write, resource_name};
 /// `spec.replicas` and the selector (as a query string) of a scalable object.
 fn replicas_and_selector(obj: &Object) -> (i32, i32, String) {
     let map_selector = |m: Option<&BTreeMap<String, String>>| {
-        m.map(|m| Selector::from_map(m).to_string()).unwrap_or_default()
+        m.map(|m| Selector::from_map(m).to_string())
+            .unwrap_or_default()
     };
     let label_selector = |s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector| {
         Selector::from_label_selector(s)

@@ -112,11 +112,18 @@ fn view_rules() -> Vec<PolicyRule> {
             ],
         ),
         rule(&READ, &["apps"], &WORKLOAD_RESOURCES),
-        rule(&READ, &["batch"], &["jobs", "jobs/status", "cronjobs", "cronjobs/status"]),
+        rule(
+            &READ,
+            &["batch"],
+            &["jobs", "jobs/status", "cronjobs", "cronjobs/status"],
+        ),
         rule(
             &READ,
             &["autoscaling"],
-            &["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
         ),
         rule(
             &READ,
@@ -173,7 +180,11 @@ fn edit_rules() -> Vec<PolicyRule> {
         ],
     ));
     rules.push(rule(&WRITE, &["batch"], &["jobs", "cronjobs"]));
-    rules.push(rule(&WRITE, &["autoscaling"], &["horizontalpodautoscalers"]));
+    rules.push(rule(
+        &WRITE,
+        &["autoscaling"],
+        &["horizontalpodautoscalers"],
+    ));
     rules.push(rule(&WRITE, &["policy"], &["poddisruptionbudgets"]));
     rules
 }

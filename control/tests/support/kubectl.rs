@@ -6,7 +6,8 @@ use super::TestResult;
 
 /// kubectl with the plane's admin kubeconfig; the host's configuration is never read.
 pub struct Kubectl {
-    kubeconfig: std::path::PathBuf,
+    /// The admin kubeconfig the plane wrote.
+    pub kubeconfig: std::path::PathBuf,
 }
 
 impl Kubectl {
@@ -51,4 +52,3 @@ impl Kubectl {
         Ok(String::from_utf8_lossy(&output.stderr).to_string())
     }
 }
-

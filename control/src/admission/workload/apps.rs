@@ -8,8 +8,8 @@
 
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy, ReplicaSet,
-    RollingUpdateDaemonSet, RollingUpdateDeployment, RollingUpdateStatefulSetStrategy,
-    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetUpdateStrategy,
+    RollingUpdateDaemonSet, RollingUpdateDeployment, RollingUpdateStatefulSetStrategy, StatefulSet,
+    StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -127,7 +127,9 @@ pub(super) fn deployment(d: &mut Deployment, old: Option<&Object>, c: &mut Cause
     spec.replicas.get_or_insert(1);
     spec.revision_history_limit.get_or_insert(10);
     spec.progress_deadline_seconds.get_or_insert(600);
-    let strategy = spec.strategy.get_or_insert_with(DeploymentStrategy::default);
+    let strategy = spec
+        .strategy
+        .get_or_insert_with(DeploymentStrategy::default);
     let ty = strategy
         .type_
         .get_or_insert_with(|| "RollingUpdate".to_string())
@@ -141,7 +143,8 @@ pub(super) fn deployment(d: &mut Deployment, old: Option<&Object>, c: &mut Cause
             rolling.max_unavailable.get_or_insert_with(quarter);
             rolling.max_surge.get_or_insert_with(quarter);
             let path = "spec.strategy.rollingUpdate";
-            let no_surge = int_or_percent(&format!("{path}.maxSurge"), rolling.max_surge.as_ref(), c);
+            let no_surge =
+                int_or_percent(&format!("{path}.maxSurge"), rolling.max_surge.as_ref(), c);
             let no_unavailable = int_or_percent(
                 &format!("{path}.maxUnavailable"),
                 rolling.max_unavailable.as_ref(),
@@ -231,8 +234,12 @@ pub(super) fn stateful_set(s: &mut StatefulSet, old: Option<&Object>, c: &mut Ca
     let retain = spec
         .persistent_volume_claim_retention_policy
         .get_or_insert_with(StatefulSetPersistentVolumeClaimRetentionPolicy::default);
-    retain.when_deleted.get_or_insert_with(|| "Retain".to_string());
-    retain.when_scaled.get_or_insert_with(|| "Retain".to_string());
+    retain
+        .when_deleted
+        .get_or_insert_with(|| "Retain".to_string());
+    retain
+        .when_scaled
+        .get_or_insert_with(|| "Retain".to_string());
     non_negative("spec.replicas", spec.replicas, c);
     non_negative("spec.minReadySeconds", spec.min_ready_seconds, c);
     label_selector(Some(&spec.selector), Some(&spec.template), "spec", c);

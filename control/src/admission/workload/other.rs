@@ -115,7 +115,11 @@ pub(super) fn autoscaler(h: &mut HorizontalPodAutoscaler, c: &mut Causes) {
     }
     let min = *spec.min_replicas.get_or_insert(1);
     if min < 1 {
-        c.invalid("spec.minReplicas", &min, "must be greater than or equal to 1");
+        c.invalid(
+            "spec.minReplicas",
+            &min,
+            "must be greater than or equal to 1",
+        );
     }
     if spec.max_replicas < 1 {
         c.invalid(

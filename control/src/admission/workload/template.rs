@@ -31,15 +31,25 @@ pub(super) fn label_selector(
         c.required(&path, "");
         return;
     };
-    let empty = selector.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
-        && selector.match_expressions.as_ref().is_none_or(Vec::is_empty);
+    let empty = selector
+        .match_labels
+        .as_ref()
+        .is_none_or(BTreeMap::is_empty)
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(Vec::is_empty);
     if empty {
         // kube-apiserver words it this way for every apps/v1 kind.
         c.invalid(&path, selector, "empty selector is invalid for deployment");
         return;
     }
     match Selector::from_label_selector(selector) {
-        Err(e) => c.invalid(&path, selector, format!("invalid label selector: {}", e.reason)),
+        Err(e) => c.invalid(
+            &path,
+            selector,
+            format!("invalid label selector: {}", e.reason),
+        ),
         Ok(compiled) => matches_template(&compiled, template, prefix, c),
     }
 }

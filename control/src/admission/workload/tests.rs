@@ -10,9 +10,10 @@ fn object(kind: Kind, value: serde_json::Value) -> Object {
 
 fn fields(err: Result<(), AdmissionError>) -> Vec<String> {
     match err {
-        Err(AdmissionError::Invalid { causes, .. }) => {
-            causes.into_iter().map(|c| format!("{}: {}", c.field, c.message)).collect()
-        }
+        Err(AdmissionError::Invalid { causes, .. }) => causes
+            .into_iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect(),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -34,8 +35,7 @@ fn rc_selector_and_labels_default_to_the_template_labels() {
     assert_eq!(json["metadata"]["labels"], json!({"app": "nginx"}));
     assert_eq!(json["spec"]["replicas"], 1);
     assert_eq!(
-        json["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
-        "TCP",
+        json["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP",
         "the template gets the Pod defaults"
     );
 }
@@ -48,10 +48,17 @@ fn rc_selector_must_match_the_template() {
                "template": template(json!({"app": "b"}))}}),
     );
     let causes = fields(admit(&mut rc, None));
-    assert!(causes.iter().any(|c| c.starts_with("spec.replicas: Invalid value: -1")), "{causes:?}");
     assert!(
-        causes.iter().any(|c| c.starts_with("spec.template.metadata.labels:")
-            && c.contains("`selector` does not match template `labels`")),
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.replicas: Invalid value: -1")),
+        "{causes:?}"
+    );
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.template.metadata.labels:")
+                && c.contains("`selector` does not match template `labels`")),
         "{causes:?}"
     );
 }
@@ -81,14 +88,24 @@ fn deployment_without_selector_or_with_a_foreign_one_is_refused() {
                "template": template(json!({"app": "web"}))}}),
     );
     let causes = fields(admit(&mut d, None));
-    assert!(causes.iter().any(|c| c.starts_with("spec.selector: Invalid value")), "{causes:?}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.selector: Invalid value")),
+        "{causes:?}"
+    );
     let mut d = object(
         Kind::ReplicaSet,
         json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "db"}},
                "template": template(json!({"app": "web"}))}}),
     );
     let causes = fields(admit(&mut d, None));
-    assert!(causes.iter().any(|c| c.starts_with("spec.template.metadata.labels")), "{causes:?}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.template.metadata.labels")),
+        "{causes:?}"
+    );
 }
 
 #[test]
@@ -100,7 +117,12 @@ fn recreate_with_rolling_update_and_zero_bounds_are_refused() {
                "template": template(json!({"app": "web"}))}}),
     );
     let causes = fields(admit(&mut d, None));
-    assert!(causes.iter().any(|c| c.contains("may not be 0 when `maxSurge` is 0")), "{causes:?}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.contains("may not be 0 when `maxSurge` is 0")),
+        "{causes:?}"
+    );
     let mut d = object(
         Kind::Deployment,
         json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
@@ -108,7 +130,12 @@ fn recreate_with_rolling_update_and_zero_bounds_are_refused() {
                "template": template(json!({"app": "web"}))}}),
     );
     let causes = fields(admit(&mut d, None));
-    assert!(causes.iter().any(|c| c.starts_with("spec.strategy.rollingUpdate: Forbidden")), "{causes:?}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.strategy.rollingUpdate: Forbidden")),
+        "{causes:?}"
+    );
 }
 
 #[test]
@@ -120,8 +147,18 @@ fn template_containers_are_checked_with_their_full_path() {
                             "spec": {"restartPolicy": "Never", "containers": [{"name": "Bad_Name"}]}}}}),
     );
     let causes = fields(admit(&mut rs, None));
-    assert!(causes.iter().any(|c| c.starts_with("spec.template.spec.containers[0].name")), "{causes:?}");
-    assert!(causes.iter().any(|c| c.starts_with("spec.template.spec.restartPolicy: Unsupported")), "{causes:?}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.template.spec.containers[0].name")),
+        "{causes:?}"
+    );
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.template.spec.restartPolicy: Unsupported")),
+        "{causes:?}"
+    );
 }
 
 #[test]
@@ -137,7 +174,10 @@ fn selector_of_a_replica_set_is_immutable() {
     admit(&mut old, None).unwrap_or_else(|e| panic!("{e}"));
     let mut new = make("b");
     let causes = fields(admit(&mut new, Some(&old)));
-    assert!(causes.iter().any(|c| c.contains("field is immutable")), "{causes:?}");
+    assert!(
+        causes.iter().any(|c| c.contains("field is immutable")),
+        "{causes:?}"
+    );
 }
 
 #[test]
@@ -147,5 +187,10 @@ fn jobs_need_a_restart_policy_they_allow() {
         json!({"metadata": {"name": "pi"}, "spec": {"template": {"spec": {"restartPolicy": "Always", "containers": [{"name": "pi", "image": "perl"}]}}}}),
     );
     let causes = fields(admit(&mut job, None));
-    assert!(causes.iter().any(|c| c.starts_with("spec.template.spec.restartPolicy: Unsupported")), "{causes:?}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.starts_with("spec.template.spec.restartPolicy: Unsupported")),
+        "{causes:?}"
+    );
 }

@@ -68,8 +68,13 @@ fn pod_spec_strategy(path: &str) -> ListStrategy {
     use ListStrategy::{Keys, Replace};
     let last = path.rsplit('.').next().unwrap_or_default();
     match path {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes"
-        | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => Keys(&["name"]),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => Keys(&["name"]),
         "hostAliases" => Keys(&["ip"]),
         "topologySpreadConstraints" => Keys(&["topologyKey", "whenUnsatisfiable"]),
         _ if last == "ports" => Keys(&["containerPort", "protocol"]),

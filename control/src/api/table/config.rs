@@ -29,7 +29,8 @@ pub(super) const SERVICE_ACCOUNT_COLUMNS: [Column; 1] = [Column {
 
 /// A ConfigMap's cells.
 pub(super) fn config_map_cells(cm: &ConfigMap) -> (Vec<Value>, Vec<Value>) {
-    let n = cm.data.as_ref().map_or(0, |d| d.len()) + cm.binary_data.as_ref().map_or(0, |d| d.len());
+    let n =
+        cm.data.as_ref().map_or(0, |d| d.len()) + cm.binary_data.as_ref().map_or(0, |d| d.len());
     (vec![json!(n)], Vec::new())
 }
 
@@ -42,5 +43,8 @@ pub(super) fn secret_cells(s: &Secret) -> (Vec<Value>, Vec<Value>) {
 
 /// A ServiceAccount's cells.
 pub(super) fn service_account_cells(sa: &ServiceAccount) -> (Vec<Value>, Vec<Value>) {
-    (vec![json!(sa.secrets.as_ref().map_or(0, Vec::len))], Vec::new())
+    (
+        vec![json!(sa.secrets.as_ref().map_or(0, Vec::len))],
+        Vec::new(),
+    )
 }

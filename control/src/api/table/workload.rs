@@ -26,18 +26,16 @@ const DESIRED: Column = int("Desired", "The number of desired replicas.");
 const CURRENT: Column = int("Current", "The number of actual replicas.");
 const READY_COUNT: Column = int("Ready", "The number of ready replicas.");
 const CONTAINERS: Column = col("Containers", 1, "Names of each container in the template.");
-const IMAGES: Column = col("Images", 1, "Images referenced by each container in the template.");
+const IMAGES: Column = col(
+    "Images",
+    1,
+    "Images referenced by each container in the template.",
+);
 const SELECTOR: Column = col("Selector", 1, "Label selector for the Pods.");
 
 /// ReplicationController and ReplicaSet columns.
-pub(super) const REPLICA_COLUMNS: [Column; 6] = [
-    DESIRED,
-    CURRENT,
-    READY_COUNT,
-    CONTAINERS,
-    IMAGES,
-    SELECTOR,
-];
+pub(super) const REPLICA_COLUMNS: [Column; 6] =
+    [DESIRED, CURRENT, READY_COUNT, CONTAINERS, IMAGES, SELECTOR];
 
 /// Deployment columns.
 pub(super) const DEPLOYMENT_COLUMNS: [Column; 6] = [
@@ -174,7 +172,11 @@ pub(super) fn deployment_cells(d: &Deployment) -> (Vec<Value>, Vec<Value>) {
 pub(super) fn stateful_cells(s: &StatefulSet) -> (Vec<Value>, Vec<Value>) {
     let spec = s.spec.as_ref();
     let desired = spec.and_then(|s| s.replicas).unwrap_or(0);
-    let ready = s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    let ready = s
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
     let main = vec![Value::String(format!("{ready}/{desired}"))];
     (main, template_cells(spec.map(|s| &s.template)))
 }
