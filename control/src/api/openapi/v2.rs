@@ -4,8 +4,8 @@
 //! `openapi.v2.Document`).
 //!
 //! kubectl 1.32 reads v2 only when a group-version has no v3 document (a manifest holding a
-//! kind this server does not serve, such as an `extensions/v1beta1` Deployment): it then looks for `fieldValidation`
-//! on the v2 patch operations. The protobuf form therefore carries the paths, their query
+//! kind this server does not serve, such as an `extensions/v1beta1` Deployment): it then
+//! looks for `fieldValidation` on the v2 patch operations. The protobuf form therefore carries the paths, their query
 //! parameters and `x-kubernetes-group-version-kind`, and leaves the definitions to the JSON
 //! form.
 
