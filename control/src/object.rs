@@ -1,75 +1,318 @@
 //! The object kinds the store holds, as k8s-openapi types, and the facts about each kind
-//! (API group, plural, scope) that the store, the HTTP API and the CLI share.
+//! (API group, version, plural, scope, subresources) that the store, the HTTP API and the CLI
+//! share.
+//!
+//! Every kind is one row of the [`kinds!`] table below: its enum variant, its k8s-openapi type
+//! and a [`KindInfo`]. Adding a kind is adding a row (plus, where it matters, its admission
+//! and its Table columns); the enum, the `Object` variants, JSON decoding, schemas and every
+//! per-kind fact come from the row.
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Namespace, Node, Pod, ReplicationController, Secret, Service,
+    ServiceAccount,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A kind of object the control store understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// `v1 Namespace` (cluster-scoped).
-    Namespace,
-    /// `v1 Node` (cluster-scoped).
-    Node,
-    /// `v1 Pod`.
-    Pod,
-    /// `v1 Service`.
-    Service,
-    /// `v1 Endpoints` (legacy; mirrored to EndpointSlices).
-    Endpoints,
-    /// `discovery.k8s.io/v1 EndpointSlice`.
-    EndpointSlice,
-    /// `rbac.authorization.k8s.io/v1 Role`.
-    Role,
-    /// `rbac.authorization.k8s.io/v1 ClusterRole` (cluster-scoped).
-    ClusterRole,
-    /// `rbac.authorization.k8s.io/v1 RoleBinding`.
-    RoleBinding,
-    /// `rbac.authorization.k8s.io/v1 ClusterRoleBinding` (cluster-scoped).
-    ClusterRoleBinding,
-}
-
 /// The API group of the RBAC kinds.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
-impl Kind {
-    /// Every kind, in a stable order.
-    pub const ALL: [Kind; 10] = [
-        Kind::Namespace,
-        Kind::Node,
-        Kind::Pod,
-        Kind::Service,
-        Kind::Endpoints,
-        Kind::EndpointSlice,
-        Kind::Role,
-        Kind::ClusterRole,
-        Kind::RoleBinding,
-        Kind::ClusterRoleBinding,
-    ];
+/// The facts about one kind that paths, discovery, the store and admission need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The API group: empty for the core group.
+    pub group: &'static str,
+    /// The version served and stored (`v1`, `v2`).
+    pub version: &'static str,
+    /// The lower-case plural used in URL paths, e.g. `services`.
+    pub plural: &'static str,
+    /// The lower-case singular name, e.g. `service`.
+    pub singular: &'static str,
+    /// Short names kubectl accepts, e.g. `svc`.
+    pub short_names: &'static [&'static str],
+    /// Whether objects of this kind live in a namespace.
+    pub namespaced: bool,
+    /// Whether the kind has a `status` written only through the `/status` subresource.
+    pub status: bool,
+    /// Whether the kind has a `spec` whose changes bump `metadata.generation`.
+    pub spec: bool,
+    /// Whether the kind serves the `/scale` subresource (autoscaling/v1 Scale over
+    /// `spec.replicas`).
+    pub scale: bool,
+    /// Whether `kubectl get all` lists the kind (the `all` category).
+    pub in_all: bool,
+    /// The JSON path (field names joined by `.`) of the kind's pod spec, when it has one:
+    /// `spec` for a Pod, `spec.template.spec` for the workload kinds.
+    pub pod_spec: Option<&'static str>,
+}
 
-    /// The `kind` field value, e.g. `Service`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Node => "Node",
-            Kind::Pod => "Pod",
-            Kind::Service => "Service",
-            Kind::Endpoints => "Endpoints",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::Role => "Role",
-            Kind::ClusterRole => "ClusterRole",
-            Kind::RoleBinding => "RoleBinding",
-            Kind::ClusterRoleBinding => "ClusterRoleBinding",
+impl KindInfo {
+    /// A namespaced core/v1 kind with no spec, status or subresource; rows override fields.
+    const CORE: KindInfo = KindInfo {
+        group: "",
+        version: "v1",
+        plural: "",
+        singular: "",
+        short_names: &[],
+        namespaced: true,
+        status: false,
+        spec: false,
+        scale: false,
+        in_all: false,
+        pod_spec: None,
+    };
+    /// A namespaced apps/v1 workload: spec, status, scale, pod template, in `all`.
+    const WORKLOAD: KindInfo = KindInfo {
+        group: "apps",
+        status: true,
+        spec: true,
+        scale: true,
+        in_all: true,
+        pod_spec: Some("spec.template.spec"),
+        ..KindInfo::CORE
+    };
+    /// A kind with a spec and a status subresource (generation bumps on spec changes).
+    const SPEC_STATUS: KindInfo = KindInfo {
+        status: true,
+        spec: true,
+        ..KindInfo::CORE
+    };
+    /// An RBAC kind (no spec or status).
+    const RBAC: KindInfo = KindInfo {
+        group: RBAC_GROUP,
+        ..KindInfo::CORE
+    };
+}
+
+/// A k8s-openapi type stored as one [`Kind`]: decodable, encodable, with a schema.
+pub(crate) trait StoredType:
+    DeserializeOwned + Serialize + k8s_openapi::schemars::JsonSchema + 'static
+{
+    /// Wraps the value as an [`Object`].
+    fn into_object(self) -> Object;
+}
+
+/// Code generic over the k8s-openapi type of a kind, run through [`Kind::visit`].
+pub(crate) trait KindVisitor {
+    /// What the visit produces.
+    type Output;
+    /// Runs with `T`, the type of the kind visited.
+    fn visit<T: StoredType>(self, kind: Kind) -> Self::Output;
+}
+
+/// Generates [`Kind`], [`Object`] and their per-kind plumbing from one table of rows
+/// `Variant(Type) => KindInfo { .. }`.
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) => $info:expr; )*) => {
+        /// A kind of object the control store understands.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $( $(#[$doc])* $variant, )*
         }
-    }
 
+        impl Kind {
+            /// Every kind, in a stable order.
+            pub const ALL: [Kind; [$(stringify!($variant)),*].len()] = [$(Kind::$variant),*];
+
+            /// The `kind` field value, e.g. `Service`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Kind::$variant => stringify!($variant), )*
+                }
+            }
+
+            /// Everything known about the kind.
+            pub fn info(self) -> &'static KindInfo {
+                match self {
+                    $( Kind::$variant => {
+                        const INFO: KindInfo = $info;
+                        &INFO
+                    } )*
+                }
+            }
+
+            /// Runs `visitor` with the k8s-openapi type of this kind.
+            pub(crate) fn visit<V: KindVisitor>(self, visitor: V) -> V::Output {
+                match self {
+                    $( Kind::$variant => visitor.visit::<$ty>(self), )*
+                }
+            }
+        }
+
+        $(
+            impl StoredType for $ty {
+                fn into_object(self) -> Object {
+                    Object::$variant(self)
+                }
+            }
+        )*
+
+        /// One stored object: a k8s-openapi value of one of the supported kinds.
+        // Objects are moved rarely and usually held in an `Arc`; boxing each variant would
+        // only add an allocation.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Object {
+            $( $(#[$doc])* $variant($ty), )*
+        }
+
+        impl Object {
+            /// The object's kind.
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $( Object::$variant(_) => Kind::$variant, )*
+                }
+            }
+
+            /// The object's metadata.
+            pub fn meta(&self) -> &ObjectMeta {
+                match self {
+                    $( Object::$variant(o) => &o.metadata, )*
+                }
+            }
+
+            /// The object's metadata, mutably.
+            pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+                match self {
+                    $( Object::$variant(o) => &mut o.metadata, )*
+                }
+            }
+
+            /// The object as JSON, with `apiVersion` and `kind` set.
+            pub fn to_json(&self) -> serde_json::Value {
+                let value = match self {
+                    $( Object::$variant(o) => serde_json::to_value(o), )*
+                };
+                // k8s-openapi types always serialize; a failure would be a bug in the type.
+                value.unwrap_or(serde_json::Value::Null)
+            }
+        }
+    };
+}
+
+kinds! {
+    /// `v1 Namespace` (cluster-scoped).
+    Namespace(Namespace) => KindInfo {
+        plural: "namespaces", singular: "namespace", short_names: &["ns"],
+        namespaced: false, ..KindInfo::SPEC_STATUS
+    };
+    /// `v1 Node` (cluster-scoped).
+    Node(Node) => KindInfo {
+        plural: "nodes", singular: "node", short_names: &["no"],
+        namespaced: false, ..KindInfo::SPEC_STATUS
+    };
+    /// `v1 Pod`.
+    Pod(Pod) => KindInfo {
+        plural: "pods", singular: "pod", short_names: &["po"], in_all: true,
+        pod_spec: Some("spec"), ..KindInfo::SPEC_STATUS
+    };
+    /// `v1 Service`.
+    Service(Service) => KindInfo {
+        plural: "services", singular: "service", short_names: &["svc"], in_all: true,
+        ..KindInfo::SPEC_STATUS
+    };
+    /// `v1 Endpoints` (legacy; mirrored to EndpointSlices).
+    Endpoints(Endpoints) => KindInfo {
+        plural: "endpoints", singular: "endpoints", short_names: &["ep"], ..KindInfo::CORE
+    };
+    /// `discovery.k8s.io/v1 EndpointSlice`.
+    EndpointSlice(EndpointSlice) => KindInfo {
+        group: "discovery.k8s.io", plural: "endpointslices", singular: "endpointslice",
+        ..KindInfo::CORE
+    };
+    /// `rbac.authorization.k8s.io/v1 Role`.
+    Role(Role) => KindInfo { plural: "roles", singular: "role", ..KindInfo::RBAC };
+    /// `rbac.authorization.k8s.io/v1 ClusterRole` (cluster-scoped).
+    ClusterRole(ClusterRole) => KindInfo {
+        plural: "clusterroles", singular: "clusterrole", namespaced: false, ..KindInfo::RBAC
+    };
+    /// `rbac.authorization.k8s.io/v1 RoleBinding`.
+    RoleBinding(RoleBinding) => KindInfo {
+        plural: "rolebindings", singular: "rolebinding", ..KindInfo::RBAC
+    };
+    /// `rbac.authorization.k8s.io/v1 ClusterRoleBinding` (cluster-scoped).
+    ClusterRoleBinding(ClusterRoleBinding) => KindInfo {
+        plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false,
+        ..KindInfo::RBAC
+    };
+    /// `v1 ReplicationController`.
+    ReplicationController(ReplicationController) => KindInfo {
+        plural: "replicationcontrollers", singular: "replicationcontroller",
+        short_names: &["rc"], group: "", ..KindInfo::WORKLOAD
+    };
+    /// `v1 ConfigMap`.
+    ConfigMap(ConfigMap) => KindInfo {
+        plural: "configmaps", singular: "configmap", short_names: &["cm"], ..KindInfo::CORE
+    };
+    /// `v1 Secret`.
+    Secret(Secret) => KindInfo { plural: "secrets", singular: "secret", ..KindInfo::CORE };
+    /// `v1 ServiceAccount`.
+    ServiceAccount(ServiceAccount) => KindInfo {
+        plural: "serviceaccounts", singular: "serviceaccount", short_names: &["sa"],
+        ..KindInfo::CORE
+    };
+    /// `apps/v1 Deployment`.
+    Deployment(Deployment) => KindInfo {
+        plural: "deployments", singular: "deployment", short_names: &["deploy"],
+        ..KindInfo::WORKLOAD
+    };
+    /// `apps/v1 ReplicaSet`.
+    ReplicaSet(ReplicaSet) => KindInfo {
+        plural: "replicasets", singular: "replicaset", short_names: &["rs"],
+        ..KindInfo::WORKLOAD
+    };
+    /// `apps/v1 StatefulSet`.
+    StatefulSet(StatefulSet) => KindInfo {
+        plural: "statefulsets", singular: "statefulset", short_names: &["sts"],
+        ..KindInfo::WORKLOAD
+    };
+    /// `apps/v1 DaemonSet` (no scale: one Pod per node).
+    DaemonSet(DaemonSet) => KindInfo {
+        plural: "daemonsets", singular: "daemonset", short_names: &["ds"], scale: false,
+        ..KindInfo::WORKLOAD
+    };
+    /// `apps/v1 ControllerRevision`.
+    ControllerRevision(ControllerRevision) => KindInfo {
+        group: "apps", plural: "controllerrevisions", singular: "controllerrevision",
+        ..KindInfo::CORE
+    };
+    /// `batch/v1 Job`.
+    Job(Job) => KindInfo {
+        group: "batch", plural: "jobs", singular: "job", scale: false, ..KindInfo::WORKLOAD
+    };
+    /// `batch/v1 CronJob`.
+    CronJob(CronJob) => KindInfo {
+        group: "batch", plural: "cronjobs", singular: "cronjob", short_names: &["cj"],
+        scale: false, pod_spec: Some("spec.jobTemplate.spec.template.spec"),
+        ..KindInfo::WORKLOAD
+    };
+    /// `autoscaling/v2 HorizontalPodAutoscaler`.
+    HorizontalPodAutoscaler(HorizontalPodAutoscaler) => KindInfo {
+        group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers",
+        singular: "horizontalpodautoscaler", short_names: &["hpa"], in_all: true,
+        ..KindInfo::SPEC_STATUS
+    };
+    /// `policy/v1 PodDisruptionBudget`.
+    PodDisruptionBudget(PodDisruptionBudget) => KindInfo {
+        group: "policy", plural: "poddisruptionbudgets", singular: "poddisruptionbudget",
+        short_names: &["pdb"], ..KindInfo::SPEC_STATUS
+    };
+}
+
+impl Kind {
     /// The `kind` of the list type, e.g. `ServiceList`.
     pub fn list_name(self) -> String {
         format!("{}List", self.name())
@@ -77,80 +320,37 @@ impl Kind {
 
     /// The lower-case plural used in URL paths, e.g. `services`.
     pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespaces",
-            Kind::Node => "nodes",
-            Kind::Pod => "pods",
-            Kind::Service => "services",
-            Kind::Endpoints => "endpoints",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::Role => "roles",
-            Kind::ClusterRole => "clusterroles",
-            Kind::RoleBinding => "rolebindings",
-            Kind::ClusterRoleBinding => "clusterrolebindings",
-        }
+        self.info().plural
     }
 
     /// The lower-case singular name, e.g. `service`.
     pub fn singular(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespace",
-            Kind::Node => "node",
-            Kind::Pod => "pod",
-            Kind::Service => "service",
-            Kind::Endpoints => "endpoints",
-            Kind::EndpointSlice => "endpointslice",
-            Kind::Role => "role",
-            Kind::ClusterRole => "clusterrole",
-            Kind::RoleBinding => "rolebinding",
-            Kind::ClusterRoleBinding => "clusterrolebinding",
-        }
+        self.info().singular
     }
 
     /// Short names kubectl accepts, e.g. `svc`.
     pub fn short_names(self) -> &'static [&'static str] {
-        match self {
-            Kind::Namespace => &["ns"],
-            Kind::Node => &["no"],
-            Kind::Pod => &["po"],
-            Kind::Service => &["svc"],
-            Kind::Endpoints => &["ep"],
-            Kind::EndpointSlice
-            | Kind::Role
-            | Kind::ClusterRole
-            | Kind::RoleBinding
-            | Kind::ClusterRoleBinding => &[],
-        }
+        self.info().short_names
     }
 
     /// The API group: empty for the core group.
     pub fn group(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "discovery.k8s.io",
-            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
-                RBAC_GROUP
-            }
-            _ => "",
-        }
+        self.info().group
+    }
+
+    /// The version served and stored, e.g. `v1`.
+    pub fn version(self) -> &'static str {
+        self.info().version
     }
 
     /// The full `apiVersion`, e.g. `v1` or `discovery.k8s.io/v1`.
-    pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
-                "rbac.authorization.k8s.io/v1"
-            }
-            _ => "v1",
-        }
+    pub fn api_version(self) -> String {
+        group_version(self.group(), self.version())
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
-        !matches!(
-            self,
-            Kind::Namespace | Kind::Node | Kind::ClusterRole | Kind::ClusterRoleBinding
-        )
+        self.info().namespaced
     }
 
     /// Finds a kind by any name a user may type: kind, plural, singular or short name,
@@ -162,8 +362,10 @@ impl Kind {
             None => (lower.as_str(), None),
         };
         Kind::ALL.into_iter().find(|k| {
-            let named =
-                bare == k.plural() || bare == k.singular() || k.short_names().contains(&bare);
+            let named = bare == k.plural()
+                || bare == k.singular()
+                || bare == k.name().to_ascii_lowercase()
+                || k.short_names().contains(&bare);
             let group_ok = group.is_none_or(|g| {
                 g == k.group() || (!k.group().is_empty() && g.ends_with(&format!(".{}", k.group())))
             });
@@ -175,8 +377,8 @@ impl Kind {
     /// all-namespaces / cluster-scoped form `/api/v1/services` when `namespace` is `None`.
     pub fn collection_path(self, namespace: Option<&str>) -> String {
         let base = match self.group() {
-            "" => "/api/v1".to_string(),
-            group => format!("/apis/{group}/v1"),
+            "" => format!("/api/{}", self.version()),
+            group => format!("/apis/{group}/{}", self.version()),
         };
         match namespace {
             Some(ns) if self.namespaced() => format!("{base}/namespaces/{ns}/{}", self.plural()),
@@ -197,89 +399,22 @@ impl Kind {
     }
 }
 
+/// `group/version`, or just `version` for the core group.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-/// One stored object: a k8s-openapi value of one of the supported kinds.
-// Objects are moved rarely and usually held in an `Arc`; boxing each variant would only add
-// an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Object {
-    /// A Namespace.
-    Namespace(Namespace),
-    /// A Node.
-    Node(Node),
-    /// A Pod.
-    Pod(Pod),
-    /// A Service.
-    Service(Service),
-    /// A legacy Endpoints object.
-    Endpoints(Endpoints),
-    /// An EndpointSlice.
-    EndpointSlice(EndpointSlice),
-    /// An RBAC Role.
-    Role(Role),
-    /// An RBAC ClusterRole.
-    ClusterRole(ClusterRole),
-    /// An RBAC RoleBinding.
-    RoleBinding(RoleBinding),
-    /// An RBAC ClusterRoleBinding.
-    ClusterRoleBinding(ClusterRoleBinding),
-}
-
 impl Object {
-    /// The object's kind.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Object::Namespace(_) => Kind::Namespace,
-            Object::Node(_) => Kind::Node,
-            Object::Pod(_) => Kind::Pod,
-            Object::Service(_) => Kind::Service,
-            Object::Endpoints(_) => Kind::Endpoints,
-            Object::EndpointSlice(_) => Kind::EndpointSlice,
-            Object::Role(_) => Kind::Role,
-            Object::ClusterRole(_) => Kind::ClusterRole,
-            Object::RoleBinding(_) => Kind::RoleBinding,
-            Object::ClusterRoleBinding(_) => Kind::ClusterRoleBinding,
-        }
-    }
-
-    /// The object's metadata.
-    pub fn meta(&self) -> &ObjectMeta {
-        match self {
-            Object::Namespace(o) => &o.metadata,
-            Object::Node(o) => &o.metadata,
-            Object::Pod(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::Endpoints(o) => &o.metadata,
-            Object::EndpointSlice(o) => &o.metadata,
-            Object::Role(o) => &o.metadata,
-            Object::ClusterRole(o) => &o.metadata,
-            Object::RoleBinding(o) => &o.metadata,
-            Object::ClusterRoleBinding(o) => &o.metadata,
-        }
-    }
-
-    /// The object's metadata, mutably.
-    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Object::Namespace(o) => &mut o.metadata,
-            Object::Node(o) => &mut o.metadata,
-            Object::Pod(o) => &mut o.metadata,
-            Object::Service(o) => &mut o.metadata,
-            Object::Endpoints(o) => &mut o.metadata,
-            Object::EndpointSlice(o) => &mut o.metadata,
-            Object::Role(o) => &mut o.metadata,
-            Object::ClusterRole(o) => &mut o.metadata,
-            Object::RoleBinding(o) => &mut o.metadata,
-            Object::ClusterRoleBinding(o) => &mut o.metadata,
-        }
-    }
-
     /// `metadata.name`, or empty when unset.
     pub fn name(&self) -> &str {
         self.meta().name.as_deref().unwrap_or_default()
@@ -295,46 +430,21 @@ impl Object {
         self.meta().resource_version.as_deref()?.parse().ok()
     }
 
-    /// The object as JSON, with `apiVersion` and `kind` set.
-    pub fn to_json(&self) -> serde_json::Value {
-        let value = match self {
-            Object::Namespace(o) => serde_json::to_value(o),
-            Object::Node(o) => serde_json::to_value(o),
-            Object::Pod(o) => serde_json::to_value(o),
-            Object::Service(o) => serde_json::to_value(o),
-            Object::Endpoints(o) => serde_json::to_value(o),
-            Object::EndpointSlice(o) => serde_json::to_value(o),
-            Object::Role(o) => serde_json::to_value(o),
-            Object::ClusterRole(o) => serde_json::to_value(o),
-            Object::RoleBinding(o) => serde_json::to_value(o),
-            Object::ClusterRoleBinding(o) => serde_json::to_value(o),
-        };
-        // k8s-openapi types always serialize; a failure would be a bug in the type itself.
-        value.unwrap_or(serde_json::Value::Null)
-    }
-
     /// Decodes JSON of the given kind into an object. The error names the field that failed
     /// (serde's path) and is a 400 BadRequest.
     pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Object, ApiError> {
-        fn decode<T: DeserializeOwned>(
-            kind: Kind,
-            value: serde_json::Value,
-        ) -> Result<T, ApiError> {
-            serde_json::from_value(value)
-                .map_err(|e| ApiError::bad_request(format!("invalid {} object: {e}", kind.name())))
+        struct Decode(serde_json::Value);
+        impl KindVisitor for Decode {
+            type Output = Result<Object, ApiError>;
+            fn visit<T: StoredType>(self, kind: Kind) -> Self::Output {
+                serde_json::from_value::<T>(self.0)
+                    .map(T::into_object)
+                    .map_err(|e| {
+                        ApiError::bad_request(format!("invalid {} object: {e}", kind.name()))
+                    })
+            }
         }
-        Ok(match kind {
-            Kind::Namespace => Object::Namespace(decode(kind, value)?),
-            Kind::Node => Object::Node(decode(kind, value)?),
-            Kind::Pod => Object::Pod(decode(kind, value)?),
-            Kind::Service => Object::Service(decode(kind, value)?),
-            Kind::Endpoints => Object::Endpoints(decode(kind, value)?),
-            Kind::EndpointSlice => Object::EndpointSlice(decode(kind, value)?),
-            Kind::Role => Object::Role(decode(kind, value)?),
-            Kind::ClusterRole => Object::ClusterRole(decode(kind, value)?),
-            Kind::RoleBinding => Object::RoleBinding(decode(kind, value)?),
-            Kind::ClusterRoleBinding => Object::ClusterRoleBinding(decode(kind, value)?),
-        })
+        kind.visit(Decode(value))
     }
 }
 
@@ -348,7 +458,11 @@ mod tests {
         assert_eq!(Kind::parse("Services"), Some(Kind::Service));
         assert_eq!(Kind::parse("endpointslices"), Some(Kind::EndpointSlice));
         assert_eq!(Kind::parse("ep"), Some(Kind::Endpoints));
-        assert_eq!(Kind::parse("deployment"), None);
+        assert_eq!(Kind::parse("deploy"), Some(Kind::Deployment));
+        assert_eq!(Kind::parse("rc"), Some(Kind::ReplicationController));
+        assert_eq!(Kind::parse("deployments.apps"), Some(Kind::Deployment));
+        assert_eq!(Kind::parse("hpa"), Some(Kind::HorizontalPodAutoscaler));
+        assert_eq!(Kind::parse("frobnicators"), None);
     }
 
     #[test]
@@ -362,6 +476,24 @@ mod tests {
             Kind::EndpointSlice.collection_path(None),
             "/apis/discovery.k8s.io/v1/endpointslices"
         );
+    }
+
+    #[test]
+    fn versions_come_from_the_table() {
+        assert_eq!(Kind::Deployment.api_version(), "apps/v1");
+        assert_eq!(Kind::ReplicationController.api_version(), "v1");
+        assert_eq!(
+            Kind::HorizontalPodAutoscaler.collection_path(Some("a")),
+            "/apis/autoscaling/v2/namespaces/a/horizontalpodautoscalers"
+        );
+        assert_eq!(
+            Kind::from_type_meta("apps/v1", "ReplicaSet"),
+            Some(Kind::ReplicaSet)
+        );
+        let mut plurals: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
+        plurals.sort_unstable();
+        plurals.dedup();
+        assert_eq!(plurals.len(), Kind::ALL.len(), "plurals are unique");
     }
 
     #[test]

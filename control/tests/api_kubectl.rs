@@ -8,38 +8,8 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
+use support::kubectl::Kubectl;
 use support::{Api, TestResult};
-
-struct Kubectl {
-    kubeconfig: std::path::PathBuf,
-}
-
-impl Kubectl {
-    fn new(data_dir: &Path) -> TestResult<Kubectl> {
-        let kubeconfig = control::security::kubeconfig::admin_path(data_dir);
-        if !kubeconfig.exists() {
-            return Err(format!("{} was not written", kubeconfig.display()).into());
-        }
-        Ok(Kubectl { kubeconfig })
-    }
-
-    /// Runs kubectl; returns stdout, failing with stderr when kubectl fails.
-    async fn run(&self, args: &[&str]) -> TestResult<String> {
-        let mut command = tokio::process::Command::new("kubectl");
-        command
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .args(args)
-            .env_remove("KUBECONFIG");
-        let output =
-            tokio::time::timeout(std::time::Duration::from_secs(60), command.output()).await??;
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        if !output.status.success() {
-            return Err(format!("kubectl {args:?} failed: {stderr}{stdout}").into());
-        }
-        Ok(stdout)
-    }
-}
 
 fn write(path: &Path, text: &str) -> TestResult {
     std::fs::write(path, text)?;

@@ -151,13 +151,8 @@ pub fn claims(obj: &Object) -> Vec<Claim> {
                 }
             }
         }
-        Object::Namespace(_)
-        | Object::Endpoints(_)
-        | Object::EndpointSlice(_)
-        | Object::Role(_)
-        | Object::ClusterRole(_)
-        | Object::RoleBinding(_)
-        | Object::ClusterRoleBinding(_) => {}
+        // No other kind holds addresses.
+        _ => {}
     }
     out
 }

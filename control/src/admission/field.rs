@@ -82,6 +82,15 @@ impl Causes {
         });
     }
 
+    /// `<path>: Too long: must have at most <max> bytes`.
+    pub(crate) fn too_long(&mut self, path: &str, max: usize) {
+        self.push(|| FieldCause {
+            field: path.to_string(),
+            reason: "FieldValueTooLong",
+            message: format!("Too long: must have at most {max} bytes"),
+        });
+    }
+
     /// Whether nothing was found.
     pub(crate) fn is_empty(&self) -> bool {
         self.causes.is_empty()

@@ -10,6 +10,12 @@
 //! - Pods: containers (at least one, unique DNS-label names), ports and hostnames validated; bound to a known node without `status.podIP`, they get
 //!   one from the node's CIDR(s); requested pod IPs are recorded.
 //! - Endpoints, EndpointSlices, Namespaces: validated only.
+//! - Workloads ([`workload`]: ReplicationControllers, ReplicaSets, Deployments, StatefulSets,
+//!   DaemonSets, Jobs, CronJobs, HorizontalPodAutoscalers, PodDisruptionBudgets): replicas,
+//!   selectors that must match the pod template's labels, the template's pod spec as a Pod's,
+//!   and the apps/v1 defaults (replicas 1, rolling-update strategies, history limits).
+//! - ConfigMaps, Secrets, ServiceAccounts ([`config`]): data keys and total size; a Secret's
+//!   `stringData` folded into `data`.
 //!
 //! Allocations are derived from objects ([`allocations::claims`]), so the store can release
 //! exactly what a committed change stopped using, undo what an aborted change took, and rebuild
@@ -18,6 +24,7 @@
 //! reads or writes the store itself.
 
 pub mod allocations;
+mod config;
 mod endpoint_slice;
 mod endpoints;
 mod error;
@@ -28,6 +35,7 @@ mod node;
 mod pod;
 mod reservation;
 mod service;
+mod workload;
 
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -210,6 +218,10 @@ impl Admission {
             | Object::ClusterRole(_)
             | Object::RoleBinding(_)
             | Object::ClusterRoleBinding(_) => crate::authz::validate::admit(obj, old)?,
+            Object::ConfigMap(_) | Object::Secret(_) | Object::ServiceAccount(_) => {
+                config::admit(obj, old)?
+            }
+            _ => workload::admit(obj, old)?,
         }
         ctx.reservation.keep();
         drop(ctx);

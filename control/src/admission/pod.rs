@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ipam::AllocError;
-use k8s_openapi::api::core::v1::{Pod, PodIP, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodIP, PodSpec, PodStatus};
 
 use super::Context;
 use super::allocations::{Allocators, Claim};
@@ -27,8 +27,12 @@ pub(super) fn admit(
 ) -> Result<(), AdmissionError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let mut causes = Causes::default();
-    validate_containers(pod, old, &mut causes);
-    validate_spec(pod, &mut causes);
+    match pod.spec.as_mut() {
+        Some(spec) => check_pod_spec(spec, old.and_then(|o| o.spec.as_ref()), "spec", &mut causes),
+        // A stored Pod without a spec stays updatable (its labels, its status).
+        None if old.is_some_and(|o| o.spec.is_none()) => {}
+        None => causes.required("spec.containers", ""),
+    }
     // A client that omits status (kubectl apply) keeps the addresses already assigned.
     let old_ips = old.map(pod_ips).unwrap_or_default();
     if pod_ips(pod).is_empty() && !old_ips.is_empty() {
@@ -110,36 +114,45 @@ pub(super) fn admit(
     Ok(())
 }
 
+/// Validates and defaults a pod spec found at `prefix` (`spec` in a Pod,
+/// `spec.template.spec` in a workload's template): containers, ports, hostname and subdomain.
+/// Shared by Pods and every kind with a pod template, so templates get the Pod defaults.
+pub(super) fn check_pod_spec(
+    spec: &mut PodSpec,
+    old: Option<&PodSpec>,
+    prefix: &str,
+    c: &mut Causes,
+) {
+    validate_containers(spec, old, prefix, c);
+    validate_spec(spec, prefix, c);
+}
+
 /// At least one container; every container and init container named with a DNS-1123 label,
 /// no name used twice. Checked on create and on updates that change either list, so a Pod
 /// stored before these checks stays updatable (its status, labels) until its containers change.
-fn validate_containers(pod: &Pod, old: Option<&Pod>, c: &mut Causes) {
-    let unchanged = old.is_some_and(|old| match (&old.spec, &pod.spec) {
-        (Some(a), Some(b)) => {
-            a.containers == b.containers && a.init_containers == b.init_containers
-        }
-        (None, None) => true,
-        _ => false,
+fn validate_containers(spec: &PodSpec, old: Option<&PodSpec>, prefix: &str, c: &mut Causes) {
+    let unchanged = old.is_some_and(|old| {
+        old.containers == spec.containers && old.init_containers == spec.init_containers
     });
     if unchanged {
         return;
     }
-    let Some(spec) = pod.spec.as_ref().filter(|s| !s.containers.is_empty()) else {
-        c.required("spec.containers", "");
+    if spec.containers.is_empty() {
+        c.required(&format!("{prefix}.containers"), "");
         return;
-    };
+    }
     let mut seen = HashSet::new();
     let all = spec
         .containers
         .iter()
         .enumerate()
-        .map(|(i, k)| (format!("spec.containers[{i}].name"), k))
+        .map(|(i, k)| (format!("{prefix}.containers[{i}].name"), k))
         .chain(
             spec.init_containers
                 .iter()
                 .flatten()
                 .enumerate()
-                .map(|(i, k)| (format!("spec.initContainers[{i}].name"), k)),
+                .map(|(i, k)| (format!("{prefix}.initContainers[{i}].name"), k)),
         );
     for (path, container) in all {
         let name = container.name.as_str();
@@ -153,25 +166,19 @@ fn validate_containers(pod: &Pod, old: Option<&Pod>, c: &mut Causes) {
     }
 }
 
-fn validate_spec(pod: &mut Pod, c: &mut Causes) {
-    let Some(spec) = pod.spec.as_mut() else {
-        return;
-    };
-    for (field, value) in [
-        ("spec.hostname", &spec.hostname),
-        ("spec.subdomain", &spec.subdomain),
-    ] {
+fn validate_spec(spec: &mut PodSpec, prefix: &str, c: &mut Causes) {
+    for (field, value) in [("hostname", &spec.hostname), ("subdomain", &spec.subdomain)] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty())
             && let Err(why) = names::validate_dns_label(v)
         {
-            c.invalid(field, &v, why);
+            c.invalid(&format!("{prefix}.{field}"), &v, why);
         }
     }
     let mut port_names = HashSet::new();
     for (i, container) in spec.containers.iter_mut().enumerate() {
         let mut seen = HashSet::new();
         for (j, port) in container.ports.iter_mut().flatten().enumerate() {
-            let path = format!("spec.containers[{i}].ports[{j}]");
+            let path = format!("{prefix}.containers[{i}].ports[{j}]");
             let protocol = port
                 .protocol
                 .get_or_insert_with(|| "TCP".to_string())

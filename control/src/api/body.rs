@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::fields;
 use super::query::FieldValidation;
 use crate::error::ApiError;
-use crate::object::{Kind, Object};
+use crate::object::{Kind, KindVisitor, Object, StoredType};
 
 /// The media type of a request body, from `Content-Type`.
 pub(crate) fn content_type(headers: &HeaderMap) -> String {
@@ -138,25 +138,14 @@ pub(crate) fn decode(
             kind.api_version()
         )));
     }
-    fn wrap<T: DeserializeOwned>(
-        kind: Kind,
-        value: &Value,
-        make: fn(T) -> Object,
-    ) -> Result<(Object, Vec<String>), ApiError> {
-        typed(kind, value).map(|(t, unknown)| (make(t), unknown))
+    struct Typed<'a>(&'a Value);
+    impl KindVisitor for Typed<'_> {
+        type Output = Result<(Object, Vec<String>), ApiError>;
+        fn visit<T: StoredType>(self, kind: Kind) -> Self::Output {
+            typed::<T>(kind, self.0).map(|(t, unknown)| (t.into_object(), unknown))
+        }
     }
-    let (obj, unknown) = match kind {
-        Kind::Namespace => wrap(kind, &value, Object::Namespace)?,
-        Kind::Node => wrap(kind, &value, Object::Node)?,
-        Kind::Pod => wrap(kind, &value, Object::Pod)?,
-        Kind::Service => wrap(kind, &value, Object::Service)?,
-        Kind::Endpoints => wrap(kind, &value, Object::Endpoints)?,
-        Kind::EndpointSlice => wrap(kind, &value, Object::EndpointSlice)?,
-        Kind::Role => wrap(kind, &value, Object::Role)?,
-        Kind::ClusterRole => wrap(kind, &value, Object::ClusterRole)?,
-        Kind::RoleBinding => wrap(kind, &value, Object::RoleBinding)?,
-        Kind::ClusterRoleBinding => wrap(kind, &value, Object::ClusterRoleBinding)?,
-    };
+    let (obj, unknown) = kind.visit(Typed(&value))?;
     let warnings = fields::Problems { unknown, duplicate }.judge(validation)?;
     Ok((obj, warnings))
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::route::{GROUPS, Review};
+use super::route::{Review, groups as served_groups, version_of};
 use crate::object::Kind;
 use crate::store::has_status;
 
@@ -38,13 +38,14 @@ pub(crate) fn core_versions(server_address: &str) -> Value {
 }
 
 fn group_json(group: &str) -> Value {
-    let version = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    let v = version_of(group);
+    let version = json!({"groupVersion": format!("{group}/{v}"), "version": v});
     json!({"name": group, "versions": [version.clone()], "preferredVersion": version})
 }
 
 /// `/apis`.
 pub(crate) fn groups() -> Value {
-    let groups: Vec<Value> = GROUPS.iter().map(|g| group_json(g)).collect();
+    let groups: Vec<Value> = served_groups().iter().map(|g| group_json(g)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -56,13 +57,9 @@ pub(crate) fn group(group: &str) -> Value {
     g
 }
 
-/// `/api/v1` (group `""`) or `/apis/<group>/v1`.
+/// `/api/v1` (group `""`) or `/apis/<group>/<version>`.
 pub(crate) fn resources(group: &str) -> Value {
-    let group_version = if group.is_empty() {
-        "v1".to_string()
-    } else {
-        format!("{group}/v1")
-    };
+    let group_version = crate::object::group_version(group, version_of(group));
     let mut list = Vec::new();
     for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
         let mut resource = json!({
@@ -74,7 +71,7 @@ pub(crate) fn resources(group: &str) -> Value {
             "shortNames": kind.short_names(),
         });
         // `kubectl get all` lists the resources in the "all" category.
-        if matches!(kind, Kind::Pod | Kind::Service) {
+        if kind.info().in_all {
             resource["categories"] = json!(["all"]);
         }
         list.push(resource);
@@ -86,6 +83,37 @@ pub(crate) fn resources(group: &str) -> Value {
                 "kind": kind.name(),
                 "verbs": ["get", "patch", "update"],
             }));
+        }
+        if kind.info().scale {
+            list.push(json!({
+                "name": format!("{}/scale", kind.plural()),
+                "singularName": "",
+                "namespaced": kind.namespaced(),
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if kind == Kind::Pod {
+            for (sub, kind, verbs) in [
+                ("attach", "PodAttachOptions", json!(["create", "get"])),
+                ("exec", "PodExecOptions", json!(["create", "get"])),
+                ("log", "Pod", json!(["get"])),
+                (
+                    "portforward",
+                    "PodPortForwardOptions",
+                    json!(["create", "get"]),
+                ),
+            ] {
+                list.push(json!({
+                    "name": format!("pods/{sub}"),
+                    "singularName": "",
+                    "namespaced": true,
+                    "kind": kind,
+                    "verbs": verbs,
+                }));
+            }
         }
     }
     for review in Review::ALL.into_iter().filter(|r| r.group() == group) {

@@ -22,6 +22,7 @@ mod query;
 mod response;
 mod review;
 mod route;
+mod scale;
 pub mod table;
 mod watch;
 
@@ -43,7 +44,7 @@ use crate::error::ApiError;
 use crate::store::Store;
 use objects::Call;
 use query::Params;
-use route::{Resource, Route, Target};
+use route::{Resource, Route, Subresource, Target};
 
 /// The state every handler shares: the store handle and the API's counters. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -199,16 +200,24 @@ fn verb(method: &Method, target: Option<&Target>, watch: bool) -> &'static str {
 }
 
 fn resource_label(target: Option<&Target>) -> String {
-    match target.map(|t| (t.resource, t.status)) {
-        Some((Resource::Stored(kind), status)) => {
+    match target.map(|t| (t.resource, t.status, t.subresource)) {
+        Some((Resource::Stored(kind), status, sub)) => {
             let mut s = kind.plural().to_string();
             if status {
                 s.push_str("/status");
             }
+            match sub {
+                Some(Subresource::Scale) => s.push_str("/scale"),
+                Some(Subresource::Runtime(name)) => {
+                    s.push('/');
+                    s.push_str(name);
+                }
+                None => {}
+            }
             s
         }
-        Some((Resource::Events { .. }, _)) => "events".to_string(),
-        Some((Resource::Review(review), _)) => review.plural().to_string(),
+        Some((Resource::Events { .. }, _, _)) => "events".to_string(),
+        Some((Resource::Review(review), _, _)) => review.plural().to_string(),
         None => "".to_string(),
     }
 }
@@ -329,6 +338,20 @@ async fn handle(
             )));
         }
     };
+    match target.subresource {
+        Some(Subresource::Scale) => {
+            return scale::respond(store, kind, &target, method, headers, body, params.dry_run)
+                .await;
+        }
+        Some(Subresource::Runtime(sub)) => {
+            return Err(ApiError::bad_request(format!(
+                "pods \"{}\": {sub} is not available: this server has no container runtime \
+                 (switchyard stores Pods but does not run their containers)",
+                target.name.as_deref().unwrap_or_default()
+            )));
+        }
+        None => {}
+    }
     let call = Call {
         store,
         kind,

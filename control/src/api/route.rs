@@ -1,5 +1,6 @@
-//! Maps a request path onto what it names: a discovery document, a collection, one object or
-//! its `/status` subresource. Pure string work; no state, no I/O.
+//! Maps a request path onto what it names: a discovery document, a collection, one object,
+//! its `/status` or `/scale` subresource, or a Pod's runtime subresources (`exec`, `log`, ...).
+//! Pure string work; no state, no I/O.
 
 use crate::error::ApiError;
 use crate::object::Kind;
@@ -76,7 +77,22 @@ pub(crate) struct Target {
     pub name: Option<String>,
     /// Whether the path ends in `/status`.
     pub status: bool,
+    /// Another subresource the path names (`/scale`, a Pod's `/exec`, ...).
+    pub subresource: Option<Subresource>,
 }
+
+/// The subresources besides `/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subresource {
+    /// `/scale` of the kinds with `spec.replicas` (autoscaling/v1 Scale).
+    Scale,
+    /// A Pod subresource that needs a container runtime (`exec`, `attach`, `log`,
+    /// `portforward`): answered with a clear error.
+    Runtime(&'static str),
+}
+
+/// The Pod subresources that need a container runtime.
+const RUNTIME_SUBRESOURCES: [&str; 4] = ["exec", "attach", "log", "portforward"];
 
 /// What a path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,14 +109,38 @@ pub(crate) enum Route {
     Objects(Target),
 }
 
-/// The groups served besides the core group, with their one version.
-pub(crate) const GROUPS: [&str; 5] = [
-    "discovery.k8s.io",
+/// The groups served besides the core group and those of the stored kinds (each kind's
+/// group is served at the kind's version).
+const EXTRA_GROUPS: [&str; 3] = [
     "events.k8s.io",
-    crate::object::RBAC_GROUP,
     "authorization.k8s.io",
     "authentication.k8s.io",
 ];
+
+/// Every group served besides the core group, in a stable order: the stored kinds' groups,
+/// then the others.
+pub(crate) fn groups() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for group in Kind::ALL
+        .into_iter()
+        .map(Kind::group)
+        .chain(EXTRA_GROUPS)
+        .filter(|g| !g.is_empty())
+    {
+        if !out.contains(&group) {
+            out.push(group);
+        }
+    }
+    out
+}
+
+/// The one version `group` is served at: its kinds' version, else `v1`.
+pub(crate) fn version_of(group: &str) -> &'static str {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.group() == group)
+        .map_or("v1", Kind::version)
+}
 
 /// Resolves a path below `/api` or `/apis`.
 pub(crate) fn resolve(path: &str) -> Result<Route, ApiError> {
@@ -111,17 +151,28 @@ pub(crate) fn resolve(path: &str) -> Result<Route, ApiError> {
         ["api", "v1"] => Ok(Route::Resources("")),
         ["api", "v1", rest @ ..] => objects("", rest, path),
         ["apis", group] => known_group(group, path).map(Route::Group),
-        ["apis", group, "v1"] => known_group(group, path).map(Route::Resources),
-        ["apis", group, "v1", rest @ ..] => objects(known_group(group, path)?, rest, path),
+        ["apis", group, version] => known_version(group, version, path).map(Route::Resources),
+        ["apis", group, version, rest @ ..] => {
+            objects(known_version(group, version, path)?, rest, path)
+        }
         _ => Err(ApiError::no_route(path)),
     }
 }
 
 fn known_group(group: &str, path: &str) -> Result<&'static str, ApiError> {
-    GROUPS
+    groups()
         .into_iter()
         .find(|g| *g == group)
         .ok_or_else(|| ApiError::no_route(path))
+}
+
+fn known_version(group: &str, version: &str, path: &str) -> Result<&'static str, ApiError> {
+    let group = known_group(group, path)?;
+    if version_of(group) == version {
+        Ok(group)
+    } else {
+        Err(ApiError::no_route(path))
+    }
 }
 
 /// Finds the resource named `plural` in `group`.
@@ -153,6 +204,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
                 namespace: None,
                 name: Some(ns.to_string()),
                 status: true,
+                subresource: None,
             }));
         }
         ["namespaces", ns, plural, more @ ..] => (Some(ns.to_string()), {
@@ -162,10 +214,25 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         }),
         other => (None, other.to_vec()),
     };
-    let (plural, name, status) = match rest.as_slice() {
-        [plural] => (*plural, None, false),
-        [plural, name] => (*plural, Some(name.to_string()), false),
-        [plural, name, "status"] => (*plural, Some(name.to_string()), true),
+    let (plural, name, status, sub) = match rest.as_slice() {
+        [plural] => (*plural, None, false, None),
+        [plural, name] => (*plural, Some(name.to_string()), false, None),
+        [plural, name, "status"] => (*plural, Some(name.to_string()), true, None),
+        [plural, name, "scale"] => (
+            *plural,
+            Some(name.to_string()),
+            false,
+            Some(Subresource::Scale),
+        ),
+        ["pods", name, sub] => match RUNTIME_SUBRESOURCES.iter().find(|s| *s == sub) {
+            Some(sub) => (
+                "pods",
+                Some(name.to_string()),
+                false,
+                Some(Subresource::Runtime(sub)),
+            ),
+            None => return Err(ApiError::no_route(path)),
+        },
         _ => return Err(ApiError::no_route(path)),
     };
     let resource = resource(group, plural, path)?;
@@ -188,11 +255,16 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
     if status && !matches!(resource, Resource::Stored(k) if crate::store::has_status(k)) {
         return Err(ApiError::no_route(path));
     }
+    if sub == Some(Subresource::Scale) && !matches!(resource, Resource::Stored(k) if k.info().scale)
+    {
+        return Err(ApiError::no_route(path));
+    }
     Ok(Route::Objects(Target {
         resource,
         namespace,
         name,
         status,
+        subresource: sub,
     }))
 }
 
@@ -230,6 +302,15 @@ mod tests {
         assert_eq!(t.resource, Resource::Stored(Kind::RoleBinding));
         let t = target("/apis/rbac.authorization.k8s.io/v1/clusterroles/system:node");
         assert_eq!(t.name.as_deref(), Some("system:node"));
+        let t = target("/apis/apps/v1/namespaces/a/deployments/web/scale");
+        assert_eq!(t.resource, Resource::Stored(Kind::Deployment));
+        assert_eq!(t.subresource, Some(Subresource::Scale));
+        let t = target("/api/v1/namespaces/a/replicationcontrollers/rc/scale");
+        assert_eq!(t.subresource, Some(Subresource::Scale));
+        let t = target("/api/v1/namespaces/a/pods/p/exec");
+        assert_eq!(t.subresource, Some(Subresource::Runtime("exec")));
+        let t = target("/apis/autoscaling/v2/namespaces/a/horizontalpodautoscalers/h");
+        assert_eq!(t.resource, Resource::Stored(Kind::HorizontalPodAutoscaler));
         let t = target("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
         assert_eq!(t.resource, Resource::Review(Review::SelfSubjectAccess));
     }
@@ -240,7 +321,12 @@ mod tests {
             "/api/v1/services/web",
             "/api/v1/namespaces/a/nodes",
             "/api/v1/endpointslices",
-            "/apis/apps/v1/deployments",
+            "/apis/apps/v1/deployments/web",
+            "/apis/apps/v1beta9/deployments",
+            "/apis/autoscaling/v1/horizontalpodautoscalers",
+            "/apis/apps/v1/namespaces/a/daemonsets/d/scale",
+            "/api/v1/namespaces/a/configmaps/c/status",
+            "/api/v1/namespaces/a/services/s/exec",
             "/api/v1/namespaces/a/services/web/scale",
             "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s/status",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/a/clusterroles",

@@ -99,14 +99,93 @@ fn view_rules() -> Vec<PolicyRule> {
         rule(&READ, &[""], &["namespaces", "namespaces/status"]),
         rule(&READ, &["discovery.k8s.io"], &["endpointslices"]),
         rule(&READ, &["events.k8s.io"], &["events"]),
+        // Secrets are not readable by `view`, as upstream.
+        rule(
+            &READ,
+            &[""],
+            &[
+                "configmaps",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "replicationcontrollers/status",
+                "serviceaccounts",
+            ],
+        ),
+        rule(&READ, &["apps"], &WORKLOAD_RESOURCES),
+        rule(
+            &READ,
+            &["batch"],
+            &["jobs", "jobs/status", "cronjobs", "cronjobs/status"],
+        ),
+        rule(
+            &READ,
+            &["autoscaling"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
+        ),
+        rule(
+            &READ,
+            &["policy"],
+            &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+        ),
     ]
 }
+
+/// The apps/v1 resources `view` reads and `edit` writes.
+const WORKLOAD_RESOURCES: [&str; 12] = [
+    "controllerrevisions",
+    "daemonsets",
+    "daemonsets/status",
+    "deployments",
+    "deployments/scale",
+    "deployments/status",
+    "replicasets",
+    "replicasets/scale",
+    "replicasets/status",
+    "statefulsets",
+    "statefulsets/scale",
+    "statefulsets/status",
+];
 
 fn edit_rules() -> Vec<PolicyRule> {
     let mut rules = view_rules();
     // Endpoints and EndpointSlices are not writable by `edit` (as upstream since 1.22: they
     // could point a Service anywhere).
     rules.push(rule(&WRITE, &[""], &["pods", "services"]));
+    rules.push(rule(
+        &WRITE,
+        &[""],
+        &[
+            "configmaps",
+            "replicationcontrollers",
+            "replicationcontrollers/scale",
+            "secrets",
+            "serviceaccounts",
+        ],
+    ));
+    rules.push(rule(&READ, &[""], &["secrets"]));
+    rules.push(rule(
+        &WRITE,
+        &["apps"],
+        &[
+            "daemonsets",
+            "deployments",
+            "deployments/scale",
+            "replicasets",
+            "replicasets/scale",
+            "statefulsets",
+            "statefulsets/scale",
+        ],
+    ));
+    rules.push(rule(&WRITE, &["batch"], &["jobs", "cronjobs"]));
+    rules.push(rule(
+        &WRITE,
+        &["autoscaling"],
+        &["horizontalpodautoscalers"],
+    ));
+    rules.push(rule(&WRITE, &["policy"], &["poddisruptionbudgets"]));
     rules
 }
 

@@ -31,15 +31,12 @@ pub(crate) fn generated_name(prefix: &str) -> String {
 
 /// Whether objects of `kind` have a `status` the main resource must not change.
 pub(crate) fn has_status(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Namespace | Kind::Node | Kind::Pod | Kind::Service
-    )
+    kind.info().status
 }
 
 /// Whether objects of `kind` have a `spec` (and so a meaningful `generation`).
 fn has_spec(kind: Kind) -> bool {
-    has_status(kind)
+    kind.info().spec
 }
 
 /// Fills the metadata of a new object.

@@ -102,7 +102,7 @@ impl Served {
 struct Documents {
     v3_index: Served,
     /// `(group-version path segment, document)`.
-    v3: Vec<(&'static str, Served)>,
+    v3: Vec<(String, Served)>,
     v2_json: Served,
     v2_protobuf: Served,
 }
@@ -110,11 +110,14 @@ struct Documents {
 static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
 
 fn build() -> Documents {
-    let v3: Vec<(&'static str, Served)> = v3::GROUP_VERSIONS
+    let v3: Vec<(String, Served)> = v3::group_versions()
         .into_iter()
-        .filter_map(|(segment, _)| Some((segment, Served::json(&v3::document(segment)?))))
+        .filter_map(|(segment, _)| {
+            let document = Served::json(&v3::document(&segment)?);
+            Some((segment, document))
+        })
         .collect();
-    let index = v3::index(v3.iter().map(|(s, d)| (*s, d.hash.as_str())));
+    let index = v3::index(v3.iter().map(|(s, d)| (s.as_str(), d.hash.as_str())));
     let v2 = v2::document();
     Documents {
         v3_index: Served::json(&index),

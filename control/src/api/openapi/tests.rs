@@ -20,7 +20,30 @@ fn patch_operations_announce_field_validation() {
     // schemas (they lack the patch-strategy annotations).
     assert!(patch.get("requestBody").is_none());
     assert!(v3::document("apis/discovery.k8s.io/v1").is_some());
-    assert!(v3::document("apis/apps/v1").is_none());
+    assert!(v3::document("apis/apps/v1").is_some());
+    assert!(v3::document("apis/autoscaling/v2").is_some());
+    assert!(v3::document("apis/extensions/v1beta1").is_none());
+}
+
+#[test]
+fn workload_kinds_have_schemas_and_scale_paths() {
+    let doc = v3("apis/apps/v1");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0],
+        serde_json::json!({"group": "apps", "version": "v1", "kind": "Deployment"})
+    );
+    assert!(schemas["io.k8s.api.autoscaling.v1.Scale"].is_object());
+    let scale = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
+    assert_eq!(
+        scale["put"]["x-kubernetes-group-version-kind"]["kind"],
+        "Scale"
+    );
+    let hpa = v3("apis/autoscaling/v2");
+    assert!(
+        hpa["components"]["schemas"]["io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler"]
+            .is_object()
+    );
 }
 
 #[test]

@@ -4,14 +4,14 @@
 //! `openapi.v2.Document`).
 //!
 //! kubectl 1.32 reads v2 only when a group-version has no v3 document (a manifest holding a
-//! kind this server does not serve, such as a Deployment): it then looks for `fieldValidation`
-//! on the v2 patch operations. The protobuf form therefore carries the paths, their query
+//! kind this server does not serve, such as an `extensions/v1beta1` Deployment): it then
+//! looks for `fieldValidation` on the v2 patch operations. The protobuf form therefore carries the paths, their query
 //! parameters and `x-kubernetes-group-version-kind`, and leaves the definitions to the JSON
 //! form.
 
 use serde_json::{Map, Value, json};
 
-use super::v3::{self, GROUP_VERSIONS};
+use super::v3::{self, group_versions};
 
 /// Rewrites a v3 schema into v2 form: references point at `#/definitions/`, a lone `$ref`
 /// wrapped in `allOf` is unwrapped, and `nullable` (not part of v2) is dropped.
@@ -76,8 +76,8 @@ fn operation_to_v2(op: &mut Value) {
 pub(crate) fn document() -> Value {
     let mut paths = Map::new();
     let mut definitions = Map::new();
-    for (prefix, group) in GROUP_VERSIONS {
-        for (path, mut item) in v3::paths(prefix, group) {
+    for (prefix, group) in group_versions() {
+        for (path, mut item) in v3::paths(&prefix, group) {
             if let Some(ops) = item.as_object_mut() {
                 ops.values_mut().for_each(operation_to_v2);
             }

@@ -11,24 +11,28 @@
 //! schemas lack the `x-kubernetes-patch-*` annotations such a patch needs; kubectl then uses
 //! its built-in types instead.
 
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::object::Kind;
+use crate::object::{Kind, KindVisitor, StoredType};
 use crate::store::has_status;
 
-/// The group-version documents published, as `(path segment, group)`.
-pub(crate) const GROUP_VERSIONS: [(&str, &str); 3] = [
-    ("api/v1", ""),
-    ("apis/discovery.k8s.io/v1", "discovery.k8s.io"),
-    (
-        "apis/rbac.authorization.k8s.io/v1",
-        crate::object::RBAC_GROUP,
-    ),
-];
+/// The group-version documents published, as `(path segment, group)`: one per group of the
+/// stored kinds, at the version the group's kinds are served at (`api/v1`, `apis/apps/v1`).
+pub(crate) fn group_versions() -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for kind in Kind::ALL {
+        let segment = match kind.group() {
+            "" => format!("api/{}", kind.version()),
+            group => format!("apis/{group}/{}", kind.version()),
+        };
+        if !out.iter().any(|(s, _)| *s == segment) {
+            out.push((segment, kind.group()));
+        }
+    }
+    out
+}
 
 /// Query parameters of writes (create, replace, patch).
 const WRITE_PARAMS: [&str; 3] = ["dryRun", "fieldManager", "fieldValidation"];
@@ -40,29 +44,26 @@ fn schema_ref(kind: Kind) -> String {
 
 /// The Kubernetes name of a kind's schema (`io.k8s.api.core.v1.Pod`).
 pub(crate) fn schema_name(kind: Kind) -> String {
+    // k8s-openapi names schemas after the first label of the group (`rbac` for
+    // `rbac.authorization.k8s.io`), `core` for the core group.
     let group = match kind.group() {
         "" => "core",
-        "discovery.k8s.io" => "discovery",
-        _ => "rbac",
+        group => group.split('.').next().unwrap_or(group),
     };
-    format!("io.k8s.api.{group}.v1.{}", kind.name())
+    format!("io.k8s.api.{group}.{}.{}", kind.version(), kind.name())
 }
 
 /// Adds the schema of `kind` (and of everything it refers to) to `generator`.
 fn add_kind(generator: &mut SchemaGenerator, kind: Kind) {
-    // The returned reference is not needed: the schema lands in the generator's definitions.
-    let _ = match kind {
-        Kind::Namespace => generator.subschema_for::<Namespace>(),
-        Kind::Node => generator.subschema_for::<Node>(),
-        Kind::Pod => generator.subschema_for::<Pod>(),
-        Kind::Service => generator.subschema_for::<Service>(),
-        Kind::Endpoints => generator.subschema_for::<Endpoints>(),
-        Kind::EndpointSlice => generator.subschema_for::<EndpointSlice>(),
-        Kind::Role => generator.subschema_for::<Role>(),
-        Kind::ClusterRole => generator.subschema_for::<ClusterRole>(),
-        Kind::RoleBinding => generator.subschema_for::<RoleBinding>(),
-        Kind::ClusterRoleBinding => generator.subschema_for::<ClusterRoleBinding>(),
-    };
+    struct Add<'a>(&'a mut SchemaGenerator);
+    impl KindVisitor for Add<'_> {
+        type Output = ();
+        fn visit<T: StoredType>(self, _: Kind) {
+            // The returned reference is not needed: the schema lands in the definitions.
+            let _ = self.0.subschema_for::<T>();
+        }
+    }
+    kind.visit(Add(generator));
 }
 
 /// The kinds a group-version document covers.
@@ -77,12 +78,15 @@ pub(crate) fn schemas(group: &str) -> Map<String, Value> {
     for kind in kinds_of(group) {
         add_kind(&mut generator, kind);
     }
+    if kinds_of(group).any(|k| k.info().scale) {
+        let _ = generator.subschema_for::<Scale>();
+    }
     let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     for kind in kinds_of(group) {
         if let Some(Value::Object(schema)) = schemas.get_mut(&schema_name(kind)) {
             schema.insert(
                 "x-kubernetes-group-version-kind".to_string(),
-                json!([{"group": kind.group(), "version": "v1", "kind": kind.name()}]),
+                json!([{"group": kind.group(), "version": kind.version(), "kind": kind.name()}]),
             );
         }
     }
@@ -101,7 +105,7 @@ fn operation(kind: Kind, action: &str, params: &[&str], body: bool, returns: boo
         "parameters": parameters,
         "responses": {"200": {"description": "OK"}},
         "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": kind.group(), "version": "v1", "kind": kind.name()},
+        "x-kubernetes-group-version-kind": {"group": kind.group(), "version": kind.version(), "kind": kind.name()},
     });
     let schema = json!({"$ref": schema_ref(kind)});
     if returns {
@@ -111,6 +115,32 @@ fn operation(kind: Kind, action: &str, params: &[&str], body: bool, returns: boo
         op["requestBody"] = json!({"content": {"*/*": {"schema": schema}}, "required": true});
     }
     op
+}
+
+/// The get/put/patch operations of a kind's `/scale` (an autoscaling/v1 Scale).
+fn scale_item(kind: Kind) -> Value {
+    let schema = json!({"$ref": "#/components/schemas/io.k8s.api.autoscaling.v1.Scale"});
+    let op = |action: &str, params: &[&str], body: bool| {
+        let parameters: Vec<Value> = params.iter().map(|p| query(p)).collect();
+        let mut op = json!({
+            "operationId": format!("{action}{}Scale", kind.name()),
+            "parameters": parameters,
+            "responses": {"200": {"description": "OK",
+                "content": {"application/json": {"schema": schema.clone()}}}},
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+        });
+        if body {
+            op["requestBody"] =
+                json!({"content": {"*/*": {"schema": schema.clone()}}, "required": true});
+        }
+        op
+    };
+    json!({
+        "get": op("get", &[], false),
+        "put": op("put", &WRITE_PARAMS, true),
+        "patch": op("patch", &["dryRun", "fieldManager", "fieldValidation", "force"], false),
+    })
 }
 
 /// The paths of `group`'s resources, rooted at `/<prefix>`.
@@ -152,6 +182,9 @@ pub(crate) fn paths(prefix: &str, group: &str) -> Map<String, Value> {
             }
             paths.insert(format!("{one}/status"), status);
         }
+        if kind.info().scale {
+            paths.insert(format!("{one}/scale"), scale_item(kind));
+        }
     }
     paths
 }
@@ -159,11 +192,11 @@ pub(crate) fn paths(prefix: &str, group: &str) -> Map<String, Value> {
 /// The document of the group-version at `segment` (`api/v1`), or `None` when none is served
 /// there.
 pub(crate) fn document(segment: &str) -> Option<Value> {
-    let (prefix, group) = GROUP_VERSIONS.into_iter().find(|(s, _)| *s == segment)?;
+    let (prefix, group) = group_versions().into_iter().find(|(s, _)| *s == segment)?;
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": super::API_VERSION},
-        "paths": paths(prefix, group),
+        "paths": paths(&prefix, group),
         "components": {"schemas": schemas(group)},
     }))
 }

@@ -38,28 +38,18 @@ fn strategy(kind: Kind, path: &str) -> ListStrategy {
         "status.conditions" => return Keys(&["type"]),
         _ => {}
     }
-    let last = path.rsplit('.').next().unwrap_or_default();
+    if let Some(prefix) = kind.info().pod_spec
+        && let Some(rest) = path.strip_prefix(prefix).and_then(|r| r.strip_prefix('.'))
+    {
+        return pod_spec_strategy(rest);
+    }
     match kind {
         Kind::Service => match path {
             "spec.ports" => Keys(&["port", "protocol"]),
             _ => Replace,
         },
         Kind::Pod => match path {
-            "spec.containers"
-            | "spec.initContainers"
-            | "spec.ephemeralContainers"
-            | "spec.volumes"
-            | "spec.imagePullSecrets"
-            | "spec.resourceClaims"
-            | "spec.schedulingGates" => Keys(&["name"]),
-            "spec.hostAliases" | "status.podIPs" | "status.hostIPs" => Keys(&["ip"]),
-            "spec.topologySpreadConstraints" => Keys(&["topologyKey", "whenUnsatisfiable"]),
-            _ if path.starts_with("spec.") && last == "ports" => {
-                Keys(&["containerPort", "protocol"])
-            }
-            _ if path.starts_with("spec.") && last == "env" => Keys(&["name"]),
-            _ if path.starts_with("spec.") && last == "volumeMounts" => Keys(&["mountPath"]),
-            _ if path.starts_with("spec.") && last == "volumeDevices" => Keys(&["devicePath"]),
+            "status.podIPs" | "status.hostIPs" => Keys(&["ip"]),
             _ => Replace,
         },
         // `spec.taints` is atomic in Kubernetes: replaced whole.
@@ -68,13 +58,30 @@ fn strategy(kind: Kind, path: &str) -> ListStrategy {
             "status.addresses" => Keys(&["type"]),
             _ => Replace,
         },
-        Kind::Namespace
-        | Kind::Endpoints
-        | Kind::EndpointSlice
-        | Kind::Role
-        | Kind::ClusterRole
-        | Kind::RoleBinding
-        | Kind::ClusterRoleBinding => Replace,
+        _ => Replace,
+    }
+}
+
+/// The strategy for the list at `path` inside a pod spec (`containers`,
+/// `containers.ports`, ...), the same in a Pod and in every pod template.
+fn pod_spec_strategy(path: &str) -> ListStrategy {
+    use ListStrategy::{Keys, Replace};
+    let last = path.rsplit('.').next().unwrap_or_default();
+    match path {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => Keys(&["name"]),
+        "hostAliases" => Keys(&["ip"]),
+        "topologySpreadConstraints" => Keys(&["topologyKey", "whenUnsatisfiable"]),
+        _ if last == "ports" => Keys(&["containerPort", "protocol"]),
+        _ if last == "env" => Keys(&["name"]),
+        _ if last == "volumeMounts" => Keys(&["mountPath"]),
+        _ if last == "volumeDevices" => Keys(&["devicePath"]),
+        _ => Replace,
     }
 }
 

@@ -5,6 +5,7 @@
 //! Rendering only: never reads the store, never fails on odd objects (missing fields print as
 //! `<none>`).
 
+mod config;
 mod endpoints;
 mod endpointslice;
 mod namespace;
@@ -12,6 +13,7 @@ mod node;
 mod pod;
 mod rbac;
 mod service;
+mod workload;
 
 use serde_json::{Value, json};
 
@@ -123,6 +125,19 @@ fn columns(kind: Kind) -> Vec<Column> {
         Kind::EndpointSlice => endpointslice::COLUMNS.to_vec(),
         Kind::Role | Kind::ClusterRole => Vec::new(),
         Kind::RoleBinding | Kind::ClusterRoleBinding => rbac::BINDING_COLUMNS.to_vec(),
+        Kind::ReplicationController | Kind::ReplicaSet => workload::REPLICA_COLUMNS.to_vec(),
+        Kind::Deployment => workload::DEPLOYMENT_COLUMNS.to_vec(),
+        Kind::StatefulSet => workload::STATEFUL_COLUMNS.to_vec(),
+        Kind::DaemonSet => workload::DAEMON_COLUMNS.to_vec(),
+        Kind::ConfigMap => config::CONFIG_MAP_COLUMNS.to_vec(),
+        Kind::Secret => config::SECRET_COLUMNS.to_vec(),
+        Kind::ServiceAccount => config::SERVICE_ACCOUNT_COLUMNS.to_vec(),
+        // Shown with NAME and AGE only.
+        Kind::ControllerRevision
+        | Kind::Job
+        | Kind::CronJob
+        | Kind::HorizontalPodAutoscaler
+        | Kind::PodDisruptionBudget => Vec::new(),
     });
     // Every kind shows AGE after its own leading columns; wide columns (priority 1) follow.
     let wide_at = out.iter().position(|c| c.priority > 0).unwrap_or(out.len());
@@ -142,6 +157,19 @@ fn cells(obj: &Object, now: jiff::Timestamp) -> Vec<Value> {
         Object::Role(_) | Object::ClusterRole(_) => (Vec::new(), Vec::new()),
         Object::RoleBinding(b) => rbac::binding_cells(&b.role_ref, b.subjects.as_deref()),
         Object::ClusterRoleBinding(b) => rbac::binding_cells(&b.role_ref, b.subjects.as_deref()),
+        Object::ReplicationController(rc) => workload::rc_cells(rc),
+        Object::ReplicaSet(rs) => workload::rs_cells(rs),
+        Object::Deployment(d) => workload::deployment_cells(d),
+        Object::StatefulSet(s) => workload::stateful_cells(s),
+        Object::DaemonSet(d) => workload::daemon_cells(d),
+        Object::ConfigMap(cm) => config::config_map_cells(cm),
+        Object::Secret(s) => config::secret_cells(s),
+        Object::ServiceAccount(sa) => config::service_account_cells(sa),
+        Object::ControllerRevision(_)
+        | Object::Job(_)
+        | Object::CronJob(_)
+        | Object::HorizontalPodAutoscaler(_)
+        | Object::PodDisruptionBudget(_) => (Vec::new(), Vec::new()),
     };
     main.insert(0, Value::String(obj.name().to_string()));
     main.push(age);
