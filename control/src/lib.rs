@@ -13,6 +13,7 @@ pub mod controllers;
 pub mod error;
 pub mod object;
 pub mod security;
+pub mod scheduler;
 pub mod selector;
 pub mod serve;
 pub mod server;

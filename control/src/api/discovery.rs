@@ -87,6 +87,15 @@ pub(crate) fn resources(group: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if kind == Kind::Pod {
+            list.push(json!({
+                "name": "pods/binding",
+                "singularName": "",
+                "namespaced": true,
+                "kind": "Binding",
+                "verbs": ["create"],
+            }));
+        }
     }
     for review in Review::ALL.into_iter().filter(|r| r.group() == group) {
         list.push(json!({

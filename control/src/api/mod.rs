@@ -6,6 +6,7 @@
 //! never hold a lock across an `.await`.
 
 mod authorize;
+mod binding;
 mod body;
 mod discovery;
 mod fields;
@@ -209,6 +210,7 @@ fn resource_label(target: Option<&Target>) -> String {
         }
         Some((Resource::Events { .. }, _)) => "events".to_string(),
         Some((Resource::Review(review), _)) => review.plural().to_string(),
+        Some((Resource::PodBinding, _)) => "pods/binding".to_string(),
         None => "".to_string(),
     }
 }
@@ -318,6 +320,9 @@ async fn handle(
                     "events are read-only on this server",
                 )),
             };
+        }
+        Resource::PodBinding => {
+            return binding::respond(store, method, &target, &params, headers, &body).await;
         }
         Resource::Review(review) if target.name.is_none() => {
             return review::respond(state, review, method, user, headers, &body);

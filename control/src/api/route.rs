@@ -17,6 +17,8 @@ pub(crate) enum Resource {
     },
     /// A review (create only, never stored): access and identity questions.
     Review(Review),
+    /// `pods/<name>/binding`: assigns a Pod to a Node (create only).
+    PodBinding,
 }
 
 /// The review resources: questions answered, not stored.
@@ -162,6 +164,18 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         }),
         other => (None, other.to_vec()),
     };
+    if let ["pods", name, "binding"] = rest.as_slice()
+        && group.is_empty()
+        && namespace.is_some()
+        && !name.is_empty()
+    {
+        return Ok(Route::Objects(Target {
+            resource: Resource::PodBinding,
+            namespace,
+            name: Some(name.to_string()),
+            status: false,
+        }));
+    }
     let (plural, name, status) = match rest.as_slice() {
         [plural] => (*plural, None, false),
         [plural, name] => (*plural, Some(name.to_string()), false),
@@ -178,6 +192,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         Resource::Stored(kind) => kind.namespaced(),
         Resource::Events { .. } => true,
         Resource::Review(_) => false,
+        Resource::PodBinding => true,
     };
     if namespace.is_some() && !namespaced {
         return Err(ApiError::no_route(path));
@@ -230,6 +245,9 @@ mod tests {
         assert_eq!(t.resource, Resource::Stored(Kind::RoleBinding));
         let t = target("/apis/rbac.authorization.k8s.io/v1/clusterroles/system:node");
         assert_eq!(t.name.as_deref(), Some("system:node"));
+        let t = target("/api/v1/namespaces/a/pods/p/binding");
+        assert_eq!(t.resource, Resource::PodBinding);
+        assert_eq!(t.name.as_deref(), Some("p"));
         let t = target("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
         assert_eq!(t.resource, Resource::Review(Review::SelfSubjectAccess));
     }
@@ -242,6 +260,8 @@ mod tests {
             "/api/v1/endpointslices",
             "/apis/apps/v1/deployments",
             "/api/v1/namespaces/a/services/web/scale",
+            "/api/v1/namespaces/a/services/web/binding",
+            "/api/v1/pods/p/binding",
             "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s/status",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/a/clusterroles",
             "/apis/authentication.k8s.io/v1/namespaces/a/selfsubjectreviews",
