@@ -110,13 +110,17 @@ async fn pods_land_where_selectors_taints_and_requests_allow() -> TestResult {
     let toleration = json!([{"key": "dedicated", "operator": "Equal", "value": "gpu",
                              "effect": "NoSchedule"}]);
     let pods = [
-        ("by-selector", json!({"nodeSelector": {"zone": "east"}}), "east"),
+        (
+            "by-selector",
+            json!({"nodeSelector": {"zone": "east"}}),
+            "east",
+        ),
         (
             "by-affinity",
             json!({"tolerations": toleration, "affinity": {"nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["4"]}]}
-                ]}}}}),
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["4"]}]}
+            ]}}}}),
             "west",
         ),
         (
@@ -199,7 +203,10 @@ async fn binding_sets_the_node_once_and_defaults_are_stored() -> TestResult {
     assert_eq!(stored["spec"]["restartPolicy"], "Always");
     assert_eq!(stored["spec"]["dnsPolicy"], "ClusterFirst");
     assert_eq!(stored["spec"]["serviceAccountName"], "default");
-    assert_eq!(stored["spec"]["tolerations"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        stored["spec"]["tolerations"].as_array().map(Vec::len),
+        Some(2)
+    );
     let c = &stored["spec"]["containers"][0];
     assert_eq!(c["imagePullPolicy"], "Always");
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
@@ -207,15 +214,19 @@ async fn binding_sets_the_node_once_and_defaults_are_stored() -> TestResult {
     assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], "HTTP");
     assert!(stored["status"]["podIP"].is_null(), "{stored}");
 
-    let bind = |node: &str| {
-        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "manual"},
+    let bind = |pod: &str, node: &str| {
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod},
                "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
     };
-    let reply = api.post(&format!("{PODS}/manual/binding"), &bind("n1")).await?;
+    let reply = api
+        .post(&format!("{PODS}/manual/binding"), &bind("manual", "n1"))
+        .await?;
     assert_eq!(reply.code, 201, "{}", reply.body);
     assert_eq!(reply.body["status"], "Success");
     assert_placed(&api, "manual", "n1").await?;
-    let reply = api.post(&format!("{PODS}/manual/binding"), &bind("n2")).await?;
+    let reply = api
+        .post(&format!("{PODS}/manual/binding"), &bind("manual", "n2"))
+        .await?;
     assert_eq!(reply.code, 409, "{}", reply.body);
     assert_eq!(
         reply.body["message"],
@@ -223,16 +234,23 @@ async fn binding_sets_the_node_once_and_defaults_are_stored() -> TestResult {
          assigned to node \"n1\""
     );
     let reply = api
-        .post(&format!("{PODS}/missing/binding"), &bind("n1"))
+        .post(&format!("{PODS}/missing/binding"), &bind("missing", "n1"))
         .await?;
     assert_eq!(reply.code, 404, "{}", reply.body);
+    let reply = api
+        .post(&format!("{PODS}/manual/binding"), &bind("other", "n1"))
+        .await?;
+    assert_eq!(reply.code, 400, "{}", reply.body);
 
     // Probe fields are validated by name.
     let bad = json!({"containers": [{"name": "c", "image": "nginx",
         "livenessProbe": {"tcpSocket": {"port": 80}, "successThreshold": 2, "periodSeconds": -1}}]});
     let reply = api.post(PODS, &pod("bad-probe", bad)).await?;
     assert_eq!(reply.code, 422, "{}", reply.body);
-    let text = reply.body["message"].as_str().unwrap_or_default().to_string();
+    let text = reply.body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
         text.contains("spec.containers[0].livenessProbe.successThreshold")
             && text.contains("spec.containers[0].livenessProbe.periodSeconds"),
@@ -251,7 +269,11 @@ async fn binding_sets_the_node_once_and_defaults_are_stored() -> TestResult {
         )
         .await??;
         let out = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{out}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(
             out.contains("delay=0s timeout=1s period=10s #success=1 #failure=3"),
             "{out}"

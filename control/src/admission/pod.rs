@@ -28,8 +28,8 @@ use super::names;
 use crate::admission::AdmissionError;
 
 pub use defaults::{
-    DEFAULT_SCHEDULER, DEFAULT_TOLERATION_SECONDS, NOT_READY_TAINT, UNREACHABLE_TAINT,
-    default_pod, default_pod_spec,
+    DEFAULT_SCHEDULER, DEFAULT_TOLERATION_SECONDS, NOT_READY_TAINT, UNREACHABLE_TAINT, default_pod,
+    default_pod_spec,
 };
 
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];

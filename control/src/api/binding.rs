@@ -103,7 +103,11 @@ fn check(binding: &Binding, pod: &str, namespace: Option<&str>) -> Result<(), Ap
         ));
     }
     if let (Some(given), Some(ns)) = (
-        binding.metadata.namespace.as_deref().filter(|n| !n.is_empty()),
+        binding
+            .metadata
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty()),
         namespace,
     ) && given != ns
     {
@@ -151,6 +155,9 @@ mod tests {
         let e = check(&bad, "p", None).unwrap_err();
         assert_eq!(e.code, 422);
         let text = e.to_status_json().to_string();
-        assert!(text.contains("target.kind") && text.contains("target.name"), "{text}");
+        assert!(
+            text.contains("target.kind") && text.contains("target.name"),
+            "{text}"
+        );
     }
 }

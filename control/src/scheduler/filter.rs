@@ -150,14 +150,19 @@ pub fn matches_affinity(pod: &Pod, node: &Node) -> bool {
     let empty = BTreeMap::new();
     let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
     let spec = pod.spec.as_ref();
-    let selector = spec.and_then(|s| s.node_selector.as_ref()).unwrap_or(&empty);
+    let selector = spec
+        .and_then(|s| s.node_selector.as_ref())
+        .unwrap_or(&empty);
     if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
         return false;
     }
     let required = spec
         .and_then(|s| s.affinity.as_ref())
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
     match required {
         None => true,
         Some(selector) => selector

@@ -166,10 +166,7 @@ pub(super) async fn run(client: Client) {
         &client,
         |node: &mut Node| node.metadata.managed_fields = None,
         move |event| {
-            if matches!(
-                event,
-                Event::Apply(_) | Event::Delete(_) | Event::InitDone
-            ) {
+            if matches!(event, Event::Apply(_) | Event::Delete(_) | Event::InitDone) {
                 node_shared.requeue_waiting(&node_queue);
             }
         },
@@ -310,8 +307,11 @@ async fn mark_unschedulable(
         "lastProbeTime": null,
     });
     if scheduled_condition(pod).is_none_or(|(status, _, _)| status != "False") {
-        condition["lastTransitionTime"] =
-            serde_json::json!(jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        condition["lastTransitionTime"] = serde_json::json!(
+            jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        );
     }
     let patch = serde_json::json!({"status": {"conditions": [condition]}});
     match api

@@ -60,10 +60,7 @@ pub struct NodeTotals {
 impl NodeTotals {
     /// How many Pods of `group` the node holds.
     pub fn in_group(&self, group: Option<&str>) -> u32 {
-        group
-            .and_then(|g| self.groups.get(g))
-            .copied()
-            .unwrap_or(0)
+        group.and_then(|g| self.groups.get(g)).copied().unwrap_or(0)
     }
 }
 
@@ -194,7 +191,10 @@ mod tests {
         usage.observe(&pod("b", "n1", "250m", "web"));
         let t = usage.totals("n1");
         assert_eq!((t.requests.cpu_milli, t.pods), (750, 2));
-        assert_eq!(t.in_group(group_of(&pod("x", "", "0", "web")).as_deref()), 2);
+        assert_eq!(
+            t.in_group(group_of(&pod("x", "", "0", "web")).as_deref()),
+            2
+        );
         // Moving a Pod frees its place on the old node.
         assert!(usage.observe(&pod("b", "n2", "250m", "web")));
         assert_eq!(usage.totals("n1").requests.cpu_milli, 500);

@@ -80,10 +80,7 @@ pub fn default_pod(pod: &mut Pod) {
 }
 
 fn default_container(c: &mut Container, host_network: bool) {
-    fill_str(
-        &mut c.termination_message_path,
-        "/dev/termination-log",
-    );
+    fill_str(&mut c.termination_message_path, "/dev/termination-log");
     fill_str(&mut c.termination_message_policy, "File");
     if c.image_pull_policy.as_deref().is_none_or(str::is_empty) {
         c.image_pull_policy = Some(pull_policy(c.image.as_deref().unwrap_or_default()).into());
@@ -206,9 +203,13 @@ mod tests {
         assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
         let tolerations = spec.tolerations.as_ref().unwrap();
         assert_eq!(tolerations.len(), 2);
-        assert!(tolerations.iter().all(|t| t.effect.as_deref() == Some("NoExecute")
-            && t.toleration_seconds == Some(300)
-            && t.operator.as_deref() == Some("Exists")));
+        assert!(
+            tolerations
+                .iter()
+                .all(|t| t.effect.as_deref() == Some("NoExecute")
+                    && t.toleration_seconds == Some(300)
+                    && t.operator.as_deref() == Some("Exists"))
+        );
         let status = p.status.as_ref().unwrap();
         assert_eq!(status.phase.as_deref(), Some("Pending"));
         assert_eq!(status.qos_class.as_deref(), Some("BestEffort"));
@@ -266,7 +267,10 @@ mod tests {
         let ready = c.readiness_probe.as_ref().unwrap();
         assert_eq!(ready.period_seconds, Some(10));
         assert_eq!(ready.http_get.as_ref().unwrap().path.as_deref(), Some("/"));
-        assert_eq!(c.ports.as_ref().unwrap()[0].protocol.as_deref(), Some("TCP"));
+        assert_eq!(
+            c.ports.as_ref().unwrap()[0].protocol.as_deref(),
+            Some("TCP")
+        );
     }
 
     #[test]

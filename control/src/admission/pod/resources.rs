@@ -23,7 +23,10 @@ pub fn milli_value(text: &str) -> Option<i128> {
     };
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
     if whole.is_empty() && frac.is_empty()
-        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
         || whole.len() + frac.len() > 30
     {
         return None;

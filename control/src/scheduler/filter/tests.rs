@@ -154,8 +154,10 @@ fn requests_count_against_allocatable_minus_bound_pods() {
          {dedicated: gpu}."
     );
     let mut usage = Usage::default();
-    let mut bound = pod(json!({"nodeName": "a", "containers": [{"name": "c", "image": "x",
-        "resources": {"requests": {"cpu": "1500m"}}}]}));
+    let mut bound = pod(
+        json!({"nodeName": "a", "containers": [{"name": "c", "image": "x",
+        "resources": {"requests": {"cpu": "1500m"}}}]}),
+    );
     bound.metadata.name = Some("other".into());
     usage.place(PodKey::of(&bound), placement_of(&bound).unwrap());
     let one = pod(json!({"containers": [{"name": "c", "image": "x",
@@ -166,7 +168,10 @@ fn requests_count_against_allocatable_minus_bound_pods() {
     ));
     let half = pod(json!({"containers": [{"name": "c", "image": "x",
         "resources": {"requests": {"cpu": "500m"}}}]}));
-    assert_eq!(decide(&half, &cluster(), &usage), Decision::Bind("a".into()));
+    assert_eq!(
+        decide(&half, &cluster(), &usage),
+        Decision::Bind("a".into())
+    );
     // The pods count is a resource too.
     let mut full = (*node("a", json!({}), json!([]), "2")).clone();
     let allocatable = full.status.as_mut().unwrap().allocatable.as_mut().unwrap();
