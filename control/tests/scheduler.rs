@@ -283,3 +283,64 @@ async fn binding_sets_the_node_once_and_defaults_are_stored() -> TestResult {
     plane.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn binding_needs_create_on_pods_binding() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let token = format!("binder-{}", std::process::id());
+    let csv = dir.path().join("tokens.csv");
+    std::fs::write(&csv, format!("{token},binder,uid-binder\n"))?;
+    let security = control::security::SecurityConfig {
+        token_auth_file: Some(csv),
+        ..control::security::SecurityConfig::default()
+    };
+    let plane = support::start_with(
+        &dir.path().join("data"),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        1000,
+        security,
+    )
+    .await?;
+    let admin = Api::for_plane(&plane);
+    let binder = Api::with_token(&plane, Some(&token));
+    let reply = admin
+        .post("/api/v1/nodes", &node("n1", json!({}), json!([]), "4"))
+        .await?;
+    assert_eq!(reply.code, 201, "{}", reply.body);
+    let spec = json!({"schedulerName": "other"});
+    let reply = admin.post(PODS, &pod("p", spec)).await?;
+    assert_eq!(reply.code, 201, "{}", reply.body);
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+                         "target": {"kind": "Node", "name": "n1"}});
+    let path = format!("{PODS}/p/binding");
+    let denied = binder.post(&path, &binding).await?;
+    assert_eq!(denied.code, 403, "{}", denied.body);
+
+    let rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/default";
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "binder"},
+        "rules": [{"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]}]});
+    let reply = admin.post(&format!("{rbac}/roles"), &role).await?;
+    assert_eq!(reply.code, 201, "{}", reply.body);
+    let grant = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "binder"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binder"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "binder"}]});
+    let reply = admin.post(&format!("{rbac}/rolebindings"), &grant).await?;
+    assert_eq!(reply.code, 201, "{}", reply.body);
+    let code = eventually("the grant to take effect", || async {
+        let reply = binder.post(&path, &binding).await?;
+        Ok((reply.code != 403).then_some(reply.code))
+    })
+    .await?;
+    assert_eq!(code, 201);
+    // Creating pods/binding does not grant updating the Pod itself.
+    let reply = binder.get(&format!("{PODS}/p")).await?;
+    assert_eq!(reply.code, 403, "{}", reply.body);
+    assert_eq!(
+        admin.get(&format!("{PODS}/p")).await?.body["spec"]["nodeName"],
+        "n1"
+    );
+    plane.shutdown().await;
+    Ok(())
+}

@@ -135,6 +135,7 @@ fn check(binding: &Binding, pod: &str, namespace: Option<&str>) -> Result<(), Ap
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on a malformed fixture
 mod tests {
     use super::*;
 
@@ -158,6 +159,22 @@ mod tests {
         assert!(
             text.contains("target.kind") && text.contains("target.name"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn binding_is_the_create_verb_on_pods_binding() {
+        let attrs = crate::authz::Attributes::from_request(
+            &Method::POST,
+            "/api/v1/namespaces/default/pods/p/binding",
+            None,
+        );
+        let crate::authz::Attributes::Resource(r) = attrs else {
+            panic!("not a resource request: {attrs:?}");
+        };
+        assert_eq!(
+            (r.verb.as_str(), r.full_resource().as_str(), r.name.as_str()),
+            ("create", "pods/binding", "p")
         );
     }
 }

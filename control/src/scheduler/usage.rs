@@ -172,6 +172,7 @@ impl Usage {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on a malformed fixture
 mod tests {
     use super::*;
 

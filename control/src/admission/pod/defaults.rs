@@ -167,6 +167,7 @@ fn default_tolerations(tolerations: &mut Vec<Toleration>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on a malformed fixture
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{ContainerPort, HTTPGetAction};

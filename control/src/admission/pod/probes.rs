@@ -78,6 +78,7 @@ fn validate_probe(p: &Probe, at: &str, c: &mut Causes) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on a malformed fixture
 mod tests {
     use super::*;
 

@@ -214,6 +214,7 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on a malformed fixture
 mod tests {
     use super::*;
 

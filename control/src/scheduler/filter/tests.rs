@@ -1,4 +1,5 @@
 //! Tests of the filters, the node choice and the unschedulable message.
+#![allow(clippy::unwrap_used)] // tests fail loudly on a malformed fixture
 
 use std::sync::Arc;
 
