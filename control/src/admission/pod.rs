@@ -6,7 +6,7 @@
 //! unknown nodes, and host-network pods, are left without an allocated IP.
 //!
 //! Every write is defaulted first ([`default_pod`]: what kube-apiserver and its default
-//! admission plugins fill in), then validated (probes in [`probes`]). An update that gives a
+//! admission plugins fill in), then validated (probes in `pod/probes.rs`). An update that gives a
 //! Pod its first `spec.nodeName` (the binding subresource) also records the `PodScheduled`
 //! condition and, as on create, allocates the Pod's IP in the same write.
 
