@@ -12,6 +12,7 @@ pub mod authz;
 pub mod controllers;
 pub mod error;
 pub mod object;
+pub mod scheduler;
 pub mod security;
 pub mod selector;
 pub mod serve;

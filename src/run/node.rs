@@ -54,12 +54,16 @@ pub async fn register(client: kube::Client, node: &NodeIdentity) -> Result<()> {
             serde_json::json!({"type": "Hostname", "address": node.name}),
         ))
         .collect();
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let object: Node = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
         "status": {
             "addresses": addresses,
+            // What the scheduler counts requests against (memory is not limited here).
+            "capacity": {"cpu": cpus.to_string(), "pods": "110"},
+            "allocatable": {"cpu": cpus.to_string(), "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True", "reason": "SwitchyardReady",
                             "message": "switchyard is running on this node"}],
             "nodeInfo": {"kubeletVersion": concat!("switchyard-v", env!("CARGO_PKG_VERSION")),

@@ -1,5 +1,6 @@
 //! The running parts of a switchyard process and their start/stop order:
-//! control plane → node registration → watch → DNS → proxy → metrics; stopped in reverse.
+//! control plane → node registration → scheduler → watch → DNS → proxy → metrics; stopped in
+//! reverse.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ const PROXY_INTERFACE: &str = "switchyard0";
 /// Everything one process runs.
 pub struct Running {
     control: Option<ControlPlane>,
+    /// The scheduler (`switchyard run` only): places Pods that name no node.
+    scheduler: Option<tokio::task::JoinHandle<()>>,
     watch: Option<WatchHandle>,
     dns: Option<Arc<dns::DnsServer>>,
     proxy: Option<Arc<ProxyPart>>,
@@ -107,8 +110,10 @@ impl Running {
             .await
             .context("registering this node")?;
 
+        let scheduler = control::scheduler::spawn(client.clone());
         let mut running = Running {
             control: Some(control),
+            scheduler: Some(scheduler),
             watch: None,
             dns: None,
             proxy: None,
@@ -170,6 +175,7 @@ impl Running {
         let dns = start_dns(config, &watch).await?;
         let mut running = Running {
             control: None,
+            scheduler: None,
             watch: Some(watch),
             dns: Some(Arc::new(dns)),
             proxy: None,
@@ -192,6 +198,7 @@ impl Running {
         let proxy = start_proxy(&settings, &watch).await?.map(Arc::new);
         let mut running = Running {
             control: None,
+            scheduler: None,
             watch: Some(watch),
             dns: None,
             proxy,
@@ -224,6 +231,10 @@ impl Running {
             dns.shutdown().await;
         }
         self.watch.take();
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.abort();
+            let _ = scheduler.await;
+        }
         if let Some(control) = self.control.take() {
             control.shutdown().await;
         }

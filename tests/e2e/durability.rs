@@ -15,7 +15,8 @@ fn pod(name: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": {"burst": "yes"}},
-        "spec": {"containers": [{"name": "c", "image": "registry.example/app:1"}]}
+        // Not the scheduler's: the watch shows only this test's own writes, no bindings.
+        "spec": {"schedulerName": "e2e-manual", "containers": [{"name": "c", "image": "registry.example/app:1"}]}
     })
 }
 

@@ -13,3 +13,4 @@ mod ipam_limits;
 mod proxy_userspace;
 mod remote_access;
 mod remote_parts;
+mod scheduling;

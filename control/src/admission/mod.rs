@@ -7,8 +7,10 @@
 //!   be CIDRs, `status.loadBalancer` only through the `/status` subresource; ClusterIP(s) and
 //!   NodePorts allocated through `ipam` (requested values honoured).
 //! - Nodes: `spec.podCIDR(s)` allocated from the cluster CIDR(s).
-//! - Pods: containers (at least one, unique DNS-label names), ports and hostnames validated; bound to a known node without `status.podIP`, they get
-//!   one from the node's CIDR(s); requested pod IPs are recorded.
+//! - Pods ([`pod`]): defaulted as kube-apiserver does ([`pod::default_pod_spec`]); containers
+//!   (at least one, unique DNS-label names), probes, ports and hostnames validated; bound to a
+//!   known node without `status.podIP` (on create or by the binding), they get one from the
+//!   node's CIDR(s); requested pod IPs are recorded.
 //! - Endpoints, EndpointSlices, Namespaces: validated only.
 //! - Workloads ([`workload`]: ReplicationControllers, ReplicaSets, Deployments, StatefulSets,
 //!   DaemonSets, Jobs, CronJobs, HorizontalPodAutoscalers, PodDisruptionBudgets): replicas,
@@ -32,7 +34,7 @@ mod field;
 pub mod names;
 mod namespace;
 mod node;
-mod pod;
+pub mod pod;
 mod reservation;
 mod service;
 mod workload;

@@ -4,18 +4,33 @@
 //! to a known node (`spec.nodeName`) without `status.podIP` gets one address per node CIDR; a
 //! requested pod IP inside the cluster CIDR is recorded so it is never handed out twice. Pods on
 //! unknown nodes, and host-network pods, are left without an allocated IP.
+//!
+//! Every write is defaulted first ([`default_pod`]: what kube-apiserver and its default
+//! admission plugins fill in), then validated (probes in `pod/probes.rs`). An update that gives a
+//! Pod its first `spec.nodeName` (the binding subresource) also records the `PodScheduled`
+//! condition and, as on create, allocates the Pod's IP in the same write.
+
+mod defaults;
+mod probes;
+pub mod resources;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ipam::AllocError;
-use k8s_openapi::api::core::v1::{Pod, PodIP, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodIP, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::Context;
 use super::allocations::{Allocators, Claim};
 use super::field::{Causes, invalid_error};
 use super::names;
 use crate::admission::AdmissionError;
+
+pub use defaults::{
+    DEFAULT_SCHEDULER, DEFAULT_TOLERATION_SECONDS, NOT_READY_TAINT, UNREACHABLE_TAINT, default_pod,
+    default_pod_spec,
+};
 
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 
@@ -26,6 +41,7 @@ pub(super) fn admit(
     old: Option<&Pod>,
 ) -> Result<(), AdmissionError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
+    default_pod(pod);
     let mut causes = Causes::default();
     match pod.spec.as_mut() {
         Some(spec) => check_pod_spec(spec, old.and_then(|o| o.spec.as_ref()), "spec", &mut causes),
@@ -77,6 +93,9 @@ pub(super) fn admit(
                 why,
             )
         })?;
+    }
+    if newly_bound(pod, old) {
+        set_scheduled(pod.status.get_or_insert_with(PodStatus::default));
     }
     let spec = pod.spec.as_ref();
     let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
@@ -164,6 +183,36 @@ fn validate_containers(spec: &PodSpec, old: Option<&PodSpec>, prefix: &str, c: &
             c.duplicate(&path, &name);
         }
     }
+    for (i, container) in spec.containers.iter().enumerate() {
+        probes::validate(container, &format!("{prefix}.containers[{i}]"), c);
+    }
+}
+
+/// The node a Pod is bound to, when it names one.
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
+/// Whether this update gives the Pod its first node.
+fn newly_bound(pod: &Pod, old: Option<&Pod>) -> bool {
+    old.is_some_and(|old| node_of(old).is_none()) && node_of(pod).is_some()
+}
+
+/// Sets the `PodScheduled` condition to True (replacing an `Unschedulable` one).
+fn set_scheduled(status: &mut PodStatus) {
+    let now = jiff::Timestamp::now();
+    let now = Time(jiff::Timestamp::from_second(now.as_second()).unwrap_or(now));
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    conditions.retain(|c| c.type_ != "PodScheduled");
+    conditions.push(PodCondition {
+        type_: "PodScheduled".to_string(),
+        status: "True".to_string(),
+        last_transition_time: Some(now),
+        ..PodCondition::default()
+    });
 }
 
 fn validate_spec(spec: &mut PodSpec, prefix: &str, c: &mut Causes) {

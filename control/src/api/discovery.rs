@@ -98,6 +98,7 @@ pub(crate) fn resources(group: &str) -> Value {
         if kind == Kind::Pod {
             for (sub, kind, verbs) in [
                 ("attach", "PodAttachOptions", json!(["create", "get"])),
+                ("binding", "Binding", json!(["create"])),
                 ("exec", "PodExecOptions", json!(["create", "get"])),
                 ("log", "Pod", json!(["get"])),
                 (

@@ -6,6 +6,7 @@
 //! never hold a lock across an `.await`.
 
 mod authorize;
+mod binding;
 mod body;
 mod discovery;
 mod fields;
@@ -218,6 +219,7 @@ fn resource_label(target: Option<&Target>) -> String {
         }
         Some((Resource::Events { .. }, _, _)) => "events".to_string(),
         Some((Resource::Review(review), _, _)) => review.plural().to_string(),
+        Some((Resource::PodBinding, _, _)) => "pods/binding".to_string(),
         None => "".to_string(),
     }
 }
@@ -327,6 +329,9 @@ async fn handle(
                     "events are read-only on this server",
                 )),
             };
+        }
+        Resource::PodBinding => {
+            return binding::respond(store, method, &target, &params, headers, &body).await;
         }
         Resource::Review(review) if target.name.is_none() => {
             return review::respond(state, review, method, user, headers, &body);

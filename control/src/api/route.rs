@@ -18,6 +18,8 @@ pub(crate) enum Resource {
     },
     /// A review (create only, never stored): access and identity questions.
     Review(Review),
+    /// `pods/<name>/binding`: assigns a Pod to a Node (create only).
+    PodBinding,
 }
 
 /// The review resources: questions answered, not stored.
@@ -214,6 +216,19 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         }),
         other => (None, other.to_vec()),
     };
+    if let ["pods", name, "binding"] = rest.as_slice()
+        && group.is_empty()
+        && namespace.is_some()
+        && !name.is_empty()
+    {
+        return Ok(Route::Objects(Target {
+            resource: Resource::PodBinding,
+            namespace,
+            name: Some(name.to_string()),
+            status: false,
+            subresource: None,
+        }));
+    }
     let (plural, name, status, sub) = match rest.as_slice() {
         [plural] => (*plural, None, false, None),
         [plural, name] => (*plural, Some(name.to_string()), false, None),
@@ -245,6 +260,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         Resource::Stored(kind) => kind.namespaced(),
         Resource::Events { .. } => true,
         Resource::Review(_) => false,
+        Resource::PodBinding => true,
     };
     if namespace.is_some() && !namespaced {
         return Err(ApiError::no_route(path));
@@ -311,6 +327,9 @@ mod tests {
         assert_eq!(t.subresource, Some(Subresource::Runtime("exec")));
         let t = target("/apis/autoscaling/v2/namespaces/a/horizontalpodautoscalers/h");
         assert_eq!(t.resource, Resource::Stored(Kind::HorizontalPodAutoscaler));
+        let t = target("/api/v1/namespaces/a/pods/p/binding");
+        assert_eq!(t.resource, Resource::PodBinding);
+        assert_eq!(t.name.as_deref(), Some("p"));
         let t = target("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
         assert_eq!(t.resource, Resource::Review(Review::SelfSubjectAccess));
     }
@@ -328,6 +347,8 @@ mod tests {
             "/api/v1/namespaces/a/configmaps/c/status",
             "/api/v1/namespaces/a/services/s/exec",
             "/api/v1/namespaces/a/services/web/scale",
+            "/api/v1/namespaces/a/services/web/binding",
+            "/api/v1/pods/p/binding",
             "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s/status",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/a/clusterroles",
             "/apis/authentication.k8s.io/v1/namespaces/a/selfsubjectreviews",

@@ -15,7 +15,7 @@ pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod metrics;
 mod prune;
-mod queue;
+pub(crate) mod queue;
 mod reconcile;
 mod tracker;
 
