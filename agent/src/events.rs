@@ -3,7 +3,8 @@
 //!
 //! Like client-go's event recorder, a repeat of the same Event (same Pod, container, probe and
 //! message) bumps `count` and `lastTimestamp` of the Event already written instead of writing
-//! a new one. When the API serves no core/v1 Event (404), the Event is logged and counted in
+//! a new one. When the API does not store core/v1 Events (404, or 405 from a server that
+//! lists them read-only), the Event is logged and counted in
 //! `switchyard_agent_events_unrecorded_total{reason="not_served"}`, and the recorder asks the
 //! API again a minute later. A full queue drops the Event (counted, `reason="queue_full"`).
 
@@ -172,7 +173,8 @@ impl Recorder {
                 }
                 self.written.insert(key, (name, 1));
             }
-            Err(e) if cluster_watch::status_code(&e) == Some(404) => {
+            // 404: no such resource; 405: served read-only (listed for kubectl, not stored).
+            Err(e) if matches!(cluster_watch::status_code(&e), Some(404 | 405)) => {
                 if self.not_served_until.is_none() {
                     tracing::warn!(
                         "the API serves no core/v1 Events: probe failures are only logged and counted"
