@@ -1,6 +1,6 @@
 //! The node agent inside `switchyard run`, in network namespaces: a node namespace (with an
 //! uplink and a default route, like a real node) runs `switchyard run` with the nftables proxy;
-//! three Pod namespaces hang off it by veth pairs. Two Pods serve HTTP with a `/healthz` the
+//! three Pod namespaces hang off it by veth pairs (and the same with the userspace proxy). Two Pods serve HTTP with a `/healthz` the
 //! test turns bad and good; their httpGet readinessProbe takes the Pod out of the
 //! EndpointSlice and out of the ClusterIP's rotation, and back. A third Pod's tcpSocket
 //! readinessProbe names a closed port, which keeps it out throughout. Everything the test reads
@@ -239,8 +239,25 @@ fn pair(ip: &str, ready: bool) -> (String, bool) {
 }
 
 #[tokio::test]
-async fn failing_readiness_probes_take_pods_out_of_the_service() -> TestResult {
-    let test = "failing_readiness_probes_take_pods_out_of_the_service";
+async fn failing_readiness_probes_take_pods_out_of_the_nftables_service() -> TestResult {
+    probes_decide_the_rotation(
+        "failing_readiness_probes_take_pods_out_of_the_nftables_service",
+        "nftables",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn failing_readiness_probes_take_pods_out_of_the_userspace_service() -> TestResult {
+    probes_decide_the_rotation(
+        "failing_readiness_probes_take_pods_out_of_the_userspace_service",
+        "userspace",
+    )
+    .await
+}
+
+/// The whole scenario with the proxy in `mode`.
+async fn probes_decide_the_rotation(test: &str, mode: &str) -> TestResult {
     if !require_root(test, "network namespaces, nftables")
         || !require_tool(test, "nft")
         || !require_tool(test, "curl")
@@ -287,12 +304,7 @@ async fn failing_readiness_probes_take_pods_out_of_the_service() -> TestResult {
             "--dns-listen",
             "none",
         ])
-        .args([
-            "--metrics-listen",
-            "127.0.0.1:10249",
-            "--proxy-mode",
-            "nftables",
-        ])
+        .args(["--metrics-listen", "127.0.0.1:10249", "--proxy-mode", mode])
         .args([
             "--min-sync-period",
             "0s",
