@@ -1,7 +1,7 @@
 //! [`NodeAgent`]: follows the watch snapshots, keeps one worker per probed Pod of this node,
 //! and owns the status writer and the Event recorder.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use cluster_watch::{ClusterState, ObjectKey};
@@ -24,7 +24,7 @@ pub struct AgentConfig {
     pub node_name: String,
     /// Probes running at once, across every Pod (at least 1).
     pub max_probes_in_flight: usize,
-    /// Pods probed at most; Pods beyond it are left alone (logged).
+    /// Pods probed at most; Pods beyond it wait (in name order) until others go.
     pub max_pods: usize,
 }
 
@@ -140,8 +140,9 @@ async fn manage(
     config: AgentConfig,
 ) {
     let mut workers: HashMap<ObjectKey, Probed> = HashMap::new();
+    // Pods of this node left unprobed by the cap, started in name order as others go.
+    let mut waiting: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut previous = Arc::new(ClusterState::default());
-    let mut over_cap_logged = false;
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         if snapshot.synced {
@@ -155,6 +156,7 @@ async fn manage(
                 };
                 let wanted = pod.filter(|p| probes(p, &config.node_name));
                 let Some(pod) = wanted else {
+                    waiting.remove(key);
                     if workers.remove(key).is_some() {
                         shared.statuses.forget(key);
                     }
@@ -165,33 +167,25 @@ async fn manage(
                     Some(probed) if probed.fingerprint == fingerprint => {
                         shared.statuses.recheck(key);
                     }
-                    Some(_) => {
-                        let worker = worker::spawn(shared.clone(), key.clone(), pod);
-                        workers.insert(
-                            key.clone(),
-                            Probed {
-                                fingerprint,
-                                _worker: worker,
-                            },
-                        );
-                    }
+                    Some(_) => start(&shared, &mut workers, key, pod, fingerprint),
                     None if workers.len() >= config.max_pods => {
-                        if !over_cap_logged {
+                        if waiting.is_empty() {
                             tracing::warn!(max_pods = config.max_pods, pod = %key,
-                                "too many Pods on this node; the rest are not probed");
-                            over_cap_logged = true;
+                                "too many Pods on this node; the rest wait until others go");
                         }
+                        waiting.insert(key.clone());
                     }
-                    None => {
-                        let worker = worker::spawn(shared.clone(), key.clone(), pod);
-                        workers.insert(
-                            key.clone(),
-                            Probed {
-                                fingerprint,
-                                _worker: worker,
-                            },
-                        );
-                    }
+                    None => start(&shared, &mut workers, key, pod, fingerprint),
+                }
+            }
+            while workers.len() < config.max_pods {
+                let Some(key) = waiting.pop_first() else {
+                    break;
+                };
+                if let Some(pod) = snapshot.pods.get(&key)
+                    && probes(pod, &config.node_name)
+                {
+                    start(&shared, &mut workers, &key, pod, worker::fingerprint(pod));
                 }
             }
             shared.metrics.set_pods(workers.len());
@@ -202,3 +196,23 @@ async fn manage(
         }
     }
 }
+
+fn start(
+    shared: &Arc<Shared>,
+    workers: &mut HashMap<ObjectKey, Probed>,
+    key: &ObjectKey,
+    pod: &Pod,
+    fingerprint: String,
+) {
+    let worker = worker::spawn(shared.clone(), key.clone(), pod);
+    workers.insert(
+        key.clone(),
+        Probed {
+            fingerprint,
+            _worker: worker,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests;
