@@ -1,7 +1,8 @@
 //! The node agent: the networking half of a kubelet, for the Pods bound to one node.
 //!
 //! For every Pod whose `spec.nodeName` is this node and that has an IP, the agent runs the
-//! containers' `readinessProbe`, `startupProbe` and `livenessProbe` (tcpSocket and httpGet)
+//! containers' `readinessProbe`, `startupProbe` and `livenessProbe` (tcpSocket, httpGet and
+//! grpc)
 //! with kubelet's timing and threshold rules, and writes the Pod's `Ready` and
 //! `ContainersReady` conditions, phase `Running` and `containerStatuses[].ready` through the
 //! `pods/status` subresource, only when they change. The EndpointSlice controller turns that

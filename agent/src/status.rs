@@ -9,7 +9,7 @@
 //!   does not evaluate readiness gates). False carries reason `ContainersNotReady` and the
 //!   message `containers with unready status: [a b]`.
 //! - `lastTransitionTime` changes only when a condition's status flips; phase is `Running`.
-//! - Probes that cannot run here (exec, grpc) show in the condition `ProbesSupported`
+//! - Probes that cannot run here (exec) show in the condition `ProbesSupported`
 //!   (False, reason `UnsupportedProbe`); once none is left it turns True.
 
 use std::sync::Arc;

@@ -14,7 +14,7 @@ use super::Outcome;
 const MAX_REDIRECTS: usize = 10;
 
 /// The User-Agent kubelet's probes send.
-const USER_AGENT: &str = "kube-probe/1.33";
+pub(super) const USER_AGENT: &str = "kube-probe/1.33";
 
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

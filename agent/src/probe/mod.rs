@@ -2,10 +2,11 @@
 //!
 //! [`Target::resolve`] turns a k8s-openapi `Probe` of a container into what to check (a TCP
 //! connect or an HTTP GET, with the host defaulting to the Pod's IP and a named port looked up
-//! in the container's ports, as kubelet does); [`Timing`] is its schedule and thresholds with
+//! in the container's ports, as kubelet does; or a gRPC health check); [`Timing`] is its schedule and thresholds with
 //! kubelet's defaults; [`Prober::run`] performs one check within the probe's timeout. Running a
 //! probe never touches the API.
 
+mod grpc;
 mod http;
 mod target;
 mod tcp;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Probe;
 
+pub use self::grpc::GrpcTarget;
 pub use self::http::HttpTarget;
 pub use self::target::{Target, Unsupported};
 
@@ -152,6 +154,7 @@ impl Prober {
         match target {
             Target::Tcp { host, port } => tcp::check(host, *port, timeout).await,
             Target::Http(http) => http::check(&self.http, http, timeout).await,
+            Target::Grpc(grpc) => grpc::check(grpc, timeout).await,
             Target::Unsupported(why) => Outcome::Failure(why.message()),
         }
     }

@@ -3,6 +3,7 @@
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::grpc::GrpcTarget;
 use super::http::{HttpTarget, Scheme};
 use super::tcp::join_host_port;
 
@@ -18,6 +19,8 @@ pub enum Target {
     },
     /// httpGet: GET a URL; 200 ≤ code < 400 passes.
     Http(HttpTarget),
+    /// grpc: the gRPC health protocol's Check; `SERVING` passes.
+    Grpc(GrpcTarget),
     /// A probe this agent cannot run; it never passes.
     Unsupported(Unsupported),
 }
@@ -27,8 +30,6 @@ pub enum Target {
 pub enum Unsupported {
     /// `exec`: there is no container runtime to run a command in.
     Exec,
-    /// `grpc`: the gRPC health protocol is not implemented by this agent.
-    Grpc,
     /// No handler is set (the API should have refused the Pod).
     NoHandler,
 }
@@ -40,9 +41,6 @@ impl Unsupported {
             Unsupported::Exec => "exec probes cannot run on a switchyard node: there is no \
                                   container runtime to run the command in"
                 .to_string(),
-            Unsupported::Grpc => {
-                "grpc probes are not supported by the switchyard node agent".to_string()
-            }
             Unsupported::NoHandler => "the probe has no handler".to_string(),
         }
     }
@@ -87,8 +85,16 @@ impl Target {
                 .collect();
             return Ok(Target::Http(HttpTarget { url, headers }));
         }
-        if probe.grpc.is_some() {
-            return Ok(Target::Unsupported(Unsupported::Grpc));
+        if let Some(grpc) = &probe.grpc {
+            let port = u16::try_from(grpc.port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("invalid port number: {}", grpc.port))?;
+            return Ok(Target::Grpc(GrpcTarget {
+                host: pod_ip.to_string(),
+                port,
+                service: grpc.service.clone().unwrap_or_default(),
+            }));
         }
         Ok(Target::Unsupported(Unsupported::NoHandler))
     }

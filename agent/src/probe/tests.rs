@@ -78,16 +78,20 @@ fn http_targets_build_kubelets_url() {
 }
 
 #[test]
-fn exec_and_grpc_are_unsupported() {
+fn exec_is_unsupported_and_grpc_targets_the_pod() {
     let (c, p) = container(json!({"exec": {"command": ["true"]}}));
     assert_eq!(
         Target::resolve(&p, &c, "10.0.0.1"),
         Ok(Target::Unsupported(Unsupported::Exec))
     );
-    let (c, p) = container(json!({"grpc": {"port": 9090}}));
+    let (c, p) = container(json!({"grpc": {"port": 9090, "service": "db"}}));
     assert_eq!(
         Target::resolve(&p, &c, "10.0.0.1"),
-        Ok(Target::Unsupported(Unsupported::Grpc))
+        Ok(Target::Grpc(GrpcTarget {
+            host: "10.0.0.1".into(),
+            port: 9090,
+            service: "db".into()
+        }))
     );
 }
 
@@ -193,4 +197,94 @@ async fn an_unsupported_probe_never_passes() {
         )
         .await;
     assert!(matches!(outcome, Outcome::Failure(m) if m.contains("exec probes cannot run")));
+}
+
+/// A gRPC health server on loopback (plaintext HTTP/2): answers `status` for the service
+/// "up", NOT_SERVING for any other, with grpc-status 0 in the trailers; returns its port.
+async fn grpc_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    let path = request.uri().path().to_string();
+                    let mut body = request.into_body();
+                    let mut frame = Vec::new();
+                    while let Some(Ok(chunk)) = body.data().await {
+                        frame.extend_from_slice(&chunk);
+                    }
+                    let asked_up = frame.ends_with(b"up");
+                    let response = ::http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let Ok(mut send) = respond.send_response(response, false) else {
+                        return;
+                    };
+                    let status: u8 = if path != "/grpc.health.v1.Health/Check" {
+                        0
+                    } else if asked_up {
+                        1
+                    } else {
+                        2
+                    };
+                    let answer = bytes::Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]);
+                    let _ = send.send_data(answer, false);
+                    let mut trailers = ::http::HeaderMap::new();
+                    trailers.insert("grpc-status", ::http::HeaderValue::from_static("0"));
+                    let _ = send.send_trailers(trailers);
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn grpc_probes_pass_only_on_serving() {
+    let port = grpc_server().await;
+    let prober = Prober::new().unwrap_or_else(|e| panic!("{e}"));
+    let target = |service: &str| {
+        Target::Grpc(GrpcTarget {
+            host: "127.0.0.1".into(),
+            port,
+            service: service.into(),
+        })
+    };
+    let second = Duration::from_secs(2);
+    assert_eq!(prober.run(&target("up"), second).await, Outcome::Success);
+    assert_eq!(
+        prober.run(&target("down"), second).await,
+        Outcome::Failure("service unhealthy (responded with \"NOT_SERVING\")".into())
+    );
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let closed_port = closed.local_addr().map(|a| a.port()).unwrap_or_default();
+    drop(closed);
+    let refused = Target::Grpc(GrpcTarget {
+        host: "127.0.0.1".into(),
+        port: closed_port,
+        service: String::new(),
+    });
+    assert!(matches!(
+        prober.run(&refused, second).await,
+        Outcome::Failure(m) if m.contains("connection refused")
+    ));
+}
+
+#[test]
+fn health_answers_decode() {
+    assert_eq!(
+        super::grpc::response_status(&[0, 0, 0, 0, 2, 0x08, 1]),
+        Some(1)
+    );
+    assert_eq!(super::grpc::response_status(&[0, 0, 0, 0, 0]), Some(0));
+    assert_eq!(super::grpc::response_status(&[0, 0]), None);
 }
