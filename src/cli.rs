@@ -46,6 +46,8 @@ pub enum Command {
     Dns(DnsOnlyArgs),
     /// Run only the service proxy for one node against an API server.
     Proxy(ProxyOnlyArgs),
+    /// Run only the node agent (the readiness prober) for one node against an API server.
+    Agent(AgentOnlyArgs),
     /// Remove every kernel rule and interface switchyard created on this host.
     Cleanup(CleanupArgs),
     /// Print a kubeconfig for another identity: a client certificate of the data directory's
@@ -167,6 +169,8 @@ pub struct RunArgs {
     pub dns: DnsArgs,
     #[command(flatten)]
     pub proxy: ProxyArgs,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     /// Service ClusterIP range(s), one per family (`10.96.0.0/12,fd00:10:96::/108`).
     #[arg(long, default_value = "10.96.0.0/12", value_delimiter = ',')]
     pub service_cidr: Vec<ipnet::IpNet>,
@@ -272,6 +276,23 @@ pub struct ProxyArgs {
     /// Idle timeout of a UDP flow in the userspace proxy.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub udp_idle_timeout: Duration,
+}
+
+/// Node agent (prober) flags.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// Probe the Pods bound to this node (readiness, startup and liveness probes) and write
+    /// their Ready condition, as a kubelet does; `false` leaves Pod status to whoever writes it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub node_agent: bool,
+    /// Probes running at once, across every Pod of the node.
+    #[arg(long, default_value_t = 128,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    pub max_probes_in_flight: usize,
+    /// Pods of this node probed at most; more are left alone (logged).
+    #[arg(long, default_value_t = 5000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_probed_pods: usize,
 }
 
 /// Proxy data path.
@@ -439,6 +460,27 @@ pub struct ProxyOnlyArgs {
     pub node: NodeArgs,
     #[command(flatten)]
     pub proxy: ProxyArgs,
+}
+
+/// Flags of `switchyard agent`.
+#[derive(Debug, Args)]
+pub struct AgentOnlyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// This node's name: Pods with this `spec.nodeName` are probed (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Address for `/metrics` and `/healthz`; `none` disables it.
+    #[arg(long, default_value = "none", value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
+    /// Probes running at once, across every Pod of the node.
+    #[arg(long, default_value_t = 128,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    pub max_probes_in_flight: usize,
+    /// Pods of this node probed at most; more are left alone (logged).
+    #[arg(long, default_value_t = 5000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_probed_pods: usize,
 }
 
 /// Flags of `switchyard cleanup`.

@@ -43,6 +43,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Delete(args) => cmd::delete::run(args).await,
         Command::Dns(args) => run::dns_only(args).await,
         Command::Proxy(args) => run::proxy_only(args).await,
+        Command::Agent(args) => run::agent_only(args).await,
         Command::Cleanup(args) => run::cleanup(args).await,
         Command::Kubeconfig(args) => cmd::kubeconfig::run(args),
     }

@@ -1,4 +1,4 @@
-//! The process's `/metrics` (Prometheus text of DNS and the proxy) and `/healthz` (the proxy's
+//! The process's `/metrics` (Prometheus text of DNS, the proxy and the node agent) and `/healthz` (the proxy's
 //! freshness, 503 when stale) endpoint. The control plane serves its own on the API port.
 //!
 //! Each part encodes its own prometheus-client registry in the Prometheus text format 0.0.4;
@@ -22,6 +22,7 @@ use super::parts::ProxyPart;
 struct Sources {
     dns: Option<Arc<dns::DnsServer>>,
     proxy: Option<Arc<ProxyPart>>,
+    agent: Option<Arc<node_agent::NodeAgent>>,
 }
 
 /// A running metrics endpoint.
@@ -38,13 +39,14 @@ impl MetricsServer {
         addr: SocketAddr,
         dns: Option<Arc<dns::DnsServer>>,
         proxy: Option<Arc<ProxyPart>>,
+        agent: Option<Arc<node_agent::NodeAgent>>,
     ) -> std::io::Result<MetricsServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
-            .with_state(Sources { dns, proxy });
+            .with_state(Sources { dns, proxy, agent });
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
@@ -84,6 +86,9 @@ async fn metrics(
     }
     if let Some(proxy) = &sources.proxy {
         text.push_str(&proxy.metrics_text());
+    }
+    if let Some(agent) = &sources.agent {
+        text.push_str(&agent.metrics_text());
     }
     (
         [(
@@ -135,6 +140,7 @@ mod tests {
         let server = MetricsServer::start(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             Some(dns.clone()),
+            None,
             None,
         )
         .await

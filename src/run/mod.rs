@@ -1,5 +1,5 @@
 //! `switchyard run` and friends: start the parts in order (control plane, watch, DNS, proxy,
-//! metrics), wait for SIGINT/SIGTERM, and stop them in reverse order.
+//! node agent, metrics), wait for SIGINT/SIGTERM, and stop them in reverse order.
 
 mod demo;
 mod metrics;
@@ -9,7 +9,7 @@ mod signal;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{CleanupArgs, DnsOnlyArgs, ProxyOnlyArgs, RunArgs};
+use crate::cli::{AgentOnlyArgs, CleanupArgs, DnsOnlyArgs, ProxyOnlyArgs, RunArgs};
 
 pub use demo::demo;
 
@@ -35,6 +35,15 @@ pub async fn dns_only(args: DnsOnlyArgs) -> Result<()> {
 pub async fn proxy_only(args: ProxyOnlyArgs) -> Result<()> {
     let client = crate::cmd::api::client(&args.server).await?;
     let running = parts::Running::start_proxy_only(client, &args).await?;
+    signal::wait().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// `switchyard agent --server URL --node-name N`: only the prober for one node.
+pub async fn agent_only(args: AgentOnlyArgs) -> Result<()> {
+    let client = crate::cmd::api::client(&args.server).await?;
+    let running = parts::Running::start_agent_only(client, &args).await?;
     signal::wait().await;
     running.shutdown().await;
     Ok(())

@@ -32,7 +32,8 @@ impl NodeIdentity {
     }
 }
 
-fn host_name() -> String {
+/// The host name, lower-cased (`localhost` when unknown).
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_ascii_lowercase())

@@ -1,6 +1,6 @@
 //! The running parts of a switchyard process and their start/stop order:
-//! control plane → node registration → scheduler → watch → DNS → proxy → metrics; stopped in
-//! reverse.
+//! control plane → node registration → scheduler → watch → DNS → proxy → node agent → metrics;
+//! stopped in reverse.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,13 +12,16 @@ use control::controllers::cluster_dns::{self, NodeDns};
 use control::security::{SecurityConfig, TlsSettings, Transport};
 use control::serve::ServeLimits;
 use control::server::{ControlPlane, ControlPlaneConfig};
+use node_agent::{AgentConfig, NodeAgent};
 use proxy::model::NodeContext;
 use proxy::nft::{NftConfig, NftProxy};
 use proxy::userspace::{UserspaceConfig, UserspaceProxy};
 
 use super::metrics::MetricsServer;
 use super::node::{self, NodeIdentity};
-use crate::cli::{DnsArgs, DnsOnlyArgs, LbPolicy, ProxyArgs, ProxyMode, ProxyOnlyArgs, RunArgs};
+use crate::cli::{
+    AgentOnlyArgs, DnsArgs, DnsOnlyArgs, LbPolicy, ProxyArgs, ProxyMode, ProxyOnlyArgs, RunArgs,
+};
 
 /// The interface the userspace proxy owns for ClusterIPs.
 const PROXY_INTERFACE: &str = "switchyard0";
@@ -31,6 +34,7 @@ pub struct Running {
     watch: Option<WatchHandle>,
     dns: Option<Arc<dns::DnsServer>>,
     proxy: Option<Arc<ProxyPart>>,
+    agent: Option<Arc<NodeAgent>>,
     metrics: Option<MetricsServer>,
 }
 
@@ -117,6 +121,7 @@ impl Running {
             watch: None,
             dns: None,
             proxy: None,
+            agent: None,
             metrics: None,
         };
         let in_cluster = [&args.cluster_cidr[..], &args.service_cidr[..]].concat();
@@ -124,7 +129,7 @@ impl Running {
             .dns_listen
             .0
             .map(|listen| dns_config(listen, &args.dns, &in_cluster));
-        let pods = dns_config.as_ref().is_some_and(|c| c.needs_pods());
+        let pods = dns_config.as_ref().is_some_and(|c| c.needs_pods()) || args.agent.node_agent;
         let watch = watch::spawn(client.clone(), WatchConfig { pods, nodes: false });
         if let Some(config) = dns_config {
             running.dns = Some(Arc::new(start_dns(config, &watch).await?));
@@ -140,6 +145,11 @@ impl Running {
                 .await
                 .context("publishing this node's DNS listener in kube-system/kube-dns")?;
         }
+        let agent_config = AgentConfig {
+            node_name: identity.name.clone(),
+            max_probes_in_flight: args.agent.max_probes_in_flight,
+            max_pods: args.agent.max_probed_pods,
+        };
         let proxy_settings = ProxySettings {
             mode: args.proxy_mode,
             identity,
@@ -148,6 +158,9 @@ impl Running {
             service_cidrs: args.service_cidr.clone(),
         };
         running.proxy = start_proxy(&proxy_settings, &watch).await?.map(Arc::new);
+        if args.agent.node_agent {
+            running.agent = Some(Arc::new(start_agent(client, &watch, agent_config)?));
+        }
         running.watch = Some(watch);
         running.start_metrics(args.metrics_listen.0).await?;
         Ok(running)
@@ -179,6 +192,7 @@ impl Running {
             watch: Some(watch),
             dns: Some(Arc::new(dns)),
             proxy: None,
+            agent: None,
             metrics: None,
         };
         running.start_metrics(args.metrics_listen.0).await?;
@@ -202,6 +216,36 @@ impl Running {
             watch: Some(watch),
             dns: None,
             proxy,
+            agent: None,
+            metrics: None,
+        };
+        running.start_metrics(args.metrics_listen.0).await?;
+        Ok(running)
+    }
+
+    /// `switchyard agent`: only the node agent for one node, fed by and writing through
+    /// `client`.
+    pub async fn start_agent_only(client: kube::Client, args: &AgentOnlyArgs) -> Result<Running> {
+        let watch = watch::spawn(
+            client.clone(),
+            WatchConfig {
+                pods: true,
+                nodes: false,
+            },
+        );
+        let config = AgentConfig {
+            node_name: args.node_name.clone().unwrap_or_else(node::host_name),
+            max_probes_in_flight: args.max_probes_in_flight,
+            max_pods: args.max_probed_pods,
+        };
+        let agent = start_agent(client, &watch, config)?;
+        let mut running = Running {
+            control: None,
+            watch: Some(watch),
+            dns: None,
+            proxy: None,
+            agent: Some(Arc::new(agent)),
+            scheduler: None,
             metrics: None,
         };
         running.start_metrics(args.metrics_listen.0).await?;
@@ -210,9 +254,14 @@ impl Running {
 
     async fn start_metrics(&mut self, listen: Option<SocketAddr>) -> Result<()> {
         if let Some(addr) = listen {
-            let server = MetricsServer::start(addr, self.dns.clone(), self.proxy.clone())
-                .await
-                .with_context(|| format!("serving metrics on {addr}"))?;
+            let server = MetricsServer::start(
+                addr,
+                self.dns.clone(),
+                self.proxy.clone(),
+                self.agent.clone(),
+            )
+            .await
+            .with_context(|| format!("serving metrics on {addr}"))?;
             tracing::info!(addr = %server.local_addr(), "metrics and health serving");
             self.metrics = Some(server);
         }
@@ -223,6 +272,9 @@ impl Running {
     pub async fn shutdown(mut self) {
         if let Some(metrics) = self.metrics.take() {
             metrics.shutdown().await;
+        }
+        if let Some(agent) = self.agent.take().and_then(|a| Arc::try_unwrap(a).ok()) {
+            agent.shutdown().await;
         }
         if let Some(proxy) = self.proxy.take().and_then(|p| Arc::try_unwrap(p).ok()) {
             proxy.shutdown().await;
@@ -310,6 +362,18 @@ async fn start_dns(config: dns::DnsConfig, watch: &WatchHandle) -> Result<dns::D
         .with_context(|| format!("starting DNS on {listen}"))?;
     tracing::info!(addr = %server.local_addr(), "DNS serving");
     Ok(server)
+}
+
+fn start_agent(
+    client: kube::Client,
+    watch: &WatchHandle,
+    config: AgentConfig,
+) -> Result<NodeAgent> {
+    let node = config.node_name.clone();
+    let agent =
+        NodeAgent::start(client, watch.subscribe(), config).context("starting the node agent")?;
+    tracing::info!(%node, "node agent probing this node's Pods");
+    Ok(agent)
 }
 
 /// What the proxy needs, from either `run` or `proxy`.

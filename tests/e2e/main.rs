@@ -10,6 +10,7 @@ mod dns_live;
 mod durability;
 mod endpoints;
 mod ipam_limits;
+mod prober;
 mod proxy_userspace;
 mod remote_access;
 mod remote_parts;

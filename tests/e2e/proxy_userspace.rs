@@ -57,6 +57,8 @@ async fn node_port_spreads_over_backends_and_follows_readiness() -> TestResult {
             "127.0.0.1/32".into(),
             "--node-ip".into(),
             "127.0.0.1".into(),
+            // This test writes the Pods' readiness itself; the node agent would overwrite it.
+            "--node-agent=false".into(),
         ],
         ..Default::default()
     };

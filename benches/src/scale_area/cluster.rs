@@ -145,6 +145,8 @@ impl Control {
             CLUSTER_CIDR,
             "--node-name",
             NODE,
+            // The bench writes the Pods' readiness itself; no prober may overwrite it.
+            "--node-agent=false",
         ]
         .iter()
         .map(|s| (*s).to_string())
