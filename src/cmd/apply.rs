@@ -323,8 +323,8 @@ mod tests {
         };
         assert!(e(json!({"kind": "Service"})).starts_with("apiVersion"));
         assert!(
-            e(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}))
-                .contains("unsupported Deployment")
+            e(json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "x"}}))
+                .contains("unsupported CronJob (apiVersion batch/v1beta1)")
         );
         assert!(
             e(json!({"apiVersion": "v1", "kind": "Service", "metadata": {}}))
