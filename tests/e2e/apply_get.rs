@@ -128,8 +128,8 @@ async fn bad_manifests_are_refused_with_a_named_reason_and_store_nothing() -> Te
             "invalid YAML",
         ),
         (
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
-            "unsupported Deployment",
+            "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: d}\n",
+            "unsupported CronJob",
         ),
         (
             "apiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\nspec: {ports: [{port: 80}]}\n",

@@ -37,7 +37,12 @@ async fn endpoints(sy: &Switchyard, service: &str) -> TestResult<Vec<(String, bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slices_follow_selector_and_readiness_changes() -> TestResult {
-    let sy = Switchyard::start(SwitchyardOptions::default()).await?;
+    // The test writes readiness itself; the node agent would overwrite it.
+    let sy = Switchyard::start(SwitchyardOptions {
+        args: vec!["--node-agent=false".into()],
+        ..SwitchyardOptions::default()
+    })
+    .await?;
     let service = json!({
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}

@@ -583,7 +583,7 @@ async fn a_remote_agent_with_a_node_identity_probes_only_its_pods() -> TestResul
     // Another node's Pod is not this agent's to write.
     assert_eq!(
         readiness(&sy, "elsewhere").await?,
-        ("False".to_string(), String::new())
+        ("False".to_string(), "Pending".to_string())
     );
 
     // The port closes: one failure (failureThreshold 1) takes the Pod out.
