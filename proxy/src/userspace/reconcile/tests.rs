@@ -273,10 +273,14 @@ fn winners(wanted: &BTreeMap<ListenKey, Want>) -> Vec<(ListenKey, String, Scope)
 async fn an_update_looks_only_at_the_ports_it_changes() -> io::Result<()> {
     let backend = tagged_echo("one").await?;
     let mut r = reconciler(&UserspaceConfig::default());
-    let localhost: IpAddr = Ipv4Addr::LOCALHOST.into();
+    // An address of its own: ports other tests take on 127.0.0.1 meanwhile cannot collide.
+    let localhost: IpAddr = Ipv4Addr::new(127, 0, 0, 93).into();
     let mut services = Vec::new();
     for i in 0..40 {
-        services.push((format!("svc-{i:02}"), free_port()?));
+        let port = std::net::TcpListener::bind((localhost, 0))?
+            .local_addr()?
+            .port();
+        services.push((format!("svc-{i:02}"), port));
     }
     let table = |services: &[(String, u16)], endpoints: &[(usize, SocketAddr)]| {
         services
