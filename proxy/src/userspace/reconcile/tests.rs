@@ -275,13 +275,15 @@ async fn an_update_looks_only_at_the_ports_it_changes() -> io::Result<()> {
     let mut r = reconciler(&UserspaceConfig::default());
     // An address of its own: ports other tests take on 127.0.0.1 meanwhile cannot collide.
     let localhost: IpAddr = Ipv4Addr::new(127, 0, 0, 93).into();
+    // All 40 held at once while choosing, so no port is handed out twice.
+    let held = (0..40)
+        .map(|_| std::net::TcpListener::bind((localhost, 0)))
+        .collect::<io::Result<Vec<_>>>()?;
     let mut services = Vec::new();
-    for i in 0..40 {
-        let port = std::net::TcpListener::bind((localhost, 0))?
-            .local_addr()?
-            .port();
-        services.push((format!("svc-{i:02}"), port));
+    for (i, listener) in held.iter().enumerate() {
+        services.push((format!("svc-{i:02}"), listener.local_addr()?.port()));
     }
+    drop(held);
     let table = |services: &[(String, u16)], endpoints: &[(usize, SocketAddr)]| {
         services
             .iter()
