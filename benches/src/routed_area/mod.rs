@@ -25,7 +25,7 @@ use crate::proxy_area::tools;
 use crate::results::{AreaResult, Better, Row, Section, Series};
 use crate::scale_area::cluster::Control;
 use cases::{ALL, Case, Inputs, System};
-use topology::{CLIENT_IP, NODE_IP, POD_CIDR, Routed};
+use topology::{CLIENT_IP, NODE_IP, POD_CIDR, Routed, TcpCounters};
 
 /// wrk connections.
 const CONNS: u32 = 50;
@@ -42,8 +42,8 @@ struct Fig {
     errors: u64,
     /// The node's conntrack entries after each repetition of the case.
     conntrack: Vec<f64>,
-    /// SYNs the client retransmitted during the case's connection-rate runs, summed.
-    syn_retrans: u64,
+    /// The TCP counters' growth during the case's connection-rate runs, summed.
+    tcp: TcpCounters,
 }
 
 impl Fig {
@@ -55,7 +55,7 @@ impl Fig {
             gbps: Ok(vec![]),
             errors: 0,
             conntrack: vec![],
-            syn_retrans: 0,
+            tcp: TcpCounters::default(),
         }
     }
 
@@ -208,14 +208,14 @@ fn run_size(
 fn measure(ctx: &Ctx, net: &Routed, probed: &services::Probed, seconds: u32, fig: &mut Fig) {
     let (http, bulk) = fig.case.targets(probed);
     let ns = Some(net.client.name());
-    let syn_before = net.client_syn_retransmits();
+    let before = net.tcp_counters();
     let cps = tools::wrk_in(ns, &ctx.client_cpus, http, CONNS, seconds, true).map(|r| {
         fig.errors += r.errors;
         r.rps
     });
     push(&mut fig.cps, cps);
-    if let (Ok(before), Ok(after)) = (syn_before, net.client_syn_retransmits()) {
-        fig.syn_retrans += after.saturating_sub(before);
+    if let (Ok(before), Ok(after)) = (before, net.tcp_counters()) {
+        fig.tcp.add(after.since(before));
     }
     let rps = tools::wrk_in(ns, &ctx.client_cpus, http, CONNS, seconds, false).map(|r| {
         fig.errors += r.errors;
@@ -328,12 +328,23 @@ fn section(ctx: &Ctx, n: usize, reps: usize, seconds: u32, figs: &[Fig]) -> Sect
     ));
     let retrans: Vec<String> = figs
         .iter()
-        .map(|f| format!("{} {}", f.case.label(), f.syn_retrans))
+        .map(|f| {
+            let t = f.tcp;
+            format!(
+                "{} {} / {} / {}",
+                f.case.label(),
+                t.syn_retrans,
+                t.client_resets,
+                t.backend_paws_rejects
+            )
+        })
         .collect();
     notes.push(format!(
-        "SYNs the client retransmitted during the connection-rate runs (`TcpExtTCPSynRetrans` \
-         in the client namespace, summed over the repetitions; each costs that connection \
-         at least 1 s): {}.",
+        "During the connection-rate runs, summed over the repetitions: SYNs the client \
+         retransmitted (`TcpExtTCPSynRetrans`) / resets the client sent (`Tcp OutRsts`) / \
+         SYNs the backend refused by PAWS (`TcpExtPAWSTimewait`, a SYN on a four-tuple it \
+         holds in TIME_WAIT with an older timestamp; the client resets and resends after a \
+         few ms): {}.",
         retrans.join(", ")
     ));
     let conntrack: Vec<String> = figs
@@ -401,7 +412,12 @@ fn method(ctx: &Ctx, n: usize, node_ports: usize, reps: usize, seconds: u32) -> 
          `nft flush ruleset` and `conntrack -F` in the node, starts the system's proxy (if \
          any) and waits until the client connects to its targets, measures, then kills the \
          proxy and flushes again (conntrack is also flushed between a system's cases, so \
-         TIME_WAIT entries never pile up from one case into the next). HAProxy runs \
+         TIME_WAIT entries never pile up from one case into the next). Client and node \
+         send TCP timestamps from the clock alone (`net.ipv4.tcp_timestamps=2`, no \
+         per-address-pair offset): with the kernel's default offsets, a case that reaches the \
+         backend through another address than the case before it sends older timestamps on \
+         the same four-tuples, and the backend refuses those SYNs by PAWS while the earlier \
+         case's TIME_WAIT lasts (60 s), so a case would pay for its predecessor. HAProxy runs \
          throughout (a listener affects no other case). {reps} repetitions, the order of \
          the systems rotated each repetition; medians with [min–max]. Higher is better in \
          every row; ratios are switchyard ÷ each reference, all in the same run. The kernel \

@@ -85,6 +85,19 @@ impl Routed {
             NODE_BACKEND_SIDE_IP,
         )?;
         node.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        // TCP timestamps from the clock alone, without the per-address-pair random offset
+        // (`tcp_timestamps=2`), in the two namespaces that open connections to the backend.
+        // With the default offsets, a case that reaches the backend through another address
+        // (the node port, a ClusterIP, HAProxy on the node) sends older timestamps than the
+        // case before it on the same four-tuples; the backend then refuses its SYNs by PAWS
+        // while the earlier case's TIME_WAIT lasts (60 s), and the case pays for its
+        // predecessor. One client with one clock is what each case should see.
+        // `SYBENCH_ROUTED_TS_OFFSETS=1` keeps the kernel's default, to show that effect.
+        if std::env::var_os("SYBENCH_ROUTED_TS_OFFSETS").is_none() {
+            for ns in [&self.client, node] {
+                ns.exec("sysctl", &["-qw", "net.ipv4.tcp_timestamps=2"])?;
+            }
+        }
         let via_node = NODE_IP.to_string();
         self.client
             .exec("ip", &["route", "add", "default", "via", &via_node])?;
@@ -119,15 +132,61 @@ impl Routed {
             .unwrap_or(0)
     }
 
-    /// The client namespace's count of retransmitted SYNs (`TcpExtTCPSynRetrans` of
-    /// `/proc/net/netstat`): a connection whose first SYN got no answer, e.g. because the node
-    /// chose a source port the backend still holds in TIME_WAIT.
-    pub fn client_syn_retransmits(&self) -> anyhow::Result<u64> {
-        let out = self.client.exec("cat", &["/proc/net/netstat"])?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        netstat_value(&text, "TcpExt:", "TCPSynRetrans")
-            .ok_or_else(|| anyhow::anyhow!("TcpExt TCPSynRetrans missing from /proc/net/netstat"))
+    /// The TCP counters that explain a connection-rate figure, read from the client and the
+    /// backend namespaces.
+    pub fn tcp_counters(&self) -> anyhow::Result<TcpCounters> {
+        let client_netstat = read(&self.client, "/proc/net/netstat")?;
+        let client_snmp = read(&self.client, "/proc/net/snmp")?;
+        let backend_netstat = read(&self.backend, "/proc/net/netstat")?;
+        let get = |text: &str, prefix: &str, name: &str| {
+            netstat_value(text, prefix, name)
+                .ok_or_else(|| anyhow::anyhow!("{prefix} {name} missing from /proc/net"))
+        };
+        Ok(TcpCounters {
+            syn_retrans: get(&client_netstat, "TcpExt:", "TCPSynRetrans")?,
+            client_resets: get(&client_snmp, "Tcp:", "OutRsts")?,
+            backend_paws_rejects: get(&backend_netstat, "TcpExt:", "PAWSTimewait")?,
+        })
     }
+}
+
+/// Counters that tell why a connection was slow to open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    /// SYNs the client retransmitted (`TcpExtTCPSynRetrans`).
+    pub syn_retrans: u64,
+    /// Resets the client sent (`Tcp OutRsts`): a client answers with a reset an ACK that does
+    /// not acknowledge its SYN, then resends the SYN after the minimum timeout (a few ms).
+    pub client_resets: u64,
+    /// Segments the backend refused by PAWS on a socket it holds (`TcpExtPAWSTimewait`): a SYN
+    /// reusing a four-tuple still in TIME_WAIT whose timestamp is older than the last one seen,
+    /// answered with that ACK.
+    pub backend_paws_rejects: u64,
+}
+
+impl TcpCounters {
+    /// What grew from `before` to `self`.
+    pub fn since(self, before: TcpCounters) -> TcpCounters {
+        TcpCounters {
+            syn_retrans: self.syn_retrans.saturating_sub(before.syn_retrans),
+            client_resets: self.client_resets.saturating_sub(before.client_resets),
+            backend_paws_rejects: self
+                .backend_paws_rejects
+                .saturating_sub(before.backend_paws_rejects),
+        }
+    }
+
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: TcpCounters) {
+        self.syn_retrans += other.syn_retrans;
+        self.client_resets += other.client_resets;
+        self.backend_paws_rejects += other.backend_paws_rejects;
+    }
+}
+
+fn read(ns: &Netns, path: &str) -> anyhow::Result<String> {
+    let out = ns.exec("cat", &[path])?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One counter of `/proc/net/netstat`: the file pairs a header line (`TcpExt: A B …`) with a
