@@ -139,10 +139,19 @@ fn columns(kind: Kind) -> Vec<Column> {
         | Kind::HorizontalPodAutoscaler
         | Kind::PodDisruptionBudget => Vec::new(),
     });
-    // Every kind shows AGE after its own leading columns; wide columns (priority 1) follow.
+    // AGE follows a kind's own leading columns (Nodes: before VERSION, as kubectl shows
+    // them); wide columns (priority 1) come after.
     let wide_at = out.iter().position(|c| c.priority > 0).unwrap_or(out.len());
-    out.insert(wide_at, AGE);
+    out.insert(age_at(kind).unwrap_or(wide_at), AGE);
     out
+}
+
+/// Where AGE goes among the NAME and leading columns, when not last of them.
+fn age_at(kind: Kind) -> Option<usize> {
+    match kind {
+        Kind::Node => Some(1 + node::AGE_AT),
+        _ => None,
+    }
 }
 
 fn cells(obj: &Object, now: jiff::Timestamp) -> Vec<Value> {
@@ -172,7 +181,10 @@ fn cells(obj: &Object, now: jiff::Timestamp) -> Vec<Value> {
         | Object::PodDisruptionBudget(_) => (Vec::new(), Vec::new()),
     };
     main.insert(0, Value::String(obj.name().to_string()));
-    main.push(age);
+    match age_at(obj.kind()) {
+        Some(at) if at <= main.len() => main.insert(at, age),
+        _ => main.push(age),
+    }
     main.extend(wide);
     main
 }

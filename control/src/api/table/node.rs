@@ -17,6 +17,9 @@ pub(super) const COLUMNS: [Column; 8] = [
     col("Container-Runtime", 1, "The node's container runtime."),
 ];
 
+/// AGE's place among the leading columns: after STATUS and ROLES, before VERSION.
+pub(super) const AGE_AT: usize = 2;
+
 const ROLE_PREFIX: &str = "node-role.kubernetes.io/";
 
 pub(super) fn cells(node: &Node) -> (Vec<Value>, Vec<Value>) {

@@ -111,11 +111,21 @@ fn pods_nodes_namespaces_endpoints_and_slices_render() {
     let node = obj(
         Kind::Node,
         json!({"metadata": {"name": "n1", "labels": {"node-role.kubernetes.io/control-plane": ""}},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                "nodeInfo": {"kubeletVersion": "v1.32.0", "machineID": "", "systemUUID": "",
+                    "bootID": "", "kernelVersion": "6.1", "osImage": "Debian",
+                    "containerRuntimeVersion": "", "kubeProxyVersion": "",
+                    "operatingSystem": "linux", "architecture": "amd64"}}}),
     );
     let t = for_objects(Kind::Node, &[node], now());
+    // kubectl's order: AGE before VERSION.
+    assert_eq!(
+        &header(&t)[..5],
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    );
     assert_eq!(t["rows"][0]["cells"][1], "Ready");
     assert_eq!(t["rows"][0]["cells"][2], "control-plane");
+    assert_eq!(t["rows"][0]["cells"][4], "v1.32.0");
     let ns = obj(
         Kind::Namespace,
         json!({"metadata": {"name": "a"}, "status": {"phase": "Active"}}),
