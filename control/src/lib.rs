@@ -11,6 +11,7 @@ pub mod api;
 pub mod authz;
 pub mod controllers;
 pub mod error;
+pub mod health;
 pub mod object;
 pub mod scheduler;
 pub mod security;

@@ -127,6 +127,17 @@ impl ControlPlane {
             }
         };
         let api = ApiState::new(store.clone(), local_addr);
+        let health_of_store = store.clone();
+        api.components().register(
+            "store",
+            Arc::new(move || match health_of_store.write_failure() {
+                Some(why) => Err(format!("the store cannot write: {why}")),
+                None if health_of_store.closing().is_cancelled() => {
+                    Err("the store is closing".to_string())
+                }
+                None => Ok(()),
+            }),
+        );
         let guard = Arc::new(api::guard::Guard::new(
             credentials
                 .tls
@@ -163,7 +174,10 @@ impl ControlPlane {
                 // `default` namespace and `default/kubernetes` there.
                 bootstrap(&client, &controller_config).await;
                 api.mark_bootstrapped();
-                controllers::spawn(client, controller_config)
+                let controllers = controllers::spawn(client, controller_config);
+                api.components()
+                    .register_task("controller-manager", controllers.abort_handle());
+                controllers
             }
             Err(error) => {
                 tracing::error!(%error, "cannot build the controllers' API client; controllers not started");

@@ -115,6 +115,10 @@ impl Running {
             .context("registering this node")?;
 
         let scheduler = control::scheduler::spawn(client.clone());
+        control
+            .api_state()
+            .components()
+            .register_task("scheduler", scheduler.abort_handle());
         let mut running = Running {
             control: Some(control),
             scheduler: Some(scheduler),

@@ -126,6 +126,16 @@ pub(crate) fn resources(group: &str) -> Value {
             "verbs": ["create"],
         }));
     }
+    if group.is_empty() {
+        list.push(json!({
+            "name": "componentstatuses",
+            "singularName": "componentstatus",
+            "namespaced": false,
+            "kind": "ComponentStatus",
+            "verbs": ["get", "list"],
+            "shortNames": ["cs"],
+        }));
+    }
     if group.is_empty() || group == "events.k8s.io" {
         list.push(json!({
             "name": "events",

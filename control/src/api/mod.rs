@@ -8,6 +8,7 @@
 mod authorize;
 mod binding;
 mod body;
+mod component_status;
 mod discovery;
 mod fields;
 #[doc(hidden)]
@@ -63,6 +64,8 @@ struct Inner {
     bootstrapped: AtomicBool,
     /// The RBAC policy, rebuilt when the stored RBAC objects change.
     policy: crate::authz::PolicyCache,
+    /// The server's parts and their health, for `componentstatuses`.
+    components: crate::health::Components,
 }
 
 impl ApiState {
@@ -77,8 +80,15 @@ impl ApiState {
                 server_address: server_address.to_string(),
                 bootstrapped: AtomicBool::new(false),
                 policy: crate::authz::PolicyCache::default(),
+                components: crate::health::Components::default(),
             }),
         }
+    }
+
+    /// The registry of the server's parts whose health `componentstatuses` lists; parts
+    /// started beside the API (the scheduler, say) register themselves here.
+    pub fn components(&self) -> crate::health::Components {
+        self.inner.components.clone()
     }
 
     /// Marks the built-in objects (namespaces, `default/kubernetes`) as present: `/readyz`
@@ -220,6 +230,7 @@ fn resource_label(target: Option<&Target>) -> String {
         Some((Resource::Events { .. }, _, _)) => "events".to_string(),
         Some((Resource::Review(review), _, _)) => review.plural().to_string(),
         Some((Resource::PodBinding, _, _)) => "pods/binding".to_string(),
+        Some((Resource::ComponentStatuses, _, _)) => "componentstatuses".to_string(),
         None => "".to_string(),
     }
 }
@@ -329,6 +340,14 @@ async fn handle(
                     "events are read-only on this server",
                 )),
             };
+        }
+        Resource::ComponentStatuses => {
+            return component_status::respond(
+                &state.inner.components,
+                method,
+                target.name.as_deref(),
+                headers,
+            );
         }
         Resource::PodBinding => {
             return binding::respond(store, method, &target, &params, headers, &body).await;

@@ -18,6 +18,8 @@ pub(crate) enum Resource {
     },
     /// A review (create only, never stored): access and identity questions.
     Review(Review),
+    /// `componentstatuses` (core, cluster-scoped): the server's parts' health, read-only.
+    ComponentStatuses,
     /// `pods/<name>/binding`: assigns a Pod to a Node (create only).
     PodBinding,
 }
@@ -184,6 +186,9 @@ fn resource(group: &str, plural: &str, path: &str) -> Result<Resource, ApiError>
             events_group: !group.is_empty(),
         });
     }
+    if plural == "componentstatuses" && group.is_empty() {
+        return Ok(Resource::ComponentStatuses);
+    }
     if let Some(review) = Review::ALL
         .into_iter()
         .find(|r| r.plural() == plural && r.group() == group)
@@ -259,7 +264,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
     let namespaced = match resource {
         Resource::Stored(kind) => kind.namespaced(),
         Resource::Events { .. } => true,
-        Resource::Review(_) => false,
+        Resource::Review(_) | Resource::ComponentStatuses => false,
         Resource::PodBinding => true,
     };
     if namespace.is_some() && !namespaced {
