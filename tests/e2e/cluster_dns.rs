@@ -7,25 +7,17 @@
 //! both proxy modes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use testkit::{Netns, veth};
 
-use crate::support::{TestResult, free_port, require_root, require_tool, switchyard_bin};
+use crate::support::{
+    KillOnDrop, TestResult, free_port, require_root, require_tool, switchyard_bin,
+};
 
 /// The cluster DNS address the default `--cluster-dns` gives for 10.254.0.0/16.
 const CLUSTER_DNS: &str = "10.254.0.10";
-
-/// Kills the server process on drop, even when the test fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `/etc/netns/<ns>/resolv.conf`, which `ip netns exec` mounts over `/etc/resolv.conf`;
 /// removed on drop.
@@ -160,7 +152,7 @@ async fn pods_resolve_through_the_cluster_dns_service(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let _server = Server(child);
+    let _server = KillOnDrop(child);
 
     // The Service and the node's listener as its endpoints, as kubectl would show them.
     for _ in 0..400 {

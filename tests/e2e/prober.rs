@@ -8,8 +8,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,20 +17,12 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::{Netns, veth};
 
-use crate::support::{TestResult, eventually, require_root, require_tool, switchyard_bin};
+use crate::support::{
+    KillOnDrop, TestResult, eventually, require_root, require_tool, switchyard_bin, wait_for_file,
+};
 
 const NODE: &str = "probe-node";
 const PORT: u16 = 8080;
-
-/// Kills the `switchyard run` child on drop, even when the test fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A tiny HTTP server inside a Pod namespace: `/healthz` answers 200 while `healthy` is set
 /// and 500 otherwise; every other path answers the Pod's name. Stops when `stop` is set.
@@ -190,16 +182,6 @@ fn ask(node: &Netns, ip: &str) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
-fn wait_for_file(path: &Path) -> bool {
-    for _ in 0..400 {
-        if path.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn pod(name: &str, ip: &str, probes: &str) -> String {
     format!(
         r#"---
@@ -320,7 +302,7 @@ async fn probes_decide_the_rotation(test: &str, mode: &str) -> TestResult {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let _server = Server(child);
+    let _server = KillOnDrop(child);
     let kubeconfig = data.join("admin.kubeconfig");
     assert!(
         wait_for_file(&kubeconfig),
@@ -478,16 +460,6 @@ async fn probes_decide_the_rotation(test: &str, mode: &str) -> TestResult {
     Ok(())
 }
 
-/// A `switchyard agent` child, killed on drop.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The Pod's `Ready` condition status and `phase`, over the API.
 async fn readiness(sy: &crate::support::Switchyard, pod: &str) -> TestResult<(String, String)> {
     let (_, pod) = sy
@@ -561,7 +533,7 @@ async fn a_remote_agent_with_a_node_identity_probes_only_its_pods() -> TestResul
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let _agent = Agent(child);
+    let _agent = KillOnDrop(child);
 
     let ready = eventually(400, || async {
         readiness(&sy, "up")

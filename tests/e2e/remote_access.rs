@@ -4,13 +4,12 @@
 //! instance's CA works (curl and kubectl with the written kubeconfig), and the plain-HTTP mode
 //! refuses to start on that address.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use testkit::{Netns, veth};
 
-use crate::support::{TestResult, require_root, require_tool};
+use crate::support::{KillOnDrop, TestResult, require_root, require_tool, wait_for_file};
 
 /// `switchyard run` in `ns` with only the API, on `listen`.
 fn run_api(ns: &Netns, listen: &str) -> Command {
@@ -19,16 +18,6 @@ fn run_api(ns: &Netns, listen: &str) -> Command {
         .args(["--dns-listen", "none", "--metrics-listen", "none"])
         .args(["--proxy-mode", "none"]);
     cmd
-}
-
-/// Kills the server process on drop, even when the test fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `curl` from the client namespace; returns the HTTP code (`000` when nothing answered).
@@ -47,16 +36,6 @@ fn curl(client: &Netns, args: &[&str]) -> TestResult<String> {
         .args(args)
         .output()?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn wait_for_file(path: &Path) -> bool {
-    for _ in 0..400 {
-        if path.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[tokio::test]
@@ -100,7 +79,7 @@ async fn another_host_needs_credentials() -> TestResult {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let _server = Server(child);
+    let _server = KillOnDrop(child);
     let kubeconfig = data.join("admin.kubeconfig");
     assert!(
         wait_for_file(&kubeconfig),

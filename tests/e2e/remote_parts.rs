@@ -5,24 +5,18 @@
 //! names with `dig`; a client with no credentials cannot start one.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{
-    Switchyard, SwitchyardOptions, TestResult, eventually, free_port, require_tool, switchyard_bin,
+    KillOnDrop, Switchyard, SwitchyardOptions, TestResult, eventually, free_port, require_tool,
+    switchyard_bin,
 };
 
 /// A `switchyard dns` child, killed on drop.
 struct Dns {
-    child: Child,
+    _child: KillOnDrop,
     addr: SocketAddr,
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_dns(credentials: &[&str]) -> TestResult<Dns> {
@@ -41,7 +35,10 @@ fn start_dns(credentials: &[&str]) -> TestResult<Dns> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    Ok(Dns { child, addr })
+    Ok(Dns {
+        _child: KillOnDrop(child),
+        addr,
+    })
 }
 
 fn dig_short(addr: SocketAddr, name: &str) -> String {

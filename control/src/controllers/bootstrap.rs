@@ -130,7 +130,11 @@ fn advertised(api: SocketAddr) -> SocketAddr {
 
 /// Creates `obj`; when it exists, calls `fix` on the stored one and replaces it when `fix`
 /// returns a changed object.
-async fn ensure<K>(api: &Api<K>, obj: &K, fix: impl Fn(&K) -> Option<K>) -> Result<(), kube::Error>
+pub(super) async fn ensure<K>(
+    api: &Api<K>,
+    obj: &K,
+    fix: impl Fn(&K) -> Option<K>,
+) -> Result<(), kube::Error>
 where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {

@@ -261,22 +261,16 @@ impl NodeDns {
 /// is left alone (a ClusterIP cannot change); one with another address is reported.
 pub async fn ensure_service(client: &Client, ip: IpAddr) -> Result<(), kube::Error> {
     let api: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
-    match api.create(&PostParams::default(), &service(ip)).await {
-        Ok(_) => {
-            tracing::info!(cluster_dns = %ip, "bootstrap: created kube-system/kube-dns");
-            Ok(())
+    super::bootstrap::ensure(&api, &service(ip), |stored| {
+        let stored_ip = stored.spec.as_ref().and_then(|s| s.cluster_ip.clone());
+        if stored_ip.as_deref() != Some(ip.to_string().as_str()) {
+            tracing::warn!(cluster_dns = %ip, stored = ?stored_ip,
+                "kube-system/kube-dns exists with another ClusterIP; delete it to move the cluster DNS address");
         }
-        Err(e) if status_code(&e) == Some(409) => {
-            let stored = api.get(SERVICE).await?;
-            let stored_ip = stored.spec.as_ref().and_then(|s| s.cluster_ip.clone());
-            if stored_ip.as_deref() != Some(ip.to_string().as_str()) {
-                tracing::warn!(cluster_dns = %ip, stored = ?stored_ip,
-                    "kube-system/kube-dns exists with another ClusterIP; delete it to move the cluster DNS address");
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+        // A ClusterIP is immutable: the stored Service stays as it is.
+        None
+    })
+    .await
 }
 
 /// Publishes this node's listener: its slices created or replaced, its subset of the

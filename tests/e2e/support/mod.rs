@@ -28,3 +28,25 @@ where
 }
 
 pub use testkit::{require_root, require_tool};
+
+/// A child process (a server, an agent) killed and reaped on drop, even when the test fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (at most 20 s, polling every 50 ms) for `path` to exist, e.g. the kubeconfig a
+/// starting server writes; whether it appeared.
+pub fn wait_for_file(path: &std::path::Path) -> bool {
+    for _ in 0..400 {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
