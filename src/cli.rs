@@ -262,11 +262,10 @@ pub struct ProxyArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub nft_shards: u16,
     /// Masquerade with fully random source ports, as kube-proxy does, instead of keeping the
-    /// client's port when it is free (the kernel's default). Off by default: random ports
-    /// collide with the backend's TIME_WAIT sockets under connection churn and cost clients
-    /// 1 s SYN retransmissions. Turn it on where many clients behind one node open
-    /// connections to one backend at the same instant (two kept on one port collide in
-    /// conntrack).
+    /// client's port when it is free (the kernel's default). Off by default: keeping ports
+    /// measured 1.07-1.13x the connection rate of random ones (docs/benchmarks.md, "Routed").
+    /// Turn it on where many clients behind one node open connections to one backend at the
+    /// same instant (two kept on one port collide in conntrack).
     #[arg(long)]
     pub masquerade_fully_random: bool,
     /// Interface the userspace proxy creates and owns for ClusterIPs (root only); `none` = leave

@@ -64,14 +64,16 @@ pub struct NftConfig {
     /// `--masquerade-fully-random`: pick every masqueraded connection's source port at random
     /// (`masquerade fully-random`, what kube-proxy does) instead of keeping the client's port
     /// when it is free and searching from a random offset when it is not (the kernel's default).
-    /// Off by default: a random port can land on one the backend still holds in TIME_WAIT from
-    /// an earlier connection conntrack has already forgotten, and the backend then answers the
-    /// SYN with a stale ACK, costing the client a 1 s SYN retransmission. Under connection churn
-    /// from one client that hit 10% of connections and halved the connection rate
-    /// (docs/benchmarks.md, "New connections, routed"). Turn it on where many clients behind
-    /// one node open connections to one backend at the same instant: two connections kept on
-    /// the same port before either is confirmed collide in conntrack and one SYN is dropped;
-    /// random ports make that rarer.
+    /// Off by default: in docs/benchmarks.md ("Routed") keeping ports opened 1.07–1.13× the
+    /// connections per second of fully random ports from one client (the kernel's port search
+    /// is cheaper than a random draw per connection). Either choice can hand the backend a
+    /// four-tuple it still holds in TIME_WAIT from another client whose TCP timestamps run
+    /// behind; it refuses that SYN by PAWS and the client resends it a few ms later. An earlier
+    /// measurement blamed random ports for halving the connection rate; that was the bench's
+    /// own cases colliding that way, since fixed. Turn it on where many clients behind one node
+    /// open connections to one backend at the same instant: two connections kept on the same
+    /// port before either is confirmed collide in conntrack and one SYN is dropped; random
+    /// ports make that rarer.
     pub masquerade_fully_random: bool,
     /// How endpoints are picked (`--lb`).
     pub pick: rules::Pick,
