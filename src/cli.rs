@@ -233,6 +233,12 @@ pub struct DnsArgs {
     /// dropped, every second one sent truncated (TC=1). 0 = off.
     #[arg(long, default_value_t = 0)]
     pub dns_rrl_responses_per_second: u32,
+    /// autopath, as CoreDNS's `autopath @kubernetes`: a Pod's question for a name in its first
+    /// search domain that does not exist is answered for the first search-path expansion that
+    /// does, behind a CNAME, in one round trip. Needs `--dns-pods verified`. The node's search
+    /// domains (from /etc/resolv.conf) follow the cluster's, as kubelet lists them.
+    #[arg(long)]
+    pub dns_autopath: bool,
 }
 
 /// Proxy flags.

@@ -39,6 +39,14 @@ pub struct DnsConfig {
     /// one is sent truncated instead (TC=1) so real clients retry over TCP. 0 turns response
     /// rate limiting off.
     pub rrl_responses_per_second: u32,
+    /// autopath (CoreDNS's `autopath @kubernetes`): a question from a known Pod (needs
+    /// [`PodRecords::Verified`]) for a name in its first search domain is answered for the
+    /// first search-path expansion that exists, with a CNAME from the name asked, in one round
+    /// trip instead of one per search domain.
+    pub autopath: bool,
+    /// The node's own search domains, which kubelet appends to a Pod's search path after the
+    /// cluster's (`<ns>.svc.<zone> svc.<zone> <zone>`); autopath tries them in that order.
+    pub autopath_search: Vec<String>,
 }
 
 /// Default of [`DnsConfig::max_upstream_inflight`] (CoreDNS forward's `max_concurrent`).
@@ -56,6 +64,8 @@ impl Default for DnsConfig {
             recursion_clients: crate::acl::LOOPBACK_NETS.to_vec(),
             max_upstream_inflight: DEFAULT_MAX_UPSTREAM_INFLIGHT,
             rrl_responses_per_second: 0,
+            autopath: false,
+            autopath_search: Vec::new(),
         }
     }
 }
@@ -99,6 +109,23 @@ impl DnsConfig {
                 field: "upstreams",
                 reason: format!("{bad} has port 0"),
             });
+        }
+        if self.autopath && self.pod_records != PodRecords::Verified {
+            return Err(DnsError::InvalidConfig {
+                field: "autopath",
+                reason: "needs verified pod records (`--dns-pods verified`): the asking Pod \
+                         and its namespace are found by its address"
+                    .to_owned(),
+            });
+        }
+        for domain in &self.autopath_search {
+            let ok = Name::from_ascii(domain).is_ok_and(|n| n.num_labels() > 0);
+            if !ok {
+                return Err(DnsError::InvalidConfig {
+                    field: "autopath_search",
+                    reason: format!("`{domain}` is not a domain name"),
+                });
+            }
         }
         if self.max_upstream_inflight == 0 {
             return Err(DnsError::InvalidConfig {
@@ -182,6 +209,26 @@ pub fn upstreams_from_resolv_conf(path: &Path) -> Result<Vec<SocketAddr>, DnsErr
     Ok(upstreams)
 }
 
+/// Reads the search domains of a resolv.conf-style file: the last `search` or `domain` line
+/// wins, as glibc reads it. A file that cannot be read has none.
+pub fn search_from_resolv_conf(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut search = Vec::new();
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        if let Some("search" | "domain") = words.next() {
+            search = words
+                .map(|w| w.trim_end_matches('.').to_owned())
+                .filter(|w| !w.is_empty())
+                .collect();
+        }
+    }
+    search
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +244,7 @@ mod tests {
             "# generated\nsearch example.org\nnameserver 10.0.0.2 # primary\n\
              nameserver 2001:db8::53\nnameserver fe80::1%eth0\noptions ndots:5\nnameserver 10.0.0.2\n",
         )?;
+        assert_eq!(search_from_resolv_conf(&path), ["example.org"]);
         let got = upstreams_from_resolv_conf(&path)?;
         assert_eq!(
             got,

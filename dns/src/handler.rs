@@ -18,7 +18,8 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{
     Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinDecoder;
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::{Time, TokioTime};
@@ -42,6 +43,8 @@ pub struct DnsHandler {
     forwarder: Option<Arc<Forwarder>>,
     recursion: Arc<RecursionAcl>,
     metrics: Arc<Metrics>,
+    /// The node's search domains when autopath is on (see [`crate::autopath`]).
+    autopath: Option<Arc<[Name]>>,
 }
 
 impl DnsHandler {
@@ -56,7 +59,15 @@ impl DnsHandler {
             forwarder,
             recursion: Arc::new(recursion),
             metrics,
+            autopath: None,
         }
+    }
+
+    /// Turns autopath on, with the node's own search domains tried after the cluster's.
+    #[must_use]
+    pub(crate) fn with_autopath(mut self, host_search: Vec<Name>) -> Self {
+        self.autopath = Some(host_search.into());
+        self
     }
 
     /// A handler over a fixed table with no upstreams, for fuzzing and tests.
@@ -102,6 +113,11 @@ impl DnsHandler {
         else {
             return false;
         };
+        if self.autopath.is_some() && answered.rcode == ResponseCode::NXDomain {
+            // autopath depends on who asks: the general path knows the client.
+            out.clear();
+            return false;
+        }
         self.metrics
             .request(Source::Zone, answered.qtype, answered.rcode);
         true
@@ -117,6 +133,25 @@ impl DnsHandler {
             [query] => query.original(),
             _ => return error(request, ResponseCode::FormErr, edns, response_handle).await,
         };
+        if let Some(names) = self.autopath_names(request, query)
+            && let Some(info) = self
+                .autopath(request, query, names, edns, response_handle.clone())
+                .await
+        {
+            return info;
+        }
+        self.answer_plainly(request, query, edns, response_handle)
+            .await
+    }
+
+    /// Answers `query` from the table, or the upstreams when it is not the table's to answer.
+    async fn answer_plainly<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        query: &Query,
+        edns: Option<&Edns>,
+        response_handle: R,
+    ) -> ResponseInfo {
         let qtype = query.query_type();
         let table = self.table.load();
         let Some(answer) = table.answer_if_authoritative(query) else {
@@ -124,6 +159,7 @@ impl DnsHandler {
             drop(table);
             return self.forward(request, query, edns, response_handle).await;
         };
+
         let dangling = answer
             .dangling_cname()
             .filter(|target| {
@@ -161,6 +197,101 @@ impl DnsHandler {
             answer.additional.iter().map(|r| &**r),
         );
         send(response_handle, response, request).await
+    }
+
+    /// The names autopath should try for `query`: autopath is on, the client is a known Pod,
+    /// the name is in its first search domain and does not exist.
+    fn autopath_names(&self, request: &Request, query: &Query) -> Option<Vec<Name>> {
+        let host_search = self.autopath.as_ref()?;
+        let table = self.table.load();
+        let namespace = table.pod_namespace(request.src().ip())?;
+        let names =
+            crate::autopath::expansions(query.name(), namespace, table.zone(), host_search)?;
+        (table.answer(query).rcode == ResponseCode::NXDomain).then_some(names)
+    }
+
+    /// Tries `names` in order (the table for names in the zone, the upstreams for the others,
+    /// when the client may recurse) and answers the first that is not NXDOMAIN behind a CNAME
+    /// from the name asked. `None` (nothing sent) when every name is NXDOMAIN or a lookup
+    /// fails: the client then gets the plain answer and walks its search path itself.
+    async fn autopath<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        query: &Query,
+        names: Vec<Name>,
+        edns: Option<&Edns>,
+        response_handle: R,
+    ) -> Option<ResponseInfo> {
+        let qtype = query.query_type();
+        for name in names {
+            let mut expanded = Query::query(name.clone(), qtype);
+            expanded.set_query_class(query.query_class());
+            let found = {
+                let table = self.table.load();
+                table.answer_if_authoritative(&expanded).map(|answer| {
+                    (
+                        answer.rcode,
+                        answer
+                            .answers
+                            .into_iter()
+                            .map(Cow::into_owned)
+                            .collect::<Vec<_>>(),
+                        answer
+                            .authority
+                            .into_iter()
+                            .map(Cow::into_owned)
+                            .collect::<Vec<_>>(),
+                        table.ttl(),
+                    )
+                })
+            };
+            let (rcode, answers, authority, ttl, source) = match found {
+                Some((rcode, answers, authority, ttl)) => {
+                    (rcode, answers, authority, ttl, Source::Zone)
+                }
+                None => {
+                    let forwarder = self.forwarder.as_ref()?;
+                    if !self.recursion.allows(request.src().ip()) {
+                        return None;
+                    }
+                    let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+                    let zone = self.table.load().zone().clone();
+                    let reply = forwarder.resolve(&expanded, dnssec_ok).await.ok()?;
+                    // Only the table speaks for names in the cluster zone.
+                    let outside = |r: &Record| !zone.zone_of(&r.name);
+                    let answers: Vec<Record> = reply.answers.into_iter().filter(outside).collect();
+                    let authority = reply.authority.into_iter().filter(outside).collect();
+                    let ttl = answers.first().map_or(0, |r| r.ttl);
+                    (reply.rcode, answers, authority, ttl, Source::Forward)
+                }
+            };
+            match rcode {
+                ResponseCode::NXDomain => continue,
+                ResponseCode::NoError => {}
+                _ => return None,
+            }
+            let mut chain = vec![Record::from_rdata(
+                query.name().clone(),
+                ttl,
+                RData::CNAME(CNAME(name.clone())),
+            )];
+            chain.extend(answers);
+            self.metrics.request(source, qtype, ResponseCode::NoError);
+            self.metrics.autopath_success();
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = ResponseCode::NoError;
+            metadata.authoritative = source == Source::Zone;
+            metadata.recursion_available = self.forwarder.is_some();
+            let response = MessageResponseBuilder::new(&request.queries, edns).build(
+                metadata,
+                chain.iter(),
+                authority.iter(),
+                std::iter::empty(),
+                std::iter::empty(),
+            );
+            return Some(send(response_handle, response, request).await);
+        }
+        None
     }
 
     /// Completes a table answer whose CNAME chain leaves the table (an ExternalName Service)

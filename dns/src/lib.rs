@@ -39,6 +39,7 @@
 //! ```
 
 mod acl;
+mod autopath;
 mod catalog;
 mod config;
 mod error;
@@ -52,7 +53,8 @@ mod wire;
 pub use acl::{LOOPBACK_NETS, default_recursion_clients};
 pub use catalog::{Answer, NameTable, TableOptions, TableWriter};
 pub use config::{
-    DEFAULT_MAX_UPSTREAM_INFLIGHT, DnsConfig, PodRecords, upstreams_from_resolv_conf,
+    DEFAULT_MAX_UPSTREAM_INFLIGHT, DnsConfig, PodRecords, search_from_resolv_conf,
+    upstreams_from_resolv_conf,
 };
 pub use error::DnsError;
 pub use handler::DnsHandler;

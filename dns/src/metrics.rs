@@ -85,6 +85,7 @@ pub(crate) struct Metrics {
     upstream_errors: Counter,
     tcp_retries: Counter,
     recursion_refused: Counter,
+    autopath_success: Counter,
     upstream_over_cap: Counter,
     upstream_coalesced: Counter,
     rate_limited_dropped: Counter,
@@ -130,6 +131,10 @@ impl Default for Metrics {
         let recursion_refused = counter(
             "switchyard_dns_recursion_refused",
             "Questions outside the cluster zone refused: the client is not allowed recursion",
+        );
+        let autopath_success = counter(
+            "switchyard_dns_autopath_success",
+            "Questions autopath answered for a later search-path expansion (CoreDNS's coredns_autopath_success_total)",
         );
         let upstream_over_cap = counter(
             "switchyard_dns_upstream_over_cap",
@@ -189,6 +194,7 @@ impl Default for Metrics {
             upstream_errors,
             tcp_retries,
             recursion_refused,
+            autopath_success,
             upstream_over_cap,
             upstream_coalesced,
             rate_limited_dropped,
@@ -254,6 +260,11 @@ impl Metrics {
     /// Counts a question outside the zone refused because the client may not recurse.
     pub(crate) fn recursion_refused(&self) {
         self.recursion_refused.inc();
+    }
+
+    /// Counts a question autopath answered for a later search-path expansion.
+    pub(crate) fn autopath_success(&self) {
+        self.autopath_success.inc();
     }
 
     /// Counts a question answered SERVFAIL because the upstream in-flight cap was reached.

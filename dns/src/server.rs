@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use cluster_watch::ClusterState;
+use hickory_proto::rr::Name;
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
@@ -98,12 +99,24 @@ impl DnsServer {
             stop.clone(),
             first,
         ));
-        let handler = DnsHandler::new(
+        let mut handler = DnsHandler::new(
             table.clone(),
             forwarder.clone(),
             RecursionAcl::new(&config.recursion_clients),
             metrics.clone(),
         );
+        if config.autopath {
+            let host_search = config
+                .autopath_search
+                .iter()
+                .filter_map(|d| Name::from_ascii(d).ok())
+                .map(|mut n| {
+                    n.set_fqdn(true);
+                    n
+                })
+                .collect();
+            handler = handler.with_autopath(host_search);
+        }
         let limiter = (config.rrl_responses_per_second > 0).then(|| {
             RateLimiter::new(
                 config.rrl_responses_per_second,

@@ -356,6 +356,12 @@ fn dns_config(listen: SocketAddr, args: &DnsArgs, in_cluster: &[ipnet::IpNet]) -
         recursion_clients,
         max_upstream_inflight: args.dns_max_upstream_inflight,
         rrl_responses_per_second: args.dns_rrl_responses_per_second,
+        autopath: args.dns_autopath,
+        autopath_search: if args.dns_autopath {
+            dns::search_from_resolv_conf(std::path::Path::new("/etc/resolv.conf"))
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -441,17 +441,7 @@ impl<'o> Builder<'o> {
         else {
             return;
         };
-        let Some(status) = pod.status.as_ref() else {
-            return;
-        };
-        let ips: BTreeSet<IpAddr> = status
-            .pod_ips
-            .iter()
-            .flatten()
-            .map(|p| p.ip.as_str())
-            .chain(status.pod_ip.as_deref())
-            .filter_map(|ip| ip.parse().ok())
-            .collect();
+        let ips = pod_ips(pod);
         let Some(ns_name) = child(&self.pod_zone, namespace) else {
             return;
         };
@@ -462,6 +452,22 @@ impl<'o> Builder<'o> {
             }
         }
     }
+}
+
+/// Every address of `pod` (`status.podIPs` and `status.podIP`), parsed; unparsable ones are
+/// skipped.
+pub(super) fn pod_ips(pod: &Pod) -> BTreeSet<IpAddr> {
+    let Some(status) = pod.status.as_ref() else {
+        return BTreeSet::new();
+    };
+    status
+        .pod_ips
+        .iter()
+        .flatten()
+        .map(|p| p.ip.as_str())
+        .chain(status.pod_ip.as_deref())
+        .filter_map(|ip| ip.parse().ok())
+        .collect()
 }
 
 /// A port that gets SRV records: named, with a DNS-label name and a valid number.

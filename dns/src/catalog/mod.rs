@@ -14,6 +14,7 @@ mod encoded;
 mod fragment;
 mod names;
 mod nodes;
+mod pods_by_ip;
 #[cfg(test)]
 pub(crate) mod tests;
 mod writer;
@@ -36,6 +37,7 @@ pub(crate) use names::is_reverse;
 pub use writer::TableWriter;
 
 use nodes::Nodes;
+use pods_by_ip::PodsByIp;
 
 /// How many CNAME hops inside the zone are followed before the chain is cut.
 const MAX_CNAME_HOPS: usize = 8;
@@ -46,6 +48,8 @@ pub struct TableOptions {
     zone: Name,
     ttl: u32,
     pod_records: PodRecords,
+    /// Whether Pods are indexed by address for autopath.
+    autopath: bool,
 }
 
 impl TableOptions {
@@ -58,6 +62,7 @@ impl TableOptions {
             zone: config.validate()?,
             ttl: config.ttl,
             pod_records: config.pod_records,
+            autopath: config.autopath,
         })
     }
 
@@ -214,6 +219,8 @@ pub struct NameTable {
     pod_zone: Option<Name>,
     /// The table-wide parts of the wire-form answers.
     encoded: EncodedZone,
+    /// Pods by address (only with autopath on).
+    pods_by_ip: PodsByIp,
 }
 
 impl NameTable {
@@ -251,6 +258,17 @@ impl NameTable {
     /// The cluster zone.
     pub fn zone(&self) -> &Name {
         &self.options.zone
+    }
+
+    /// The TTL of every record the table holds.
+    pub fn ttl(&self) -> u32 {
+        self.options.ttl
+    }
+
+    /// The namespace of the Pod whose address is `ip`, when autopath is on and such a Pod
+    /// exists (host-network Pods excepted).
+    pub fn pod_namespace(&self, ip: IpAddr) -> Option<&str> {
+        self.pods_by_ip.namespace_of(ip)
     }
 
     /// True when this table, not the upstreams, must answer `name`: it is in the cluster zone,

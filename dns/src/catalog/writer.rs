@@ -18,7 +18,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::encoded::EncodedZone;
 use super::fragment::{Add, Fragment, Source, soa_record};
-use super::{NameTable, Node, Nodes, RecordSet, TableOptions};
+use super::{NameTable, Node, Nodes, PodsByIp, RecordSet, TableOptions};
 use crate::PodRecords;
 
 /// Builds [`NameTable`]s snapshot after snapshot, reusing everything that did not change.
@@ -28,6 +28,8 @@ pub struct TableWriter {
     /// The snapshot `nodes` reflects; `None` before the first update.
     state: Option<ClusterState>,
     nodes: Nodes,
+    /// Pods by address, kept only when autopath is on.
+    pods_by_ip: PodsByIp,
 }
 
 /// What a name will hold after an update: how many sources make it exist and which ones have
@@ -45,6 +47,7 @@ impl TableWriter {
             options,
             state: None,
             nodes: Nodes::default(),
+            pods_by_ip: PodsByIp::default(),
         }
     }
 
@@ -61,6 +64,7 @@ impl TableWriter {
     /// with the names of one source merged one after the other so each is made about once.
     pub fn update(&mut self, state: &ClusterState) -> NameTable {
         let old = self.state.take();
+        self.index_pods(old.as_ref(), state);
         let sources = self.changed_sources(old.as_ref(), state);
         let mut pending: HashMap<Name, Pending> = HashMap::new();
         for source in sources {
@@ -130,6 +134,31 @@ impl TableWriter {
             soa,
             nodes: self.nodes.clone(),
             pod_zone,
+            pods_by_ip: self.pods_by_ip.clone(),
+        }
+    }
+
+    /// Brings the Pod address index from `old` to `new` (only with autopath on).
+    fn index_pods(&mut self, old: Option<&ClusterState>, new: &ClusterState) {
+        if !self.options.autopath {
+            return;
+        }
+        let Some(old) = old else {
+            self.pods_by_ip = PodsByIp::default();
+            for (key, pod) in &new.pods {
+                self.pods_by_ip.insert(key, pod);
+            }
+            return;
+        };
+        for item in old.pods.diff(&new.pods) {
+            match item {
+                DiffItem::Add(key, pod) => self.pods_by_ip.insert(key, pod),
+                DiffItem::Remove(key, pod) => self.pods_by_ip.remove(key, pod),
+                DiffItem::Update { old, new } => {
+                    self.pods_by_ip.remove(old.0, old.1);
+                    self.pods_by_ip.insert(new.0, new.1);
+                }
+            }
         }
     }
 
