@@ -284,3 +284,163 @@ async fn pods_resolve_through_the_cluster_dns_service_nftables() -> TestResult {
 async fn pods_resolve_through_the_cluster_dns_service_userspace() -> TestResult {
     pods_resolve_through_the_cluster_dns_service("userspace", "cdus", 234).await
 }
+
+/// The sum of every sample of metric `name` in Prometheus text (`name{...} value` lines).
+fn metric_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// The questions of one record type counted in `name` (summed over its other labels).
+fn questions_of(text: &str, name: &str, qtype: &str) -> u64 {
+    let label = format!("qtype=\"{qtype}\"");
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// autopath through the cluster DNS Service: the client namespace is a Pod of `default`, so
+/// its `getent hosts web.other` (which `ndots:5` would first try as
+/// `web.other.default.svc.cluster.local`, then `web.other.svc.cluster.local`) is answered in
+/// one question per address family, where the walk needs two.
+#[tokio::test]
+async fn autopath_answers_a_pods_search_walk_in_one_question() -> TestResult {
+    let name = "autopath_answers_a_pods_search_walk_in_one_question";
+    if !require_root(name, "network namespaces")
+        || !require_tool(name, "curl")
+        || !require_tool(name, "getent")
+        || !require_tool(name, "nft")
+    {
+        return Ok(());
+    }
+    let octet = 235;
+    let net = topology("cdap", octet)?;
+    let node_ip = format!("10.{octet}.1.1");
+    let client_ip = format!("10.{octet}.1.2");
+    let _resolv = ResolvConf::write(
+        &net.client,
+        &format!(
+            "nameserver {CLUSTER_DNS}\nsearch default.svc.cluster.local svc.cluster.local \
+             cluster.local\noptions ndots:5 timeout:1 attempts:2\n"
+        ),
+    )?;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let metrics_port = free_port();
+    // The client's network is the cluster's Pod network: its questions reach the DNS listener
+    // unmasqueraded, from the address its Pod object holds.
+    let child = net
+        .node
+        .command(switchyard_bin())
+        .args(["run", "--api-listen", &format!("127.0.0.1:{port}")])
+        .args(["--dns-listen", "0.0.0.0:5353"])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .args([
+            "--proxy-mode",
+            "nftables",
+            "--service-cidr",
+            "10.254.0.0/16",
+        ])
+        .args(["--cluster-cidr", &format!("10.{octet}.0.0/16")])
+        .args(["--dns-pods", "verified", "--dns-autopath"])
+        .args(["--node-name", "cdns-autopath", "--node-ip", &node_ip])
+        .args(["--nodeport-addresses", &format!("{node_ip}/32")])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let _server = KillOnDrop(child);
+    for _ in 0..400 {
+        if data.join("admin.token").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |path: &str, body: &str| -> TestResult<serde_json::Value> {
+        let args = [
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            body,
+        ];
+        Ok(serde_json::from_str(&api(
+            &net.node, &data, port, &args, path,
+        )?)?)
+    };
+    // The API is up once the namespace can be created.
+    let mut created = serde_json::Value::Null;
+    for _ in 0..100 {
+        created = post("/api/v1/namespaces", r#"{"metadata":{"name":"other"}}"#)
+            .unwrap_or(serde_json::Value::Null);
+        if created["metadata"]["name"] == "other" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(created["metadata"]["name"], "other", "{created}");
+    let web = post(
+        "/api/v1/namespaces/other/services",
+        r#"{"metadata":{"name":"web"},"spec":{"ports":[{"port":80}]}}"#,
+    )?;
+    let web_ip = web["spec"]["clusterIP"]
+        .as_str()
+        .ok_or("no clusterIP in the created Service")?
+        .to_string();
+    let pod = post(
+        "/api/v1/namespaces/default/pods",
+        &format!(
+            r#"{{"metadata":{{"name":"client"}},"spec":{{"nodeName":"cdns-autopath","containers":[{{"name":"c","image":"busybox"}}]}},"status":{{"podIP":"{client_ip}","podIPs":[{{"ip":"{client_ip}"}}]}}}}"#
+        ),
+    )?;
+    assert_eq!(pod["metadata"]["name"], "client", "{pod}");
+
+    let got = until(&net.client, "getent", &["hosts", "web.other"], |o| {
+        o.starts_with(&web_ip)
+    })
+    .await;
+    assert!(got.starts_with(&web_ip), "getent hosts web.other: {got}");
+    // One more lookup, counted: the server's questions and its autopath answers.
+    let metrics = || -> TestResult<String> {
+        let out = net
+            .node
+            .command("curl")
+            .args(["-s", "--max-time", "10"])
+            .arg(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let before = metrics()?;
+    let out = net
+        .client
+        .command("getent")
+        .args(["hosts", "web.other"])
+        .output()?;
+    let after = metrics()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(&web_ip), "{text}");
+    let autopathed = metric_sum(&after, "switchyard_dns_autopath_success_total")
+        - metric_sum(&before, "switchyard_dns_autopath_success_total");
+    assert!(autopathed >= 1, "no autopath answer:\n{after}");
+    // Per record type glibc asked (A, and AAAA when it asks both): one question, where the
+    // walk asks two (`web.other.default.svc…` NXDOMAIN, then `web.other.svc…`).
+    for qtype in ["A", "AAAA"] {
+        let name = "switchyard_dns_requests_total";
+        let asked = questions_of(&after, name, qtype) - questions_of(&before, name, qtype);
+        assert!(asked <= 1, "{asked} {qtype} questions for one lookup");
+    }
+    let total = metric_sum(&after, "switchyard_dns_requests_total")
+        - metric_sum(&before, "switchyard_dns_requests_total");
+    assert!(total >= 1, "the lookup asked nothing");
+    Ok(())
+}
