@@ -24,15 +24,21 @@ pub struct SwitchyardDns {
 /// admin kubeconfig: its HTTPS URL, CA and token) and waits until it answers the built-in
 /// `kubernetes.default` service, i.e. has synced.
 pub fn start(ctx: &Ctx, kubeconfig: &Path, log_dir: &Path) -> anyhow::Result<SwitchyardDns> {
+    start_with(ctx, kubeconfig, log_dir, "switchyard-dns", &[])
+}
+
+/// [`start`] with `extra` flags after the usual ones, logging to `<log_dir>/<name>.log`.
+pub fn start_with(
+    ctx: &Ctx,
+    kubeconfig: &Path,
+    log_dir: &Path,
+    name: &str,
+    extra: &[String],
+) -> anyhow::Result<SwitchyardDns> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let args = args(kubeconfig, addr);
-    let mut daemon = Daemon::spawn(
-        "switchyard-dns",
-        &ctx.server_cpus,
-        &ctx.switchyard,
-        &args,
-        log_dir,
-    )?;
+    let mut args = args(kubeconfig, addr);
+    args.extend_from_slice(extra);
+    let mut daemon = Daemon::spawn(name, &ctx.server_cpus, &ctx.switchyard, &args, log_dir)?;
     let probe_name = format!("kubernetes.{NAMESPACE}.svc.{ZONE}");
     let started = std::time::Instant::now();
     loop {

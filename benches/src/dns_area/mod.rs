@@ -10,6 +10,7 @@
 //! names with the same data. All servers run at once, pinned to the same CPUs, one worker each;
 //! repetitions rotate through them.
 
+pub mod autopath;
 pub mod daemon;
 pub mod dnsperf;
 pub mod pinning;
@@ -187,6 +188,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
     }
     drop(peers);
     drop(sy_dns);
+    let autopath = autopath::section(ctx, &rt, &http, &base, &sy.kubeconfig(), tmp.path());
     drop(sy);
 
     let row = |case: &str,
@@ -322,7 +324,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<AreaResult> {
         area: "dns".into(),
         title: "Cluster DNS vs dnsmasq, unbound and knot".into(),
         run: ctx.run_info(),
-        sections: vec![queries_section, memory, propagation],
+        sections: vec![queries_section, memory, propagation, autopath],
     })
 }
 
