@@ -1,16 +1,18 @@
 //! `meta.k8s.io/v1 Table` renderings of our kinds with the columns `kubectl get` shows
 //! (`-o wide` columns carry priority 1), so `kubectl get` and `switchyard get` print the
-//! familiar output. One file per kind; each turns one object into its cells.
+//! familiar output. One file per kind or group of kinds; each turns one object into its cells.
 //!
 //! Rendering only: never reads the store, never fails on odd objects (missing fields print as
 //! `<none>`).
 
+mod batch;
 mod config;
 mod endpoints;
 mod endpointslice;
 mod namespace;
 mod node;
 mod pod;
+mod policy;
 mod rbac;
 mod service;
 mod workload;
@@ -132,12 +134,11 @@ fn columns(kind: Kind) -> Vec<Column> {
         Kind::ConfigMap => config::CONFIG_MAP_COLUMNS.to_vec(),
         Kind::Secret => config::SECRET_COLUMNS.to_vec(),
         Kind::ServiceAccount => config::SERVICE_ACCOUNT_COLUMNS.to_vec(),
-        // Shown with NAME and AGE only.
-        Kind::ControllerRevision
-        | Kind::Job
-        | Kind::CronJob
-        | Kind::HorizontalPodAutoscaler
-        | Kind::PodDisruptionBudget => Vec::new(),
+        Kind::Job => batch::JOB_COLUMNS.to_vec(),
+        Kind::CronJob => batch::CRON_JOB_COLUMNS.to_vec(),
+        Kind::HorizontalPodAutoscaler => policy::HPA_COLUMNS.to_vec(),
+        Kind::PodDisruptionBudget => policy::PDB_COLUMNS.to_vec(),
+        Kind::ControllerRevision => policy::REVISION_COLUMNS.to_vec(),
     });
     // AGE follows a kind's own leading columns (Nodes: before VERSION, as kubectl shows
     // them); wide columns (priority 1) come after.
@@ -174,11 +175,11 @@ fn cells(obj: &Object, now: jiff::Timestamp) -> Vec<Value> {
         Object::ConfigMap(cm) => config::config_map_cells(cm),
         Object::Secret(s) => config::secret_cells(s),
         Object::ServiceAccount(sa) => config::service_account_cells(sa),
-        Object::ControllerRevision(_)
-        | Object::Job(_)
-        | Object::CronJob(_)
-        | Object::HorizontalPodAutoscaler(_)
-        | Object::PodDisruptionBudget(_) => (Vec::new(), Vec::new()),
+        Object::Job(j) => batch::job_cells(j, now),
+        Object::CronJob(c) => batch::cron_job_cells(c, now),
+        Object::HorizontalPodAutoscaler(h) => policy::hpa_cells(h),
+        Object::PodDisruptionBudget(p) => policy::pdb_cells(p),
+        Object::ControllerRevision(r) => policy::revision_cells(r),
     };
     main.insert(0, Value::String(obj.name().to_string()));
     match age_at(obj.kind()) {

@@ -167,3 +167,143 @@ fn ages_read_like_kubectl() {
     assert_eq!(human_duration(400 * 86400), "400d");
     assert_eq!(human_duration(-5), "<invalid>");
 }
+
+#[test]
+fn batch_rows_show_status_completions_duration_and_schedule() {
+    let job = obj(
+        Kind::Job,
+        json!({"metadata": {"name": "pi", "creationTimestamp": CREATED},
+            "spec": {"completions": 3, "template": {"spec": {"containers": [{"name": "pi", "image": "perl"}], "restartPolicy": "Never"}}},
+            "status": {"succeeded": 1, "startTime": CREATED}}),
+    );
+    let t = for_objects(Kind::Job, &[job], now());
+    assert_eq!(
+        header(&t),
+        [
+            "NAME",
+            "STATUS",
+            "COMPLETIONS",
+            "DURATION",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    assert_eq!(
+        t["rows"][0]["cells"],
+        json!(["pi", "Running", "1/3", "5m", "5m", "pi", "perl", "<none>"])
+    );
+    let done = obj(
+        Kind::Job,
+        json!({"metadata": {"name": "once"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}], "restartPolicy": "Never"}}},
+            "status": {"succeeded": 1, "startTime": CREATED, "completionTime": "2023-11-14T22:13:45Z",
+                "conditions": [{"type": "Complete", "status": "True"}]}}),
+    );
+    let t = for_objects(Kind::Job, &[done], now());
+    assert_eq!(t["rows"][0]["cells"][1], "Complete");
+    assert_eq!(t["rows"][0]["cells"][2], "1/1");
+    assert_eq!(t["rows"][0]["cells"][3], "25s");
+    let cron = obj(
+        Kind::CronJob,
+        json!({"metadata": {"name": "hello", "creationTimestamp": CREATED},
+            "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "OnFailure"}}}}},
+            "status": {"lastScheduleTime": "2023-11-14T22:17:20Z"}}),
+    );
+    let t = for_objects(Kind::CronJob, &[cron], now());
+    assert_eq!(
+        &header(&t)[..7],
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        &t["rows"][0]["cells"]
+            .as_array()
+            .map(|c| c[..7].to_vec())
+            .unwrap_or_default(),
+        &[
+            json!("hello"),
+            json!("*/1 * * * *"),
+            json!("<none>"),
+            json!("False"),
+            json!(0),
+            json!("60s"),
+            json!("5m")
+        ]
+    );
+}
+
+#[test]
+fn autoscaler_budget_and_revision_rows() {
+    let hpa = obj(
+        Kind::HorizontalPodAutoscaler,
+        json!({"metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+                "minReplicas": 1, "maxReplicas": 10,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]},
+            "status": {"currentReplicas": 2, "desiredReplicas": 2}}),
+    );
+    let t = for_objects(Kind::HorizontalPodAutoscaler, &[hpa], now());
+    assert_eq!(
+        header(&t),
+        [
+            "NAME",
+            "REFERENCE",
+            "TARGETS",
+            "MINPODS",
+            "MAXPODS",
+            "REPLICAS",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        &t["rows"][0]["cells"]
+            .as_array()
+            .map(|c| c[..6].to_vec())
+            .unwrap_or_default(),
+        &[
+            json!("web"),
+            json!("Deployment/web"),
+            json!("cpu: <unknown>/80%"),
+            json!("1"),
+            json!(10),
+            json!(2)
+        ]
+    );
+    let pdb = obj(
+        Kind::PodDisruptionBudget,
+        json!({"metadata": {"name": "zk"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "zk"}}},
+            "status": {"disruptionsAllowed": 1, "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3}}),
+    );
+    let t = for_objects(Kind::PodDisruptionBudget, &[pdb], now());
+    assert_eq!(
+        header(&t),
+        [
+            "NAME",
+            "MIN AVAILABLE",
+            "MAX UNAVAILABLE",
+            "ALLOWED DISRUPTIONS",
+            "AGE"
+        ]
+    );
+    assert_eq!(t["rows"][0]["cells"][1], "2");
+    assert_eq!(t["rows"][0]["cells"][2], "N/A");
+    assert_eq!(t["rows"][0]["cells"][3], 1);
+    let revision = obj(
+        Kind::ControllerRevision,
+        json!({"metadata": {"name": "web-7d9f", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "name": "web", "uid": "u1", "controller": true}]}, "revision": 3}),
+    );
+    let t = for_objects(Kind::ControllerRevision, &[revision], now());
+    assert_eq!(header(&t), ["NAME", "CONTROLLER", "REVISION", "AGE"]);
+    assert_eq!(t["rows"][0]["cells"][1], "statefulset.apps/web");
+    assert_eq!(t["rows"][0]["cells"][2], 3);
+}

@@ -25,13 +25,14 @@ const fn int(name: &'static str, description: &'static str) -> Column {
 const DESIRED: Column = int("Desired", "The number of desired replicas.");
 const CURRENT: Column = int("Current", "The number of actual replicas.");
 const READY_COUNT: Column = int("Ready", "The number of ready replicas.");
-const CONTAINERS: Column = col("Containers", 1, "Names of each container in the template.");
-const IMAGES: Column = col(
+pub(super) const CONTAINERS: Column =
+    col("Containers", 1, "Names of each container in the template.");
+pub(super) const IMAGES: Column = col(
     "Images",
     1,
     "Images referenced by each container in the template.",
 );
-const SELECTOR: Column = col("Selector", 1, "Label selector for the Pods.");
+pub(super) const SELECTOR: Column = col("Selector", 1, "Label selector for the Pods.");
 
 /// ReplicationController and ReplicaSet columns.
 pub(super) const REPLICA_COLUMNS: [Column; 6] =
@@ -68,7 +69,7 @@ pub(super) const DAEMON_COLUMNS: [Column; 9] = [
 ];
 
 /// `CONTAINERS` and `IMAGES` cells of a pod template.
-fn template_cells(template: Option<&PodTemplateSpec>) -> Vec<Value> {
+pub(super) fn template_cells(template: Option<&PodTemplateSpec>) -> Vec<Value> {
     let containers = template
         .and_then(|t| t.spec.as_ref())
         .map(|s| s.containers.as_slice())
