@@ -77,6 +77,53 @@ fn topology(tag: &str, octet: u8) -> TestResult<Topology> {
     })
 }
 
+/// The resolv.conf kubelet writes for a Pod of `default` with the cluster DNS.
+fn pod_resolv_conf() -> String {
+    format!(
+        "nameserver {CLUSTER_DNS}\nsearch default.svc.cluster.local svc.cluster.local \
+         cluster.local\noptions ndots:5 timeout:1 attempts:2\n"
+    )
+}
+
+/// `switchyard run` in the node namespace (API on `port`, DNS on 0.0.0.0:5353, service CIDR
+/// 10.254.0.0/16), with `args` added; waits (bounded) for its admin token.
+async fn spawn_run(
+    node: &Netns,
+    data: &Path,
+    port: u16,
+    node_name: &str,
+    node_ip: &str,
+    args: &[&str],
+) -> TestResult<KillOnDrop> {
+    let child = node
+        .command(switchyard_bin())
+        .args(["run", "--api-listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--dns-listen",
+            "0.0.0.0:5353",
+            "--service-cidr",
+            "10.254.0.0/16",
+        ])
+        .args(["--node-name", node_name, "--node-ip", node_ip])
+        .args(["--nodeport-addresses", &format!("{node_ip}/32")])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let server = KillOnDrop(child);
+    for _ in 0..400 {
+        if data.join("admin.token").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(server)
+}
+
 /// `curl` in the node namespace against its API with the admin token; returns the body.
 fn api(node: &Netns, data: &Path, port: u16, args: &[&str], path: &str) -> TestResult<String> {
     let token = std::fs::read_to_string(data.join("admin.token"))?;
@@ -127,40 +174,21 @@ async fn pods_resolve_through_the_cluster_dns_service(
     }
     let net = topology(tag, octet)?;
     let node_ip = format!("10.{octet}.1.1");
-    let _resolv = ResolvConf::write(
-        &net.client,
-        &format!(
-            "nameserver {CLUSTER_DNS}\nsearch default.svc.cluster.local svc.cluster.local \
-             cluster.local\noptions ndots:5 timeout:1 attempts:2\n"
-        ),
-    )?;
+    let _resolv = ResolvConf::write(&net.client, &pod_resolv_conf())?;
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     let port = free_port();
-    let child = net
-        .node
-        .command(switchyard_bin())
-        .args(["run", "--api-listen", &format!("127.0.0.1:{port}")])
-        .args(["--dns-listen", "0.0.0.0:5353", "--metrics-listen", "none"])
-        .args(["--proxy-mode", mode, "--service-cidr", "10.254.0.0/16"])
-        .args(["--node-name", &format!("cdns-{tag}"), "--node-ip", &node_ip])
-        .args(["--nodeport-addresses", &format!("{node_ip}/32")])
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let _server = KillOnDrop(child);
+    let _server = spawn_run(
+        &net.node,
+        &data,
+        port,
+        &format!("cdns-{tag}"),
+        &node_ip,
+        &["--metrics-listen", "none", "--proxy-mode", mode],
+    )
+    .await?;
 
     // The Service and the node's listener as its endpoints, as kubectl would show them.
-    for _ in 0..400 {
-        if data.join("admin.token").exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let mut kube_dns = String::new();
     for _ in 0..100 {
         kube_dns = api(
@@ -322,49 +350,34 @@ async fn autopath_answers_a_pods_search_walk_in_one_question() -> TestResult {
     let net = topology("cdap", octet)?;
     let node_ip = format!("10.{octet}.1.1");
     let client_ip = format!("10.{octet}.1.2");
-    let _resolv = ResolvConf::write(
-        &net.client,
-        &format!(
-            "nameserver {CLUSTER_DNS}\nsearch default.svc.cluster.local svc.cluster.local \
-             cluster.local\noptions ndots:5 timeout:1 attempts:2\n"
-        ),
-    )?;
+    let _resolv = ResolvConf::write(&net.client, &pod_resolv_conf())?;
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     let port = free_port();
     let metrics_port = free_port();
     // The client's network is the cluster's Pod network: its questions reach the DNS listener
     // unmasqueraded, from the address its Pod object holds.
-    let child = net
-        .node
-        .command(switchyard_bin())
-        .args(["run", "--api-listen", &format!("127.0.0.1:{port}")])
-        .args(["--dns-listen", "0.0.0.0:5353"])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .args([
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let cluster_cidr = format!("10.{octet}.0.0/16");
+    let _server = spawn_run(
+        &net.node,
+        &data,
+        port,
+        "cdns-autopath",
+        &node_ip,
+        &[
+            "--metrics-listen",
+            &metrics_listen,
             "--proxy-mode",
             "nftables",
-            "--service-cidr",
-            "10.254.0.0/16",
-        ])
-        .args(["--cluster-cidr", &format!("10.{octet}.0.0/16")])
-        .args(["--dns-pods", "verified", "--dns-autopath"])
-        .args(["--node-name", "cdns-autopath", "--node-ip", &node_ip])
-        .args(["--nodeport-addresses", &format!("{node_ip}/32")])
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let _server = KillOnDrop(child);
-    for _ in 0..400 {
-        if data.join("admin.token").exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            "--cluster-cidr",
+            &cluster_cidr,
+            "--dns-pods",
+            "verified",
+            "--dns-autopath",
+        ],
+    )
+    .await?;
     let post = |path: &str, body: &str| -> TestResult<serde_json::Value> {
         let args = [
             "-X",

@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
 use super::workload::{CONTAINERS, IMAGES, SELECTOR, label_selector, template_cells};
-use super::{Column, col, human_duration};
+use super::{Column, col, human_duration, int};
 
 /// Job columns.
 pub(super) const JOB_COLUMNS: [Column; 6] = [
@@ -32,12 +32,7 @@ pub(super) const CRON_JOB_COLUMNS: [Column; 8] = [
     col("Schedule", 0, "The schedule in Cron format."),
     col("Timezone", 0, "The time zone of the schedule."),
     col("Suspend", 0, "Whether later executions are suspended."),
-    Column {
-        name: "Active",
-        kind: "integer",
-        priority: 0,
-        description: "The number of running jobs.",
-    },
+    int("Active", "The number of running jobs."),
     col("Last Schedule", 0, "When the job was last scheduled."),
     CONTAINERS,
     IMAGES,

@@ -4,14 +4,9 @@
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use serde_json::{Value, json};
 
-use super::{Column, col};
+use super::{Column, col, int};
 
-const DATA: Column = Column {
-    name: "Data",
-    kind: "integer",
-    priority: 0,
-    description: "The number of keys in data and binaryData.",
-};
+const DATA: Column = int("Data", "The number of keys in data and binaryData.");
 
 /// ConfigMap columns.
 pub(super) const CONFIG_MAP_COLUMNS: [Column; 1] = [DATA];
@@ -20,12 +15,10 @@ pub(super) const CONFIG_MAP_COLUMNS: [Column; 1] = [DATA];
 pub(super) const SECRET_COLUMNS: [Column; 2] = [col("Type", 0, "The type of the secret."), DATA];
 
 /// ServiceAccount columns.
-pub(super) const SERVICE_ACCOUNT_COLUMNS: [Column; 1] = [Column {
-    name: "Secrets",
-    kind: "integer",
-    priority: 0,
-    description: "The number of secrets listed in the service account.",
-}];
+pub(super) const SERVICE_ACCOUNT_COLUMNS: [Column; 1] = [int(
+    "Secrets",
+    "The number of secrets listed in the service account.",
+)];
 
 /// A ConfigMap's cells.
 pub(super) fn config_map_cells(cm: &ConfigMap) -> (Vec<Value>, Vec<Value>) {

@@ -53,6 +53,16 @@ struct Column {
     description: &'static str,
 }
 
+/// An integer column shown by default.
+const fn int(name: &'static str, description: &'static str) -> Column {
+    Column {
+        name,
+        kind: "integer",
+        priority: 0,
+        description,
+    }
+}
+
 const fn col(name: &'static str, priority: u8, description: &'static str) -> Column {
     Column {
         name,

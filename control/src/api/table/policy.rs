@@ -11,48 +11,28 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
-use super::{Column, col};
+use super::{Column, col, int};
 
 /// HorizontalPodAutoscaler columns.
 pub(super) const HPA_COLUMNS: [Column; 5] = [
     col("Reference", 0, "The object the autoscaler scales."),
     col("Targets", 0, "Current and target values of the metrics."),
     col("MinPods", 0, "The lower limit of replicas."),
-    Column {
-        name: "MaxPods",
-        kind: "integer",
-        priority: 0,
-        description: "The upper limit of replicas.",
-    },
-    Column {
-        name: "Replicas",
-        kind: "integer",
-        priority: 0,
-        description: "Current replicas of the scaled object.",
-    },
+    int("MaxPods", "The upper limit of replicas."),
+    int("Replicas", "Current replicas of the scaled object."),
 ];
 
 /// PodDisruptionBudget columns.
 pub(super) const PDB_COLUMNS: [Column; 3] = [
     col("Min Available", 0, "Pods that must stay available."),
     col("Max Unavailable", 0, "Pods that may be unavailable."),
-    Column {
-        name: "Allowed Disruptions",
-        kind: "integer",
-        priority: 0,
-        description: "Pod disruptions allowed now.",
-    },
+    int("Allowed Disruptions", "Pod disruptions allowed now."),
 ];
 
 /// ControllerRevision columns.
 pub(super) const REVISION_COLUMNS: [Column; 2] = [
     col("Controller", 0, "The controller that owns the revision."),
-    Column {
-        name: "Revision",
-        kind: "integer",
-        priority: 0,
-        description: "The revision number.",
-    },
+    int("Revision", "The revision number."),
 ];
 
 /// How many metrics TARGETS lists before `+ N more...`.

@@ -11,16 +11,7 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 
-use super::{Column, col, none_if_empty};
-
-const fn int(name: &'static str, description: &'static str) -> Column {
-    Column {
-        name,
-        kind: "integer",
-        priority: 0,
-        description,
-    }
-}
+use super::{Column, col, int, none_if_empty};
 
 const DESIRED: Column = int("Desired", "The number of desired replicas.");
 const CURRENT: Column = int("Current", "The number of actual replicas.");
