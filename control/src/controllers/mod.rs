@@ -1,6 +1,7 @@
 //! In-process controllers that act through the API like any client: the EndpointSlice
-//! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, and the
-//! bootstrap of built-in objects (`default`, `kube-system`, `default/kubernetes`).
+//! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, the
+//! ReplicationController / ReplicaSet controller ([`replicas`]), and the bootstrap of built-in
+//! objects (`default`, `kube-system`, `default/kubernetes`).
 //!
 //! They use only `kube` clients, so they work against our API or a real kube-apiserver. Desired
 //! state is computed by pure functions ([`endpoint_slices::desired_slices`],
@@ -17,6 +18,7 @@ mod metrics;
 mod prune;
 pub(crate) mod queue;
 mod reconcile;
+pub mod replicas;
 mod tracker;
 
 use std::net::{IpAddr, SocketAddr};
@@ -37,8 +39,9 @@ pub fn spawn(client: kube::Client, config: ControllerConfig) -> tokio::task::Joi
     tokio::spawn(async move {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(bootstrap::run(client.clone(), config));
+        tasks.spawn(replicas::run(client.clone()));
         tasks.spawn(reconcile::run(client));
-        // Dropping the set (when this task is aborted) aborts both.
+        // Dropping the set (when this task is aborted) aborts them all.
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result
                 && error.is_panic()

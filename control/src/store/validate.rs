@@ -1,5 +1,6 @@
 //! Kind-independent checks of object metadata: names (DNS-1123 subdomain, DNS-1035 label for
-//! Services, DNS-1123 label for Namespaces), label and annotation keys and values, finalizers.
+//! Services, DNS-1123 label for Namespaces), label and annotation keys and values, finalizers,
+//! ownerReferences (the identifying fields set, at most one controller).
 //!
 //! Every failure is a [`FieldCause`] naming the field; this module never changes an object.
 
@@ -151,7 +152,50 @@ pub(crate) fn metadata(obj: &Object) -> Vec<FieldCause> {
             causes.push(c);
         }
     }
+    owner_references(
+        meta.owner_references.as_deref().unwrap_or_default(),
+        &mut causes,
+    );
     causes
+}
+
+/// Each ownerReference names its owner (apiVersion, kind, name, uid), and at most one is the
+/// controller, as kube-apiserver requires (so two controllers racing to adopt a Pod cannot
+/// both succeed).
+fn owner_references(
+    refs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
+    causes: &mut Vec<FieldCause>,
+) {
+    for r in refs {
+        for (field, value, what) in [
+            ("apiVersion", &r.api_version, "version"),
+            ("kind", &r.kind, "kind"),
+            ("name", &r.name, "name"),
+            ("uid", &r.uid, "uid"),
+        ] {
+            if value.is_empty() {
+                causes.push(FieldCause::invalid(
+                    &format!("metadata.ownerReferences.{field}"),
+                    format!("Invalid value: \"\": {what} must not be empty"),
+                ));
+            }
+        }
+    }
+    let controllers: Vec<String> = refs
+        .iter()
+        .filter(|r| r.controller == Some(true))
+        .map(|r| format!("{}/{}", r.kind, r.name))
+        .collect();
+    if controllers.len() > 1 {
+        causes.push(FieldCause::invalid(
+            "metadata.ownerReferences",
+            format!(
+                "Only one reference can have Controller set to true. Found \"true\" in \
+                 references for {}",
+                controllers.join(" and ")
+            ),
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +214,39 @@ mod tests {
         assert!(name(Kind::Service, "a.b").is_err());
         assert!(name(Kind::Pod, "a.b").is_ok());
         assert!(name(Kind::Namespace, "a.b").is_err());
+    }
+
+    #[test]
+    fn owner_references_name_their_owner_and_one_controller() {
+        let pod = |refs: serde_json::Value| {
+            serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(serde_json::json!({
+                "metadata": {"name": "p", "ownerReferences": refs}
+            }))
+            .map(|pod| metadata(&Object::Pod(pod)))
+        };
+        let owner = |name: &str, uid: &str, controller: bool| {
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name,
+                               "uid": uid, "controller": controller})
+        };
+        let ok = pod(serde_json::json!([
+            owner("a", "1", true),
+            owner("b", "2", false)
+        ]));
+        assert!(matches!(ok, Ok(ref c) if c.is_empty()), "{ok:?}");
+        let two = pod(serde_json::json!([
+            owner("a", "1", true),
+            owner("b", "2", true)
+        ]));
+        let causes = two.map_err(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert!(
+            causes[0].message.contains("ReplicaSet/a and ReplicaSet/b"),
+            "{causes:?}"
+        );
+        let empty = pod(serde_json::json!([owner("a", "", false)]));
+        let causes = empty.map_err(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(causes[0].field, "metadata.ownerReferences.uid");
     }
 
     #[test]
