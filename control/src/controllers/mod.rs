@@ -1,6 +1,7 @@
 //! In-process controllers that act through the API like any client: the EndpointSlice
-//! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, and the
-//! bootstrap of built-in objects (`default`, `kube-system`, `default/kubernetes`).
+//! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, the
+//! bootstrap of built-in objects (`default`, `kube-system`, `default/kubernetes`), and the
+//! garbage collector ([`gc`]: owner references, orphan and foreground deletion).
 //!
 //! They use only `kube` clients, so they work against our API or a real kube-apiserver. Desired
 //! state is computed by pure functions ([`endpoint_slices::desired_slices`],
@@ -13,6 +14,7 @@ mod cache_index;
 pub mod cluster_dns;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
+mod gc;
 mod metrics;
 mod prune;
 pub(crate) mod queue;
@@ -37,8 +39,9 @@ pub fn spawn(client: kube::Client, config: ControllerConfig) -> tokio::task::Joi
     tokio::spawn(async move {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(bootstrap::run(client.clone(), config));
+        tasks.spawn(gc::run(client.clone()));
         tasks.spawn(reconcile::run(client));
-        // Dropping the set (when this task is aborted) aborts both.
+        // Dropping the set (when this task is aborted) aborts them all.
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result
                 && error.is_panic()
