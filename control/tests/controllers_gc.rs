@@ -115,7 +115,13 @@ async fn labelled_replica_set(
 }
 
 /// A Pod with the ReplicaSet's labels, owned through `owners`, with extra `finalizers`.
-async fn pod(api: &Api, ns: &str, name: &str, owners: Value, finalizers: Value) -> TestResult<Value> {
+async fn pod(
+    api: &Api,
+    ns: &str,
+    name: &str,
+    owners: Value,
+    finalizers: Value,
+) -> TestResult<Value> {
     create(
         api,
         &pods(ns),
@@ -165,7 +171,9 @@ async fn background_delete_of_a_deployment_leaves_nothing_behind() -> TestResult
         .await?;
     assert_eq!(reply.code, 200, "{}", reply.body);
     assert_eq!(
-        api.get(&format!("{}/web", apps(ns, "deployments"))).await?.code,
+        api.get(&format!("{}/web", apps(ns, "deployments")))
+            .await?
+            .code,
         404,
         "a background delete removes the owner at once"
     );
@@ -205,15 +213,27 @@ async fn orphan_delete_leaves_the_pods_without_the_reference() -> TestResult {
     )
     .await?;
     assert_eq!(reply.code, 200, "{}", reply.body);
-    assert!(reply.body["metadata"]["deletionTimestamp"].is_string(), "{}", reply.body);
-    assert!(finalizers(&reply.body).contains(&"orphan".to_string()), "{}", reply.body);
+    assert!(
+        reply.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        reply.body
+    );
+    assert!(
+        finalizers(&reply.body).contains(&"orphan".to_string()),
+        "{}",
+        reply.body
+    );
     gone(&api, &path).await?;
 
     let lone = api.get(&format!("{}/lone", pods(ns))).await?;
     assert_eq!(lone.code, 200, "{}", lone.body);
-    assert!(lone.body["metadata"].get("ownerReferences").is_none_or(|r| r
-        .as_array()
-        .is_some_and(|a| a.is_empty())), "{}", lone.body);
+    assert!(
+        lone.body["metadata"]
+            .get("ownerReferences")
+            .is_none_or(|r| r.as_array().is_some_and(|a| a.is_empty())),
+        "{}",
+        lone.body
+    );
     let shared = api.get(&format!("{}/shared", pods(ns))).await?;
     assert_eq!(shared.code, 200, "{}", shared.body);
     let refs = shared.body["metadata"]["ownerReferences"].clone();
@@ -249,19 +269,29 @@ async fn foreground_delete_removes_the_owner_last() -> TestResult {
         )
         .await?;
     assert_eq!(reply.code, 200, "{}", reply.body);
-    assert!(finalizers(&reply.body).contains(&"foregroundDeletion".to_string()), "{}", reply.body);
+    assert!(
+        finalizers(&reply.body).contains(&"foregroundDeletion".to_string()),
+        "{}",
+        reply.body
+    );
 
     gone(&api, &format!("{}/free", pods(ns))).await?;
     eventually("the held pod to be marked for deletion", || async {
         let held = api.get(&held_path).await?.body;
-        Ok(held["metadata"]["deletionTimestamp"].is_string().then_some(()))
+        Ok(held["metadata"]["deletionTimestamp"]
+            .is_string()
+            .then_some(()))
     })
     .await?;
     // While a blocking dependent remains, its owners stay, marked.
     for path in [&deploy_path, &rs_path] {
         let owner = api.get(path).await?;
         assert_eq!(owner.code, 200, "{path}: {}", owner.body);
-        assert!(owner.body["metadata"]["deletionTimestamp"].is_string(), "{}", owner.body);
+        assert!(
+            owner.body["metadata"]["deletionTimestamp"].is_string(),
+            "{}",
+            owner.body
+        );
         assert!(
             finalizers(&owner.body).contains(&"foregroundDeletion".to_string()),
             "{}",
@@ -330,7 +360,12 @@ async fn delete_options_are_checked_like_kube_apiserver() -> TestResult {
     let path = format!("{}/web-h1", apps(ns, "replicasets"));
 
     let unknown = api
-        .send(reqwest::Method::DELETE, &format!("{path}?propagationPolicy=Sideways"), "", None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{path}?propagationPolicy=Sideways"),
+            "",
+            None,
+        )
         .await?;
     assert_eq!(unknown.code, 422, "{}", unknown.body);
     assert_eq!(
@@ -338,7 +373,10 @@ async fn delete_options_are_checked_like_kube_apiserver() -> TestResult {
         "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \
          \"Sideways\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
     );
-    assert_eq!(unknown.body["details"]["causes"][0]["field"], "propagationPolicy");
+    assert_eq!(
+        unknown.body["details"]["causes"][0]["field"],
+        "propagationPolicy"
+    );
     let both = delete_with(
         &api,
         &path,
@@ -365,7 +403,10 @@ async fn delete_options_are_checked_like_kube_apiserver() -> TestResult {
     assert_eq!(collection.code, 200, "{}", collection.body);
     let marked = &collection.body["items"][0];
     assert_eq!(marked["metadata"]["uid"], rs["metadata"]["uid"]);
-    assert!(finalizers(marked).contains(&"orphan".to_string()), "{marked}");
+    assert!(
+        finalizers(marked).contains(&"orphan".to_string()),
+        "{marked}"
+    );
     gone(&api, &path).await?;
     plane.shutdown().await;
     Ok(())
@@ -386,31 +427,75 @@ async fn kubectl_cascade_flags() -> TestResult {
 
     // --cascade=orphan: kubectl returns once the ReplicaSet is gone; its Pod stays, unowned.
     let rs = labelled_replica_set(&api, ns, "orphaned", None, "web", 1).await?;
-    pod(&api, ns, "left", json!([owner("ReplicaSet", "apps/v1", &rs)]), json!([])).await?;
+    pod(
+        &api,
+        ns,
+        "left",
+        json!([owner("ReplicaSet", "apps/v1", &rs)]),
+        json!([]),
+    )
+    .await?;
     let out = kubectl
         .run(&["delete", "rs", "orphaned", "-n", ns, "--cascade=orphan"])
         .await?;
-    assert!(out.contains("replicaset.apps \"orphaned\" deleted"), "{out}");
+    assert!(
+        out.contains("replicaset.apps \"orphaned\" deleted"),
+        "{out}"
+    );
     let left = api.get(&format!("{}/left", pods(ns))).await?;
     assert_eq!(left.code, 200, "{}", left.body);
-    assert!(left.body["metadata"]["ownerReferences"].as_array().is_none_or(Vec::is_empty), "{}", left.body);
+    assert!(
+        left.body["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{}",
+        left.body
+    );
 
     // --cascade=foreground: kubectl waits for the Deployment, which goes after its dependents.
     let d = deployment(&api, ns, "front").await?;
     let rs = replica_set(&api, ns, "front-h1", Some(&d)).await?;
-    pod(&api, ns, "front-pod", json!([owner("ReplicaSet", "apps/v1", &rs)]), json!([])).await?;
+    pod(
+        &api,
+        ns,
+        "front-pod",
+        json!([owner("ReplicaSet", "apps/v1", &rs)]),
+        json!([]),
+    )
+    .await?;
     let out = kubectl
-        .run(&["delete", "deployment", "front", "-n", ns, "--cascade=foreground"])
+        .run(&[
+            "delete",
+            "deployment",
+            "front",
+            "-n",
+            ns,
+            "--cascade=foreground",
+        ])
         .await?;
     assert!(out.contains("deployment.apps \"front\" deleted"), "{out}");
-    assert_eq!(api.get(&format!("{}/front-h1", apps(ns, "replicasets"))).await?.code, 404);
+    assert_eq!(
+        api.get(&format!("{}/front-h1", apps(ns, "replicasets")))
+            .await?
+            .code,
+        404
+    );
     assert_eq!(api.get(&format!("{}/front-pod", pods(ns))).await?.code, 404);
 
     // The default (background): the Deployment goes at once, its dependents after.
     let d = deployment(&api, ns, "back").await?;
     let rs = replica_set(&api, ns, "back-h1", Some(&d)).await?;
-    pod(&api, ns, "back-pod", json!([owner("ReplicaSet", "apps/v1", &rs)]), json!([])).await?;
-    let out = kubectl.run(&["delete", "deployment", "back", "-n", ns]).await?;
+    pod(
+        &api,
+        ns,
+        "back-pod",
+        json!([owner("ReplicaSet", "apps/v1", &rs)]),
+        json!([]),
+    )
+    .await?;
+    let out = kubectl
+        .run(&["delete", "deployment", "back", "-n", ns])
+        .await?;
     assert!(out.contains("deployment.apps \"back\" deleted"), "{out}");
     gone(&api, &format!("{}/back-h1", apps(ns, "replicasets"))).await?;
     gone(&api, &format!("{}/back-pod", pods(ns))).await?;

@@ -214,12 +214,19 @@ mod tests {
         .err();
         assert!(
             both.as_ref().is_some_and(|e| e.code == 422
-                && e.causes.first().is_some_and(|c| c.field == "propagationPolicy")),
+                && e.causes
+                    .first()
+                    .is_some_and(|c| c.field == "propagationPolicy")),
             "{both:?}"
         );
         let bad_flag = from_query(&query(&[("orphanDependents", "perhaps")])).err();
         assert!(bad_flag.is_some_and(|e| e.code == 400 && e.message.contains("orphanDependents")));
-        let bad_body = read("application/json", br#"{"propagationPolicy": 3}"#, &DeleteOptions::default()).err();
+        let bad_body = read(
+            "application/json",
+            br#"{"propagationPolicy": 3}"#,
+            &DeleteOptions::default(),
+        )
+        .err();
         assert!(bad_body.is_some_and(|e| e.code == 400));
     }
 }

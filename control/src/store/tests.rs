@@ -519,7 +519,11 @@ async fn propagation_policies_leave_their_finalizer_and_a_repeat_may_switch() ->
     store
         .write(delete("orphaning", Some(Propagation::Background)))
         .await?;
-    assert!(store.get(Kind::ConfigMap, Some("gc"), "orphaning").is_none());
+    assert!(
+        store
+            .get(Kind::ConfigMap, Some("gc"), "orphaning")
+            .is_none()
+    );
     store
         .write(delete("plain", Some(Propagation::Background)))
         .await?;

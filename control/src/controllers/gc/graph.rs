@@ -58,9 +58,8 @@ impl Node {
         let uid = meta.uid.clone().filter(|u| !u.is_empty())?;
         let name = meta.name.clone().filter(|n| !n.is_empty())?;
         let deleting = meta.deletion_timestamp.is_some();
-        let has = |finalizer: &str| {
-            deleting && meta.finalizers.iter().flatten().any(|f| f == finalizer)
-        };
+        let has =
+            |finalizer: &str| deleting && meta.finalizers.iter().flatten().any(|f| f == finalizer);
         Some(Node {
             identity: Identity {
                 kind,
@@ -173,8 +172,7 @@ impl Graph {
         if node.foreground {
             jobs.push(Job::Foreground(node.uid().to_string()));
         }
-        if owners_changed && !node.deleting && node.owners.iter().any(|o| self.needs_attention(o))
-        {
+        if owners_changed && !node.deleting && node.owners.iter().any(|o| self.needs_attention(o)) {
             jobs.push(Job::AttemptDelete(node.uid().to_string()));
         }
         jobs

@@ -205,7 +205,9 @@ impl Worker {
         }
         let mut owners = Vec::with_capacity(references.len());
         for reference in references {
-            let state = self.owner_state(&reference, id.namespace.as_deref()).await?;
+            let state = self
+                .owner_state(&reference, id.namespace.as_deref())
+                .await?;
             owners.push((reference, state));
         }
         let has_dependents = lock(&self.graph).has_dependents(uid);
@@ -284,7 +286,8 @@ impl Worker {
             counters().gc_references_removed.inc();
         }
         if dependents.len() > MAX_WRITES_PER_JOB {
-            self.queue.requeue_after(Job::Orphan(uid.to_string()), NEXT_PASS);
+            self.queue
+                .requeue_after(Job::Orphan(uid.to_string()), NEXT_PASS);
             return Ok(());
         }
         writes::remove_finalizer(&self.client, &owner.identity, ORPHAN_FINALIZER).await?;

@@ -84,18 +84,28 @@ fn nothing_is_queued_before_the_first_full_list() {
         .is_empty()
     );
     assert_eq!(g.mark_synced(), vec![Job::AttemptDelete("p".into())]);
-    assert!(g.mark_synced().is_empty(), "syncing twice queues nothing more");
+    assert!(
+        g.mark_synced().is_empty(),
+        "syncing twice queues nothing more"
+    );
 }
 
 #[test]
 fn a_deleted_owner_queues_its_dependents() {
     let mut g = chain();
-    assert_eq!(g.forget("rs1"), vec![
-        Job::AttemptDelete("p1".into()),
-        Job::AttemptDelete("p2".into())
-    ]);
+    assert_eq!(
+        g.forget("rs1"),
+        vec![
+            Job::AttemptDelete("p1".into()),
+            Job::AttemptDelete("p2".into())
+        ]
+    );
     assert!(g.forget("rs1").is_empty(), "forgetting twice is a no-op");
-    assert_eq!(g.dependents_of("rs1").len(), 2, "the Pods still name the gone owner");
+    assert_eq!(
+        g.dependents_of("rs1").len(),
+        2,
+        "the Pods still name the gone owner"
+    );
     assert!(g.forget("p1").is_empty() && g.forget("p2").is_empty());
     assert!(!g.has_dependents("rs1"));
 }
@@ -112,7 +122,10 @@ fn a_new_object_with_an_unknown_owner_is_looked_at_once() {
         g.observe(stray.clone()),
         vec![Job::AttemptDelete("stray".into())]
     );
-    assert!(g.observe(stray).is_empty(), "an unchanged update queues nothing");
+    assert!(
+        g.observe(stray).is_empty(),
+        "an unchanged update queues nothing"
+    );
     let owned = node(
         Kind::Pod,
         "p3",
@@ -150,10 +163,13 @@ fn orphan_and_foreground_owners_queue_their_jobs() {
 fn a_relist_forgets_what_it_no_longer_shows() {
     let mut g = chain();
     g.relist_start(Kind::ReplicaSet);
-    assert_eq!(g.relist_done(Kind::ReplicaSet), vec![
-        Job::AttemptDelete("p1".into()),
-        Job::AttemptDelete("p2".into())
-    ]);
+    assert_eq!(
+        g.relist_done(Kind::ReplicaSet),
+        vec![
+            Job::AttemptDelete("p1".into()),
+            Job::AttemptDelete("p2".into())
+        ]
+    );
     assert!(g.node("rs1").is_none() && g.node("d1").is_some());
 }
 

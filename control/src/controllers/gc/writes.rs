@@ -3,9 +3,9 @@
 //! 404 on a write means the work is already done and is not an error.
 
 use cluster_watch::status_code;
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::core::{ApiResource, DynamicObject};
-use kube::Client;
 
 use super::GcError;
 use super::decide::drop_owner_patch;
