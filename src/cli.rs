@@ -425,8 +425,35 @@ pub struct DeleteArgs {
     /// Succeed when the object does not exist.
     #[arg(long)]
     pub ignore_not_found: bool,
+    /// What happens to the objects' dependents, as `kubectl delete --cascade`: `background`
+    /// (deleted after the owner), `foreground` (deleted before it) or `orphan` (kept, without
+    /// the owner reference).
+    #[arg(long, value_enum, default_value_t = Cascade::Background)]
+    pub cascade: Cascade,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// `switchyard delete --cascade`: the delete's `propagationPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Cascade {
+    /// The owner goes now, the garbage collector deletes its dependents afterwards.
+    Background,
+    /// The dependents go first, then the owner.
+    Foreground,
+    /// The dependents stay, without their reference to the owner.
+    Orphan,
+}
+
+impl Cascade {
+    /// The `propagationPolicy` value.
+    pub fn policy(self) -> &'static str {
+        match self {
+            Cascade::Background => "Background",
+            Cascade::Foreground => "Foreground",
+            Cascade::Orphan => "Orphan",
+        }
+    }
 }
 
 /// Flags of `switchyard dns`.

@@ -1,4 +1,4 @@
-//! `switchyard delete KIND NAME...`.
+//! `switchyard delete KIND NAME... [--cascade background|foreground|orphan]`.
 
 use anyhow::{Result, anyhow, bail};
 use control::Kind;
@@ -19,7 +19,11 @@ pub async fn run(args: DeleteArgs) -> Result<()> {
     let client = api::client(&args.server).await?;
     let mut failures = 0;
     for name in &args.names {
-        let path = kind.object_path(namespace.as_deref(), name);
+        let path = format!(
+            "{}?propagationPolicy={}",
+            kind.object_path(namespace.as_deref(), name),
+            args.cascade.policy()
+        );
         match api::send(&client, Method::DELETE, &path, None, None).await {
             Ok(_) => println!("{} \"{name}\" deleted", kind.singular()),
             Err(e) if api::is_not_found(&e) && args.ignore_not_found => {}

@@ -9,6 +9,7 @@ mod authorize;
 mod binding;
 mod body;
 mod component_status;
+mod delete_options;
 mod discovery;
 mod fields;
 #[doc(hidden)]
@@ -401,7 +402,7 @@ async fn handle(
         (&Method::PUT, true) => call.update(&body).await,
         (&Method::PATCH, true) => call.patch(body).await,
         (&Method::DELETE, true) => call.delete(&body).await,
-        (&Method::DELETE, false) => call.delete_collection().await,
+        (&Method::DELETE, false) => call.delete_collection(&body).await,
         _ => Err(ApiError::method_not_allowed(format!(
             "{method} is not supported on {}",
             if target.name.is_some() {

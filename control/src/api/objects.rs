@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::body;
+use super::delete_options::{self, DeleteRequest};
 use super::patch::{Patch, PatchType};
 use super::query::Params;
 use super::response;
@@ -217,11 +218,18 @@ impl Call<'_> {
         Err(ApiError::internal("the patch was not applied"))
     }
 
+    /// The checked DeleteOptions of this request (body first, else query string).
+    fn delete_request(&self, body: &Bytes) -> Result<DeleteRequest, ApiError> {
+        let from_query = self.params.delete_options.clone()?;
+        delete_options::read(&body::content_type(self.headers), body, &from_query)
+    }
+
     /// DELETE of a collection: every object the selectors pick, in one store write, so that
     /// either all of them are deleted (or, with finalizers, marked) or none is. Answers the list
-    /// of deleted objects. Namespaces (as kube-apiserver) and namespaced kinds across all
-    /// namespaces are not served (405), and nothing is deleted.
-    pub(crate) async fn delete_collection(&self) -> Result<Response, ApiError> {
+    /// of deleted objects. The DeleteOptions' propagation policy applies to each object.
+    /// Namespaces (as kube-apiserver) and namespaced kinds across all namespaces are not
+    /// served (405), and nothing is deleted.
+    pub(crate) async fn delete_collection(&self, body: &Bytes) -> Result<Response, ApiError> {
         if self.kind == Kind::Namespace {
             return Err(ApiError::method_not_allowed(
                 "the server does not allow deleting namespaces as a collection: delete each \
@@ -237,6 +245,7 @@ impl Call<'_> {
                 self.kind.plural()
             )));
         }
+        let request = self.delete_request(body)?;
         let params = self.params.clone();
         let deleted = self
             .store
@@ -245,8 +254,9 @@ impl Call<'_> {
                     kind: self.kind,
                     namespace,
                     filter: Box::new(move |obj| params.selects(obj)),
+                    propagation: request.propagation,
                 },
-                self.params.dry_run,
+                self.params.dry_run || request.dry_run,
             )
             .await?;
         let items: Vec<serde_json::Value> = deleted.iter().map(|obj| obj.to_json()).collect();
@@ -259,29 +269,35 @@ impl Call<'_> {
         Ok(response::json(StatusCode::OK, &body, &[]))
     }
 
-    /// DELETE of one object; the body may carry DeleteOptions with preconditions.
+    /// DELETE of one object; the DeleteOptions (body or query string) carry the propagation
+    /// policy and preconditions. An object that stays (finalizers) is answered with its
+    /// `deletionTimestamp`; 202 instead of 200 only after the legacy `orphanDependents: false`,
+    /// as kube-apiserver.
     pub(crate) async fn delete(&self, body: &Bytes) -> Result<Response, ApiError> {
-        let (uid, resource_version) = if body.iter().all(u8::is_ascii_whitespace) {
-            (None, None)
-        } else {
-            let options = body::parse(&body::content_type(self.headers), body)?;
-            let pre = options.get("preconditions");
-            let text = |field: &str| {
-                pre.and_then(|p| p.get(field))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            };
-            (text("uid"), text("resourceVersion"))
+        let request = self.delete_request(body)?;
+        let write = Write::Delete {
+            kind: self.kind,
+            namespace: self.target.namespace.clone(),
+            name: self.name().to_string(),
+            uid: request.uid,
+            resource_version: request.resource_version,
+            propagation: request.propagation,
         };
-        let stored = self
-            .submit(Write::Delete {
-                kind: self.kind,
-                namespace: self.target.namespace.clone(),
-                name: self.name().to_string(),
-                uid,
-                resource_version,
-            })
-            .await?;
-        Ok(self.render(&stored, StatusCode::OK, &[]))
+        let stored = if self.params.dry_run || request.dry_run {
+            self.store.dry_run(write).await?
+        } else {
+            self.store.write(write).await?
+        };
+        let kept = stored.meta().deletion_timestamp.is_some()
+            && self
+                .store
+                .get(self.kind, self.target.namespace.as_deref(), self.name())
+                .is_some_and(|now| now.meta().uid == stored.meta().uid);
+        let code = if kept && request.cascade_requested {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        Ok(self.render(&stored, code, &[]))
     }
 }

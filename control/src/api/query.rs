@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
+
 use crate::error::ApiError;
 use crate::object::Object;
 use crate::selector::Selector;
@@ -116,6 +118,9 @@ pub(crate) struct Params {
     /// `sendInitialEvents=true` (watch-list): the current objects first, then a bookmark
     /// annotated `k8s.io/initial-events-end`.
     pub send_initial_events: bool,
+    /// The DeleteOptions of the query string (`propagationPolicy`, `orphanDependents`, ...),
+    /// or why they do not parse; only a DELETE looks at them.
+    pub delete_options: Result<DeleteOptions, ApiError>,
 }
 
 fn flag(name: &str, value: Option<&String>) -> Result<bool, ApiError> {
@@ -219,6 +224,7 @@ impl Params {
                 .unwrap_or_else(|| "Metadata".to_string()),
             dry_run,
             send_initial_events: flag("sendInitialEvents", query.get("sendInitialEvents"))?,
+            delete_options: super::delete_options::from_query(query),
         })
     }
 

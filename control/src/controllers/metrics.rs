@@ -35,6 +35,14 @@ pub(crate) struct ControllerMetrics {
     pub(crate) endpoints_written: Counter,
     /// The four write counters above as one labelled family (clones share the values).
     writes: Family<WriteLabels, Counter>,
+    /// Objects the garbage collector deleted because their owners were gone.
+    pub(crate) gc_deletes: Counter,
+    /// Owner references the garbage collector removed (orphaning, gone or waiting owners).
+    pub(crate) gc_references_removed: Counter,
+    /// `orphan` and `foregroundDeletion` finalizers the garbage collector removed.
+    pub(crate) gc_finalizers_removed: Counter,
+    /// Garbage-collector jobs that failed and were retried.
+    pub(crate) gc_errors: Counter,
 }
 
 impl ControllerMetrics {
@@ -50,6 +58,10 @@ impl ControllerMetrics {
             slices_deleted: slot("EndpointSlice", "delete"),
             endpoints_written: slot("Endpoints", "write"),
             writes,
+            gc_deletes: Counter::default(),
+            gc_references_removed: Counter::default(),
+            gc_finalizers_removed: Counter::default(),
+            gc_errors: Counter::default(),
         }
     }
 }
@@ -83,6 +95,26 @@ pub(crate) fn register(registry: &mut Registry) {
         "switchyard_endpointslice_writes",
         "EndpointSlice and Endpoints writes by the controllers",
         m.writes.clone(),
+    );
+    registry.register(
+        "switchyard_gc_deletes",
+        "Objects the garbage collector deleted because their owners were gone",
+        m.gc_deletes.clone(),
+    );
+    registry.register(
+        "switchyard_gc_owner_references_removed",
+        "Owner references the garbage collector removed from dependents",
+        m.gc_references_removed.clone(),
+    );
+    registry.register(
+        "switchyard_gc_finalizers_removed",
+        "Orphan and foregroundDeletion finalizers the garbage collector removed",
+        m.gc_finalizers_removed.clone(),
+    );
+    registry.register(
+        "switchyard_gc_errors",
+        "Garbage-collector jobs that failed and were retried",
+        m.gc_errors.clone(),
     );
 }
 

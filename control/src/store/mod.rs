@@ -20,6 +20,7 @@ mod error;
 mod feed;
 mod log;
 mod meta;
+mod propagation;
 mod snapshot;
 mod validate;
 mod writer;
@@ -44,6 +45,7 @@ pub use error::{ChangeError, StoreError};
 pub(crate) use feed::{EventFeed, FeedError};
 pub(crate) use log::{EventLog, EventType, WatchEvent};
 pub(crate) use meta::has_status;
+pub use propagation::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Propagation};
 pub(crate) use snapshot::{ObjectKey, Snapshot};
 
 /// Settings of an opened store.
@@ -107,6 +109,9 @@ pub(crate) enum Write {
         uid: Option<String>,
         /// `preconditions.resourceVersion` of DeleteOptions.
         resource_version: Option<String>,
+        /// `propagationPolicy` (or `orphanDependents`) of DeleteOptions; `None` when the
+        /// request named none.
+        propagation: Option<Propagation>,
     },
     /// Delete every object of `kind` in `namespace` that `filter` picks, all in one
     /// transaction: when one deletion fails, none happens.
@@ -117,6 +122,8 @@ pub(crate) enum Write {
         namespace: Option<String>,
         /// Which objects to delete.
         filter: Filter,
+        /// `propagationPolicy` (or `orphanDependents`) for every object deleted.
+        propagation: Option<Propagation>,
     },
 }
 

@@ -87,6 +87,7 @@ async fn create_update_delete_round_trip_with_revisions() -> Result<(), ApiError
             name: "web".into(),
             uid: None,
             resource_version: None,
+            propagation: None,
         })
         .await?;
     assert_eq!(deleted.resource_version(), Some(4));
@@ -153,6 +154,7 @@ async fn namespace_delete_cascades_in_one_batch() -> Result<(), ApiError> {
             name: "gone".into(),
             uid: None,
             resource_version: None,
+            propagation: None,
         })
         .await?;
     let mut kinds = Vec::new();
@@ -372,6 +374,7 @@ async fn a_collection_delete_that_fails_midway_deletes_nothing() -> Result<(), A
                     assert!(n < 1, "injected failure on object {n}");
                     true
                 }),
+                propagation: None,
             },
             false,
         )
@@ -387,6 +390,7 @@ async fn a_collection_delete_that_fails_midway_deletes_nothing() -> Result<(), A
                 kind: Kind::Service,
                 namespace: Some("bulk".into()),
                 filter: Box::new(|obj| obj.name() != "c"),
+                propagation: None,
             },
             false,
         )
@@ -399,6 +403,7 @@ async fn a_collection_delete_that_fails_midway_deletes_nothing() -> Result<(), A
                 kind: Kind::Namespace,
                 namespace: None,
                 filter: Box::new(|_| true),
+                propagation: None,
             },
             false,
         )
@@ -466,6 +471,63 @@ async fn after_a_failed_commit_the_store_reopens_and_writes_again() -> Result<()
         .map(|ns| ns.name().to_string())
         .collect();
     assert_eq!(names, ["kept-0", "kept-1", "kept-2", "one"]);
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn propagation_policies_leave_their_finalizer_and_a_repeat_may_switch() -> Result<(), ApiError>
+{
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.to_string()))?;
+    let store = open(dir.path(), 100);
+    create(&store, Kind::Namespace, json!({"metadata": {"name": "gc"}})).await?;
+    let cm = |name: &str| json!({"metadata": {"name": name, "namespace": "gc"}});
+    create(&store, Kind::ConfigMap, cm("orphaning")).await?;
+    create(&store, Kind::ConfigMap, cm("plain")).await?;
+    let delete = |name: &str, propagation| Write::Delete {
+        kind: Kind::ConfigMap,
+        namespace: Some("gc".into()),
+        name: name.into(),
+        uid: None,
+        resource_version: None,
+        propagation,
+    };
+    let marked = store
+        .write(delete("orphaning", Some(Propagation::Orphan)))
+        .await?;
+    assert!(marked.meta().deletion_timestamp.is_some());
+    assert_eq!(
+        marked.meta().finalizers,
+        Some(vec![ORPHAN_FINALIZER.to_string()])
+    );
+    // No policy named: the finalizer on the object decides, nothing changes.
+    let again = store.write(delete("orphaning", None)).await?;
+    assert_eq!(again.resource_version(), marked.resource_version());
+    // Foreground replaces orphan, keeping the deletionTimestamp.
+    let switched = store
+        .write(delete("orphaning", Some(Propagation::Foreground)))
+        .await?;
+    assert_eq!(
+        switched.meta().finalizers,
+        Some(vec![FOREGROUND_FINALIZER.to_string()])
+    );
+    assert_eq!(
+        switched.meta().deletion_timestamp,
+        marked.meta().deletion_timestamp
+    );
+    // Background leaves no finalizer: the object goes.
+    store
+        .write(delete("orphaning", Some(Propagation::Background)))
+        .await?;
+    assert!(
+        store
+            .get(Kind::ConfigMap, Some("gc"), "orphaning")
+            .is_none()
+    );
+    store
+        .write(delete("plain", Some(Propagation::Background)))
+        .await?;
+    assert!(store.get(Kind::ConfigMap, Some("gc"), "plain").is_none());
     store.close().await;
     Ok(())
 }

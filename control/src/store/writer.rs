@@ -15,9 +15,11 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 use super::db::Database;
 use super::disk::{Disk, IDLE_POLL};
 use super::log::{EventType, WatchEvent};
+use super::propagation::finalizers_after_delete;
 use super::snapshot::{Snapshot, key_of};
 use super::{
-    Change, Filter, Message, Request, Shared, StoreError, Write, meta, resource_name, validate,
+    Change, Filter, Message, Propagation, Request, Shared, StoreError, Write, meta, resource_name,
+    validate,
 };
 use crate::admission::{Admission, Operation};
 use crate::error::FieldCause;
@@ -224,20 +226,27 @@ fn apply(batch: &mut Batch<'_>, write: Write) -> Result<Vec<Arc<Object>>, StoreE
             kind,
             namespace,
             filter,
-        } => return delete_collection(batch, kind, namespace.as_deref(), &filter),
+            propagation,
+        } => {
+            return delete_collection(batch, kind, namespace.as_deref(), &filter, propagation);
+        }
         Write::Delete {
             kind,
             namespace,
             name,
             uid,
             resource_version,
+            propagation,
         } => delete(
             batch,
             kind,
             namespace.as_deref(),
             &name,
-            uid.as_deref(),
-            resource_version.as_deref(),
+            Preconditions {
+                uid: uid.as_deref(),
+                resource_version: resource_version.as_deref(),
+            },
+            propagation,
         ),
     };
     single.map(|obj| vec![obj])
@@ -512,16 +521,25 @@ fn update(
     Ok(stored)
 }
 
+/// The `preconditions` of a delete.
+struct Preconditions<'a> {
+    uid: Option<&'a str>,
+    resource_version: Option<&'a str>,
+}
+
+/// Deletes an object, or marks it (`deletionTimestamp`) when finalizers remain after the
+/// propagation policy put its own (`orphan`, `foregroundDeletion`) in place. A repeated delete
+/// of a marked object may switch the policy; one that leaves no finalizer removes it.
 fn delete(
     b: &mut Batch<'_>,
     kind: Kind,
     namespace: Option<&str>,
     name: &str,
-    uid: Option<&str>,
-    resource_version: Option<&str>,
+    pre: Preconditions<'_>,
+    propagation: Option<Propagation>,
 ) -> Result<Arc<Object>, StoreError> {
     let old = current(b, kind, namespace, name)?;
-    if let Some(uid) = uid
+    if let Some(uid) = pre.uid
         && old.meta().uid.as_deref() != Some(uid)
     {
         return Err(StoreError::conflict(
@@ -533,7 +551,7 @@ fn delete(
             ),
         ));
     }
-    check_resource_version(&old, resource_version)?;
+    check_resource_version(&old, pre.resource_version)?;
     if kind == Kind::Namespace && PROTECTED_NAMESPACES.contains(&name) {
         return Err(StoreError::forbidden(
             "namespaces",
@@ -541,19 +559,19 @@ fn delete(
             "this namespace may not be deleted",
         ));
     }
-    if old
-        .meta()
-        .finalizers
-        .as_ref()
-        .is_some_and(|f| !f.is_empty())
-    {
-        if old.meta().deletion_timestamp.is_some() {
+    let before = old.meta().finalizers.as_deref().unwrap_or_default();
+    let finalizers = finalizers_after_delete(before, propagation);
+    if !finalizers.is_empty() {
+        if old.meta().deletion_timestamp.is_some() && finalizers == before {
             return Ok(old);
         }
         let mut marked = Object::clone(&old);
         let meta = marked.meta_mut();
-        meta.deletion_timestamp = Some(meta::now());
-        meta.deletion_grace_period_seconds = Some(0);
+        meta.finalizers = Some(finalizers);
+        if meta.deletion_timestamp.is_none() {
+            meta.deletion_timestamp = Some(meta::now());
+            meta.deletion_grace_period_seconds = Some(0);
+        }
         if let Object::Namespace(ns) = &mut marked {
             ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".to_string());
         }
@@ -573,6 +591,7 @@ fn delete_collection(
     kind: Kind,
     namespace: Option<&str>,
     filter: &Filter,
+    propagation: Option<Propagation>,
 ) -> Result<Vec<Arc<Object>>, StoreError> {
     if kind == Kind::Namespace {
         return Err(StoreError::method_not_allowed(
@@ -588,7 +607,11 @@ fn delete_collection(
     let mut deleted = Vec::with_capacity(picked.len());
     for (ns, name) in picked {
         let ns = (!ns.is_empty()).then_some(ns.as_str());
-        deleted.push(delete(b, kind, ns, &name, None, None)?);
+        let none = Preconditions {
+            uid: None,
+            resource_version: None,
+        };
+        deleted.push(delete(b, kind, ns, &name, none, propagation)?);
     }
     Ok(deleted)
 }
