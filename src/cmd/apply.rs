@@ -5,6 +5,7 @@
 use anyhow::{Result, anyhow, bail};
 use cluster_watch::trim::LAST_APPLIED;
 use control::Kind;
+use control::api::LegacyVersion;
 use http::Method;
 use serde_json::{Map, Value};
 
@@ -61,6 +62,25 @@ pub struct Target {
     pub namespace: Option<String>,
     /// The name.
     pub name: String,
+    /// The legacy version the manifest is written in (`extensions/v1beta1`), whose paths it
+    /// is sent to (the server stores it as apps/v1); `None` for the stored version.
+    pub legacy: Option<LegacyVersion>,
+}
+
+impl Target {
+    /// The URL path of the collection the object is created in, at the manifest's version.
+    pub fn collection_path(&self) -> String {
+        let namespace = self.namespace.as_deref();
+        match self.legacy {
+            Some(version) => version.collection_path(self.kind, namespace),
+            None => self.kind.collection_path(namespace),
+        }
+    }
+
+    /// The URL path of the object, at the manifest's version.
+    pub fn object_path(&self) -> String {
+        format!("{}/{}", self.collection_path(), self.name)
+    }
 }
 
 /// Works out where a manifest goes, with errors naming the field.
@@ -79,7 +99,12 @@ pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> 
     if kind_name.is_empty() {
         bail!("kind: Required value");
     }
-    let kind = Kind::from_type_meta(api_version, kind_name).ok_or_else(|| {
+    let stored = Kind::from_type_meta(api_version, kind_name).map(|k| (k, None));
+    let legacy = || {
+        let kind = Kind::ALL.into_iter().find(|k| k.name() == kind_name)?;
+        LegacyVersion::for_manifest(api_version, kind).map(|v| (kind, Some(v)))
+    };
+    let (kind, legacy) = stored.or_else(legacy).ok_or_else(|| {
         let known: Vec<String> = Kind::ALL
             .iter()
             .map(|k| format!("{} {}", k.api_version(), k.name()))
@@ -119,6 +144,7 @@ pub fn target(value: &Value, default_namespace: Option<&str>) -> Result<Target> 
         kind,
         namespace,
         name: name.to_string(),
+        legacy,
     })
 }
 
@@ -148,9 +174,7 @@ async fn apply_one(
 ) -> Result<String> {
     let target = target(&m.value, namespace)?;
     let label = format!("{}/{}", target.kind.singular(), target.name);
-    let path = target
-        .kind
-        .object_path(target.namespace.as_deref(), &target.name);
+    let path = target.object_path();
     let mut desired = m.value.clone();
     if let Some(ns) = &target.namespace {
         set_path(
@@ -173,7 +197,7 @@ async fn apply_one(
     };
     let Some(live) = live else {
         let body = serde_json::to_vec(&desired)?;
-        let collection = target.kind.collection_path(target.namespace.as_deref());
+        let collection = target.collection_path();
         write(
             client,
             Method::POST,
@@ -335,5 +359,32 @@ mod tests {
             Some("x"),
         );
         assert!(t.is_ok_and(|t| t.namespace.is_none()));
+        assert!(
+            e(json!({"apiVersion": "extensions/v1beta1", "kind": "StatefulSet", "metadata": {"name": "x"}}))
+                .contains("unsupported StatefulSet (apiVersion extensions/v1beta1)")
+        );
+    }
+
+    #[test]
+    fn legacy_manifests_go_to_their_versions_paths() {
+        let t = target(
+            &json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "web"}}),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.kind, Kind::Deployment);
+        assert_eq!(
+            t.object_path(),
+            "/apis/extensions/v1beta1/namespaces/default/deployments/web"
+        );
+        let t = target(
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+            Some("a"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            t.collection_path(),
+            "/apis/apps/v1/namespaces/a/deployments"
+        );
     }
 }

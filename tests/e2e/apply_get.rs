@@ -118,6 +118,56 @@ async fn seed_manifests_apply_unchanged() -> TestResult {
     Ok(())
 }
 
+/// The tutorial's `extensions/v1beta1` Deployment (no selector) applies with `switchyard
+/// apply`, is stored as apps/v1 with the selector that version defaulted, and kubectl lists it
+/// at the preferred version and at the legacy one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tutorial_extensions_deployment_applies_and_lists_at_both_versions() -> TestResult {
+    let sy = Switchyard::start(SwitchyardOptions::default()).await?;
+    let manifest = example("seeds/tomcat-deployment.yaml");
+    let out = sy.cli(&["apply", "-f", &manifest])?;
+    assert!(out.status.success(), "apply failed: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("deployment/tomcat-deployment created"),
+        "{stdout}"
+    );
+    let again = sy.cli(&["apply", "-f", &manifest])?;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let again = text(&again.stdout);
+    assert!(
+        again.contains("deployment/tomcat-deployment unchanged"),
+        "{again}"
+    );
+    let (status, stored) = sy
+        .get("/apis/apps/v1/namespaces/default/deployments/tomcat-deployment")
+        .await?;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(
+        stored["spec"]["selector"]["matchLabels"],
+        serde_json::json!({"app": "tomcat", "tier": "frontend"})
+    );
+    if testkit::kubectl_available() {
+        for resource in ["deploy", "deploy.v1beta1.extensions"] {
+            let out = std::process::Command::new("kubectl")
+                .arg(format!("--kubeconfig={}", sy.kubeconfig().display()))
+                .args(["get", resource])
+                .env_remove("KUBECONFIG")
+                .output()?;
+            let stdout = text(&out.stdout);
+            assert!(
+                out.status.success()
+                    && stdout
+                        .lines()
+                        .any(|l| l.starts_with("tomcat-deployment") && l.contains("/3")),
+                "kubectl get {resource}: {stdout}{}",
+                text(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_manifests_are_refused_with_a_named_reason_and_store_nothing() -> TestResult {
     let sy = Switchyard::start(SwitchyardOptions::default()).await?;

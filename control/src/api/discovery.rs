@@ -1,11 +1,14 @@
 //! Discovery documents: `/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/v1` and
 //! `/version`, enough for kubectl and kube-rs to find every resource with its verbs, short
 //! names and scope. Aggregated discovery is not offered: clients asking for it get the plain
-//! documents, which they accept as a fallback.
+//! documents, which they accept as a fallback. The legacy workload versions
+//! (`extensions/v1beta1`, `apps/v1beta1`, `apps/v1beta2`, see [`super::legacy`]) are listed
+//! after the stored one, which stays the preferred version.
 
 use serde_json::{Value, json};
 
-use super::route::{Review, groups as served_groups, version_of};
+use super::legacy::LegacyVersion;
+use super::route::{Review, groups as served_groups, version_of, versions_of};
 use crate::object::Kind;
 use crate::store::has_status;
 
@@ -38,9 +41,12 @@ pub(crate) fn core_versions(server_address: &str) -> Value {
 }
 
 fn group_json(group: &str) -> Value {
-    let v = version_of(group);
-    let version = json!({"groupVersion": format!("{group}/{v}"), "version": v});
-    json!({"name": group, "versions": [version.clone()], "preferredVersion": version})
+    let versions: Vec<Value> = versions_of(group)
+        .into_iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
+    let preferred = versions.first().cloned().unwrap_or(Value::Null);
+    json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
 /// `/apis`.
@@ -62,60 +68,8 @@ pub(crate) fn resources(group: &str) -> Value {
     let group_version = crate::object::group_version(group, version_of(group));
     let mut list = Vec::new();
     for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
-        let mut resource = json!({
-            "name": kind.plural(),
-            "singularName": kind.singular(),
-            "namespaced": kind.namespaced(),
-            "kind": kind.name(),
-            "verbs": verbs(kind),
-            "shortNames": kind.short_names(),
-        });
         // `kubectl get all` lists the resources in the "all" category.
-        if kind.info().in_all {
-            resource["categories"] = json!(["all"]);
-        }
-        list.push(resource);
-        if has_status(kind) {
-            list.push(json!({
-                "name": format!("{}/status", kind.plural()),
-                "singularName": "",
-                "namespaced": kind.namespaced(),
-                "kind": kind.name(),
-                "verbs": ["get", "patch", "update"],
-            }));
-        }
-        if kind.info().scale {
-            list.push(json!({
-                "name": format!("{}/scale", kind.plural()),
-                "singularName": "",
-                "namespaced": kind.namespaced(),
-                "group": "autoscaling",
-                "version": "v1",
-                "kind": "Scale",
-                "verbs": ["get", "patch", "update"],
-            }));
-        }
-        if kind == Kind::Pod {
-            for (sub, kind, verbs) in [
-                ("attach", "PodAttachOptions", json!(["create", "get"])),
-                ("binding", "Binding", json!(["create"])),
-                ("exec", "PodExecOptions", json!(["create", "get"])),
-                ("log", "Pod", json!(["get"])),
-                (
-                    "portforward",
-                    "PodPortForwardOptions",
-                    json!(["create", "get"]),
-                ),
-            ] {
-                list.push(json!({
-                    "name": format!("pods/{sub}"),
-                    "singularName": "",
-                    "namespaced": true,
-                    "kind": kind,
-                    "verbs": verbs,
-                }));
-            }
-        }
+        push_kind(&mut list, kind, kind.info().in_all);
     }
     for review in Review::ALL.into_iter().filter(|r| r.group() == group) {
         list.push(json!({
@@ -146,12 +100,84 @@ pub(crate) fn resources(group: &str) -> Value {
             "shortNames": if group.is_empty() { json!(["ev"]) } else { json!([]) },
         }));
     }
+    resource_list(&group_version, list)
+}
+
+/// `/apis/extensions/v1beta1`, `/apis/apps/v1beta1`, `/apis/apps/v1beta2`: the stored kinds
+/// that version served. They are in no category, so `kubectl get all` lists each object once
+/// (at its preferred version), not once per version.
+pub(crate) fn legacy_resources(legacy: LegacyVersion) -> Value {
+    let mut list = Vec::new();
+    for kind in legacy.kinds() {
+        push_kind(&mut list, *kind, false);
+    }
+    resource_list(legacy.api_version(), list)
+}
+
+fn resource_list(group_version: &str, resources: Vec<Value>) -> Value {
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": group_version,
-        "resources": list,
+        "resources": resources,
     })
+}
+
+/// The APIResources of `kind` and its subresources.
+fn push_kind(list: &mut Vec<Value>, kind: Kind, in_all: bool) {
+    let mut resource = json!({
+        "name": kind.plural(),
+        "singularName": kind.singular(),
+        "namespaced": kind.namespaced(),
+        "kind": kind.name(),
+        "verbs": verbs(kind),
+        "shortNames": kind.short_names(),
+    });
+    if in_all {
+        resource["categories"] = json!(["all"]);
+    }
+    list.push(resource);
+    if has_status(kind) {
+        list.push(json!({
+            "name": format!("{}/status", kind.plural()),
+            "singularName": "",
+            "namespaced": kind.namespaced(),
+            "kind": kind.name(),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if kind.info().scale {
+        list.push(json!({
+            "name": format!("{}/scale", kind.plural()),
+            "singularName": "",
+            "namespaced": kind.namespaced(),
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if kind == Kind::Pod {
+        for (sub, kind, verbs) in [
+            ("attach", "PodAttachOptions", json!(["create", "get"])),
+            ("binding", "Binding", json!(["create"])),
+            ("exec", "PodExecOptions", json!(["create", "get"])),
+            ("log", "Pod", json!(["get"])),
+            (
+                "portforward",
+                "PodPortForwardOptions",
+                json!(["create", "get"]),
+            ),
+        ] {
+            list.push(json!({
+                "name": format!("pods/{sub}"),
+                "singularName": "",
+                "namespaced": true,
+                "kind": kind,
+                "verbs": verbs,
+            }));
+        }
+    }
 }
 
 /// `/version`.

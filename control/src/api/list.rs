@@ -7,6 +7,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
+use super::legacy::{self, LegacyVersion};
 use super::query::Params;
 use super::response;
 use super::table::{self, Include};
@@ -134,14 +135,31 @@ pub(crate) fn page(
     })
 }
 
+/// What a list names: a kind, a namespace (all when `None`) and the version it is answered
+/// at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListRequest<'a> {
+    /// The kind listed.
+    pub kind: Kind,
+    /// The namespace (all when `None`).
+    pub namespace: Option<&'a str>,
+    /// The legacy version the path names, whose shape the items get; `None` for the stored
+    /// version.
+    pub legacy: Option<LegacyVersion>,
+}
+
 /// A list response (JSON list or Table).
 pub(crate) fn respond(
     store: &Store,
-    kind: Kind,
-    namespace: Option<&str>,
+    request: ListRequest<'_>,
     params: &Params,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    let ListRequest {
+        kind,
+        namespace,
+        legacy,
+    } = request;
     let page = page(store, kind, namespace, params)?;
     let mut metadata = json!({"resourceVersion": page.revision.to_string()});
     if let Some(token) = &page.continue_token {
@@ -164,12 +182,17 @@ pub(crate) fn respond(
             include,
         );
         t["metadata"] = metadata;
+        legacy::table_objects(legacy, kind, &mut t);
         t
     } else {
-        let items: Vec<Value> = page.items.iter().map(|o| o.to_json()).collect();
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .map(|o| legacy::render(legacy, o))
+            .collect();
         json!({
             "kind": kind.list_name(),
-            "apiVersion": kind.api_version(),
+            "apiVersion": legacy::api_version(legacy, kind),
             "metadata": metadata,
             "items": items,
         })

@@ -15,6 +15,7 @@ mod fields;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
+mod legacy;
 mod list;
 mod metrics;
 mod objects;
@@ -45,6 +46,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 
 use crate::error::ApiError;
 use crate::store::Store;
+pub use legacy::LegacyVersion;
 use objects::Call;
 use query::Params;
 use route::{Resource, Route, Subresource, Target};
@@ -272,7 +274,7 @@ async fn dispatch(
     }
     let params = Params::parse(&query);
     let watching = params.as_ref().is_ok_and(|p| p.watch);
-    let response = match (route, params) {
+    let mut response = match (route, params) {
         (Err(e), _) | (_, Err(e)) => response::error(&e),
         (Ok(route), Ok(params)) => {
             match handle(&state, &user, &method, route, params, &headers, body).await {
@@ -281,6 +283,14 @@ async fn dispatch(
             }
         }
     };
+    if let Some(Target {
+        resource: Resource::Stored(kind),
+        legacy: Some(version),
+        ..
+    }) = &target
+    {
+        response::add_warning(&mut response, &legacy::deprecation(*version, *kind));
+    }
     let verb = verb(&method, target.as_ref(), watching);
     state.inner.metrics.request(
         verb,
@@ -315,6 +325,7 @@ async fn handle(
         Route::Groups => Some(discovery::groups()),
         Route::Group(g) => Some(discovery::group(g)),
         Route::Resources(g) => Some(discovery::resources(g)),
+        Route::LegacyResources(v) => Some(discovery::legacy_resources(*v)),
         Route::Objects(_) => None,
     };
     if let Some(doc) = discovery {
@@ -392,11 +403,19 @@ async fn handle(
                 namespace: target.namespace.clone(),
                 params: params.clone(),
                 table: response::wants_table(headers),
+                legacy: target.legacy,
             },
         )),
-        (&Method::GET, false) => {
-            list::respond(store, kind, target.namespace.as_deref(), &params, headers)
-        }
+        (&Method::GET, false) => list::respond(
+            store,
+            list::ListRequest {
+                kind,
+                namespace: target.namespace.as_deref(),
+                legacy: target.legacy,
+            },
+            &params,
+            headers,
+        ),
         (&Method::GET, true) => call.get(),
         (&Method::POST, false) => call.create(&body).await,
         (&Method::PUT, true) => call.update(&body).await,

@@ -11,6 +11,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::body;
 use super::delete_options::{self, DeleteRequest};
+use super::legacy;
 use super::patch::{Patch, PatchType};
 use super::query::Params;
 use super::response;
@@ -71,9 +72,18 @@ impl Call<'_> {
                 include,
             );
             t["metadata"]["resourceVersion"] = obj.meta().resource_version.clone().into();
+            legacy::table_objects(self.target.legacy, self.kind, &mut t);
             return response::json(code, &t, warnings);
         }
-        response::json(code, &obj.to_json(), warnings)
+        response::json(code, &legacy::render(self.target.legacy, obj), warnings)
+    }
+
+    /// Parses a create or update body, in the stored shape (a body sent at a legacy path is
+    /// converted, with that version's defaults).
+    fn parse_body(&self, body: &Bytes) -> Result<body::Parsed, ApiError> {
+        let mut parsed = body::parse_tracked(&body::content_type(self.headers), body)?;
+        parsed.value = legacy::accept(self.target.legacy, self.kind, parsed.value)?;
+        Ok(parsed)
     }
 
     /// Fills or checks the body's namespace against the path's.
@@ -121,7 +131,7 @@ impl Call<'_> {
 
     /// POST to a collection.
     pub(crate) async fn create(&self, body: &Bytes) -> Result<Response, ApiError> {
-        let parsed = body::parse_tracked(&body::content_type(self.headers), body)?;
+        let parsed = self.parse_body(body)?;
         let (mut obj, warnings) = body::decode(self.kind, parsed, self.params.field_validation)?;
         self.place(&mut obj)?;
         let stored = self.submit(Write::Create(Box::new(obj))).await?;
@@ -130,7 +140,7 @@ impl Call<'_> {
 
     /// PUT of one object (or its status).
     pub(crate) async fn update(&self, body: &Bytes) -> Result<Response, ApiError> {
-        let parsed = body::parse_tracked(&body::content_type(self.headers), body)?;
+        let parsed = self.parse_body(body)?;
         let (mut obj, warnings) = body::decode(self.kind, parsed, self.params.field_validation)?;
         self.place(&mut obj)?;
         let stored = self
@@ -154,6 +164,7 @@ impl Call<'_> {
     pub(crate) async fn patch(&self, body: Bytes) -> Result<Response, ApiError> {
         let kind_of_patch = PatchType::from_media_type(&body::content_type(self.headers))?;
         let kind = self.kind;
+        let shape = self.target.legacy;
         let validation = self.params.field_validation;
         let (parsed, duplicate) = blocking(move || Patch::parse(kind_of_patch, &body)).await?;
         let parsed = Arc::new(parsed);
@@ -167,7 +178,8 @@ impl Call<'_> {
             let patch = Arc::clone(&parsed);
             let repeated = Arc::clone(&duplicate);
             let (obj, warnings) = blocking(move || {
-                let patched = patch.apply(kind, base.to_json())?;
+                let patched = patch.apply(kind, legacy::render(shape, &base))?;
+                let patched = legacy::accept(shape, kind, patched)?;
                 body::decode(kind, patched_body(patched, &repeated), validation)
             })
             .await?;
@@ -191,7 +203,8 @@ impl Call<'_> {
                     )
                     .into());
                 }
-                let patched = patch.apply(kind, current.to_json())?;
+                let patched = patch.apply(kind, legacy::render(shape, current))?;
+                let patched = legacy::accept(shape, kind, patched)?;
                 let (obj, warned) =
                     body::decode(kind, patched_body(patched, &repeated), validation)?;
                 if let Ok(mut w) = found.lock() {
@@ -259,10 +272,13 @@ impl Call<'_> {
                 self.params.dry_run || request.dry_run,
             )
             .await?;
-        let items: Vec<serde_json::Value> = deleted.iter().map(|obj| obj.to_json()).collect();
+        let items: Vec<serde_json::Value> = deleted
+            .iter()
+            .map(|obj| legacy::render(self.target.legacy, obj))
+            .collect();
         let body = serde_json::json!({
             "kind": self.kind.list_name(),
-            "apiVersion": self.kind.api_version(),
+            "apiVersion": legacy::api_version(self.target.legacy, self.kind),
             "metadata": {"resourceVersion": self.store.revision().to_string()},
             "items": items,
         });

@@ -19,15 +19,20 @@ pub(crate) fn json(code: StatusCode, value: &Value, warnings: &[String]) -> Resp
         HeaderValue::from_static("application/json"),
     );
     for warning in warnings {
-        let text = format!(
-            "299 - \"{}\"",
-            warning.replace('\\', "\\\\").replace('"', "\\\"")
-        );
-        if let Ok(v) = HeaderValue::from_str(&text) {
-            headers.append(header::WARNING, v);
-        }
+        add_warning(&mut response, warning);
     }
     response
+}
+
+/// Appends `warning` to `response` as a `Warning: 299 - "..."` header.
+pub(crate) fn add_warning(response: &mut Response, warning: &str) {
+    let text = format!(
+        "299 - \"{}\"",
+        warning.replace('\\', "\\\\").replace('"', "\\\"")
+    );
+    if let Ok(v) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::WARNING, v);
+    }
 }
 
 /// An error as a `Status` object with its HTTP code.

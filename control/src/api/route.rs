@@ -2,6 +2,7 @@
 //! its `/status` or `/scale` subresource, or a Pod's runtime subresources (`exec`, `log`, ...).
 //! Pure string work; no state, no I/O.
 
+use super::legacy::LegacyVersion;
 use crate::error::ApiError;
 use crate::object::Kind;
 
@@ -83,6 +84,9 @@ pub(crate) struct Target {
     pub status: bool,
     /// Another subresource the path names (`/scale`, a Pod's `/exec`, ...).
     pub subresource: Option<Subresource>,
+    /// The legacy group-version the path names (`/apis/extensions/v1beta1/...`), whose
+    /// shape bodies and answers have; `None` for the stored version.
+    pub legacy: Option<LegacyVersion>,
 }
 
 /// The subresources besides `/status`.
@@ -109,6 +113,9 @@ pub(crate) enum Route {
     Group(&'static str),
     /// `/api/v1` or `/apis/<group>/v1`: the APIResourceList of a group (`""` for core).
     Resources(&'static str),
+    /// `/apis/extensions/v1beta1`, `/apis/apps/v1beta1`, ...: the APIResourceList of a
+    /// legacy group-version.
+    LegacyResources(LegacyVersion),
     /// A collection or object.
     Objects(Target),
 }
@@ -122,13 +129,16 @@ const EXTRA_GROUPS: [&str; 3] = [
 ];
 
 /// Every group served besides the core group, in a stable order: the stored kinds' groups,
-/// then the others.
+/// then the others, then the groups served only at legacy versions (`extensions`), last so
+/// that kubectl prefers `deployments.apps` over `deployments.extensions`, as it did against
+/// kube-apiserver.
 pub(crate) fn groups() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for group in Kind::ALL
         .into_iter()
         .map(Kind::group)
         .chain(EXTRA_GROUPS)
+        .chain(LegacyVersion::ALL.into_iter().map(LegacyVersion::group))
         .filter(|g| !g.is_empty())
     {
         if !out.contains(&group) {
@@ -138,12 +148,25 @@ pub(crate) fn groups() -> Vec<&'static str> {
     out
 }
 
-/// The one version `group` is served at: its kinds' version, else `v1`.
+/// The version `group`'s objects are stored at: its kinds' version, else `v1`.
 pub(crate) fn version_of(group: &str) -> &'static str {
     Kind::ALL
         .into_iter()
         .find(|k| k.group() == group)
         .map_or("v1", Kind::version)
+}
+
+/// Every version `group` is served at, the preferred one first: the stored version (unless
+/// the group is served only at legacy versions), then its legacy versions, newest first.
+pub(crate) fn versions_of(group: &str) -> Vec<&'static str> {
+    let legacy_only = !Kind::ALL.iter().any(|k| k.group() == group)
+        && !EXTRA_GROUPS.contains(&group)
+        && LegacyVersion::of_group(group).next().is_some();
+    let stored = (!legacy_only).then(|| version_of(group));
+    stored
+        .into_iter()
+        .chain(LegacyVersion::of_group(group).map(LegacyVersion::version))
+        .collect()
 }
 
 /// Resolves a path below `/api` or `/apis`.
@@ -153,12 +176,16 @@ pub(crate) fn resolve(path: &str) -> Result<Route, ApiError> {
         ["api"] => Ok(Route::CoreVersions),
         ["apis"] => Ok(Route::Groups),
         ["api", "v1"] => Ok(Route::Resources("")),
-        ["api", "v1", rest @ ..] => objects("", rest, path),
+        ["api", "v1", rest @ ..] => objects("", None, rest, path),
         ["apis", group] => known_group(group, path).map(Route::Group),
-        ["apis", group, version] => known_version(group, version, path).map(Route::Resources),
-        ["apis", group, version, rest @ ..] => {
-            objects(known_version(group, version, path)?, rest, path)
-        }
+        ["apis", group, version] => match LegacyVersion::find(group, version) {
+            Some(legacy) => Ok(Route::LegacyResources(legacy)),
+            None => known_version(group, version, path).map(Route::Resources),
+        },
+        ["apis", group, version, rest @ ..] => match LegacyVersion::find(group, version) {
+            Some(legacy) => objects(legacy.group(), Some(legacy), rest, path),
+            None => objects(known_version(group, version, path)?, None, rest, path),
+        },
         _ => Err(ApiError::no_route(path)),
     }
 }
@@ -172,15 +199,28 @@ fn known_group(group: &str, path: &str) -> Result<&'static str, ApiError> {
 
 fn known_version(group: &str, version: &str, path: &str) -> Result<&'static str, ApiError> {
     let group = known_group(group, path)?;
-    if version_of(group) == version {
+    if versions_of(group).contains(&version) {
         Ok(group)
     } else {
         Err(ApiError::no_route(path))
     }
 }
 
-/// Finds the resource named `plural` in `group`.
-fn resource(group: &str, plural: &str, path: &str) -> Result<Resource, ApiError> {
+/// Finds the resource named `plural` in `group`, or among the kinds of `legacy`.
+fn resource(
+    group: &str,
+    legacy: Option<LegacyVersion>,
+    plural: &str,
+    path: &str,
+) -> Result<Resource, ApiError> {
+    if let Some(legacy) = legacy {
+        return legacy
+            .kinds()
+            .iter()
+            .find(|k| k.plural() == plural)
+            .map(|k| Resource::Stored(*k))
+            .ok_or_else(|| ApiError::no_route(path));
+    }
     if plural == "events" && (group.is_empty() || group == "events.k8s.io") {
         return Ok(Resource::Events {
             events_group: !group.is_empty(),
@@ -202,7 +242,12 @@ fn resource(group: &str, plural: &str, path: &str) -> Result<Resource, ApiError>
         .ok_or_else(|| ApiError::no_route(path))
 }
 
-fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiError> {
+fn objects(
+    group: &'static str,
+    legacy: Option<LegacyVersion>,
+    rest: &[&str],
+    path: &str,
+) -> Result<Route, ApiError> {
     // `namespaces/<ns>/status` is the Namespace's own status, not a resource called "status".
     let (namespace, rest) = match rest {
         ["namespaces", ns, "status"] if group.is_empty() => {
@@ -212,6 +257,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
                 name: Some(ns.to_string()),
                 status: true,
                 subresource: None,
+                legacy: None,
             }));
         }
         ["namespaces", ns, plural, more @ ..] => (Some(ns.to_string()), {
@@ -232,6 +278,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
             name: Some(name.to_string()),
             status: false,
             subresource: None,
+            legacy: None,
         }));
     }
     let (plural, name, status, sub) = match rest.as_slice() {
@@ -255,7 +302,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         },
         _ => return Err(ApiError::no_route(path)),
     };
-    let resource = resource(group, plural, path)?;
+    let resource = resource(group, legacy, plural, path)?;
     if let Some(name) = &name
         && name.is_empty()
     {
@@ -286,6 +333,7 @@ fn objects(group: &'static str, rest: &[&str], path: &str) -> Result<Route, ApiE
         name,
         status,
         subresource: sub,
+        legacy,
     }))
 }
 
@@ -340,6 +388,29 @@ mod tests {
     }
 
     #[test]
+    fn resolves_legacy_group_versions_to_the_stored_kinds() {
+        let t = target("/apis/extensions/v1beta1/namespaces/a/deployments/web");
+        assert_eq!(t.resource, Resource::Stored(Kind::Deployment));
+        assert_eq!(t.legacy, Some(LegacyVersion::ExtensionsV1beta1));
+        let t = target("/apis/apps/v1beta2/namespaces/a/replicasets/rs/scale");
+        assert_eq!(t.legacy, Some(LegacyVersion::AppsV1beta2));
+        assert_eq!(t.subresource, Some(Subresource::Scale));
+        let t = target("/apis/apps/v1beta1/statefulsets");
+        assert_eq!(t.resource, Resource::Stored(Kind::StatefulSet));
+        let t = target("/apis/apps/v1/namespaces/a/deployments/web");
+        assert_eq!(t.legacy, None);
+        assert_eq!(
+            resolve("/apis/extensions/v1beta1"),
+            Ok(Route::LegacyResources(LegacyVersion::ExtensionsV1beta1))
+        );
+        assert_eq!(resolve("/apis/extensions"), Ok(Route::Group("extensions")));
+        assert_eq!(versions_of("apps"), ["v1", "v1beta2", "v1beta1"]);
+        assert_eq!(versions_of("extensions"), ["v1beta1"]);
+        assert_eq!(versions_of("batch"), ["v1"]);
+        assert_eq!(groups().last(), Some(&"extensions"));
+    }
+
+    #[test]
     fn rejects_paths_that_name_nothing() {
         for path in [
             "/api/v1/services/web",
@@ -357,6 +428,11 @@ mod tests {
             "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/s/status",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/a/clusterroles",
             "/apis/authentication.k8s.io/v1/namespaces/a/selfsubjectreviews",
+            "/apis/extensions/v1beta1/namespaces/a/statefulsets",
+            "/apis/extensions/v1beta1/namespaces/a/daemonsets/d/scale",
+            "/apis/extensions/v1/namespaces/a/deployments",
+            "/apis/apps/v1beta1/namespaces/a/replicasets",
+            "/apis/apps/v1beta2/namespaces/a/services",
         ] {
             assert!(resolve(path).is_err(), "{path}");
         }

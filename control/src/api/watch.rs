@@ -18,6 +18,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::ApiState;
+use super::legacy::{self, LegacyVersion};
 use super::query::Params;
 use super::table::{self, Include};
 use crate::error::ApiError;
@@ -34,6 +35,9 @@ pub(crate) struct WatchRequest {
     pub params: Params,
     /// Render objects as one-row Tables.
     pub table: bool,
+    /// The legacy version the path names, whose shape the objects get; `None` for the
+    /// stored version.
+    pub legacy: Option<LegacyVersion>,
 }
 
 impl WatchRequest {
@@ -55,9 +59,10 @@ impl WatchRequest {
                 include,
             );
             t["metadata"]["resourceVersion"] = obj.meta().resource_version.clone().into();
+            legacy::table_objects(self.legacy, self.kind, &mut t);
             t
         } else {
-            obj.to_json()
+            legacy::render(self.legacy, obj)
         }
     }
 
@@ -103,7 +108,7 @@ impl WatchRequest {
             "type": "BOOKMARK",
             "object": {
                 "kind": self.kind.name(),
-                "apiVersion": self.kind.api_version(),
+                "apiVersion": legacy::api_version(self.legacy, self.kind),
                 "metadata": metadata,
             },
         }))

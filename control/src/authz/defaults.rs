@@ -112,6 +112,7 @@ fn view_rules() -> Vec<PolicyRule> {
             ],
         ),
         rule(&READ, &["apps"], &WORKLOAD_RESOURCES),
+        rule(&READ, &["extensions"], &EXTENSIONS_RESOURCES),
         rule(
             &READ,
             &["batch"],
@@ -149,6 +150,20 @@ const WORKLOAD_RESOURCES: [&str; 12] = [
     "statefulsets/status",
 ];
 
+/// The resources `view` reads in the legacy group `extensions` (served at
+/// `extensions/v1beta1`, stored as apps/v1): rules name the group of the request's path, as
+/// kube-apiserver's, so upstream's roles grant `extensions` beside `apps`.
+const EXTENSIONS_RESOURCES: [&str; 8] = [
+    "daemonsets",
+    "daemonsets/status",
+    "deployments",
+    "deployments/scale",
+    "deployments/status",
+    "replicasets",
+    "replicasets/scale",
+    "replicasets/status",
+];
+
 fn edit_rules() -> Vec<PolicyRule> {
     let mut rules = view_rules();
     // Endpoints and EndpointSlices are not writable by `edit` (as upstream since 1.22: they
@@ -177,6 +192,17 @@ fn edit_rules() -> Vec<PolicyRule> {
             "replicasets/scale",
             "statefulsets",
             "statefulsets/scale",
+        ],
+    ));
+    rules.push(rule(
+        &WRITE,
+        &["extensions"],
+        &[
+            "daemonsets",
+            "deployments",
+            "deployments/scale",
+            "replicasets",
+            "replicasets/scale",
         ],
     ));
     rules.push(rule(&WRITE, &["batch"], &["jobs", "cronjobs"]));

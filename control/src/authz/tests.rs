@@ -213,6 +213,29 @@ fn decisions() {
             None,
             false,
         ),
+        // Rules name the path's group: `view` grants `extensions` beside `apps`, and reads
+        // only.
+        (
+            &alice,
+            Method::GET,
+            "/apis/extensions/v1beta1/namespaces/team-a/deployments/web",
+            None,
+            true,
+        ),
+        (
+            &alice,
+            Method::GET,
+            "/apis/apps/v1beta1/namespaces/team-a/statefulsets",
+            None,
+            true,
+        ),
+        (
+            &alice,
+            Method::POST,
+            "/apis/extensions/v1beta1/namespaces/team-a/deployments",
+            None,
+            false,
+        ),
         (&alice, Method::GET, "/api/v1/services", None, false),
         (
             &alice,
@@ -501,6 +524,16 @@ fn rule_matching() {
             rule(&["get"], &[""], &["pods"], &[]),
             r("get", "apps", "pods", "", "p"),
             false,
+        ),
+        (
+            rule(&["get"], &["apps"], &["deployments"], &[]),
+            r("get", "extensions", "deployments", "", "d"),
+            false,
+        ),
+        (
+            rule(&["get"], &["extensions"], &["deployments"], &[]),
+            r("get", "extensions", "deployments", "", "d"),
+            true,
         ),
         (
             rule(&["get"], &[""], &["pods"], &[]),

@@ -112,9 +112,9 @@ static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
 fn build() -> Documents {
     let v3: Vec<(String, Served)> = v3::group_versions()
         .into_iter()
-        .filter_map(|(segment, _)| {
-            let document = Served::json(&v3::document(&segment)?);
-            Some((segment, document))
+        .filter_map(|gv| {
+            let document = Served::json(&v3::document(&gv.segment)?);
+            Some((gv.segment, document))
         })
         .collect();
     let index = v3::index(v3.iter().map(|(s, d)| (s.as_str(), d.hash.as_str())));

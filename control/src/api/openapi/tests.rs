@@ -22,7 +22,47 @@ fn patch_operations_announce_field_validation() {
     assert!(v3::document("apis/discovery.k8s.io/v1").is_some());
     assert!(v3::document("apis/apps/v1").is_some());
     assert!(v3::document("apis/autoscaling/v2").is_some());
-    assert!(v3::document("apis/extensions/v1beta1").is_none());
+    assert!(v3::document("apis/batch/v1beta1").is_none());
+}
+
+#[test]
+fn legacy_group_versions_have_documents_for_their_kinds() {
+    let doc = v3("apis/extensions/v1beta1");
+    let patch = &doc["paths"]["/apis/extensions/v1beta1/namespaces/{namespace}/deployments/{name}"]
+        ["patch"];
+    // kubectl finds the patch operation of the manifest's group-version-kind and sees that
+    // the server validates fields.
+    assert_eq!(
+        patch["x-kubernetes-group-version-kind"],
+        serde_json::json!({"group": "extensions", "version": "v1beta1", "kind": "Deployment"})
+    );
+    assert!(
+        patch["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|q| q["name"] == "fieldValidation"))
+    );
+    // Operation ids stay unique in the v2 document, where every version's paths meet.
+    assert_eq!(patch["operationId"], "patchExtensionsV1beta1Deployment");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["io.k8s.api.extensions.v1beta1.Deployment"]["x-kubernetes-group-version-kind"][0],
+        serde_json::json!({"group": "extensions", "version": "v1beta1", "kind": "Deployment"})
+    );
+    assert!(schemas["io.k8s.api.apps.v1.DeploymentSpec"].is_object());
+    assert!(schemas.get("io.k8s.api.apps.v1.Deployment").is_none());
+    assert!(
+        doc["paths"]
+            .get("/apis/extensions/v1beta1/namespaces/{namespace}/statefulsets")
+            .is_none()
+    );
+    let beta1 = v3("apis/apps/v1beta1");
+    assert!(beta1["components"]["schemas"]["io.k8s.api.apps.v1beta1.StatefulSet"].is_object());
+    // The stored version's document keeps its own names.
+    let v1 = v3("apis/apps/v1");
+    assert!(v1["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"].is_object());
+    let v2 = v2::document();
+    assert!(v2["definitions"]["io.k8s.api.apps.v1beta2.DaemonSet"].is_object());
+    assert!(v2["definitions"]["io.k8s.api.apps.v1.DaemonSet"].is_object());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `openapi.v2.Document`).
 //!
 //! kubectl 1.32 reads v2 only when a group-version has no v3 document (a manifest holding a
-//! kind this server does not serve, such as an `extensions/v1beta1` Deployment): it then
+//! kind this server does not serve, such as a `batch/v1beta1` CronJob): it then
 //! looks for `fieldValidation` on the v2 patch operations. The protobuf form therefore carries the paths, their query
 //! parameters and `x-kubernetes-group-version-kind`, and leaves the definitions to the JSON
 //! form.
@@ -76,14 +76,14 @@ fn operation_to_v2(op: &mut Value) {
 pub(crate) fn document() -> Value {
     let mut paths = Map::new();
     let mut definitions = Map::new();
-    for (prefix, group) in group_versions() {
-        for (path, mut item) in v3::paths(&prefix, group) {
+    for gv in group_versions() {
+        for (path, mut item) in v3::paths(&gv) {
             if let Some(ops) = item.as_object_mut() {
                 ops.values_mut().for_each(operation_to_v2);
             }
             paths.insert(path, item);
         }
-        for (name, mut schema) in v3::schemas(group) {
+        for (name, mut schema) in v3::schemas(&gv) {
             to_v2(&mut schema);
             definitions.insert(name, schema);
         }
