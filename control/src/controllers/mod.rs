@@ -1,6 +1,7 @@
 //! In-process controllers that act through the API like any client: the EndpointSlice
-//! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, and the
-//! bootstrap of built-in objects (`default`, `kube-system`, `default/kubernetes`).
+//! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, the
+//! Deployment controller (Deployments → ReplicaSets, [`deployment`]), and the bootstrap of
+//! built-in objects (`default`, `kube-system`, `default/kubernetes`).
 //!
 //! They use only `kube` clients, so they work against our API or a real kube-apiserver. Desired
 //! state is computed by pure functions ([`endpoint_slices::desired_slices`],
@@ -11,6 +12,7 @@
 pub mod bootstrap;
 mod cache_index;
 pub mod cluster_dns;
+pub mod deployment;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod metrics;
@@ -37,7 +39,8 @@ pub fn spawn(client: kube::Client, config: ControllerConfig) -> tokio::task::Joi
     tokio::spawn(async move {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(bootstrap::run(client.clone(), config));
-        tasks.spawn(reconcile::run(client));
+        tasks.spawn(reconcile::run(client.clone()));
+        tasks.spawn(deployment::run(client));
         // Dropping the set (when this task is aborted) aborts both.
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result
