@@ -93,6 +93,8 @@ async fn fake_replicaset_controller(api: Api, bounds: Bounds, violations: Arc<Mu
                 continue;
             }
             let mut next = rs.clone();
+            next["apiVersion"] = json!("apps/v1");
+            next["kind"] = json!("ReplicaSet");
             next["status"] = json!({
                 "replicas": spec, "fullyLabeledReplicas": spec, "readyReplicas": spec,
                 "availableReplicas": spec, "observedGeneration": generation,
