@@ -183,8 +183,9 @@ async fn complete(api: &Api, name: &str, replicas: i64) -> TestResult<Value> {
     .await
 }
 
-/// The one ReplicaSet with replicas, once every other one has none.
-async fn only_active(api: &Api, replicas: i64) -> TestResult<Value> {
+/// The one ReplicaSet with replicas, once every other one has none and it has `replicas` of
+/// `image`.
+async fn only_active(api: &Api, replicas: i64, image: &str) -> TestResult<Value> {
     eventually("one active replica set", || async {
         let all = sets(api).await?;
         let active: Vec<&Value> = all
@@ -192,7 +193,12 @@ async fn only_active(api: &Api, replicas: i64) -> TestResult<Value> {
             .filter(|rs| int(&rs["spec"]["replicas"]) > 0)
             .collect();
         Ok(match active.as_slice() {
-            [one] if int(&one["spec"]["replicas"]) == replicas => Some((*one).clone()),
+            [one]
+                if int(&one["spec"]["replicas"]) == replicas
+                    && one["spec"]["template"]["spec"]["containers"][0]["image"] == image =>
+            {
+                Some((*one).clone())
+            }
             _ => None,
         })
     })
@@ -215,7 +221,7 @@ async fn deployment_rolls_undoes_and_pauses() -> TestResult {
         .await?;
     assert_eq!(created.code, 201, "{}", created.body);
     let d = complete(&api, "web", 3).await?;
-    let first = only_active(&api, 3).await?;
+    let first = only_active(&api, 3, "nginx:1.26").await?;
     let hash = first["metadata"]["labels"]["pod-template-hash"]
         .as_str()
         .unwrap_or_default()
@@ -262,7 +268,7 @@ async fn deployment_rolls_undoes_and_pauses() -> TestResult {
         )
         .await?;
     assert_eq!(patched.code, 200, "{}", patched.body);
-    let second = only_active(&api, 3).await?;
+    let second = only_active(&api, 3, "nginx:1.27").await?;
     assert_ne!(second["metadata"]["name"], first["metadata"]["name"]);
     let d = complete(&api, "web", 3).await?;
     assert_eq!(
@@ -289,10 +295,11 @@ async fn deployment_rolls_undoes_and_pauses() -> TestResult {
         )
         .await?;
     assert_eq!(undone.code, 200, "{}", undone.body);
-    let back = only_active(&api, 3).await?;
+    let back = only_active(&api, 3, "nginx:1.26").await?;
     assert_eq!(
         back["metadata"]["name"], first["metadata"]["name"],
-        "the old ReplicaSet is reused"
+        "the old ReplicaSet is reused: {} vs {}",
+        back["spec"]["template"], first["spec"]["template"]
     );
     let d = complete(&api, "web", 3).await?;
     let back = sets(&api)
@@ -346,7 +353,7 @@ async fn deployment_rolls_undoes_and_pauses() -> TestResult {
         )
         .await?;
     assert_eq!(scaled.code, 200, "{}", scaled.body);
-    let grown = only_active(&api, 5).await?;
+    let grown = only_active(&api, 5, "nginx:1.26").await?;
     assert_eq!(grown["metadata"]["name"], first["metadata"]["name"]);
     eventually("the paused Deployment to report 5 replicas", || async {
         let d = api.get(&format!("{DEPLOYMENTS}/web")).await?.body;
@@ -364,7 +371,7 @@ async fn deployment_rolls_undoes_and_pauses() -> TestResult {
         )
         .await?;
     assert_eq!(resumed.code, 200, "{}", resumed.body);
-    let third = only_active(&api, 5).await?;
+    let third = only_active(&api, 5, "nginx:1.28").await?;
     assert_eq!(
         third["spec"]["template"]["spec"]["containers"][0]["image"],
         "nginx:1.28"

@@ -38,27 +38,46 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32
     safe_encode(&hash.to_string())
 }
 
-/// `template` without the `pod-template-hash` label (and without empty label and annotation
-/// maps, which equal absent ones).
-fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
-    let mut t = template.clone();
-    if let Some(meta) = t.metadata.as_mut() {
-        if let Some(labels) = meta.labels.as_mut() {
-            labels.remove(POD_TEMPLATE_HASH_LABEL);
+/// Removes nulls, empty objects and empty arrays, innermost first: a client that decoded the
+/// template into typed structs and sent it back (kubectl's `rollout undo`) writes
+/// `resources: {}` where the stored form has nothing, which means the same.
+fn prune_empty(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for v in map.values_mut() {
+                prune_empty(v);
+            }
+            map.retain(|_, v| !is_empty(v));
         }
-        if meta.labels.as_ref().is_some_and(|l| l.is_empty()) {
-            meta.labels = None;
-        }
-        if meta.annotations.as_ref().is_some_and(|a| a.is_empty()) {
-            meta.annotations = None;
-        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(prune_empty),
+        _ => {}
     }
-    t
 }
 
-/// Whether two templates are equal apart from the `pod-template-hash` label.
+fn is_empty(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(map) => map.is_empty(),
+        serde_json::Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// `template` as compared: without the `pod-template-hash` label and without empty values.
+fn comparable(template: &PodTemplateSpec) -> serde_json::Value {
+    let mut t = template.clone();
+    if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove(POD_TEMPLATE_HASH_LABEL);
+    }
+    let mut value = serde_json::to_value(&t).unwrap_or_default();
+    prune_empty(&mut value);
+    value
+}
+
+/// Whether two templates are equal apart from the `pod-template-hash` label (empty values
+/// equal absent ones).
 pub fn equal_ignoring_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    without_hash(a) == without_hash(b)
+    comparable(a) == comparable(b)
 }
 
 /// `template` with the `pod-template-hash` label set to `hash`.

@@ -130,6 +130,11 @@ fn equal_templates_hash_equal_and_changes_hash_differently() {
     let labelled = with_hash(&template("nginx:1.27"), &a);
     assert!(equal_ignoring_hash(&labelled, &template("nginx:1.27")));
     assert!(!equal_ignoring_hash(&labelled, &template("nginx:1.28")));
+    // As kubectl sends a template back: empty structs where the stored form has none.
+    let mut round_trip = template("nginx:1.27");
+    round_trip.spec.as_mut().unwrap().containers[0].resources = Some(Default::default());
+    round_trip.metadata.as_mut().unwrap().annotations = Some(BTreeMap::new());
+    assert!(equal_ignoring_hash(&labelled, &round_trip));
 }
 
 #[test]
