@@ -124,6 +124,13 @@ pub fn new_rs_target(d: &Deployment, all: &[&ReplicaSet], new: &ReplicaSet) -> O
     }
 }
 
+/// The available Pods of a ReplicaSet that count towards the minimum: never more than its
+/// `spec.replicas`, since Pods beyond it are about to go (a status written before a scale-down
+/// would otherwise count them, and the next step would scale down too far).
+fn counted_available(rs: &ReplicaSet) -> i32 {
+    rs_available(rs).min(rs_replicas(rs))
+}
+
 /// The sizes the old ReplicaSets (`olds`, oldest first) should be scaled down to in this step
 /// of a rolling update, in the same order: first the unavailable Pods of old ReplicaSets go
 /// (they count for nothing), then available ones while `spec.replicas - maxUnavailable` Pods
@@ -137,7 +144,7 @@ pub fn old_rs_targets(d: &Deployment, new: Option<&ReplicaSet>, olds: &[&Replica
     let new_spec = new.map(rs_replicas).unwrap_or(0);
     let all_count = old_count + new_spec;
     let min_available = desired_replicas(d) - max_unavailable(d);
-    let new_unavailable = new.map(|rs| new_spec - rs_available(rs)).unwrap_or(0);
+    let new_unavailable = new.map(|rs| new_spec - counted_available(rs)).unwrap_or(0);
     let max_scaled_down = all_count - min_available - new_unavailable;
     if max_scaled_down <= 0 {
         return targets;
@@ -148,7 +155,7 @@ pub fn old_rs_targets(d: &Deployment, new: Option<&ReplicaSet>, olds: &[&Replica
         if cleaned >= max_scaled_down {
             break;
         }
-        let unhealthy = *target - rs_available(rs);
+        let unhealthy = *target - counted_available(rs);
         if *target == 0 || unhealthy <= 0 {
             continue;
         }
@@ -157,8 +164,8 @@ pub fn old_rs_targets(d: &Deployment, new: Option<&ReplicaSet>, olds: &[&Replica
         cleaned += down;
     }
     // Then available ones, as far as the minimum availability allows.
-    let available: i32 =
-        olds.iter().map(|rs| rs_available(rs)).sum::<i32>() + new.map(rs_available).unwrap_or(0);
+    let available: i32 = olds.iter().map(|rs| counted_available(rs)).sum::<i32>()
+        + new.map(counted_available).unwrap_or(0);
     if available <= min_available {
         return targets;
     }
