@@ -396,3 +396,14 @@ fn claims_follow_controller_references_and_the_selector() {
     let unrelated = rs("unrelated", 1, 1, None);
     assert_eq!(claim(&d, &selector, &unrelated), Claim::Ignore);
 }
+
+#[test]
+fn a_status_from_before_a_scale_down_does_not_count_extra_pods() {
+    let d = deployment(3, "1", "1");
+    // The old set was scaled to 2 but its status still reports 3 available.
+    let mut old = rs("old", 2, 3, Some(1));
+    old.metadata.generation = Some(2);
+    let new = rs("new", 1, 1, Some(2));
+    // Counted: 2 + 1 available, minimum 2: one more may go, not two.
+    assert_eq!(old_rs_targets(&d, Some(&new), &[&old]), vec![1]);
+}
