@@ -1,8 +1,9 @@
 //! In-process controllers that act through the API like any client: the EndpointSlice
 //! controller (Services' selectors × Pods' readiness), legacy Endpoints mirroring, the
-//! ReplicationController / ReplicaSet controller ([`replicas`]), the bootstrap of built-in
-//! objects (`default`, `kube-system`, `default/kubernetes`), and the garbage collector ([`gc`]:
-//! owner references, orphan and foreground deletion).
+//! ReplicationController / ReplicaSet controller ([`replicas`]), the Deployment controller
+//! (Deployments → ReplicaSets, [`deployment`]), the bootstrap of built-in objects (`default`,
+//! `kube-system`, `default/kubernetes`), and the garbage collector ([`gc`]: owner references,
+//! orphan and foreground deletion).
 //!
 //! They use only `kube` clients, so they work against our API or a real kube-apiserver. Desired
 //! state is computed by pure functions ([`endpoint_slices::desired_slices`],
@@ -13,6 +14,7 @@
 pub mod bootstrap;
 mod cache_index;
 pub mod cluster_dns;
+pub mod deployment;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod gc;
@@ -42,6 +44,7 @@ pub fn spawn(client: kube::Client, config: ControllerConfig) -> tokio::task::Joi
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(bootstrap::run(client.clone(), config));
         tasks.spawn(replicas::run(client.clone()));
+        tasks.spawn(deployment::run(client.clone()));
         tasks.spawn(gc::run(client.clone()));
         tasks.spawn(reconcile::run(client));
         // Dropping the set (when this task is aborted) aborts them all.
