@@ -15,3 +15,4 @@ mod proxy_userspace;
 mod remote_access;
 mod remote_parts;
 mod scheduling;
+mod tutorials;

@@ -241,6 +241,29 @@ impl Switchyard {
             .output()?)
     }
 
+    /// Runs kubectl 1.32 with the admin kubeconfig (never the host's configuration), at most
+    /// 60 s; returns stdout, or an error carrying stderr when kubectl fails.
+    pub async fn kubectl(&self, args: &[&str]) -> TestResult<String> {
+        let output = self.kubectl_output(args).await?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("kubectl {args:?} failed: {stderr}{stdout}").into());
+        }
+        Ok(stdout)
+    }
+
+    /// Runs kubectl as [`Switchyard::kubectl`] does and returns its whole output.
+    pub async fn kubectl_output(&self, args: &[&str]) -> TestResult<Output> {
+        let mut command = tokio::process::Command::new("kubectl");
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        Ok(tokio::time::timeout(Duration::from_secs(60), command.output()).await??)
+    }
+
     /// Runs `switchyard apply -f -` with `manifest` on stdin.
     pub fn apply_text(&self, manifest: &str) -> TestResult<Output> {
         use std::io::Write;
