@@ -1,8 +1,8 @@
 //! The Deployment controller against a real control plane on loopback (HTTPS, admin token).
-//! The test plays the ReplicaSet controller: a background task lists the ReplicaSets and
-//! writes each one's `status` (replicas, ready, available, observedGeneration) from its spec,
-//! and checks, on every list it takes (one consistent snapshot), that a rollout keeps within
-//! `replicas + maxSurge` Pods and `replicas - maxUnavailable` available ones.
+//! The plane's own ReplicaSet controller makes the Pods; the test plays the kubelet: a
+//! background task marks every Pod Ready, and checks, on every list of the ReplicaSets it takes
+//! (one consistent snapshot), that a rollout keeps within `replicas + maxSurge` Pods and
+//! `replicas - maxUnavailable` available ones.
 //! Covered: the first ReplicaSet (name, hash label, owner reference, revision), an image
 //! change rolled to a second ReplicaSet ending complete, an undo through the revision
 //! annotation (revision 3 with revision-history 1), pause (no new ReplicaSet, scaling still
@@ -22,6 +22,7 @@ use support::{Api, TestResult};
 
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
 const SETS: &str = "/apis/apps/v1/namespaces/default/replicasets";
+const PODS: &str = "/api/v1/namespaces/default/pods";
 
 /// Polls `check` until it returns `Some`, for at most 60 s (400 tries).
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> TestResult<T>
@@ -60,8 +61,9 @@ fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
-/// Plays the ReplicaSet controller (every Pod available at once) and records bound
-/// violations, until aborted (at most 3000 rounds).
+/// Plays the kubelet (every Pod Ready at once, so the ReplicaSet controller counts it
+/// available) and records bound violations seen in the ReplicaSets' status, until aborted (at
+/// most 3000 rounds).
 async fn fake_replicaset_controller(api: Api, bounds: Bounds, violations: Arc<Mutex<Vec<String>>>) {
     for _ in 0..3000 {
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -82,25 +84,28 @@ async fn fake_replicaset_controller(api: Api, bounds: Bounds, violations: Arc<Mu
                     .push(format!("{wanted} wanted, {available} available: {items:?}"));
             }
         }
-        for rs in items {
-            let spec = int(&rs["spec"]["replicas"]);
-            let generation = int(&rs["metadata"]["generation"]);
-            let status = &rs["status"];
-            if int(&status["replicas"]) == spec
-                && int(&status["availableReplicas"]) == spec
-                && int(&status["observedGeneration"]) == generation
-            {
+        // The kubelet's part: every Pod the ReplicaSet controller made is Ready at once.
+        let Ok(pods) = api.get(PODS).await else {
+            continue;
+        };
+        for pod in pods.body["items"].as_array().cloned().unwrap_or_default() {
+            let ready = pod["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            if ready || !pod["metadata"]["deletionTimestamp"].is_null() {
                 continue;
             }
-            let mut next = rs.clone();
-            next["apiVersion"] = json!("apps/v1");
-            next["kind"] = json!("ReplicaSet");
-            next["status"] = json!({
-                "replicas": spec, "fullyLabeledReplicas": spec, "readyReplicas": spec,
-                "availableReplicas": spec, "observedGeneration": generation,
-            });
-            let name = rs["metadata"]["name"].as_str().unwrap_or_default();
-            let _ = api.put(&format!("{SETS}/{name}/status"), &next).await;
+            let mut next = pod.clone();
+            next["apiVersion"] = json!("v1");
+            next["kind"] = json!("Pod");
+            next["status"]["phase"] = json!("Running");
+            next["status"]["conditions"] = json!([
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"},
+            ]);
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            let _ = api.put(&format!("{PODS}/{name}/status"), &next).await;
         }
     }
 }
