@@ -160,6 +160,11 @@ pub struct RunArgs {
     /// CIDR (10.96.0.10 for 10.96.0.0/12); `none`: no kube-dns Service.
     #[arg(long, value_parser = parse_cluster_dns)]
     pub cluster_dns: Option<ClusterDns>,
+    /// Controllers to run, as kube-controller-manager's `--controllers`: `*` for all, a name
+    /// to add one, `-name` to leave one out (endpointslice, replicaset, deployment,
+    /// garbagecollector), e.g. `*,-garbagecollector`.
+    #[arg(long, default_value = "*", value_parser = parse_controllers)]
+    pub controllers: control::controllers::enabled::EnabledControllers,
     /// Proxy data path.
     #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
     pub proxy_mode: ProxyMode,
@@ -522,6 +527,12 @@ pub struct CleanupArgs {}
 /// `--cluster-dns`: an address, or `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClusterDns(pub Option<IpAddr>);
+
+fn parse_controllers(
+    text: &str,
+) -> Result<control::controllers::enabled::EnabledControllers, String> {
+    control::controllers::enabled::EnabledControllers::parse(text)
+}
 
 fn parse_cluster_dns(text: &str) -> Result<ClusterDns, String> {
     if text.eq_ignore_ascii_case("none") {

@@ -36,6 +36,8 @@ pub struct ControlPlaneConfig {
     pub limits: ServeLimits,
     /// The ClusterIP of `kube-system/kube-dns`, made at bootstrap (`None`: no such Service).
     pub cluster_dns: Option<std::net::IpAddr>,
+    /// Which controllers run (`--controllers`).
+    pub controllers: crate::controllers::enabled::EnabledControllers,
 }
 
 /// Why the control plane could not start.
@@ -163,6 +165,7 @@ impl ControlPlane {
         let controller_config = ControllerConfig {
             api_address: local_addr,
             cluster_dns: config.cluster_dns,
+            enabled: config.controllers.clone(),
         };
         let client = credentials
             .loopback_config(local_addr)

@@ -96,6 +96,7 @@ impl Running {
                 ..ServeLimits::default()
             },
             cluster_dns: args.cluster_dns_ip().map_err(anyhow::Error::msg)?,
+            controllers: args.controllers.clone(),
         };
         let config_cluster_dns = config.cluster_dns;
         let control = ControlPlane::start(config)

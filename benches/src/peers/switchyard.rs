@@ -227,6 +227,7 @@ mod tests {
             security: SecurityConfig::default(),
             limits: ServeLimits::default(),
             cluster_dns: None,
+            controllers: Default::default(),
         })
         .await?)
     }

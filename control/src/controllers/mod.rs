@@ -15,6 +15,7 @@ pub mod bootstrap;
 mod cache_index;
 pub mod cluster_dns;
 pub mod deployment;
+pub mod enabled;
 pub mod endpoint_slices;
 pub mod endpoints_mirror;
 mod gc;
@@ -36,17 +37,28 @@ pub struct ControllerConfig {
     pub api_address: SocketAddr,
     /// The ClusterIP of `kube-system/kube-dns`, when the cluster DNS Service is wanted.
     pub cluster_dns: Option<IpAddr>,
+    /// Which controllers run (the bootstrap always does).
+    pub enabled: enabled::EnabledControllers,
 }
 
 /// Starts every controller against `client`; they run until the returned handle is aborted.
 pub fn spawn(client: kube::Client, config: ControllerConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tasks = tokio::task::JoinSet::new();
+        let enabled = config.enabled.clone();
         tasks.spawn(bootstrap::run(client.clone(), config));
-        tasks.spawn(replicas::run(client.clone()));
-        tasks.spawn(deployment::run(client.clone()));
-        tasks.spawn(gc::run(client.clone()));
-        tasks.spawn(reconcile::run(client));
+        if enabled.runs("replicaset") {
+            tasks.spawn(replicas::run(client.clone()));
+        }
+        if enabled.runs("deployment") {
+            tasks.spawn(deployment::run(client.clone()));
+        }
+        if enabled.runs("garbagecollector") {
+            tasks.spawn(gc::run(client.clone()));
+        }
+        if enabled.runs("endpointslice") {
+            tasks.spawn(reconcile::run(client));
+        }
         // Dropping the set (when this task is aborted) aborts them all.
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result

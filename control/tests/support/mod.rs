@@ -63,6 +63,7 @@ pub fn config(data_dir: &Path, watch_history: usize) -> ControlPlaneConfig {
         security: SecurityConfig::default(),
         limits: ServeLimits::default(),
         cluster_dns: None,
+        controllers: Default::default(),
     }
 }
 
