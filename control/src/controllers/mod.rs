@@ -23,6 +23,7 @@ mod metrics;
 mod prune;
 pub(crate) mod queue;
 mod reconcile;
+pub(crate) mod reflect;
 pub mod replicas;
 mod tracker;
 

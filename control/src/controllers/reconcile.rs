@@ -33,6 +33,7 @@ use super::endpoints_mirror::{
 use super::metrics::counters;
 use super::prune;
 use super::queue::{ServiceKey, WorkQueue};
+use super::reflect::AbortOnDrop;
 use super::tracker::SliceTracker;
 use crate::selector::Selector;
 
@@ -212,15 +213,6 @@ impl PodServices {
             })
             .map(|s| key_of(s.namespace(), s.name_any()))
             .collect()
-    }
-}
-
-/// Aborts a task when dropped, so the watch streams stop with the controller.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -9,21 +9,20 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cluster_watch::status_code;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::Event;
 
 use super::pick::{Decision, decide};
 use super::prune::pod_for_scheduling;
 use super::usage::{PodKey, Usage, placement_of};
 use crate::admission::pod::DEFAULT_SCHEDULER;
 use crate::controllers::queue::WorkQueue;
+use crate::controllers::reflect::{AbortOnDrop, reflect};
 
 /// Why one Pod could not be handled; it is retried after a backoff.
 #[derive(Debug, thiserror::Error)]
@@ -72,36 +71,6 @@ pub fn wants_scheduling(pod: &Pod) -> bool {
         && !matches!(phase, Some("Succeeded" | "Failed"))
 }
 
-/// Starts one reflector for `K`; `on_event` sees every event after the cache took it in.
-fn reflect<K>(
-    client: &Client,
-    prune: fn(&mut K),
-    mut on_event: impl FnMut(Event<K>) + Send + 'static,
-) -> (Store<K>, impl Stream<Item = ()> + Send + 'static)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let api: Api<K> = Api::all(client.clone());
-    let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(prune)
-        .reflect(writer)
-        .map(move |item| match item {
-            Ok(event) => on_event(event),
-            Err(error) => {
-                tracing::warn!(kind = K::kind(&()).as_ref(), %error, "scheduler watch failed; retrying");
-            }
-        });
-    (store, stream)
-}
-
 /// Takes in one Pod event: the totals, the queue and the waiting set.
 fn on_pod_event(shared: &Shared, queue: &WorkQueue<PodKey>, event: Event<Pod>) {
     match event {
@@ -144,26 +113,19 @@ fn on_pod_event(shared: &Shared, queue: &WorkQueue<PodKey>, event: Event<Pod>) {
     }
 }
 
-/// Aborts a task when dropped, so the watch streams stop with the scheduler.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Runs the scheduler until aborted.
 pub(super) async fn run(client: Client) {
     let queue: WorkQueue<PodKey> = WorkQueue::default();
     let shared = Shared::default();
     let (pod_shared, pod_queue) = (shared.clone(), queue.clone());
-    let (pods, pod_events) = reflect::<Pod>(&client, pod_for_scheduling, move |event| {
-        on_pod_event(&pod_shared, &pod_queue, event)
-    });
+    let (pods, pod_events) =
+        reflect::<Pod>(&client, "scheduler", pod_for_scheduling, move |event| {
+            on_pod_event(&pod_shared, &pod_queue, event)
+        });
     let (node_shared, node_queue) = (shared.clone(), queue.clone());
     let (nodes, node_events) = reflect::<Node>(
         &client,
+        "scheduler",
         |node: &mut Node| node.metadata.managed_fields = None,
         move |event| {
             if matches!(event, Event::Apply(_) | Event::Delete(_) | Event::InitDone) {

@@ -8,20 +8,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::Event;
 use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 
 use super::DeploymentKey;
 use super::claim::controller_of;
 use super::status::now_seconds;
 use super::sync::{Outcome, sync};
 use crate::controllers::queue::WorkQueue;
+use crate::controllers::reflect::{AbortOnDrop, reflect};
 use crate::selector::Selector;
 
 /// How soon a Deployment whose write met newer state is synced again (the watch event that
@@ -65,36 +63,6 @@ impl Rechecks {
     }
 }
 
-/// Starts one reflector for `K`; `on_event` sees every event after the cache took it in.
-fn reflect<K>(
-    client: &Client,
-    prune: fn(&mut K),
-    mut on_event: impl FnMut(&Event<K>) + Send + 'static,
-) -> (Store<K>, impl Stream<Item = ()> + Send + 'static)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let api: Api<K> = Api::all(client.clone());
-    let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(prune)
-        .reflect(writer)
-        .map(move |item| match item {
-            Ok(event) => on_event(&event),
-            Err(error) => {
-                tracing::warn!(kind = K::kind(&()).as_ref(), %error, "deployment controller watch failed; retrying");
-            }
-        });
-    (store, stream)
-}
-
 fn key_of<K: Resource>(obj: &K) -> DeploymentKey {
     DeploymentKey {
         namespace: obj.meta().namespace.clone().unwrap_or_default(),
@@ -130,25 +98,17 @@ fn deployments_for(rs: &ReplicaSet, deployments: &Store<Deployment>) -> Vec<Depl
         .collect()
 }
 
-/// Aborts a task when dropped, so the watch streams stop with the controller.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Runs the controller until aborted.
 pub(crate) async fn run(client: Client) {
     let queue: WorkQueue<DeploymentKey> = WorkQueue::default();
     let deployment_queue = queue.clone();
     let (deployments, deployment_events) = reflect::<Deployment>(
         &client,
+        "deployment",
         cluster_watch::trim::bulk_metadata,
         move |event| match event {
             Event::Apply(d) | Event::Delete(d) | Event::InitApply(d) => {
-                deployment_queue.add(key_of(d));
+                deployment_queue.add(key_of(&d));
             }
             Event::Init | Event::InitDone => {}
         },
@@ -157,10 +117,11 @@ pub(crate) async fn run(client: Client) {
     let owners = deployments.clone();
     let (sets, set_events) = reflect::<ReplicaSet>(
         &client,
+        "deployment",
         |rs: &mut ReplicaSet| rs.metadata.managed_fields = None,
         move |event| match event {
             Event::Apply(rs) | Event::Delete(rs) => {
-                for key in deployments_for(rs, &owners) {
+                for key in deployments_for(&rs, &owners) {
                     set_queue.add(key);
                 }
             }

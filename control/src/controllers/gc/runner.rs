@@ -24,6 +24,7 @@ use super::writes::{self, resource_of};
 use super::{GcError, Job};
 use crate::controllers::metrics::counters;
 use crate::controllers::queue::WorkQueue;
+use crate::controllers::reflect::AbortOnDrop;
 use crate::object::Kind;
 use crate::store::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 
@@ -52,15 +53,6 @@ enum Seen {
 
 fn lock(graph: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
     graph.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Aborts the task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The watch of one kind, cluster-wide, as [`Seen`] events.

@@ -9,16 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_watch::status_code;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::Event;
 use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 
 use super::SyncError;
 use super::expectations::{Expectations, Seen};
@@ -29,6 +27,7 @@ use super::prune::pod_for_replicas;
 use super::status::{self, ManageError, ReplicaStatus};
 use super::template::pod_for;
 use crate::controllers::queue::WorkQueue;
+use crate::controllers::reflect::{AbortOnDrop, reflect};
 
 /// How soon an owner whose write met a conflict is synced again (the watch event that brings
 /// the newer object also queues it).
@@ -67,36 +66,6 @@ impl OwnerObject {
 struct ManageFailure {
     condition: ManageError,
     error: SyncError,
-}
-
-/// Starts one reflector for `K`; `on_event` sees every event after the cache took it in.
-fn reflect<K>(
-    client: &Client,
-    prune: fn(&mut K),
-    mut on_event: impl FnMut(Event<K>) + Send + 'static,
-) -> (Store<K>, impl Stream<Item = ()> + Send + 'static)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let api: Api<K> = Api::all(client.clone());
-    let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(prune)
-        .reflect(writer)
-        .map(move |item| match item {
-            Ok(event) => on_event(event),
-            Err(error) => {
-                tracing::warn!(kind = K::kind(&()).as_ref(), %error, "replicas controller watch failed; retrying");
-            }
-        });
-    (store, stream)
 }
 
 fn key_of<K: Resource>(kind: OwnerKind, obj: &K) -> OwnerKey {
@@ -178,15 +147,6 @@ fn on_pod_event(
     }
 }
 
-/// Aborts a task when dropped, so the watch streams stop with the controller.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Runs the controller until aborted.
 pub(crate) async fn run(client: Client) {
     let queue: WorkQueue<OwnerKey> = WorkQueue::default();
@@ -195,6 +155,7 @@ pub(crate) async fn run(client: Client) {
     let (rc_owners, rc_queue) = (owners.clone(), queue.clone());
     let (rcs, rc_events) = reflect::<ReplicationController>(
         &client,
+        "replicaset",
         |_| {},
         move |event| {
             on_owner_event(
@@ -209,6 +170,7 @@ pub(crate) async fn run(client: Client) {
     let (rs_owners, rs_queue) = (owners.clone(), queue.clone());
     let (rss, rs_events) = reflect::<ReplicaSet>(
         &client,
+        "replicaset",
         |_| {},
         move |event| {
             on_owner_event(
@@ -221,9 +183,10 @@ pub(crate) async fn run(client: Client) {
         },
     );
     let (pod_owners, pod_queue, pod_pods) = (owners.clone(), queue.clone(), pod_index.clone());
-    let (pods, pod_events) = reflect::<Pod>(&client, pod_for_replicas, move |event| {
-        on_pod_event(&pod_pods, &pod_owners, &pod_queue, event)
-    });
+    let (pods, pod_events) =
+        reflect::<Pod>(&client, "replicaset", pod_for_replicas, move |event| {
+            on_pod_event(&pod_pods, &pod_owners, &pod_queue, event)
+        });
     let events =
         futures::stream::select_all([rc_events.boxed(), rs_events.boxed(), pod_events.boxed()]);
     let drive = AbortOnDrop(tokio::spawn(
