@@ -13,6 +13,26 @@ fn pod(name: &str, ip: &str, labels: Value, ready: &str) -> Value {
     })
 }
 
+/// GET `path`, change it with `change`, PUT it to `path` + `subresource`, again on a 409 (the
+/// scheduler may bind the Pod meanwhile), at most 10 times; the last PUT's status.
+async fn read_modify_write(
+    sy: &Switchyard,
+    path: &str,
+    subresource: &str,
+    change: impl Fn(&mut Value),
+) -> TestResult<u16> {
+    let mut status = 0;
+    for _ in 0..10 {
+        let (_, mut obj) = sy.get(path).await?;
+        change(&mut obj);
+        status = sy.put(&format!("{path}{subresource}"), &obj).await?.0;
+        if status != 409 {
+            break;
+        }
+    }
+    Ok(status)
+}
+
 /// `ip -> ready` of every endpoint in the service's slices.
 async fn endpoints(sy: &Switchyard, service: &str) -> TestResult<Vec<(String, bool)>> {
     let path = format!(
@@ -88,26 +108,23 @@ async fn slices_follow_selector_and_readiness_changes() -> TestResult {
     );
 
     // Pod b becomes unready, pod c ready; pod a leaves the selector.
-    let (_, mut b) = sy.get("/api/v1/namespaces/default/pods/b").await?;
-    b["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+    let pods = "/api/v1/namespaces/default/pods";
+    let ready = |status: &'static str| {
+        move |pod: &mut Value| {
+            pod["status"]["conditions"] = json!([{"type": "Ready", "status": status}]);
+        }
+    };
     assert_eq!(
-        sy.put("/api/v1/namespaces/default/pods/b/status", &b)
-            .await?
-            .0,
+        read_modify_write(&sy, &format!("{pods}/b"), "/status", ready("False")).await?,
         200
     );
-    let (_, mut c) = sy.get("/api/v1/namespaces/default/pods/c").await?;
-    c["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
     assert_eq!(
-        sy.put("/api/v1/namespaces/default/pods/c/status", &c)
-            .await?
-            .0,
+        read_modify_write(&sy, &format!("{pods}/c"), "/status", ready("True")).await?,
         200
     );
-    let (_, mut a) = sy.get("/api/v1/namespaces/default/pods/a").await?;
-    a["metadata"]["labels"] = json!({"app": "other"});
+    let relabel = |pod: &mut Value| pod["metadata"]["labels"] = json!({"app": "other"});
     assert_eq!(
-        sy.put("/api/v1/namespaces/default/pods/a", &a).await?.0,
+        read_modify_write(&sy, &format!("{pods}/a"), "", relabel).await?,
         200
     );
 
