@@ -36,7 +36,7 @@ fn deployment(api_version: &str, name: &str) -> Value {
 #[tokio::test]
 async fn extensions_deployment_is_stored_as_apps_v1_with_its_defaults() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let cp = support::start(dir.path(), 1000).await?;
+    let cp = support::start_without_workload_controllers(dir.path(), 1000).await?;
     let api = Api::for_plane(&cp);
     let legacy = "/apis/extensions/v1beta1/namespaces/default/deployments";
     let stored = "/apis/apps/v1/namespaces/default/deployments";
@@ -112,7 +112,7 @@ async fn extensions_deployment_is_stored_as_apps_v1_with_its_defaults() -> TestR
 #[tokio::test]
 async fn apps_v1_objects_read_list_patch_and_watch_at_legacy_versions() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let cp = support::start(dir.path(), 1000).await?;
+    let cp = support::start_without_workload_controllers(dir.path(), 1000).await?;
     let api = Api::for_plane(&cp);
     let stored = "/apis/apps/v1/namespaces/default/deployments";
     let legacy = "/apis/extensions/v1beta1/namespaces/default/deployments";
@@ -192,7 +192,7 @@ async fn apps_v1_objects_read_list_patch_and_watch_at_legacy_versions() -> TestR
 #[tokio::test]
 async fn discovery_lists_legacy_versions_after_the_preferred_one() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let cp = support::start(dir.path(), 1000).await?;
+    let cp = support::start_without_workload_controllers(dir.path(), 1000).await?;
     let api = Api::for_plane(&cp);
     let groups = api.get("/apis").await?.body;
     let apps = groups["groups"]
@@ -236,7 +236,7 @@ async fn kubectl_applies_the_tutorials_extensions_deployment() -> TestResult {
     }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let cp = support::start(&data, 1000).await?;
+    let cp = support::start_without_workload_controllers(&data, 1000).await?;
     let kubectl = Kubectl::new(&data)?;
     let manifest = fixture("deployment-tomcat-extensions.yaml");
 

@@ -58,21 +58,6 @@ fn template(app: &str) -> Value {
            "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}})
 }
 
-/// A plane whose only workload-side controller is the garbage collector
-/// (`--controllers=*,-replicaset,-deployment`): the chains here are built by hand, and a
-/// ReplicaSet or Deployment controller would make, delete or release objects of its own.
-async fn collector_only(dir: &std::path::Path) -> TestResult<control::server::ControlPlane> {
-    let controllers =
-        control::controllers::enabled::EnabledControllers::parse("*,-replicaset,-deployment")?;
-    Ok(
-        control::server::ControlPlane::start(control::server::ControlPlaneConfig {
-            controllers,
-            ..support::config(dir, 10_000)
-        })
-        .await?,
-    )
-}
-
 async fn create(api: &Api, path: &str, body: Value) -> TestResult<Value> {
     let reply = api.post(path, &body).await?;
     if reply.code != 201 {
@@ -170,7 +155,7 @@ fn finalizers(obj: &Value) -> Vec<String> {
 #[tokio::test]
 async fn background_delete_of_a_deployment_leaves_nothing_behind() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let plane = collector_only(dir.path()).await?;
+    let plane = support::start_without_workload_controllers(dir.path(), 10_000).await?;
     let api = Api::for_plane(&plane);
     let ns = "gc-background";
     api.namespace(ns).await?;
@@ -205,7 +190,7 @@ async fn background_delete_of_a_deployment_leaves_nothing_behind() -> TestResult
 #[tokio::test]
 async fn orphan_delete_leaves_the_pods_without_the_reference() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let plane = collector_only(dir.path()).await?;
+    let plane = support::start_without_workload_controllers(dir.path(), 10_000).await?;
     let api = Api::for_plane(&plane);
     let ns = "gc-orphan";
     api.namespace(ns).await?;
@@ -261,7 +246,7 @@ async fn orphan_delete_leaves_the_pods_without_the_reference() -> TestResult {
 #[tokio::test]
 async fn foreground_delete_removes_the_owner_last() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let plane = collector_only(dir.path()).await?;
+    let plane = support::start_without_workload_controllers(dir.path(), 10_000).await?;
     let api = Api::for_plane(&plane);
     let ns = "gc-foreground";
     api.namespace(ns).await?;
@@ -332,7 +317,7 @@ async fn foreground_delete_removes_the_owner_last() -> TestResult {
 #[tokio::test]
 async fn pods_with_owners_that_never_existed_are_collected() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let plane = collector_only(dir.path()).await?;
+    let plane = support::start_without_workload_controllers(dir.path(), 10_000).await?;
     let api = Api::for_plane(&plane);
     let ns = "gc-dangling";
     api.namespace(ns).await?;
@@ -367,7 +352,7 @@ async fn pods_with_owners_that_never_existed_are_collected() -> TestResult {
 #[tokio::test]
 async fn delete_options_are_checked_like_kube_apiserver() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let plane = collector_only(dir.path()).await?;
+    let plane = support::start_without_workload_controllers(dir.path(), 10_000).await?;
     let api = Api::for_plane(&plane);
     let ns = "gc-options";
     api.namespace(ns).await?;
@@ -434,7 +419,7 @@ async fn kubectl_cascade_flags() -> TestResult {
     }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let plane = collector_only(&data).await?;
+    let plane = support::start_without_workload_controllers(&data, 10_000).await?;
     let api = Api::for_plane(&plane);
     let kubectl = support::kubectl::Kubectl::new(&data)?;
     let ns = "gc-kubectl";

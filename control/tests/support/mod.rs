@@ -52,6 +52,22 @@ pub async fn start_with(
     Ok(ControlPlane::start(config).await?)
 }
 
+/// A plane without the workload controllers (`--controllers=*,-replicaset,-deployment`), for
+/// tests of the API itself or of objects built by hand, which those controllers would change
+/// underneath them (write status, annotations, create or release objects).
+pub async fn start_without_workload_controllers(
+    data_dir: &Path,
+    watch_history: usize,
+) -> TestResult<ControlPlane> {
+    let controllers =
+        control::controllers::enabled::EnabledControllers::parse("*,-replicaset,-deployment")?;
+    Ok(ControlPlane::start(ControlPlaneConfig {
+        controllers,
+        ..config(data_dir, watch_history)
+    })
+    .await?)
+}
+
 /// The defaults every test starts from: 127.0.0.1:0, HTTPS, default admission and limits;
 /// a test changes what it needs with `ControlPlaneConfig { .., ..support::config(dir, n) }`.
 pub fn config(data_dir: &Path, watch_history: usize) -> ControlPlaneConfig {
